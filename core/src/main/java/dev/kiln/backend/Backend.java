@@ -1,0 +1,188 @@
+package dev.kiln.backend;
+
+/**
+ * Every operation Kiln needs from a compute backend; the one declared list of ops (compare ATen's
+ * native_functions.yaml). {@code dev.kiln.core.Tensor} and the layers call nothing else, so a backend that
+ * implements this interface runs every model.
+ *
+ * <p>Conventions, the same for every method:
+ * <ul>
+ *   <li>All data is float32, contiguous, row-major (NCHW for images). Class indices are stored as floats.</li>
+ *   <li>Output buffers are allocated by the caller with the right length and are overwritten, never accumulated
+ *       into, unless the method says otherwise. Inputs are never modified unless the method says so.</li>
+ *   <li>Shapes passed together ({@code binary}, {@code sumTo}, {@code broadcastTo}) have the same rank; the caller
+ *       left-pads with ones.</li>
+ *   <li>A nullable buffer parameter says so; null means "absent" as in PyTorch's optional arguments.</li>
+ *   <li>Methods may run asynchronously (the CUDA backend queues work on its stream); {@link #download} and
+ *       {@link #synchronize} are the points where the host waits.</li>
+ * </ul>
+ *
+ * <p>Implementations must be safe to call from several threads at once for independent buffers
+ * (concurrent inference on a shared model reads the same parameter buffers).
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name used by {@code Device}: "cpu", "cuda". */
+    String name();
+
+    /** One line for logs and {@code kiln doctor}, e.g. "cpu (2 threads)". */
+    String description();
+
+    // ---------------------------------------------------------------- memory
+
+    /** A new buffer of {@code length} floats, all zero. */
+    Buffer allocate(long length);
+
+    /** A new buffer holding {@code src[offset .. offset+length)}. */
+    Buffer upload(float[] src, int offset, int length);
+
+    /** Copies {@code length} floats from {@code src} starting at {@code srcOffset} into {@code dst[dstOffset..]}; waits for pending work. */
+    void download(Buffer src, long srcOffset, float[] dst, int dstOffset, int length);
+
+    /** Overwrites {@code dst[dstOffset .. dstOffset+length)} from host memory. */
+    void write(float[] src, int srcOffset, Buffer dst, long dstOffset, int length);
+
+    /** Device-to-device copy of {@code length} floats. */
+    void copy(Buffer src, long srcOffset, Buffer dst, long dstOffset, long length);
+
+    /** Sets {@code dst[offset .. offset+length)} to {@code value}. */
+    void fill(Buffer dst, long offset, long length, float value);
+
+    /** {@code dst[i, :] = src[rows[i], :]} for rows of {@code rowLength} floats (batch gathering on the device). */
+    void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst);
+
+    /** Waits until all queued work has finished. */
+    void synchronize();
+
+    // ---------------------------------------------------------------- element-wise
+
+    /** {@code y[i] = op(x[i])} for {@code i < n}; {@code y} may be {@code x}. */
+    void unary(UnaryOp op, Buffer x, Buffer y, long n);
+
+    /** {@code y[i] = op(x[i], s)} for {@code i < n}; {@code y} may be {@code x}. */
+    void scalar(ScalarOp op, Buffer x, float s, Buffer y, long n);
+
+    /**
+     * {@code out = op(a, b)} with broadcasting: every dimension of {@code aShape} and {@code bShape} equals the one
+     * of {@code outShape} or is 1. {@code out} may alias {@code a} or {@code b} when their shape equals {@code outShape}.
+     */
+    void binary(BinaryOp op, Buffer a, int[] aShape, Buffer b, int[] bShape, Buffer out, int[] outShape);
+
+    /** {@code y[i] += alpha * x[i]} for {@code i < n} (gradient accumulation). */
+    void axpy(float alpha, Buffer x, Buffer y, long n);
+
+    // ---------------------------------------------------------------- reductions and broadcasting
+
+    /** Sums {@code x} over every dimension where {@code outShape} is 1 and {@code xShape} is not. */
+    void sumTo(Buffer x, int[] xShape, Buffer out, int[] outShape);
+
+    /** Repeats {@code x} along every dimension where {@code xShape} is 1 and {@code outShape} is not. */
+    void broadcastTo(Buffer x, int[] xShape, Buffer out, int[] outShape);
+
+    /**
+     * Viewing {@code x} as {@code (outer, extent, inner)}, writes the index (as a float) of the first maximum along
+     * the middle dimension into {@code out (outer, inner)}. NaN counts as the maximum, as in PyTorch.
+     */
+    void argmax(Buffer x, int outer, int extent, int inner, Buffer out);
+
+    // ---------------------------------------------------------------- dense
+
+    /**
+     * Row-major {@code C(m,n) = alpha * op(A) * op(B) + beta * C}, where {@code op(A)} is {@code (m,k)}: A is stored
+     * {@code (m,k)}, or {@code (k,m)} when {@code transA}; B is stored {@code (k,n)}, or {@code (n,k)} when
+     * {@code transB}. With {@code beta == 0} the previous content of C is ignored (NaN included).
+     */
+    void gemm(boolean transA, boolean transB, int m, int n, int k,
+              float alpha, Buffer a, Buffer b, float beta, Buffer c);
+
+    // ---------------------------------------------------------------- convolution
+
+    /** {@code y = conv2d(x, w) + bias}; {@code bias (outChannels)} is nullable. */
+    void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y);
+
+    /** Gradient with respect to the input. */
+    void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx);
+
+    /** Gradient with respect to the weight. */
+    void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw);
+
+    /** Gradient with respect to the bias: {@code db[c] = sum over n, h, w of dy}. */
+    void conv2dBackwardBias(ConvGeometry g, Buffer dy, Buffer db);
+
+    // ---------------------------------------------------------------- batch normalization
+
+    /**
+     * Training-mode batch norm: per channel, biased batch mean and variance over {@code n * spatial} values;
+     * {@code y = gamma * (x - mean) * invStd + beta} with {@code invStd = 1 / sqrt(var + eps)}. Saves
+     * {@code mean} and {@code invStd} (length {@code channels}) for the backward pass and the running-statistics
+     * update. {@code gamma} and {@code beta} are nullable (affine = false: 1 and 0).
+     */
+    void batchNormForwardTraining(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta, float eps,
+                                  Buffer y, Buffer saveMean, Buffer saveInvStd);
+
+    /** Inference-mode batch norm with the given (running) statistics; gamma and beta nullable. */
+    void batchNormForwardInference(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta,
+                                   Buffer mean, Buffer var, float eps, Buffer y);
+
+    /**
+     * Backward of {@link #batchNormForwardTraining} from its saved statistics. {@code gamma} nullable (treated as 1);
+     * {@code dx}, {@code dGamma}, {@code dBeta} nullable (not wanted); outputs are overwritten.
+     */
+    void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma,
+                           Buffer saveMean, Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta);
+
+    /**
+     * PyTorch's running-statistics update from a training forward's saved statistics:
+     * {@code var_unbiased = (1/invStd^2 - eps) * m/(m-1)} with {@code m = n * spatial}, then
+     * {@code runningMean = (1-factor) * runningMean + factor * mean} and likewise for {@code runningVar}.
+     * {@code factor} is the momentum, or {@code 1 / numBatchesTracked} for a cumulative average.
+     */
+    void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
+                                     double factor, Buffer runningMean, Buffer runningVar);
+
+    // ---------------------------------------------------------------- pooling
+
+    void avgPool2dForward(PoolGeometry g, Buffer x, Buffer y);
+
+    void avgPool2dBackward(PoolGeometry g, Buffer dy, Buffer dx);
+
+    void maxPool2dForward(PoolGeometry g, Buffer x, Buffer y);
+
+    /** Routes each {@code dy} to the first position in its window where {@code x} equals the maximum {@code y}. */
+    void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx);
+
+    // ---------------------------------------------------------------- activations and softmax
+
+    void activationForward(Activation a, Buffer x, Buffer y, long n);
+
+    /** {@code dx = dy * f'(x)}, computed from whichever of {@code x} and the forward output {@code y} is cheaper. */
+    void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n);
+
+    /** Softmax over each row of a {@code (rows, cols)} matrix. */
+    void softmaxForward(int rows, int cols, Buffer x, Buffer y);
+
+    /** {@code dx = y * (dy - sum(dy * y))} row by row. */
+    void softmaxBackward(int rows, int cols, Buffer y, Buffer dy, Buffer dx);
+
+    /**
+     * Mean cross-entropy of {@code logits (rows, classes)} against class indices {@code targets (rows)}:
+     * writes {@code loss[0]} and the softmax probabilities (saved for the backward pass).
+     * A target outside {@code [0, classes)} is an error.
+     */
+    void softmaxCrossEntropyForward(int rows, int classes, Buffer logits, Buffer targets, Buffer probs, Buffer loss);
+
+    /** {@code dLogits = (probs - onehot(targets)) * dLoss[0] / rows}. */
+    void softmaxCrossEntropyBackward(int rows, int classes, Buffer probs, Buffer targets, Buffer dLoss, Buffer dLogits);
+
+    // ---------------------------------------------------------------- optimizers (in place)
+
+    /** Updates {@code param} (and {@code momentumBuffer}, nullable when momentum is 0) in place. */
+    void sgdStep(SgdHyper h, Buffer param, Buffer grad, Buffer momentumBuffer, long n);
+
+    /** Updates {@code param}, {@code expAvg} and {@code expAvgSq} in place. */
+    void adamStep(AdamHyper h, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, long n);
+
+    /** Releases everything the backend holds (pools, handles, threads). */
+    @Override
+    void close();
+}
