@@ -1,0 +1,763 @@
+package dev.kiln.core;
+
+import dev.kiln.backend.Activation;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Buffer;
+import dev.kiln.backend.ScalarOp;
+import dev.kiln.backend.UnaryOp;
+
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A float32 tensor: a shape over contiguous row-major storage owned by a {@link Device}'s backend, plus the autograd
+ * node that produced it. Operations are out-of-place and dispatch to {@link Backend}; each knows its own backward
+ * ({@link GradFn}); {@link #backward()} is a topological sort and a reverse loop.
+ *
+ * <p>Tensors hold backend memory: close them, or create them inside a {@link TensorScope}.
+ */
+public final class Tensor implements AutoCloseable {
+
+    private final Device device;
+    private final Storage storage;
+    private final int[] shape;
+    private final String op;
+    private final Tensor[] inputs;
+    private final GradFn gradFn;
+    private boolean requiresGrad;
+    private Tensor grad;
+    private boolean closed;
+
+    private Tensor(Device device, Storage storage, int[] shape, boolean requiresGrad,
+                   String op, Tensor[] inputs, GradFn gradFn, boolean scoped) {
+        this.device = device;
+        this.storage = storage;
+        this.shape = shape;
+        this.requiresGrad = requiresGrad;
+        this.op = op;
+        this.inputs = inputs;
+        this.gradFn = gradFn;
+        if (scoped) {
+            TensorScope.register(this);
+        }
+    }
+
+    // ------------------------------------------------------------------ creation
+
+    /** A tensor of zeros. */
+    public static Tensor zeros(Device device, int... shape) {
+        Shapes.checkValid(shape);
+        return wrap(device, device.backend().allocate(Shapes.numel(shape)), shape.clone());
+    }
+
+    public static Tensor ones(Device device, int... shape) {
+        return full(device, 1f, shape);
+    }
+
+    public static Tensor full(Device device, float value, int... shape) {
+        Tensor t = zeros(device, shape);
+        if (value != 0f) {
+            device.backend().fill(t.buffer(), 0, t.numel(), value);
+        }
+        return t;
+    }
+
+    /** A copy of {@code data} with the given shape ({@code data.length} must equal the shape's element count). */
+    public static Tensor of(Device device, float[] data, int... shape) {
+        Shapes.checkValid(shape);
+        if (Shapes.numel(shape) != data.length) {
+            throw new IllegalArgumentException("data has " + data.length + " elements but shape "
+                    + Shapes.toString(shape) + " needs " + Shapes.numel(shape));
+        }
+        return wrap(device, device.backend().upload(data, 0, data.length), shape.clone());
+    }
+
+    /** A 1-d tensor holding a copy of {@code data}. */
+    public static Tensor of(Device device, float... data) {
+        return of(device, data, data.length);
+    }
+
+    /** A 0-d tensor. */
+    public static Tensor scalar(Device device, float value) {
+        return of(device, new float[]{value}, new int[0]);
+    }
+
+    /** Standard-normal values drawn from {@code gen} on the host (portable across backends). */
+    public static Tensor randn(Device device, Generator gen, int... shape) {
+        Shapes.checkValid(shape);
+        float[] data = new float[(int) Shapes.numel(shape)];
+        gen.fillNormal(data, 0f, 1f);
+        return of(device, data, shape);
+    }
+
+    /** Uniform values in [lo, hi) drawn from {@code gen} on the host. */
+    public static Tensor uniform(Device device, Generator gen, float lo, float hi, int... shape) {
+        Shapes.checkValid(shape);
+        float[] data = new float[(int) Shapes.numel(shape)];
+        gen.fillUniform(data, lo, hi);
+        return of(device, data, shape);
+    }
+
+    /** Wraps a freshly allocated buffer (owned by the new tensor) as a leaf. */
+    public static Tensor wrap(Device device, Buffer buffer, int... shape) {
+        if (buffer.length() != Shapes.numel(shape)) {
+            throw new IllegalArgumentException("buffer of " + buffer.length() + " floats cannot hold shape " + Shapes.toString(shape));
+        }
+        return new Tensor(device, new Storage(buffer), shape, false, null, null, null, true);
+    }
+
+    /**
+     * The result of an operation: {@code buffer} (freshly allocated, now owned by the result) with the given shape,
+     * recording {@code gradFn} when grad mode is on and any input requires a gradient. This is how layers outside this
+     * package define ops with their own backward.
+     */
+    public static Tensor fromOp(String op, Device device, Buffer buffer, int[] shape, GradFn gradFn, Tensor... inputs) {
+        boolean needsGrad = false;
+        if (GradMode.isEnabled() && gradFn != null) {
+            for (Tensor in : inputs) {
+                if (in != null && in.requiresGrad) {
+                    needsGrad = true;
+                    break;
+                }
+            }
+        }
+        if (buffer.length() != Shapes.numel(shape)) {
+            throw new IllegalStateException(op + ": output buffer of " + buffer.length() + " floats for shape " + Shapes.toString(shape));
+        }
+        return new Tensor(device, new Storage(buffer), shape, needsGrad, op,
+                needsGrad ? inputs.clone() : null, needsGrad ? gradFn : null, true);
+    }
+
+    // ------------------------------------------------------------------ basic properties
+
+    public Device device() {
+        return device;
+    }
+
+    /** Low-level access for ops and optimizers; only the tensor's own backend may use it. */
+    public Buffer buffer() {
+        if (closed || storage.isReleased()) {
+            throw new IllegalStateException("tensor " + Shapes.toString(shape) + " was closed");
+        }
+        return storage.buffer();
+    }
+
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    public int dim() {
+        return shape.length;
+    }
+
+    public int size(int dim) {
+        return shape[Shapes.dim(dim, shape.length)];
+    }
+
+    public long numel() {
+        return Shapes.numel(shape);
+    }
+
+    public boolean requiresGrad() {
+        return requiresGrad;
+    }
+
+    /** Marks a leaf as needing a gradient (parameters). */
+    public Tensor requiresGrad(boolean value) {
+        if (gradFn != null && !value) {
+            throw new IllegalStateException("cannot clear requiresGrad on a non-leaf tensor; use detach()");
+        }
+        this.requiresGrad = value;
+        return this;
+    }
+
+    public boolean isLeaf() {
+        return gradFn == null;
+    }
+
+    /** The name of the op that produced this tensor, or null for a leaf. */
+    public String op() {
+        return op;
+    }
+
+    /** The accumulated gradient of a leaf, or null. */
+    public Tensor grad() {
+        return grad;
+    }
+
+    /** Sets the gradient to none, releasing its memory (like PyTorch's {@code set_to_none=True}). */
+    public void zeroGrad() {
+        if (grad != null) {
+            grad.close();
+            grad = null;
+        }
+    }
+
+    /** Replaces the gradient (optimizer state loading, gradient clipping); the tensor takes ownership. */
+    public void setGrad(Tensor g) {
+        if (g != null && !java.util.Arrays.equals(g.shape, shape)) {
+            throw new IllegalArgumentException("gradient shape " + Shapes.toString(g.shape) + " does not match tensor shape " + Shapes.toString(shape));
+        }
+        if (grad != null && grad != g) {
+            grad.close();
+        }
+        grad = g;
+    }
+
+    // ------------------------------------------------------------------ data access
+
+    public float[] toArray() {
+        float[] out = new float[(int) numel()];
+        device.backend().download(buffer(), 0, out, 0, out.length);
+        return out;
+    }
+
+    /** The value of a one-element tensor. */
+    public float item() {
+        if (numel() != 1) {
+            throw new IllegalStateException("item() needs a tensor with one element, got shape " + Shapes.toString(shape));
+        }
+        float[] out = new float[1];
+        device.backend().download(buffer(), 0, out, 0, 1);
+        return out[0];
+    }
+
+    /** Overwrites this tensor's contents in place (no autograd; for loading state). */
+    public void copyFrom(float[] data) {
+        if (data.length != numel()) {
+            throw new IllegalArgumentException("copyFrom: " + data.length + " values for shape " + Shapes.toString(shape));
+        }
+        device.backend().write(data, 0, buffer(), 0, data.length);
+    }
+
+    /** Overwrites this tensor's contents in place from a tensor of the same shape on the same device. */
+    public void copyFrom(Tensor src) {
+        if (!java.util.Arrays.equals(src.shape, shape)) {
+            throw new IllegalArgumentException("copyFrom: source shape " + Shapes.toString(src.shape) + " vs " + Shapes.toString(shape));
+        }
+        requireSameDevice(src, "copyFrom");
+        device.backend().copy(src.buffer(), 0, buffer(), 0, numel());
+    }
+
+    /** Fills in place (no autograd). */
+    public void fill(float value) {
+        device.backend().fill(buffer(), 0, numel(), value);
+    }
+
+    /** A copy on {@code target} (through the host when the backends differ). */
+    public Tensor to(Device target) {
+        if (target == device) {
+            return this;
+        }
+        return of(target, toArray(), shape);
+    }
+
+    /** A new leaf with a copy of the data and no history. */
+    public Tensor copy() {
+        Tensor t = zeros(device, shape);
+        device.backend().copy(buffer(), 0, t.buffer(), 0, numel());
+        return t;
+    }
+
+    /** A leaf sharing this tensor's storage, cut off from the graph. */
+    public Tensor detach() {
+        return new Tensor(device, storage.retain(), shape, false, null, null, null, true);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /** Same storage, new shape (one dimension may be -1). Differentiable. */
+    public Tensor reshape(int... newShape) {
+        int[] target = Shapes.resolveReshape(shape, newShape);
+        boolean needsGrad = requiresGrad && GradMode.isEnabled();
+        int[] original = shape;
+        GradFn fn = needsGrad ? g -> new Tensor[]{g.reshape(original)} : null;
+        return new Tensor(device, storage.retain(), target, needsGrad, needsGrad ? "reshape" : null,
+                needsGrad ? new Tensor[]{this} : null, fn, true);
+    }
+
+    public Tensor view(int... newShape) {
+        return reshape(newShape);
+    }
+
+    /** Flattens dimensions {@code startDim..end} into one, like {@code torch.flatten(x, startDim)}. */
+    public Tensor flatten(int startDim) {
+        int s = Shapes.dim(startDim, Math.max(shape.length, 1));
+        if (shape.length == 0) {
+            return reshape(1);
+        }
+        int[] out = new int[s + 1];
+        System.arraycopy(shape, 0, out, 0, s);
+        long rest = 1;
+        for (int i = s; i < shape.length; i++) {
+            rest *= shape[i];
+        }
+        out[s] = (int) rest;
+        return reshape(out);
+    }
+
+    public Tensor flatten() {
+        return flatten(0);
+    }
+
+    // ------------------------------------------------------------------ element-wise
+
+    public Tensor add(Tensor other) {
+        return binary(BinaryOp.ADD, other);
+    }
+
+    public Tensor sub(Tensor other) {
+        return binary(BinaryOp.SUB, other);
+    }
+
+    public Tensor mul(Tensor other) {
+        return binary(BinaryOp.MUL, other);
+    }
+
+    public Tensor div(Tensor other) {
+        return binary(BinaryOp.DIV, other);
+    }
+
+    public Tensor add(float s) {
+        return scalarOp(ScalarOp.ADD, s);
+    }
+
+    public Tensor sub(float s) {
+        return scalarOp(ScalarOp.ADD, -s);
+    }
+
+    public Tensor mul(float s) {
+        return scalarOp(ScalarOp.MUL, s);
+    }
+
+    public Tensor div(float s) {
+        return scalarOp(ScalarOp.MUL, 1f / s);
+    }
+
+    /** {@code s - this}. */
+    public Tensor rsub(float s) {
+        return scalarOp(ScalarOp.RSUB, s);
+    }
+
+    public Tensor pow(float exponent) {
+        return scalarOp(ScalarOp.POW, exponent);
+    }
+
+    public Tensor neg() {
+        return unary(UnaryOp.NEG);
+    }
+
+    public Tensor exp() {
+        return unary(UnaryOp.EXP);
+    }
+
+    public Tensor log() {
+        return unary(UnaryOp.LOG);
+    }
+
+    public Tensor sqrt() {
+        return unary(UnaryOp.SQRT);
+    }
+
+    public Tensor abs() {
+        return unary(UnaryOp.ABS);
+    }
+
+    public Tensor square() {
+        return unary(UnaryOp.SQUARE);
+    }
+
+    public Tensor reciprocal() {
+        return unary(UnaryOp.RECIPROCAL);
+    }
+
+    public Tensor sigmoid() {
+        return activation(Activation.SIGMOID);
+    }
+
+    public Tensor relu() {
+        return activation(Activation.RELU);
+    }
+
+    public Tensor tanh() {
+        return activation(Activation.TANH);
+    }
+
+    private Tensor binary(BinaryOp kind, Tensor other) {
+        requireSameDevice(other, kind.name().toLowerCase());
+        int[] outShape = Shapes.broadcast(shape, other.shape);
+        int rank = outShape.length;
+        Backend be = device.backend();
+        Buffer out = be.allocate(Shapes.numel(outShape));
+        be.binary(kind, buffer(), Shapes.padLeft(shape, rank), other.buffer(), Shapes.padLeft(other.shape, rank), out, outShape);
+        Tensor a = this;
+        Tensor b = other;
+        GradFn fn = switch (kind) {
+            case ADD -> g -> new Tensor[]{g.sumToShape(a.shape), g.sumToShape(b.shape)};
+            case SUB -> g -> new Tensor[]{g.sumToShape(a.shape), g.neg().sumToShape(b.shape)};
+            case MUL -> g -> new Tensor[]{
+                    a.requiresGrad ? g.mul(b).sumToShape(a.shape) : null,
+                    b.requiresGrad ? g.mul(a).sumToShape(b.shape) : null};
+            case DIV -> g -> new Tensor[]{
+                    a.requiresGrad ? g.div(b).sumToShape(a.shape) : null,
+                    b.requiresGrad ? g.mul(a).div(b.square()).neg().sumToShape(b.shape) : null};
+            case MAX, MIN -> null;
+        };
+        if (fn == null && GradMode.isEnabled() && (requiresGrad || other.requiresGrad)) {
+            out.close();
+            throw new UnsupportedOperationException(kind + " is not differentiable in Kiln yet");
+        }
+        return fromOp(kind.name().toLowerCase(), device, out, outShape, fn, a, b);
+    }
+
+    private Tensor scalarOp(ScalarOp kind, float s) {
+        Backend be = device.backend();
+        Buffer out = be.allocate(numel());
+        be.scalar(kind, buffer(), s, out, numel());
+        Tensor x = this;
+        GradFn fn = switch (kind) {
+            case ADD -> g -> new Tensor[]{g};
+            case MUL -> g -> new Tensor[]{g.mul(s)};
+            case RSUB -> g -> new Tensor[]{g.neg()};
+            case POW -> g -> new Tensor[]{g.mul(x.pow(s - 1f)).mul(s)};
+            case RDIV -> g -> new Tensor[]{g.mul(x.square().reciprocal()).mul(-s)};
+            case MAX, MIN -> null;
+        };
+        return fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
+    }
+
+    private Tensor unary(UnaryOp kind) {
+        Backend be = device.backend();
+        Buffer out = be.allocate(numel());
+        be.unary(kind, buffer(), out, numel());
+        Tensor x = this;
+        Tensor[] self = new Tensor[1];
+        GradFn fn = switch (kind) {
+            case NEG -> g -> new Tensor[]{g.neg()};
+            case EXP -> g -> new Tensor[]{g.mul(self[0])};
+            case LOG -> g -> new Tensor[]{g.div(x)};
+            case SQRT -> g -> new Tensor[]{g.div(self[0]).mul(0.5f)};
+            // sign(x) as x / max(|x|, tiny): 0 at 0, like PyTorch's abs backward.
+            case ABS -> g -> new Tensor[]{g.mul(x.div(self[0].scalarOp(ScalarOp.MAX, Float.MIN_NORMAL)))};
+            case SQUARE -> g -> new Tensor[]{g.mul(x).mul(2f)};
+            case RECIPROCAL -> g -> new Tensor[]{g.mul(self[0].square()).neg()};
+        };
+        Tensor result = fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
+        // The backward of exp/sqrt/abs/reciprocal reuses the output; detach it to avoid a reference cycle in the graph.
+        self[0] = result.requiresGrad ? result.detach() : result;
+        return result;
+    }
+
+    private Tensor activation(Activation kind) {
+        Backend be = device.backend();
+        Buffer out = be.allocate(numel());
+        be.activationForward(kind, buffer(), out, numel());
+        Tensor x = this;
+        Tensor[] y = new Tensor[1];
+        GradFn fn = g -> {
+            Buffer dx = be.allocate(x.numel());
+            be.activationBackward(kind, x.buffer(), y[0].buffer(), g.buffer(), dx, x.numel());
+            return new Tensor[]{wrap(x.device, dx, x.shape.clone())};
+        };
+        Tensor result = fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
+        y[0] = result.requiresGrad ? result.detach() : result;
+        return result;
+    }
+
+    // ------------------------------------------------------------------ reductions
+
+    /** Sum of all elements (0-d). */
+    public Tensor sum() {
+        return reduceTo(ones(shape.length), new int[0]);
+    }
+
+    /** Sum over {@code dim}. */
+    public Tensor sum(int dim, boolean keepDim) {
+        int d = Shapes.dim(dim, shape.length);
+        int[] kept = shape.clone();
+        kept[d] = 1;
+        return reduceTo(kept, keepDim ? kept : removeDim(shape, d));
+    }
+
+    public Tensor mean() {
+        return sum().mul(1f / numel());
+    }
+
+    public Tensor mean(int dim, boolean keepDim) {
+        return sum(dim, keepDim).mul(1f / shape[Shapes.dim(dim, shape.length)]);
+    }
+
+    /** Variance of all elements; {@code unbiased} divides by n-1 (Bessel's correction). */
+    public Tensor var(boolean unbiased) {
+        Tensor centered = sub(mean());
+        return centered.square().sum().mul(1f / (numel() - (unbiased ? 1 : 0)));
+    }
+
+    public Tensor var(int dim, boolean unbiased, boolean keepDim) {
+        int d = Shapes.dim(dim, shape.length);
+        Tensor centered = sub(mean(d, true));
+        return centered.square().sum(d, keepDim).mul(1f / (shape[d] - (unbiased ? 1 : 0)));
+    }
+
+    /** Indices of the first maximum along {@code dim} (not differentiable; indices as floats). */
+    public Tensor argmax(int dim) {
+        int d = Shapes.dim(dim, shape.length);
+        int outer = 1;
+        int inner = 1;
+        for (int i = 0; i < d; i++) {
+            outer *= shape[i];
+        }
+        for (int i = d + 1; i < shape.length; i++) {
+            inner *= shape[i];
+        }
+        int[] outShape = removeDim(shape, d);
+        Buffer out = device.backend().allocate(Shapes.numel(outShape));
+        device.backend().argmax(buffer(), outer, shape[d], inner, out);
+        return wrap(device, out, outShape);
+    }
+
+    /** Reduces (sums) to {@code target}, which this shape broadcasts to; the backward of broadcasting. */
+    public Tensor sumToShape(int[] target) {
+        if (java.util.Arrays.equals(shape, target)) {
+            return this;
+        }
+        int[] padded = Shapes.padLeft(target, shape.length);
+        return reduceTo(padded, target);
+    }
+
+    /** Repeats along broadcast dimensions to {@code target}; the backward of a sum. */
+    public Tensor broadcastTo(int[] target) {
+        if (java.util.Arrays.equals(shape, target)) {
+            return this;
+        }
+        int[] padded = Shapes.padLeft(shape, target.length);
+        Shapes.broadcast(padded, target);
+        Backend be = device.backend();
+        Buffer out = be.allocate(Shapes.numel(target));
+        be.broadcastTo(buffer(), padded, out, target);
+        int[] original = shape;
+        return fromOp("broadcast_to", device, out, target.clone(), g -> new Tensor[]{g.sumToShape(original)}, this);
+    }
+
+    private Tensor reduceTo(int[] keptShape, int[] resultShape) {
+        Backend be = device.backend();
+        Buffer out = be.allocate(Shapes.numel(keptShape));
+        be.sumTo(buffer(), shape, out, keptShape);
+        int[] original = shape;
+        return fromOp("sum", device, out, resultShape.clone(),
+                g -> new Tensor[]{g.reshape(keptShape).broadcastTo(original)}, this);
+    }
+
+    private static int[] ones(int rank) {
+        int[] s = new int[rank];
+        java.util.Arrays.fill(s, 1);
+        return s;
+    }
+
+    private static int[] removeDim(int[] shape, int d) {
+        int[] out = new int[shape.length - 1];
+        for (int i = 0, j = 0; i < shape.length; i++) {
+            if (i != d) {
+                out[j++] = shape[i];
+            }
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ linear algebra
+
+    /** Matrix product of two 2-d tensors {@code (m,k) x (k,n)}. */
+    public Tensor matmul(Tensor other) {
+        requireSameDevice(other, "matmul");
+        if (shape.length != 2 || other.shape.length != 2 || shape[1] != other.shape[0]) {
+            throw new IllegalArgumentException("matmul: shapes " + Shapes.toString(shape) + " and "
+                    + Shapes.toString(other.shape) + " cannot be multiplied (need (m,k) x (k,n))");
+        }
+        int m = shape[0];
+        int k = shape[1];
+        int n = other.shape[1];
+        Backend be = device.backend();
+        Buffer out = be.allocate((long) m * n);
+        be.gemm(false, false, m, n, k, 1f, buffer(), other.buffer(), 0f, out);
+        Tensor a = this;
+        Tensor b = other;
+        GradFn fn = g -> {
+            Tensor ga = null;
+            Tensor gb = null;
+            if (a.requiresGrad) {
+                Buffer da = be.allocate((long) m * k);
+                be.gemm(false, true, m, k, n, 1f, g.buffer(), b.buffer(), 0f, da);
+                ga = wrap(a.device, da, m, k);
+            }
+            if (b.requiresGrad) {
+                Buffer db = be.allocate((long) k * n);
+                be.gemm(true, false, k, n, m, 1f, a.buffer(), g.buffer(), 0f, db);
+                gb = wrap(b.device, db, k, n);
+            }
+            return new Tensor[]{ga, gb};
+        };
+        return fromOp("matmul", device, out, new int[]{m, n}, fn, a, b);
+    }
+
+    // ------------------------------------------------------------------ autograd
+
+    /** Backpropagates from a one-element tensor (the loss). A NaN or infinite loss is an error, not a silent update. */
+    public void backward() {
+        if (numel() != 1) {
+            throw new IllegalStateException("backward() without a gradient needs a one-element tensor, got shape "
+                    + Shapes.toString(shape) + "; pass the gradient explicitly");
+        }
+        float value = item();
+        if (!Float.isFinite(value)) {
+            throw new NonFiniteLossException("loss is " + value + " (op " + op + "); no gradients were computed");
+        }
+        try (Tensor seed = full(device, 1f, shape)) {
+            backward(seed);
+        }
+    }
+
+    /** Backpropagates {@code gradient} (same shape as this tensor) through the recorded graph into leaf gradients. */
+    public void backward(Tensor gradient) {
+        if (!requiresGrad) {
+            throw new IllegalStateException("tensor does not require grad and has no grad_fn");
+        }
+        if (!java.util.Arrays.equals(gradient.shape, shape)) {
+            throw new IllegalArgumentException("gradient shape " + Shapes.toString(gradient.shape)
+                    + " does not match tensor shape " + Shapes.toString(shape));
+        }
+        List<Tensor> order = topologicalOrder(this);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        grads.put(this, gradient);
+        try (GradMode ignored = GradMode.noGrad()) {
+            for (int i = order.size() - 1; i >= 0; i--) {
+                Tensor t = order.get(i);
+                Tensor g = grads.remove(t);
+                if (g == null) {
+                    continue;
+                }
+                if (t.gradFn == null) {
+                    t.accumulateGrad(g);
+                    continue;
+                }
+                Tensor[] inputGrads = t.gradFn.backward(g);
+                for (int j = 0; j < t.inputs.length; j++) {
+                    Tensor in = t.inputs[j];
+                    Tensor gi = j < inputGrads.length ? inputGrads[j] : null;
+                    if (in == null || gi == null || !in.requiresGrad) {
+                        continue;
+                    }
+                    Tensor previous = grads.get(in);
+                    grads.put(in, previous == null ? gi : previous.add(gi));
+                }
+            }
+        }
+    }
+
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Map<Tensor, Boolean> visited = new IdentityHashMap<>();
+        // Iterative DFS: deep graphs (long unrolled loops) must not overflow the Java stack.
+        ArrayList<Object[]> stack = new ArrayList<>();
+        stack.add(new Object[]{root, 0});
+        visited.put(root, Boolean.TRUE);
+        while (!stack.isEmpty()) {
+            Object[] frame = stack.get(stack.size() - 1);
+            Tensor t = (Tensor) frame[0];
+            int next = (Integer) frame[1];
+            Tensor[] ins = t.inputs == null ? new Tensor[0] : t.inputs;
+            if (next < ins.length) {
+                frame[1] = next + 1;
+                Tensor in = ins[next];
+                if (in != null && in.requiresGrad && visited.put(in, Boolean.TRUE) == null) {
+                    stack.add(new Object[]{in, 0});
+                }
+            } else {
+                stack.remove(stack.size() - 1);
+                order.add(t);
+            }
+        }
+        return order;
+    }
+
+    private void accumulateGrad(Tensor g) {
+        if (!requiresGrad) {
+            return;
+        }
+        if (grad == null) {
+            // Leaf gradients belong to the leaf, not to the step's scope.
+            Buffer b = device.backend().allocate(numel());
+            device.backend().copy(g.buffer(), 0, b, 0, numel());
+            grad = new Tensor(device, new Storage(b), shape.clone(), false, null, null, null, false);
+        } else {
+            device.backend().axpy(1f, g.buffer(), grad.buffer(), numel());
+        }
+    }
+
+    // ------------------------------------------------------------------ misc
+
+    private void requireSameDevice(Tensor other, String what) {
+        if (other.device != device) {
+            throw new IllegalArgumentException(what + ": tensors are on different devices (" + device + " and " + other.device + ")");
+        }
+    }
+
+    /** A leaf owned by the caller, not by any open scope (parameters and buffers of modules). */
+    public static Tensor unscoped(Device device, float[] data, int... shape) {
+        Shapes.checkValid(shape);
+        if (Shapes.numel(shape) != data.length) {
+            throw new IllegalArgumentException("data has " + data.length + " elements but shape " + Shapes.toString(shape)
+                    + " needs " + Shapes.numel(shape));
+        }
+        return new Tensor(device, new Storage(device.backend().upload(data, 0, data.length)), shape.clone(),
+                false, null, null, null, false);
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** Releases this tensor's reference to its storage (and its gradient). Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        storage.release();
+        if (grad != null) {
+            grad.close();
+            grad = null;
+        }
+    }
+
+    @Override
+    public String toString() {
+        if (closed || storage.isReleased()) {
+            return "tensor(<closed>, shape=" + Shapes.toString(shape) + ")";
+        }
+        String body = TensorFormatter.format(toArray(), shape);
+        StringBuilder sb = new StringBuilder("tensor(").append(body);
+        if (!device.type().equals("cpu")) {
+            sb.append(", device='").append(device.name()).append('\'');
+        }
+        if (gradFn != null) {
+            sb.append(", grad_fn=<").append(op).append(">");
+        } else if (requiresGrad) {
+            sb.append(", requires_grad=True");
+        }
+        return sb.append(')').toString();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return this == o;
+    }
+
+    @Override
+    public int hashCode() {
+        return System.identityHashCode(this);
+    }
+}

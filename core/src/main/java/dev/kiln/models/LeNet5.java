@@ -1,0 +1,65 @@
+package dev.kiln.models;
+
+import dev.kiln.core.Device;
+import dev.kiln.core.Generator;
+import dev.kiln.core.Tensor;
+import dev.kiln.nn.AvgPool2d;
+import dev.kiln.nn.BatchNorm1d;
+import dev.kiln.nn.BatchNorm2d;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.Flatten;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.Sigmoid;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * LeNet-5 with batch normalisation for 1×28×28 inputs (d2l.ai's "BN LeNet"):
+ * conv 1→6 k5 p2, BN2d, sigmoid, avgpool 2; conv 6→16 k5, BN2d, sigmoid, avgpool 2; flatten 400;
+ * linear 400→120, BN1d, sigmoid; 120→84, BN1d, sigmoid; 84→10 (logits).
+ * State-dict keys: {@code conv1.weight}, {@code bn1.running_mean}, ..., {@code fc3.bias}.
+ */
+public final class LeNet5 extends Module {
+
+    private final List<Module> layers = new ArrayList<>();
+
+    public LeNet5(Device device, Generator gen) {
+        add("conv1", new Conv2d(device, gen, 1, 6, 5, 1, 2));
+        add("bn1", new BatchNorm2d(device, 6));
+        add("act1", new Sigmoid());
+        add("pool1", new AvgPool2d(2));
+        add("conv2", new Conv2d(device, gen, 6, 16, 5));
+        add("bn2", new BatchNorm2d(device, 16));
+        add("act2", new Sigmoid());
+        add("pool2", new AvgPool2d(2));
+        add("flatten", new Flatten());
+        add("fc1", new Linear(device, gen, 400, 120));
+        add("bn3", new BatchNorm1d(device, 120));
+        add("act3", new Sigmoid());
+        add("fc2", new Linear(device, gen, 120, 84));
+        add("bn4", new BatchNorm1d(device, 84));
+        add("act4", new Sigmoid());
+        add("fc3", new Linear(device, gen, 84, 10));
+    }
+
+    private void add(String name, Module m) {
+        layers.add(registerModule(name, m));
+    }
+
+    /** @param images (N, 1, 28, 28) @return logits (N, 10) */
+    @Override
+    public Tensor forward(Tensor images) {
+        int[] s = images.shape();
+        if (s.length != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28) {
+            throw new IllegalArgumentException("LeNet5: expected input of shape (N, 1, 28, 28), got "
+                    + dev.kiln.core.Shapes.toString(s));
+        }
+        Tensor x = images;
+        for (Module m : layers) {
+            x = m.forward(x);
+        }
+        return x;
+    }
+}

@@ -1,0 +1,139 @@
+package dev.kiln.nn;
+
+import dev.kiln.core.Device;
+import dev.kiln.core.Shapes;
+import dev.kiln.core.Tensor;
+import dev.kiln.nn.functional.BatchNormOp;
+
+import java.util.Map;
+
+/**
+ * PyTorch's {@code _BatchNorm}: normalises each channel of (N, C, *) input. In training, uses the batch's biased
+ * variance and (with {@code trackRunningStats}) updates {@code running_mean}/{@code running_var} with the unbiased
+ * variance, by {@code momentum} or, when momentum is null, by the cumulative average {@code 1/num_batches_tracked}.
+ * In eval, uses the running statistics and never changes them; without running statistics it uses batch statistics.
+ */
+public abstract class BatchNorm extends Module {
+
+    private final int numFeatures;
+    private final float eps;
+    private final Float momentum;
+    private final boolean affine;
+    private final boolean trackRunningStats;
+    private long numBatchesTracked;
+
+    protected BatchNorm(Device device, int numFeatures, float eps, Float momentum, boolean affine, boolean trackRunningStats) {
+        if (numFeatures < 1) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": numFeatures must be positive, got " + numFeatures);
+        }
+        if (!(eps > 0)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": eps must be positive, got " + eps);
+        }
+        if (momentum != null && !(momentum >= 0 && momentum <= 1)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": momentum must be in [0, 1] or null, got " + momentum);
+        }
+        this.numFeatures = numFeatures;
+        this.eps = eps;
+        this.momentum = momentum;
+        this.affine = affine;
+        this.trackRunningStats = trackRunningStats;
+        if (affine) {
+            registerParameter("weight", Init.constant(device, 1f, numFeatures));
+            registerParameter("bias", Init.constant(device, 0f, numFeatures));
+        }
+        if (trackRunningStats) {
+            registerBuffer("running_mean", Init.constant(device, 0f, numFeatures));
+            registerBuffer("running_var", Init.constant(device, 1f, numFeatures));
+        }
+    }
+
+    /** Checks rank; subclasses name the ranks they accept. */
+    protected abstract void checkInputDim(int[] shape);
+
+    @Override
+    public Tensor forward(Tensor input) {
+        int[] s = input.shape();
+        checkInputDim(s);
+        if (s[1] != numFeatures) {
+            throw new IllegalArgumentException(this + ": expected " + numFeatures + " channels, found " + s[1]
+                    + " in input of shape " + Shapes.toString(s));
+        }
+        if (isTraining()) {
+            long perChannel = input.numel() / s[1];
+            if (perChannel <= 1) {
+                throw new IllegalArgumentException(this + ": expected more than 1 value per channel when training, got input of shape "
+                        + Shapes.toString(s));
+            }
+        }
+        double factor = 0;
+        if (isTraining() && trackRunningStats) {
+            numBatchesTracked++;
+            factor = momentum == null ? 1.0 / numBatchesTracked : momentum;
+        }
+        boolean useBatchStats = isTraining() || !trackRunningStats;
+        // Running buffers are only passed when they should be updated (training) or used (eval).
+        Tensor rm = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_mean") : null;
+        Tensor rv = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_var") : null;
+        return BatchNormOp.batchNorm(input, rm, rv, parameter("weight"), parameter("bias"), useBatchStats, factor, eps);
+    }
+
+    @Override
+    protected Map<String, StateDict.Entry> extraState() {
+        return trackRunningStats ? Map.of("num_batches_tracked", StateDict.Entry.ofLong(numBatchesTracked)) : Map.of();
+    }
+
+    @Override
+    protected void loadExtraState(String key, StateDict.Entry value) {
+        if (!key.equals("num_batches_tracked")) {
+            super.loadExtraState(key, value);
+        }
+        numBatchesTracked = value.dtype() == StateDict.DType.I64 ? value.longValue() : (long) value.data()[0];
+    }
+
+    public Tensor runningMean() {
+        return buffer("running_mean");
+    }
+
+    public Tensor runningVar() {
+        return buffer("running_var");
+    }
+
+    public Tensor weight() {
+        return parameter("weight");
+    }
+
+    public Tensor bias() {
+        return parameter("bias");
+    }
+
+    public long numBatchesTracked() {
+        return numBatchesTracked;
+    }
+
+    public int numFeatures() {
+        return numFeatures;
+    }
+
+    public float eps() {
+        return eps;
+    }
+
+    /** The momentum, or null for a cumulative moving average. */
+    public Float momentum() {
+        return momentum;
+    }
+
+    public boolean affine() {
+        return affine;
+    }
+
+    public boolean trackRunningStats() {
+        return trackRunningStats;
+    }
+
+    @Override
+    protected String extraRepr() {
+        return numFeatures + ", eps=" + eps + ", momentum=" + (momentum == null ? "None" : momentum)
+                + ", affine=" + (affine ? "True" : "False") + ", track_running_stats=" + (trackRunningStats ? "True" : "False");
+    }
+}

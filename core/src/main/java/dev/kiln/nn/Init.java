@@ -1,0 +1,40 @@
+package dev.kiln.nn;
+
+import dev.kiln.core.Device;
+import dev.kiln.core.Generator;
+import dev.kiln.core.Tensor;
+
+/** PyTorch's default initialisations, drawn from an explicit {@link Generator}. */
+public final class Init {
+
+    private Init() {
+    }
+
+    /**
+     * {@code kaiming_uniform_(w, a=sqrt(5))} as used by {@code nn.Linear}/{@code nn.Conv2d}: gain sqrt(2/(1+a^2)),
+     * bound = gain * sqrt(3 / fanIn), which is {@code 1/sqrt(fanIn)}.
+     */
+    public static Tensor kaimingUniformDefault(Device device, Generator gen, int fanIn, int... shape) {
+        double a = Math.sqrt(5);
+        double gain = Math.sqrt(2.0 / (1 + a * a));
+        float bound = (float) (gain * Math.sqrt(3.0 / fanIn));
+        return uniform(device, gen, bound, shape);
+    }
+
+    /** The default bias: uniform in {@code [-1/sqrt(fanIn), 1/sqrt(fanIn))}. */
+    public static Tensor fanInUniform(Device device, Generator gen, int fanIn, int... shape) {
+        return uniform(device, gen, (float) (1 / Math.sqrt(fanIn)), shape);
+    }
+
+    private static Tensor uniform(Device device, Generator gen, float bound, int... shape) {
+        float[] data = new float[(int) dev.kiln.core.Shapes.numel(shape)];
+        gen.fillUniform(data, -bound, bound);
+        return Tensor.unscoped(device, data, shape);
+    }
+
+    public static Tensor constant(Device device, float value, int... shape) {
+        float[] data = new float[(int) dev.kiln.core.Shapes.numel(shape)];
+        java.util.Arrays.fill(data, value);
+        return Tensor.unscoped(device, data, shape);
+    }
+}

@@ -1,0 +1,90 @@
+package dev.kiln.nn.functional;
+
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BatchNormGeometry;
+import dev.kiln.backend.Buffer;
+import dev.kiln.core.GradMode;
+import dev.kiln.core.Tensor;
+
+/**
+ * Batch normalisation over (N, C, *) with PyTorch's {@code F.batch_norm} semantics. Statistics per channel over
+ * N and all trailing dimensions.
+ */
+public final class BatchNormOp {
+
+    private BatchNormOp() {
+    }
+
+    /**
+     * @param useBatchStats   normalise with the batch's biased statistics (training, or no running stats); else with
+     *                        {@code runningMean}/{@code runningVar}
+     * @param updateFactor    when using batch statistics and the running buffers are non-null, the exponential
+     *                        averaging factor (momentum, or 1/num_batches_tracked); ignored otherwise
+     * @param weight          gamma (C) or null; {@code bias} beta (C) or null
+     */
+    public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                   boolean useBatchStats, double updateFactor, float eps) {
+        int[] s = x.shape();
+        int spatial = 1;
+        for (int i = 2; i < s.length; i++) {
+            spatial *= s[i];
+        }
+        BatchNormGeometry g = new BatchNormGeometry(s[0], s[1], spatial);
+        Backend be = x.device().backend();
+        Buffer y = be.allocate(g.length());
+        Buffer gamma = weight == null ? null : weight.buffer();
+        Buffer beta = bias == null ? null : bias.buffer();
+        if (!useBatchStats) {
+            be.batchNormForwardInference(g, x.buffer(), gamma, beta, runningMean.buffer(), runningVar.buffer(), eps, y);
+            return Tensor.fromOp("batch_norm", x.device(), y, s, dy -> {
+                // Eval mode: y = gamma * (x - m) * r + beta with fixed statistics, so the backward is element-wise.
+                Tensor invStd = runningVar.add(eps).sqrt().reciprocal();
+                Tensor scale = weight == null ? invStd : invStd.mul(weight);
+                int[] bshape = broadcastShape(s);
+                Tensor dx = x.requiresGrad() ? dy.mul(scale.reshape(bshape)) : null;
+                Tensor normalized = null;
+                if (weight != null && weight.requiresGrad()) {
+                    normalized = x.sub(runningMean.reshape(bshape)).mul(invStd.reshape(bshape));
+                }
+                Tensor dGamma = normalized == null ? null : reduceToChannels(dy.mul(normalized));
+                Tensor dBeta = bias != null && bias.requiresGrad() ? reduceToChannels(dy) : null;
+                return new Tensor[]{dx, null, null, dGamma, dBeta};
+            }, x, null, null, weight, bias);
+        }
+        Buffer saveMean = be.allocate(g.channels());
+        Buffer saveInvStd = be.allocate(g.channels());
+        be.batchNormForwardTraining(g, x.buffer(), gamma, beta, eps, y, saveMean, saveInvStd);
+        if (runningMean != null && runningVar != null) {
+            be.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, updateFactor, runningMean.buffer(), runningVar.buffer());
+        }
+        Tensor mean = Tensor.wrap(x.device(), saveMean, g.channels());
+        Tensor invStd = Tensor.wrap(x.device(), saveInvStd, g.channels());
+        return Tensor.fromOp("batch_norm", x.device(), y, s, dy -> {
+            Buffer dx = x.requiresGrad() ? be.allocate(g.length()) : null;
+            boolean wantGamma = weight != null && weight.requiresGrad();
+            boolean wantBeta = bias != null && bias.requiresGrad();
+            Buffer dGamma = wantGamma ? be.allocate(g.channels()) : null;
+            Buffer dBeta = wantBeta ? be.allocate(g.channels()) : null;
+            be.batchNormBackward(g, x.buffer(), dy.buffer(), gamma, mean.buffer(), invStd.buffer(), dx, dGamma, dBeta);
+            return new Tensor[]{
+                    dx == null ? null : Tensor.wrap(x.device(), dx, s),
+                    null, null,
+                    dGamma == null ? null : Tensor.wrap(x.device(), dGamma, g.channels()),
+                    dBeta == null ? null : Tensor.wrap(x.device(), dBeta, g.channels())};
+        }, x, null, null, weight, bias);
+    }
+
+    private static int[] broadcastShape(int[] s) {
+        int[] b = new int[s.length];
+        java.util.Arrays.fill(b, 1);
+        b[1] = s[1];
+        return b;
+    }
+
+    private static Tensor reduceToChannels(Tensor t) {
+        int[] s = t.shape();
+        try (GradMode ignored = GradMode.noGrad()) {
+            return t.sumToShape(broadcastShape(s)).reshape(s[1]);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.kiln.nn.functional;
+
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.Buffer;
+import dev.kiln.backend.ConvGeometry;
+import dev.kiln.core.Shapes;
+import dev.kiln.core.Tensor;
+
+/** {@code conv2d} (cross-correlation, groups = 1) and its backward. */
+public final class Conv2dOp {
+
+    private Conv2dOp() {
+    }
+
+    /**
+     * @param x      input (N, C, H, W)
+     * @param weight (O, C, kH, kW)
+     * @param bias   (O) or null
+     */
+    public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int strideH, int strideW,
+                                int padH, int padW, int dilationH, int dilationW) {
+        int[] xs = x.shape();
+        int[] ws = weight.shape();
+        if (xs.length != 4) {
+            throw new IllegalArgumentException("conv2d: expected a 4-d input (N, C, H, W), got shape " + Shapes.toString(xs));
+        }
+        if (ws.length != 4 || ws[1] != xs[1]) {
+            throw new IllegalArgumentException("conv2d: input of shape " + Shapes.toString(xs) + " has " + xs[1]
+                    + " channels but weight of shape " + Shapes.toString(ws) + " expects " + (ws.length == 4 ? ws[1] : -1));
+        }
+        if (bias != null && (bias.dim() != 1 || bias.size(0) != ws[0])) {
+            throw new IllegalArgumentException("conv2d: bias of shape " + Shapes.toString(bias.shape())
+                    + " does not match weight of shape " + Shapes.toString(ws));
+        }
+        ConvGeometry g = new ConvGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3],
+                strideH, strideW, padH, padW, dilationH, dilationW);
+        Backend be = x.device().backend();
+        Buffer y = be.allocate(g.outputLength());
+        be.conv2dForward(g, x.buffer(), weight.buffer(), bias == null ? null : bias.buffer(), y);
+        int[] outShape = {g.n(), g.outChannels(), g.outH(), g.outW()};
+        return Tensor.fromOp("conv2d", x.device(), y, outShape, dy -> {
+            Tensor dx = null;
+            Tensor dw = null;
+            Tensor db = null;
+            if (x.requiresGrad()) {
+                Buffer b = be.allocate(g.inputLength());
+                be.conv2dBackwardData(g, weight.buffer(), dy.buffer(), b);
+                dx = Tensor.wrap(x.device(), b, xs);
+            }
+            if (weight.requiresGrad()) {
+                Buffer b = be.allocate(g.weightLength());
+                be.conv2dBackwardWeight(g, x.buffer(), dy.buffer(), b);
+                dw = Tensor.wrap(x.device(), b, ws);
+            }
+            if (bias != null && bias.requiresGrad()) {
+                Buffer b = be.allocate(g.outChannels());
+                be.conv2dBackwardBias(g, dy.buffer(), b);
+                db = Tensor.wrap(x.device(), b, g.outChannels());
+            }
+            return new Tensor[]{dx, dw, db};
+        }, x, weight, bias);
+    }
+}

@@ -1,0 +1,172 @@
+package dev.kiln.optim;
+
+import dev.kiln.core.Shapes;
+import dev.kiln.core.Tensor;
+import dev.kiln.nn.StateDict;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Updates parameters in place from their gradients, one fused backend kernel per parameter. Per-parameter state
+ * (momentum, Adam moments) lives on the parameters' device and is released by {@link #close()}.
+ */
+public abstract class Optimizer implements AutoCloseable {
+
+    protected final List<Tensor> params;
+    private final Map<Tensor, Tensor[]> state = new IdentityHashMap<>();
+
+    protected Optimizer(List<Tensor> params) {
+        if (params.isEmpty()) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": no parameters to optimize");
+        }
+        for (Tensor p : params) {
+            if (!p.requiresGrad()) {
+                throw new IllegalArgumentException(getClass().getSimpleName() + ": parameter of shape "
+                        + Shapes.toString(p.shape()) + " does not require grad");
+            }
+        }
+        this.params = List.copyOf(params);
+    }
+
+    /**
+     * Applies one update to every parameter that has a gradient. Everything is checked first, so a step that fails
+     * (a gradient of the wrong shape, a closed tensor) changes nothing.
+     */
+    public final void step() {
+        List<Tensor> ready = new ArrayList<>();
+        for (Tensor p : params) {
+            Tensor g = p.grad();
+            if (g == null) {
+                continue;
+            }
+            if (!Arrays.equals(g.shape(), p.shape())) {
+                throw new IllegalStateException("gradient of shape " + Shapes.toString(g.shape())
+                        + " for parameter of shape " + Shapes.toString(p.shape()));
+            }
+            if (g.device() != p.device()) {
+                throw new IllegalStateException("gradient on " + g.device() + " for parameter on " + p.device());
+            }
+            p.buffer();
+            g.buffer();
+            ready.add(p);
+        }
+        beforeStep();
+        for (Tensor p : ready) {
+            Tensor[] s = state.computeIfAbsent(p, this::newState);
+            update(p, p.grad(), s);
+        }
+    }
+
+    /** Clears the gradients of every parameter this optimizer updates. */
+    public void zeroGrad() {
+        for (Tensor p : params) {
+            p.zeroGrad();
+        }
+    }
+
+    /** Called once per step before the per-parameter updates (step counters). */
+    protected void beforeStep() {
+    }
+
+    /** Per-parameter state tensors, created zero-filled on the first step. */
+    protected abstract Tensor[] newState(Tensor param);
+
+    /** Names of the state tensors, for the state dict ("momentum_buffer", "exp_avg", ...). */
+    protected abstract String[] stateNames();
+
+    protected abstract void update(Tensor param, Tensor grad, Tensor[] state);
+
+    /** Scalar state (step counts, whether momentum buffers exist) for checkpoints. */
+    protected abstract Map<String, Long> counters();
+
+    protected abstract void loadCounters(Map<String, Long> counters);
+
+    protected static Tensor zerosLike(Tensor p) {
+        return Tensor.unscoped(p.device(), new float[(int) p.numel()], p.shape());
+    }
+
+    /**
+     * State as {@code state.<paramIndex>.<name>} tensors plus {@code counter.<name>} int64 scalars, for checkpoints.
+     */
+    public StateDict stateDict() {
+        StateDict sd = new StateDict();
+        for (Map.Entry<String, Long> c : counters().entrySet()) {
+            sd.put("counter." + c.getKey(), StateDict.Entry.ofLong(c.getValue()));
+        }
+        String[] names = stateNames();
+        for (int i = 0; i < params.size(); i++) {
+            Tensor[] s = state.get(params.get(i));
+            if (s == null) {
+                continue;
+            }
+            for (int j = 0; j < names.length; j++) {
+                sd.put("state." + i + "." + names[j], StateDict.Entry.of(s[j]));
+            }
+        }
+        return sd;
+    }
+
+    /** Restores {@link #stateDict()}; validated completely before anything changes. */
+    public void loadStateDict(StateDict sd) {
+        String[] names = stateNames();
+        Map<String, Long> counters = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, StateDict.Entry> e : sd.entries().entrySet()) {
+            String k = e.getKey();
+            if (k.startsWith("counter.")) {
+                counters.put(k.substring("counter.".length()), e.getValue().longValue());
+            } else if (k.startsWith("state.")) {
+                String[] parts = k.split("\\.");
+                int index;
+                try {
+                    index = Integer.parseInt(parts[1]);
+                } catch (RuntimeException ex) {
+                    throw new IllegalArgumentException("optimizer state: bad key " + k);
+                }
+                if (parts.length != 3 || index < 0 || index >= params.size() || !Arrays.asList(names).contains(parts[2])) {
+                    throw new IllegalArgumentException("optimizer state: unexpected key " + k + " for "
+                            + params.size() + " parameters with state " + Arrays.toString(names));
+                }
+                int[] expected = params.get(index).shape();
+                if (!Arrays.equals(expected, e.getValue().shape())) {
+                    throw new IllegalArgumentException("optimizer state " + k + ": shape " + Shapes.toString(e.getValue().shape())
+                            + ", parameter " + index + " has shape " + Shapes.toString(expected));
+                }
+            } else {
+                throw new IllegalArgumentException("optimizer state: unexpected key " + k);
+            }
+        }
+        for (int i = 0; i < params.size(); i++) {
+            Tensor p = params.get(i);
+            boolean any = false;
+            for (String n : names) {
+                any |= sd.get("state." + i + "." + n) != null;
+            }
+            if (!any) {
+                continue;
+            }
+            Tensor[] s = state.computeIfAbsent(p, this::newState);
+            for (int j = 0; j < names.length; j++) {
+                StateDict.Entry e = sd.get("state." + i + "." + names[j]);
+                if (e != null) {
+                    s[j].copyFrom(e.data());
+                }
+            }
+        }
+        loadCounters(counters);
+    }
+
+    /** Releases the optimizer's state tensors. */
+    @Override
+    public void close() {
+        for (Tensor[] s : state.values()) {
+            for (Tensor t : s) {
+                t.close();
+            }
+        }
+        state.clear();
+    }
+}
