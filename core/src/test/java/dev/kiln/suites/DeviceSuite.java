@@ -1,0 +1,63 @@
+package dev.kiln.suites;
+
+import dev.kiln.core.Device;
+import dev.kiln.core.Generator;
+import dev.kiln.core.Tensor;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Base of the backend-generic suites in this package: each backend module runs them by subclassing and naming its
+ * device. Helpers here are small on purpose: references are written out in each test.
+ */
+public abstract class DeviceSuite {
+
+    /** The device under test. */
+    protected abstract Device device();
+
+    protected Tensor tensor(float[] data, int... shape) {
+        return Tensor.of(device(), data, shape);
+    }
+
+    protected Tensor randn(long seed, int... shape) {
+        return Tensor.randn(device(), new Generator(seed), shape);
+    }
+
+    /** |got - want| <= atol + rtol * |want| element by element, naming the first failing index. */
+    protected static void assertClose(double[] want, float[] got, double rtol, double atol, String what) {
+        if (want.length != got.length) {
+            fail(what + ": length " + got.length + ", expected " + want.length);
+        }
+        for (int i = 0; i < want.length; i++) {
+            double err = Math.abs(got[i] - want[i]);
+            if (!(err <= atol + rtol * Math.abs(want[i]))) {
+                fail(what + ": index " + i + ": got " + got[i] + ", expected " + want[i]
+                        + " (|err| " + err + " > " + (atol + rtol * Math.abs(want[i])) + ")");
+            }
+        }
+    }
+
+    protected static void assertClose(float[] want, float[] got, double rtol, double atol, String what) {
+        double[] w = new double[want.length];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = want[i];
+        }
+        assertClose(w, got, rtol, atol, what);
+    }
+
+    protected static double[] toDouble(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            d[i] = a[i];
+        }
+        return d;
+    }
+
+    protected static void assertMessageContains(Throwable t, String... parts) {
+        for (String p : parts) {
+            assertTrue(t.getMessage() != null && t.getMessage().contains(p),
+                    "message should contain '" + p + "' but was: " + t.getMessage());
+        }
+    }
+}
