@@ -75,6 +75,17 @@ public final class Tensor implements AutoCloseable {
         return wrap(device, device.backend().upload(data, 0, data.length), shape.clone());
     }
 
+    /** A copy of the first {@code numel(shape)} values of {@code data} (batches from a recycled, larger array). */
+    public static Tensor ofPrefix(Device device, float[] data, int... shape) {
+        Shapes.checkValid(shape);
+        long n = Shapes.numel(shape);
+        if (n > data.length) {
+            throw new IllegalArgumentException("data has " + data.length + " elements but shape "
+                    + Shapes.toString(shape) + " needs " + n);
+        }
+        return wrap(device, device.backend().upload(data, 0, (int) n), shape.clone());
+    }
+
     /** A 1-d tensor holding a copy of {@code data}. */
     public static Tensor of(Device device, float... data) {
         return of(device, data, data.length);

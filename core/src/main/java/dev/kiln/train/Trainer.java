@@ -1,0 +1,233 @@
+package dev.kiln.train;
+
+import com.google.gson.Gson;
+import com.google.gson.reflect.TypeToken;
+import dev.kiln.core.Device;
+import dev.kiln.core.GradMode;
+import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
+import dev.kiln.data.Batch;
+import dev.kiln.data.DataLoader;
+import dev.kiln.nn.Loss;
+import dev.kiln.nn.Module;
+import dev.kiln.optim.Optimizer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Trains a classifier: epochs of (forward, loss, backward, step) over a {@link DataLoader}, evaluation on a test
+ * loader after each epoch, progress to listeners, and an atomic checkpoint after each epoch when a path is set.
+ * Not specific to any model: anything mapping a batch tensor to logits works.
+ */
+public final class Trainer {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+
+    private final Module model;
+    private final Loss loss;
+    private final Optimizer optimizer;
+    private final Device device;
+    private final int epochs;
+    private final long seed;
+    private final Path checkpoint;
+    private final List<TrainingListener> listeners;
+    private final List<EpochMetrics> history = new ArrayList<>();
+    private int startEpoch;
+
+    private Trainer(Builder b) {
+        this.model = Objects.requireNonNull(b.model, "model");
+        this.loss = Objects.requireNonNull(b.loss, "loss");
+        this.optimizer = Objects.requireNonNull(b.optimizer, "optimizer");
+        this.device = Objects.requireNonNull(b.device, "device");
+        this.epochs = b.epochs;
+        this.seed = b.seed;
+        this.checkpoint = b.checkpoint;
+        this.listeners = List.copyOf(b.listeners);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Restores model, optimizer, completed epochs and history from a checkpoint written by this trainer. */
+    public void resumeFrom(Path file) throws IOException {
+        Checkpoint c = Checkpoint.load(file);
+        if (c.seed() != seed) {
+            LOG.warn("checkpoint {} was written with seed {}, this run uses seed {}", file, c.seed(), seed);
+        }
+        c.restore(model, optimizer);
+        startEpoch = c.completedEpochs();
+        history.clear();
+        history.addAll(new Gson().fromJson(c.historyJson(), new TypeToken<List<EpochMetrics>>() {
+        }.getType()));
+        LOG.info("resumed from {} after {} completed epoch(s)", file, startEpoch);
+    }
+
+    /** Runs the remaining epochs; returns the metrics of every epoch (including resumed ones). */
+    public List<EpochMetrics> fit(DataLoader train, DataLoader test) {
+        for (int epoch = startEpoch; epoch < epochs; epoch++) {
+            EpochMetrics m = trainEpoch(train, test, epoch);
+            history.add(m);
+            for (TrainingListener l : listeners) {
+                l.onEpochEnd(m);
+            }
+            if (checkpoint != null) {
+                try {
+                    Checkpoint.save(checkpoint, model, optimizer, epoch + 1, seed, new Gson().toJson(history), Map.of());
+                } catch (IOException e) {
+                    throw new UncheckedIOException("could not write checkpoint " + checkpoint, e);
+                }
+            }
+        }
+        return List.copyOf(history);
+    }
+
+    public List<EpochMetrics> history() {
+        return List.copyOf(history);
+    }
+
+    private EpochMetrics trainEpoch(DataLoader train, DataLoader test, int epoch) {
+        model.train();
+        int batches = train.batchesPerEpoch();
+        for (TrainingListener l : listeners) {
+            l.onEpochStart(epoch, epochs, batches);
+        }
+        double lossSum = 0;
+        long correct = 0;
+        long seen = 0;
+        long start = System.nanoTime();
+        try (DataLoader.Epoch e = train.epoch(epoch)) {
+            for (Batch batch : e) {
+                try (TensorScope step = TensorScope.open()) {
+                    Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
+                    Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
+                    optimizer.zeroGrad();
+                    Tensor logits = model.forward(x);
+                    Tensor l = loss.forward(logits, y);
+                    l.backward();
+                    optimizer.step();
+                    double value = l.item();
+                    lossSum += value * batch.size();
+                    correct += countCorrect(logits, batch);
+                    seen += batch.size();
+                    double elapsed = (System.nanoTime() - start) / 1e9;
+                    for (TrainingListener listener : listeners) {
+                        listener.onBatch(epoch, batch.index(), batches, value, seen / Math.max(elapsed, 1e-9));
+                    }
+                }
+            }
+        }
+        double trainSeconds = (System.nanoTime() - start) / 1e9;
+        Evaluation eval = test == null ? new Evaluation(Double.NaN, Double.NaN, 0) : evaluate(test);
+        return new EpochMetrics(epoch, lossSum / Math.max(seen, 1), (double) correct / Math.max(seen, 1),
+                eval.loss(), eval.accuracy(), seen, trainSeconds);
+    }
+
+    /** Mean loss and accuracy over every batch of {@code loader} (eval mode, no gradients); restores the mode after. */
+    public Evaluation evaluate(DataLoader loader) {
+        boolean wasTraining = model.isTraining();
+        model.eval();
+        double lossSum = 0;
+        long correct = 0;
+        long seen = 0;
+        try (GradMode ignored = GradMode.noGrad(); DataLoader.Epoch e = loader.epoch(0)) {
+            for (Batch batch : e) {
+                try (TensorScope scope = TensorScope.open()) {
+                    Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
+                    Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
+                    Tensor logits = model.forward(x);
+                    lossSum += loss.forward(logits, y).item() * batch.size();
+                    correct += countCorrect(logits, batch);
+                    seen += batch.size();
+                }
+            }
+        } finally {
+            model.train(wasTraining);
+        }
+        return new Evaluation(lossSum / Math.max(seen, 1), (double) correct / Math.max(seen, 1), seen);
+    }
+
+    private static long countCorrect(Tensor logits, Batch batch) {
+        float[] predicted;
+        try (GradMode ignored = GradMode.noGrad(); Tensor am = logits.argmax(1)) {
+            predicted = am.toArray();
+        }
+        float[] labels = batch.labels();
+        long correct = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            if (predicted[i] == labels[i]) {
+                correct++;
+            }
+        }
+        return correct;
+    }
+
+    /** Configures a {@link Trainer}. */
+    public static final class Builder {
+        private Module model;
+        private Loss loss;
+        private Optimizer optimizer;
+        private Device device;
+        private int epochs = 1;
+        private long seed;
+        private Path checkpoint;
+        private final List<TrainingListener> listeners = new ArrayList<>();
+
+        public Builder model(Module m) {
+            this.model = m;
+            return this;
+        }
+
+        public Builder loss(Loss l) {
+            this.loss = l;
+            return this;
+        }
+
+        public Builder optimizer(Optimizer o) {
+            this.optimizer = o;
+            return this;
+        }
+
+        public Builder device(Device d) {
+            this.device = d;
+            return this;
+        }
+
+        public Builder epochs(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("epochs must be >= 1, got " + n);
+            }
+            this.epochs = n;
+            return this;
+        }
+
+        /** Recorded in checkpoints; the data order and initialisation take their own seeds. */
+        public Builder seed(long s) {
+            this.seed = s;
+            return this;
+        }
+
+        /** Where to write a checkpoint after every epoch (atomically), or null for none. */
+        public Builder checkpoint(Path p) {
+            this.checkpoint = p;
+            return this;
+        }
+
+        public Builder listener(TrainingListener l) {
+            listeners.add(l);
+            return this;
+        }
+
+        public Trainer build() {
+            return new Trainer(this);
+        }
+    }
+}
