@@ -1,0 +1,60 @@
+package dev.kiln.examples;
+
+import dev.kiln.core.Kiln;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.PrintWriter;
+
+/** The {@code ./kiln} command line. Exit codes: 0 success, 1 failure, 2 bad usage. */
+@Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = KilnCli.Version.class,
+        description = "Kiln: deep learning on the JVM (CUDA via JCuda/cuDNN/cuBLAS, or pure-Java CPU).",
+        subcommands = {LeNetCommand.class, BnDemoCommand.class, RunningStatsDemoCommand.class, DoctorCommand.class,
+                CommandLine.HelpCommand.class})
+public final class KilnCli implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.setProperty("java.awt.headless", "true");
+        System.exit(run(args));
+    }
+
+    /** Runs the command line and returns the exit code (for tests). */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new KilnCli());
+        cl.setParameterExceptionHandler(KilnCli::badUsage);
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("kiln " + cmd.getCommandName() + ": error: " + messageOf(ex));
+            org.slf4j.LoggerFactory.getLogger(KilnCli.class).debug("failure", ex);
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    private static String messageOf(Throwable ex) {
+        String m = ex.getMessage();
+        return m == null ? ex.getClass().getSimpleName() : m;
+    }
+
+    private static int badUsage(CommandLine.ParameterException ex, String[] args) {
+        CommandLine cmd = ex.getCommandLine();
+        PrintWriter err = cmd.getErr();
+        err.println("kiln: " + ex.getMessage());
+        cmd.usage(err);
+        return 2;
+    }
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing sub-command (try 'kiln lenet' or 'kiln --help')");
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[]{"kiln " + Kiln.version(), "Java " + System.getProperty("java.version")};
+        }
+    }
+}

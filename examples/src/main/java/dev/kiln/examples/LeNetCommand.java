@@ -1,0 +1,194 @@
+package dev.kiln.examples;
+
+import com.google.gson.GsonBuilder;
+import dev.kiln.core.Device;
+import dev.kiln.core.Generator;
+import dev.kiln.data.DataLoader;
+import dev.kiln.data.ImageDataset;
+import dev.kiln.data.ImageSplit;
+import dev.kiln.data.MnistLocator;
+import dev.kiln.data.Normalization;
+import dev.kiln.io.AtomicFiles;
+import dev.kiln.models.LeNet5;
+import dev.kiln.nn.CrossEntropyLoss;
+import dev.kiln.optim.SGD;
+import dev.kiln.train.EpochMetrics;
+import dev.kiln.train.LoggingListener;
+import dev.kiln.train.ModelFiles;
+import dev.kiln.train.Trainer;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** Trains LeNet-5 with batch norm on MNIST and reports test accuracy. */
+@Command(name = "lenet", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train LeNet-5 with batch normalisation on MNIST on the best device available and report",
+                "test accuracy after every epoch.",
+                "Data: --data DIR, else $KILN_MNIST_DIR, else the cache (~/.cache/kiln/mnist), else a download."})
+final class LeNetCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--data", paramLabel = "DIR", description = "Directory with the four MNIST files (authoritative: no fallback if they are missing or bad).")
+    Path data;
+
+    @Option(names = "--epochs", defaultValue = "3", description = "Epochs to train (default: ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--batch-size", defaultValue = "64", description = "Training batch size (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--lr", defaultValue = "0.1", description = "SGD learning rate (default: ${DEFAULT-VALUE}).")
+    float lr;
+
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).")
+    float momentum;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed for initialisation and data order (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images.")
+    Integer limitTrain;
+
+    @Option(names = "--save", paramLabel = "FILE", description = "Write the trained model (safetensors) and FILE.json provenance.")
+    Path save;
+
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "Write a checkpoint after every epoch (atomically).")
+    Path checkpoint;
+
+    @Option(names = "--resume", paramLabel = "FILE", description = "Continue from a checkpoint (keeps writing it unless --checkpoint says otherwise).")
+    Path resume;
+
+    @Option(names = "--metrics-json", paramLabel = "FILE", description = "Write final metrics as JSON.")
+    Path metricsJson;
+
+    @Option(names = "--plot", paramLabel = "FILE.png", description = "Write loss and accuracy per epoch as a PNG.")
+    Path plot;
+
+    @Option(names = "--progress", defaultValue = "auto", description = "auto, bar, log or none (default: ${DEFAULT-VALUE}: a bar on a terminal, log lines otherwise).")
+    String progress;
+
+    @Override
+    public Integer call() throws Exception {
+        validate();
+        PrintWriter out = spec.commandLine().getOut();
+        Device dev = Device.of(device);
+        out.println("device: " + dev.name() + " (" + dev.backend().description() + ")");
+
+        long loadStart = System.nanoTime();
+        ImageDataset mnist = MnistLocator.fromEnvironment(data).load();
+        ImageSplit train = mnist.train();
+        if (limitTrain != null && limitTrain < train.size()) {
+            int n = limitTrain;
+            int pixels = train.rows() * train.cols();
+            train = new ImageSplit(n, train.rows(), train.cols(), Arrays.copyOf(train.images(), n * pixels),
+                    Arrays.copyOf(train.labels(), n));
+        }
+        out.printf(Locale.ROOT, "data: %s (%d train, %d test images; loaded in %.1f s)%n", mnist.source(),
+                train.size(), mnist.test().size(), (System.nanoTime() - loadStart) / 1e9);
+
+        Path checkpointFile = checkpoint != null ? checkpoint : resume;
+        try (DataLoader trainLoader = DataLoader.builder(train).batchSize(batchSize).shuffle(true).seed(seed)
+                .normalization(Normalization.MNIST).build();
+             DataLoader testLoader = DataLoader.builder(mnist.test()).batchSize(1000).shuffle(false)
+                     .normalization(Normalization.MNIST).build();
+             LeNet5 model = new LeNet5(dev, new Generator(seed));
+             SGD sgd = new SGD(model.parameters(), lr, momentum, 0f, false, 0f)) {
+            Trainer.Builder tb = Trainer.builder().model(model).loss(new CrossEntropyLoss()).optimizer(sgd)
+                    .device(dev).epochs(epochs).seed(seed).checkpoint(checkpointFile);
+            boolean terminal = System.console() != null;
+            if (progress.equals("bar") || (progress.equals("auto") && terminal)) {
+                tb.listener(new ConsoleProgressBar(System.out));
+            } else if (!progress.equals("none")) {
+                tb.listener(new LoggingListener(10));
+            }
+            Trainer trainer = tb.build();
+            if (resume != null) {
+                trainer.resumeFrom(resume);
+            }
+            List<EpochMetrics> history = trainer.fit(trainLoader, testLoader);
+            if (history.isEmpty()) {
+                out.println("nothing to do: the checkpoint already has " + epochs + " epoch(s)");
+                return 0;
+            }
+            EpochMetrics last = history.get(history.size() - 1);
+            double trainSeconds = 0;
+            long images = 0;
+            for (EpochMetrics m : history) {
+                trainSeconds += m.trainSeconds();
+                images += m.trainImages();
+            }
+            Map<String, Object> metrics = new LinkedHashMap<>();
+            metrics.put("test_accuracy", last.testAccuracy());
+            metrics.put("test_loss", last.testLoss());
+            metrics.put("train_loss", last.trainLoss());
+            metrics.put("epochs", history.size());
+            metrics.put("train_seconds", trainSeconds);
+            metrics.put("train_images_per_second", images / trainSeconds);
+            metrics.put("device", dev.name());
+            metrics.put("backend", dev.backend().description());
+            metrics.put("data_source", mnist.source());
+            metrics.put("history", history);
+            out.printf(Locale.ROOT, "test accuracy %.2f%% after %d epoch(s); training %.1f s, %,.0f images/s on %s%n",
+                    100 * last.testAccuracy(), history.size(), trainSeconds, images / trainSeconds, dev.name());
+            if (metricsJson != null) {
+                AtomicFiles.writeString(metricsJson, new GsonBuilder().setPrettyPrinting().create().toJson(metrics) + "\n");
+                out.println("metrics written to " + metricsJson);
+            }
+            if (save != null) {
+                Map<String, Object> provenance = new LinkedHashMap<>();
+                provenance.put("hyperparameters", Map.of("epochs", epochs, "batch_size", batchSize, "lr", lr,
+                        "momentum", momentum, "optimizer", "SGD", "loss", "CrossEntropyLoss",
+                        "limit_train", limitTrain == null ? train.size() : limitTrain));
+                provenance.put("data", Map.of("source", mnist.source(), "md5", mnist.md5(),
+                        "train_images", train.size(), "test_images", mnist.test().size()));
+                provenance.put("seed", seed);
+                provenance.put("device", dev.name() + " (" + dev.backend().description() + ")");
+                provenance.put("metrics", Map.of("test_accuracy", last.testAccuracy(), "test_loss", last.testLoss(),
+                        "train_loss", last.trainLoss(), "train_images_per_second", images / trainSeconds));
+                ModelFiles.save(save, model, provenance);
+                out.println("model written to " + save + " (provenance in " + ModelFiles.sidecar(save) + ")");
+            }
+            if (plot != null) {
+                Charts.trainingCurves(plot, history);
+                out.println("plot written to " + plot);
+            }
+            out.flush();
+            return 0;
+        }
+    }
+
+    private void validate() {
+        CommandLine cl = spec.commandLine();
+        if (epochs < 1) {
+            throw new CommandLine.ParameterException(cl, "--epochs must be >= 1, got " + epochs);
+        }
+        if (batchSize < 2) {
+            throw new CommandLine.ParameterException(cl, "--batch-size must be >= 2 (batch norm needs 2 samples), got " + batchSize);
+        }
+        if (!(lr > 0)) {
+            throw new CommandLine.ParameterException(cl, "--lr must be > 0, got " + lr);
+        }
+        if (limitTrain != null && limitTrain < 2) {
+            throw new CommandLine.ParameterException(cl, "--limit-train must be >= 2, got " + limitTrain);
+        }
+        if (!List.of("auto", "bar", "log", "none").contains(progress)) {
+            throw new CommandLine.ParameterException(cl, "--progress must be auto, bar, log or none, got " + progress);
+        }
+    }
+}
