@@ -23,7 +23,16 @@ public final class KilnCli implements Runnable {
 
     /** Runs the command line and returns the exit code (for tests). */
     public static int run(String... args) {
+        return run(null, args);
+    }
+
+    /** Runs with stdout and stderr sent to {@code outAndErr} (null: the process streams). */
+    static int run(PrintWriter outAndErr, String... args) {
         CommandLine cl = new CommandLine(new KilnCli());
+        if (outAndErr != null) {
+            cl.setOut(outAndErr);
+            cl.setErr(outAndErr);
+        }
         cl.setParameterExceptionHandler(KilnCli::badUsage);
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("kiln " + cmd.getCommandName() + ": error: " + messageOf(ex));
