@@ -39,10 +39,12 @@ public class Adam extends Optimizer {
         this.decoupled = decoupled;
     }
 
+    @Override
     public float lr() {
         return lr;
     }
 
+    @Override
     public void setLr(float lr) {
         this.lr = lr;
     }

@@ -61,6 +61,12 @@ public abstract class Optimizer implements AutoCloseable {
         }
     }
 
+    /** The current learning rate. */
+    public abstract float lr();
+
+    /** Changes the learning rate from the next step on (schedules). */
+    public abstract void setLr(float lr);
+
     /** Clears the gradients of every parameter this optimizer updates. */
     public void zeroGrad() {
         for (Tensor p : params) {

@@ -38,10 +38,12 @@ public final class SGD extends Optimizer {
         this.weightDecay = weightDecay;
     }
 
+    @Override
     public float lr() {
         return lr;
     }
 
+    @Override
     public void setLr(float lr) {
         this.lr = lr;
     }

@@ -39,6 +39,8 @@ public final class Trainer {
     private final long seed;
     private final Path checkpoint;
     private final List<TrainingListener> listeners;
+    private final LearningRateSchedule schedule;
+    private final float baseLr;
     private final List<EpochMetrics> history = new ArrayList<>();
     private int startEpoch;
 
@@ -51,6 +53,8 @@ public final class Trainer {
         this.seed = b.seed;
         this.checkpoint = b.checkpoint;
         this.listeners = List.copyOf(b.listeners);
+        this.schedule = b.schedule;
+        this.baseLr = optimizer.lr();
     }
 
     public static Builder builder() {
@@ -109,6 +113,8 @@ public final class Trainer {
                 try (TensorScope step = TensorScope.open()) {
                     Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
                     Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
+                    double progress = ((double) epoch * batches + batch.index()) / ((double) epochs * batches);
+                    optimizer.setLr(schedule.lr(baseLr, progress));
                     optimizer.zeroGrad();
                     Tensor logits = model.forward(x);
                     Tensor l = loss.forward(logits, y);
@@ -180,6 +186,13 @@ public final class Trainer {
         private long seed;
         private Path checkpoint;
         private final List<TrainingListener> listeners = new ArrayList<>();
+        private LearningRateSchedule schedule = LearningRateSchedule.constant();
+
+        /** How the learning rate changes over the run (default constant). */
+        public Builder schedule(LearningRateSchedule s) {
+            this.schedule = Objects.requireNonNull(s);
+            return this;
+        }
 
         public Builder model(Module m) {
             this.model = m;

