@@ -48,7 +48,7 @@ final class LeNetCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "DIR", description = "Directory with the four MNIST files (authoritative: no fallback if they are missing or bad).")
     Path data;
 
-    @Option(names = "--epochs", defaultValue = "3", description = "Epochs to train (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--epochs", defaultValue = "5", description = "Epochs to train (default: ${DEFAULT-VALUE}).")
     int epochs;
 
     @Option(names = "--batch-size", defaultValue = "64", description = "Training batch size (default: ${DEFAULT-VALUE}).")
