@@ -98,7 +98,7 @@ final class LeNetCommand implements Callable<Integer> {
         validate();
         PrintWriter out = spec.commandLine().getOut();
         Device dev = Device.of(device);
-        out.println("device: " + dev.name() + " (" + dev.backend().description() + ")");
+        out.println("device: " + dev.backend().description());
 
         long loadStart = System.nanoTime();
         ImageDataset mnist = MnistLocator.fromEnvironment(data).load();

@@ -1,0 +1,138 @@
+package dev.kiln.suites;
+
+import dev.kiln.core.Generator;
+import dev.kiln.core.GradMode;
+import dev.kiln.core.Tensor;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.Dropout;
+import dev.kiln.nn.Flatten;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.MaxPool2d;
+import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.Tanh;
+import dev.kiln.optim.Adam;
+import dev.kiln.optim.AdamW;
+import dev.kiln.optim.SGD;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Layers, initialisation and optimizers at module level, on any backend. */
+public abstract class LayersSuite extends DeviceSuite {
+
+    @Test
+    @DisplayName("default init: weights and biases uniform within 1/sqrt(fan_in), not constant")
+    void initialisationBounds() {
+        try (Conv2d conv = new Conv2d(device(), new Generator(1), 6, 16, 5); Linear fc = new Linear(device(), new Generator(2), 400, 120)) {
+            checkUniform(conv.weight().toArray(), 1 / Math.sqrt(150));
+            checkUniform(conv.bias().toArray(), 1 / Math.sqrt(150));
+            checkUniform(fc.weight().toArray(), 1 / Math.sqrt(400));
+            checkUniform(fc.bias().toArray(), 1 / Math.sqrt(400));
+        }
+    }
+
+    private static void checkUniform(float[] v, double bound) {
+        double max = 0;
+        double sumSq = 0;
+        for (float x : v) {
+            max = Math.max(max, Math.abs(x));
+            sumSq += x * x;
+        }
+        assertTrue(max <= bound, "max |w| " + max + " > bound " + bound);
+        assertTrue(max > 0.8 * bound, "max |w| " + max + " far below bound " + bound);
+        // Uniform(-b, b) has variance b^2/3; allow sampling noise.
+        double var = sumSq / v.length;
+        assertTrue(Math.abs(var - bound * bound / 3) < 0.35 * bound * bound / 3 + 1e-12, "variance " + var);
+    }
+
+    @Test
+    @DisplayName("Dropout: zeroes about p, scales the rest by 1/(1-p), identity in eval, gradient through the mask")
+    void dropout() {
+        Dropout d = new Dropout(0.25f, new Generator(4));
+        Tensor x = Tensor.ones(device(), 40, 100).requiresGrad(true);
+        Tensor y = d.forward(x);
+        float[] v = y.toArray();
+        int zeros = 0;
+        for (float f : v) {
+            if (f == 0f) {
+                zeros++;
+            } else {
+                assertEquals(1f / 0.75f, f, 1e-6f);
+            }
+        }
+        assertTrue(Math.abs(zeros / 4000.0 - 0.25) < 0.03, "dropped fraction " + zeros / 4000.0);
+        y.sum().backward();
+        assertArrayEquals(v, x.grad().toArray());
+        d.eval();
+        assertArrayEquals(x.toArray(), d.forward(x).toArray());
+        assertThrows(IllegalArgumentException.class, () -> new Dropout(1f, new Generator(1)));
+    }
+
+    @Test
+    @DisplayName("Sequential names children 0, 1, ... and prints like PyTorch")
+    void sequentialNames() {
+        try (Sequential s = new Sequential(new Conv2d(device(), new Generator(1), 1, 2, 3), new ReLU(), new MaxPool2d(2),
+                new Flatten(), new Linear(device(), new Generator(1), 2 * 13 * 13, 3), new Tanh())) {
+            assertEquals(List.of("0.weight", "0.bias", "4.weight", "4.bias"), List.copyOf(s.namedParameters().keySet()));
+            assertTrue(s.toString().contains("(0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1))"), s.toString());
+            assertTrue(s.toString().contains("(4): Linear(in_features=338, out_features=3, bias=True)"), s.toString());
+            assertArrayEquals(new int[]{4, 3}, s.forward(randn(1, 4, 1, 28, 28)).shape());
+        }
+    }
+
+    @Test
+    @DisplayName("optimizers reduce a quadratic; SGD momentum/nesterov, Adam and AdamW converge")
+    void optimizersConverge() {
+        float[] target = {1f, -2f, 0.5f};
+        for (String kind : List.of("sgd", "nesterov", "adam", "adamw")) {
+            Tensor w = Tensor.unscoped(device(), new float[3], 3).requiresGrad(true);
+            List<Tensor> params = List.of(w);
+            var opt = switch (kind) {
+                case "sgd" -> new SGD(params, 0.1f);
+                case "nesterov" -> new SGD(params, 0.05f, 0.9f, 0f, true, 0f);
+                case "adam" -> new Adam(params, 0.1f);
+                default -> new AdamW(params, 0.1f, 0.9f, 0.999f, 1e-8f, 0f);
+            };
+            Tensor t = tensor(target, 3);
+            for (int i = 0; i < 300; i++) {
+                opt.zeroGrad();
+                w.sub(t).square().sum().backward();
+                opt.step();
+            }
+            assertArrayEquals(target, w.toArray(), 2e-2f, kind);
+            opt.close();
+            w.close();
+        }
+    }
+
+    @Test
+    @DisplayName("SGD follows PyTorch's rule exactly for two steps (momentum 0.9, dampening 0.1, weight decay 0.01)")
+    void sgdRuleByHand() {
+        Tensor w = Tensor.unscoped(device(), new float[]{1f, -1f}, 2).requiresGrad(true);
+        try (SGD sgd = new SGD(List.of(w), 0.1f, 0.9f, 0.1f, false, 0.01f)) {
+            double[] p = {1, -1};
+            double[] buf = new double[2];
+            for (int step = 0; step < 2; step++) {
+                sgd.zeroGrad();
+                w.mul(w).mul(3f).sum().backward(); // grad = 6 w
+                for (int i = 0; i < 2; i++) {
+                    double g = 6 * p[i] + 0.01 * p[i];
+                    buf[i] = step == 0 ? g : 0.9 * buf[i] + 0.9 * g;
+                    p[i] -= 0.1 * buf[i];
+                }
+                sgd.step();
+            }
+            assertClose(p, w.toArray(), 1e-5, 1e-6, "SGD two steps");
+        }
+        try (GradMode ignored = GradMode.noGrad()) {
+            w.close();
+        }
+    }
+}
