@@ -1,0 +1,206 @@
+package dev.kiln.cpu;
+
+import dev.kiln.backend.ConvGeometry;
+
+import java.util.Arrays;
+import java.util.function.Supplier;
+
+/**
+ * Convolution as im2col + {@link Sgemm}, parallel over the batch: each image is lowered into its thread's own
+ * column buffer ({@code (C*KH*KW) x (OH*OW)}), so nothing batch-sized is ever materialised. A 1x1, stride 1,
+ * unpadded convolution skips the lowering.
+ */
+final class Conv2dKernels {
+
+    private Conv2dKernels() {
+    }
+
+    private static boolean pointwise(ConvGeometry g) {
+        return g.kernelH() == 1 && g.kernelW() == 1 && g.strideH() == 1 && g.strideW() == 1
+                && g.padH() == 0 && g.padW() == 0;
+    }
+
+    static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y,
+                        Parallel par, Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        boolean pw = pointwise(g);
+        par.parallelFor(g.n(), 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = pw ? null : s.col(ckk * ohw);
+            for (int img = lo; img < hi; img++) {
+                int yo = img * oc * ohw;
+                if (pw) {
+                    Sgemm.gemm(false, false, oc, ohw, ckk, 1f, w, 0, ckk, x, img * inImage, ohw, 0f, y, yo, ohw, s);
+                } else {
+                    im2col(g, x, img * inImage, col);
+                    Sgemm.gemm(false, false, oc, ohw, ckk, 1f, w, 0, ckk, col, 0, ohw, 0f, y, yo, ohw, s);
+                }
+                if (bias != null) {
+                    for (int c = 0; c < oc; c++) {
+                        float bv = bias[c];
+                        int o = yo + c * ohw;
+                        for (int j = 0; j < ohw; j++) {
+                            y[o + j] += bv;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par, Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        boolean pw = pointwise(g);
+        par.parallelFor(g.n(), 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = pw ? null : s.col(ckk * ohw);
+            for (int img = lo; img < hi; img++) {
+                int dyo = img * oc * ohw;
+                int dxo = img * inImage;
+                if (pw) {
+                    Sgemm.gemm(true, false, ckk, ohw, oc, 1f, w, 0, ckk, dy, dyo, ohw, 0f, dx, dxo, ohw, s);
+                } else {
+                    Sgemm.gemm(true, false, ckk, ohw, oc, 1f, w, 0, ckk, dy, dyo, ohw, 0f, col, 0, ohw, s);
+                    Arrays.fill(dx, dxo, dxo + inImage, 0f);
+                    col2im(g, col, dx, dxo);
+                }
+            }
+        });
+    }
+
+    /**
+     * dW = sum over images of dY[i] * col[i]^T. Images are split into a number of chunks that depends only on the
+     * batch size, each chunk accumulates its own partial dW, and the partials are summed in chunk order: the result
+     * is identical for every thread count.
+     */
+    static void backwardWeight(ConvGeometry g, float[] x, float[] dy, float[] dw, Parallel par, Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int wl = oc * ckk;
+        boolean pw = pointwise(g);
+        int n = g.n();
+        int chunks = Math.min(n, 16);
+        float[] partial = chunks == 1 ? dw : scratch.get().partial(chunks * wl);
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = pw ? null : s.col(ckk * ohw);
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                int po = chunks == 1 ? 0 : ch * wl;
+                for (int img = first; img < last; img++) {
+                    float beta = img == first ? 0f : 1f;
+                    float[] src = x;
+                    int srcOff = img * inImage;
+                    if (!pw) {
+                        im2col(g, x, srcOff, col);
+                        src = col;
+                        srcOff = 0;
+                    }
+                    Sgemm.gemm(false, true, oc, ckk, ohw, 1f, dy, img * oc * ohw, ohw, src, srcOff, ohw, beta, partial, po, ckk, s);
+                }
+            }
+        });
+        if (chunks > 1) {
+            for (int i = 0; i < wl; i++) {
+                double sum = 0;
+                for (int ch = 0; ch < chunks; ch++) {
+                    sum += partial[ch * wl + i];
+                }
+                dw[i] = (float) sum;
+            }
+        }
+    }
+
+    static void backwardBias(ConvGeometry g, float[] dy, float[] db) {
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        for (int c = 0; c < oc; c++) {
+            double sum = 0;
+            for (int img = 0; img < g.n(); img++) {
+                sum += ReductionKernels.sum(dy, (img * oc + c) * ohw, ohw);
+            }
+            db[c] = (float) sum;
+        }
+    }
+
+    /** Lowers image {@code x[xo ..]} to {@code col ((C*KH*KW) x (OH*OW))}, zeros where the window leaves the input. */
+    static void im2col(ConvGeometry g, float[] x, int xo, float[] col) {
+        int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
+        int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW();
+        int ph = g.padH(), pw = g.padW(), dh = g.dilationH(), dw = g.dilationW();
+        int row = 0;
+        for (int c = 0; c < g.inChannels(); c++) {
+            int plane = xo + c * ih * iw;
+            for (int ky = 0; ky < kh; ky++) {
+                for (int kx = 0; kx < kw; kx++, row++) {
+                    int base = row * oh * ow;
+                    int xoff = kx * dw - pw;
+                    // valid output columns: 0 <= ox*sw + xoff < iw
+                    int oxLo = xoff >= 0 ? 0 : Math.min(ow, (-xoff + sw - 1) / sw);
+                    int oxHi = Math.max(oxLo, Math.min(ow, iw - xoff <= 0 ? 0 : (iw - xoff - 1) / sw + 1));
+                    for (int oy = 0; oy < oh; oy++) {
+                        int y = oy * sh - ph + ky * dh;
+                        int o = base + oy * ow;
+                        if (y < 0 || y >= ih) {
+                            Arrays.fill(col, o, o + ow, 0f);
+                            continue;
+                        }
+                        for (int ox = 0; ox < oxLo; ox++) {
+                            col[o + ox] = 0f;
+                        }
+                        int src = plane + y * iw + xoff;
+                        if (sw == 1) {
+                            System.arraycopy(x, src + oxLo, col, o + oxLo, oxHi - oxLo);
+                        } else {
+                            for (int ox = oxLo; ox < oxHi; ox++) {
+                                col[o + ox] = x[src + ox * sw];
+                            }
+                        }
+                        for (int ox = oxHi; ox < ow; ox++) {
+                            col[o + ox] = 0f;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Adds {@code col ((C*KH*KW) x (OH*OW))} back into image {@code dx[dxo ..]} (the adjoint of im2col). */
+    static void col2im(ConvGeometry g, float[] col, float[] dx, int dxo) {
+        int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
+        int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW();
+        int ph = g.padH(), pw = g.padW(), dh = g.dilationH(), dw = g.dilationW();
+        int row = 0;
+        for (int c = 0; c < g.inChannels(); c++) {
+            int plane = dxo + c * ih * iw;
+            for (int ky = 0; ky < kh; ky++) {
+                for (int kx = 0; kx < kw; kx++, row++) {
+                    int base = row * oh * ow;
+                    int xoff = kx * dw - pw;
+                    int oxLo = xoff >= 0 ? 0 : Math.min(ow, (-xoff + sw - 1) / sw);
+                    int oxHi = Math.max(oxLo, Math.min(ow, iw - xoff <= 0 ? 0 : (iw - xoff - 1) / sw + 1));
+                    for (int oy = 0; oy < oh; oy++) {
+                        int y = oy * sh - ph + ky * dh;
+                        if (y < 0 || y >= ih) {
+                            continue;
+                        }
+                        int o = base + oy * ow;
+                        int dst = plane + y * iw + xoff;
+                        for (int ox = oxLo; ox < oxHi; ox++) {
+                            dx[dst + ox * sw] += col[o + ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

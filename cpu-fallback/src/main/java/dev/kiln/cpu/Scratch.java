@@ -1,0 +1,78 @@
+package dev.kiln.cpu;
+
+/**
+ * Per-thread scratch memory of one backend instance (held in a {@code ThreadLocal} of that instance): grown on
+ * demand and reused across calls, never shared between threads. Each field has one user so nested kernels
+ * (conv calling Sgemm) never overwrite each other's scratch.
+ */
+final class Scratch {
+    /** Sgemm accumulator rows. */
+    final float[] acc0 = new float[Sgemm.NC_MAX];
+    final float[] acc1 = new float[Sgemm.NC_MAX];
+    final float[] acc2 = new float[Sgemm.NC_MAX];
+    final float[] acc3 = new float[Sgemm.NC_MAX];
+
+    private float[][] panel = new float[0][];
+    private float[] col = new float[0];
+    private float[] partial = new float[0];
+    private double[] dacc = new double[0];
+    private float[] floats = new float[0];
+    private int[] ints = new int[0];
+
+    /** Sgemm's packed B panel: {@code depth} rows of {@link Sgemm#NC_MAX} floats, each its own array. */
+    float[][] panel(int depth) {
+        if (panel.length < depth) {
+            float[][] p = java.util.Arrays.copyOf(panel, depth);
+            for (int i = panel.length; i < depth; i++) {
+                p[i] = new float[Sgemm.NC_MAX];
+            }
+            panel = p;
+        }
+        return panel;
+    }
+
+    /** im2col / col2im buffer of convolutions. */
+    float[] col(int size) {
+        if (col.length < size) {
+            col = new float[grow(size)];
+        }
+        return col;
+    }
+
+    /** Per-chunk partial results of a reduction started on this thread (written by the chunks' threads). */
+    float[] partial(int size) {
+        if (partial.length < size) {
+            partial = new float[grow(size)];
+        }
+        return partial;
+    }
+
+    /** Double accumulators of reductions. */
+    double[] dacc(int size) {
+        if (dacc.length < size) {
+            dacc = new double[grow(size)];
+        }
+        return dacc;
+    }
+
+    /** Generic float scratch for leaf kernels (argmax). */
+    float[] floats(int size) {
+        if (floats.length < size) {
+            floats = new float[grow(size)];
+        }
+        return floats;
+    }
+
+    /** Generic int scratch for leaf kernels (argmax, broadcasting counters). */
+    int[] ints(int size) {
+        if (ints.length < size) {
+            ints = new int[grow(size)];
+        }
+        return ints;
+    }
+
+    private static int grow(int size) {
+        long s = Math.max(size, 64);
+        return (int) Math.min(Integer.MAX_VALUE - 8L, s + (s >> 3));
+    }
+}

@@ -1,0 +1,91 @@
+package dev.kiln.cpu;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ParallelTest {
+
+    @Test
+    void coversEveryIndexExactlyOnce() {
+        try (Parallel p = new Parallel(3)) {
+            for (int n : new int[]{0, 1, 2, 7, 100, 10007}) {
+                int[] hits = new int[n];
+                p.parallelFor(n, 1, (lo, hi) -> {
+                    for (int i = lo; i < hi; i++) {
+                        hits[i]++;
+                    }
+                });
+                for (int i = 0; i < n; i++) {
+                    assertEquals(1, hits[i], "index " + i + " of " + n);
+                }
+            }
+        }
+    }
+
+    @Test
+    void nestedLoopsRunInlineWithoutDeadlock() {
+        try (Parallel p = new Parallel(2)) {
+            AtomicLong sum = new AtomicLong();
+            p.parallelFor(64, 1, (lo, hi) -> {
+                for (int i = lo; i < hi; i++) {
+                    p.parallelFor(100, 1, (a, b) -> sum.addAndGet(b - a));
+                }
+            });
+            assertEquals(64 * 100, sum.get());
+        }
+    }
+
+    @Test
+    void concurrentCallersShareThePool() throws Exception {
+        try (Parallel p = new Parallel(2)) {
+            AtomicInteger total = new AtomicInteger();
+            Thread[] ts = new Thread[4];
+            for (int t = 0; t < ts.length; t++) {
+                ts[t] = new Thread(() -> {
+                    for (int rep = 0; rep < 200; rep++) {
+                        p.parallelFor(50, 1, (lo, hi) -> total.addAndGet(hi - lo));
+                    }
+                });
+                ts[t].start();
+            }
+            for (Thread t : ts) {
+                t.join(30_000);
+            }
+            assertEquals(4 * 200 * 50, total.get());
+        }
+    }
+
+    @Test
+    void exceptionsReachTheCaller() {
+        try (Parallel p = new Parallel(2)) {
+            IllegalArgumentException e = new IllegalArgumentException("boom");
+            assertSame(e, assertThrows(IllegalArgumentException.class,
+                    () -> p.parallelFor(100, 1, (lo, hi) -> {
+                        if (lo <= 50 && 50 < hi) {
+                            throw e;
+                        }
+                    })));
+        }
+    }
+
+    @Test
+    void singleThreadAndAfterCloseRunInline() {
+        Parallel p = new Parallel(1);
+        Thread caller = Thread.currentThread();
+        p.parallelFor(1000, 1, (lo, hi) -> assertSame(caller, Thread.currentThread()));
+        p.close();
+        Parallel q = new Parallel(2);
+        q.close();
+        AtomicInteger n = new AtomicInteger();
+        q.parallelFor(1000, 1, (lo, hi) -> n.addAndGet(hi - lo));
+        assertEquals(1000, n.get());
+        assertTrue(q.inline());
+    }
+}
