@@ -36,6 +36,9 @@ public final class Tolerance {
     /** Coefficient of {@code sqrt(K) * sum|term|} in the tolerance of a float32 sum of K terms. */
     public static final double SUM_COEFF = 1e-7;
 
+    /** With {@code -Dkiln.conformance.report=true}, every comparison prints the largest |diff|/tol it saw. */
+    static final boolean REPORT = Boolean.getBoolean("kiln.conformance.report");
+
     private Tolerance() {
     }
 
@@ -98,6 +101,15 @@ public final class Tolerance {
                     worstAt = i;
                 }
             }
+        }
+        if (REPORT) {
+            double used = 0;
+            for (int i = 0; i < ref.length; i++) {
+                if (!Double.isNaN(ref[i]) && !Double.isInfinite(ref[i])) {
+                    used = Math.max(used, Math.abs(got[i] - ref[i]) / Math.max(tol[i], Double.MIN_NORMAL));
+                }
+            }
+            System.out.println("[conformance] " + fmt(used) + " of tolerance used: " + op + " " + shape(shape));
         }
         if (bad > 0) {
             fail(op + " " + shape(shape) + ": " + bad + " of " + ref.length + " elements mismatch; first at "
