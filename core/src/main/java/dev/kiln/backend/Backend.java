@@ -14,7 +14,12 @@ package dev.kiln.backend;
  *       left-pads with ones.</li>
  *   <li>A nullable buffer parameter says so; null means "absent" as in PyTorch's optional arguments.</li>
  *   <li>Methods may run asynchronously (the CUDA backend queues work on its stream); {@link #download} and
- *       {@link #synchronize} are the points where the host waits.</li>
+ *       {@link #synchronize} are the points where the host waits. An error that depends on data (an invalid class
+ *       target) may surface at the call or, on an asynchronous backend, at the next of those points.</li>
+ *   <li>A buffer of another backend, a closed buffer, or one shorter than the op needs is an
+ *       {@link IllegalArgumentException} naming the expected and found lengths, raised before anything is written.</li>
+ *   <li>NaN propagates as in PyTorch: {@code MAX}/{@code MIN} and ReLU of a NaN give NaN; the derivative of ReLU at
+ *       exactly 0 is 0.</li>
  * </ul>
  *
  * <p>Implementations must be safe to call from several threads at once for independent buffers
@@ -136,6 +141,7 @@ public interface Backend extends AutoCloseable {
      * {@code var_unbiased = (1/invStd^2 - eps) * m/(m-1)} with {@code m = n * spatial}, then
      * {@code runningMean = (1-factor) * runningMean + factor * mean} and likewise for {@code runningVar}.
      * {@code factor} is the momentum, or {@code 1 / numBatchesTracked} for a cumulative average.
+     * {@code m = 1} (one value per channel) is an {@link IllegalArgumentException}, as PyTorch refuses to train then.
      */
     void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
                                      double factor, Buffer runningMean, Buffer runningVar);
@@ -155,7 +161,10 @@ public interface Backend extends AutoCloseable {
 
     void activationForward(Activation a, Buffer x, Buffer y, long n);
 
-    /** {@code dx = dy * f'(x)}, computed from whichever of {@code x} and the forward output {@code y} is cheaper. */
+    /**
+     * {@code dx = dy * f'(x)}, computed from whichever of {@code x} and the forward output {@code y} is cheaper; callers
+     * pass both.
+     */
     void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n);
 
     /** Softmax over each row of a {@code (rows, cols)} matrix. */
