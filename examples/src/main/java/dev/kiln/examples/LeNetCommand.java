@@ -162,16 +162,31 @@ final class LeNetCommand implements Callable<Integer> {
                 out.println("metrics written to " + metricsJson);
             }
             if (save != null) {
+                Map<String, Object> hyper = new LinkedHashMap<>();
+                hyper.put("epochs", epochs);
+                hyper.put("batch_size", batchSize);
+                hyper.put("optimizer", optimizerName);
+                hyper.put("lr", lr);
+                hyper.put("momentum", momentum);
+                hyper.put("schedule", scheduleName);
+                hyper.put("loss", "CrossEntropyLoss");
+                hyper.put("limit_train", train.size());
+                Map<String, Object> dataInfo = new LinkedHashMap<>();
+                dataInfo.put("source", mnist.source());
+                dataInfo.put("md5", mnist.md5());
+                dataInfo.put("train_images", train.size());
+                dataInfo.put("test_images", mnist.test().size());
+                Map<String, Object> finalMetrics = new LinkedHashMap<>();
+                finalMetrics.put("test_accuracy", last.testAccuracy());
+                finalMetrics.put("test_loss", last.testLoss());
+                finalMetrics.put("train_loss", last.trainLoss());
+                finalMetrics.put("train_images_per_second", images / trainSeconds);
                 Map<String, Object> provenance = new LinkedHashMap<>();
-                provenance.put("hyperparameters", Map.of("epochs", epochs, "batch_size", batchSize, "lr", lr,
-                        "momentum", momentum, "optimizer", optimizerName, "schedule", scheduleName, "loss", "CrossEntropyLoss",
-                        "limit_train", limitTrain == null ? train.size() : limitTrain));
-                provenance.put("data", Map.of("source", mnist.source(), "md5", mnist.md5(),
-                        "train_images", train.size(), "test_images", mnist.test().size()));
+                provenance.put("hyperparameters", hyper);
+                provenance.put("data", dataInfo);
                 provenance.put("seed", seed);
-                provenance.put("device", dev.name() + " (" + dev.backend().description() + ")");
-                provenance.put("metrics", Map.of("test_accuracy", last.testAccuracy(), "test_loss", last.testLoss(),
-                        "train_loss", last.trainLoss(), "train_images_per_second", images / trainSeconds));
+                provenance.put("device", dev.backend().description());
+                provenance.put("metrics", finalMetrics);
                 ModelFiles.save(save, model, provenance);
                 out.println("model written to " + save + " (provenance in " + ModelFiles.sidecar(save) + ")");
             }
