@@ -26,6 +26,7 @@ class Cublas12ShimTest {
     private static final Path SHIM_DIR = ToolSupport.ROOT.resolve("cuda/src/main/native/cublas12_shim");
 
     private static Set<String> symbols() throws Exception {
+        ToolSupport.requireSources();
         return Files.readAllLines(SHIM_DIR.resolve("symbols.txt")).stream()
                 .filter(l -> !l.isBlank() && !l.startsWith("#")).collect(Collectors.toCollection(TreeSet::new));
     }

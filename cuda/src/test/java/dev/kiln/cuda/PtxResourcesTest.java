@@ -56,6 +56,7 @@ class PtxResourcesTest {
     @DisplayName("the shipped PTX equals what tools/build-ptx.sh produces from src/main/cuda (nvcc 13.0)")
     void upToDate(@TempDir Path tmp) throws Exception {
         ToolSupport.requireTool("nvcc");
+        ToolSupport.requireSources();
         ToolSupport.Result v = ToolSupport.run(tmp, List.of("nvcc", "--version"));
         assumeTrue(v.out().contains("release 13.0"), "nvcc is not 13.0: " + v.out().trim());
         ToolSupport.check(ToolSupport.ROOT, "bash", "tools/build-ptx.sh", tmp.toString());

@@ -13,8 +13,30 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /** Running external tools (nvcc, ptxas, gcc, readelf, nm) from tests, skipping with the reason when one is absent. */
 final class ToolSupport {
 
-    /** The repository root (surefire runs in the module directory, cuda/). */
-    static final Path ROOT = Path.of("").toAbsolutePath().getParent();
+    /**
+     * The repository root: {@code -Dkiln.repo.root}, else the nearest directory at or above the working directory
+     * holding tools/build-ptx.sh (surefire runs in cuda/, bench/gpu-run in the root). Tests that need the sources
+     * call {@link #requireSources()}.
+     */
+    static final Path ROOT = findRoot();
+
+    private static Path findRoot() {
+        String prop = System.getProperty("kiln.repo.root");
+        if (prop != null) {
+            return Path.of(prop).toAbsolutePath();
+        }
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve("tools/build-ptx.sh"))) {
+                return p;
+            }
+        }
+        return Path.of("").toAbsolutePath();
+    }
+
+    static void requireSources() {
+        assumeTrue(Files.isRegularFile(ROOT.resolve("cuda/src/main/native/cublas12_shim/symbols.txt")),
+                "the Kiln sources are not here (run from the repository, or set -Dkiln.repo.root)");
+    }
 
     private ToolSupport() {
     }
