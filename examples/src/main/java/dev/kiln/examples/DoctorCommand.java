@@ -8,6 +8,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.PrintWriter;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -26,6 +27,7 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("kiln " + Kiln.version() + " on Java " + System.getProperty("java.version") + " ("
                 + System.getProperty("os.name") + " " + System.getProperty("os.arch") + ", "
                 + Runtime.getRuntime().availableProcessors() + " cores)");
+        printCudaDiagnostics(out);
         Devices devices = Devices.defaults();
         Map<String, Optional<String>> availability = devices.availability();
         if (!availability.containsKey("cuda")) {
@@ -46,5 +48,20 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("auto: " + Device.auto().name());
         out.flush();
         return 0;
+    }
+
+    /** The GPU report of kiln-cuda's CudaDiagnostics when that module is on the class path (looked up reflectively). */
+    private static void printCudaDiagnostics(PrintWriter out) {
+        try {
+            Class<?> c = Class.forName("dev.kiln.cuda.CudaDiagnostics");
+            Object lines = c.getMethod("report").invoke(null);
+            for (Object line : (List<?>) lines) {
+                out.println(line);
+            }
+        } catch (ClassNotFoundException e) {
+            out.println("cuda: no GPU - the kiln-cuda module is not on the class path");
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            out.println("cuda: diagnostics failed - " + e);
+        }
     }
 }

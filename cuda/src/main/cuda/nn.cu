@@ -1,0 +1,199 @@
+// Loss, batch-norm running statistics, pooling backward and optimizer kernels of Kiln's CUDA backend.
+// Built into PTX by tools/build-ptx.sh (sm_75, PTX ISA rewritten to 8.0); launched from CudaKernels.java.
+
+/**
+ * Softmax cross-entropy, one block (256 threads) per row: probs = softmax(logits[row]), rowLoss[row] =
+ * -log(probs[target]) computed as logsumexp - logit[target]. A target outside [0, classes) sets *error to
+ * row + 1 (the host reads the flag at its next synchronisation point and throws) and gives a NaN loss.
+ */
+extern "C" __global__ void kiln_softmax_xent_rows(int rows, int classes, const float* __restrict__ logits,
+                                                 const float* __restrict__ targets, float* probs, float* rowLoss,
+                                                 int* error) {
+    __shared__ float red[256];
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float* x = logits + (long long) r * classes;
+        float* p = probs + (long long) r * classes;
+        float m = -INFINITY;
+        for (int c = threadIdx.x; c < classes; c += blockDim.x) {
+            float v = x[c];
+            m = (v != v || v > m) ? v : m;
+        }
+        red[threadIdx.x] = m;
+        __syncthreads();
+        for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+            if (threadIdx.x < s) {
+                float o = red[threadIdx.x + s];
+                float t = red[threadIdx.x];
+                red[threadIdx.x] = (o != o || o > t) ? o : t;
+            }
+            __syncthreads();
+        }
+        m = red[0];
+        __syncthreads();
+        float sum = 0.0f;
+        for (int c = threadIdx.x; c < classes; c += blockDim.x) {
+            sum += expf(x[c] - m);
+        }
+        red[threadIdx.x] = sum;
+        __syncthreads();
+        for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+            if (threadIdx.x < s) {
+                red[threadIdx.x] += red[threadIdx.x + s];
+            }
+            __syncthreads();
+        }
+        sum = red[0];
+        __syncthreads();
+        float inv = 1.0f / sum;
+        for (int c = threadIdx.x; c < classes; c += blockDim.x) {
+            p[c] = expf(x[c] - m) * inv;
+        }
+        if (threadIdx.x == 0) {
+            float tf = targets[r];
+            int t = (int) tf;
+            if (!(tf >= 0.0f) || t >= classes || (float) t != tf) {
+                atomicCAS(error, 0, r + 1);
+                rowLoss[r] = NAN;
+            } else {
+                rowLoss[r] = (logf(sum) + m) - x[t];
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/** loss[0] = mean of rowLoss, one block of 256 threads in a fixed order (deterministic). */
+extern "C" __global__ void kiln_mean(const float* __restrict__ v, int n, float* out) {
+    __shared__ float red[256];
+    float acc = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        acc += v[i];
+    }
+    red[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) {
+            red[threadIdx.x] += red[threadIdx.x + s];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        out[0] = red[0] / (float) n;
+    }
+}
+
+/** dLogits = (probs - onehot(targets)) * dLoss[0] / rows. */
+extern "C" __global__ void kiln_softmax_xent_backward(int rows, int classes, const float* __restrict__ probs,
+                                                     const float* __restrict__ targets, const float* __restrict__ dLoss,
+                                                     float* dLogits) {
+    long long total = (long long) rows * classes;
+    float scale = dLoss[0] / (float) rows;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int r = (int) (i / classes), c = (int) (i % classes);
+        float onehot = ((int) targets[r] == c) ? 1.0f : 0.0f;
+        dLogits[i] = (probs[i] - onehot) * scale;
+    }
+}
+
+/**
+ * PyTorch's running-statistics update from the saved mean and inverse std of a training forward:
+ * var_unbiased = (1/invStd^2 - eps) * m/(m-1); running = (1-factor) * running + factor * batch (double math).
+ */
+extern "C" __global__ void kiln_bn_running_stats(int channels, const float* __restrict__ saveMean,
+                                                const float* __restrict__ saveInvStd, float eps, double factor,
+                                                double correction, float* runningMean, float* runningVar) {
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
+        double is = saveInvStd[c];
+        double varUnbiased = (1.0 / (is * is) - (double) eps) * correction;
+        runningMean[c] = (float) ((1.0 - factor) * runningMean[c] + factor * saveMean[c]);
+        runningVar[c] = (float) ((1.0 - factor) * runningVar[c] + factor * varUnbiased);
+    }
+}
+
+/**
+ * Max-pool backward as a gather (no atomics, deterministic): each input position sums dy over the output windows
+ * whose FIRST maximal position (row-major within the window) it is, as the SPI specifies.
+ */
+extern "C" __global__ void kiln_max_pool_backward(int n, int channels, int inH, int inW, int outH, int outW,
+                                                 int kH, int kW, int sH, int sW, int pH, int pW,
+                                                 const float* __restrict__ x, const float* __restrict__ y,
+                                                 const float* __restrict__ dy, float* dx) {
+    long long total = (long long) n * channels * inH * inW;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int iw = (int) (i % inW);
+        int ih = (int) ((i / inW) % inH);
+        long long plane = i / ((long long) inH * inW);
+        const float* xp = x + plane * inH * inW;
+        const float* yp = y + plane * outH * outW;
+        const float* dyp = dy + plane * outH * outW;
+        // output rows/cols whose window contains (ih, iw)
+        int ohLo = (ih + pH - kH + sH) / sH; if (ih + pH - kH + 1 <= 0) ohLo = 0;
+        int ohHi = (ih + pH) / sH; if (ohHi > outH - 1) ohHi = outH - 1;
+        int owLo = (iw + pW - kW + sW) / sW; if (iw + pW - kW + 1 <= 0) owLo = 0;
+        int owHi = (iw + pW) / sW; if (owHi > outW - 1) owHi = outW - 1;
+        float acc = 0.0f;
+        for (int oh = ohLo; oh <= ohHi; oh++) {
+            for (int ow = owLo; ow <= owHi; ow++) {
+                int h0 = oh * sH - pH, w0 = ow * sW - pW;
+                if (ih < h0 || ih >= h0 + kH || iw < w0 || iw >= w0 + kW) continue;
+                float m = yp[oh * outW + ow];
+                int first = -1;
+                for (int a = 0; a < kH && first < 0; a++) {
+                    int hh = h0 + a;
+                    if (hh < 0 || hh >= inH) continue;
+                    for (int b = 0; b < kW; b++) {
+                        int ww = w0 + b;
+                        if (ww < 0 || ww >= inW) continue;
+                        float v = xp[hh * inW + ww];
+                        if (v == m || (v != v && m != m)) { first = hh * inW + ww; break; }
+                    }
+                }
+                if (first == ih * inW + iw) {
+                    acc += dyp[oh * outW + ow];
+                }
+            }
+        }
+        dx[i] = acc;
+    }
+}
+
+/** PyTorch SGD: g = grad + wd*p; buf = first ? g : mom*buf + (1-damp)*g; g = nesterov ? g + mom*buf : buf; p -= lr*g. */
+extern "C" __global__ void kiln_sgd(float lr, float momentum, float oneMinusDampening, int nesterov, float weightDecay,
+                                   int firstStep, float* p, const float* __restrict__ grad, float* buf, long long n) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float g = weightDecay != 0.0f ? grad[i] + weightDecay * p[i] : grad[i];
+        if (momentum != 0.0f) {
+            float b = firstStep ? g : momentum * buf[i] + oneMinusDampening * g;
+            buf[i] = b;
+            g = nesterov ? g + momentum * b : b;
+        }
+        p[i] -= lr * g;
+    }
+}
+
+/**
+ * PyTorch Adam/AdamW, one fused pass over p, grad, m, v. stepSize = lr / (1 - beta1^t) and
+ * bc2Sqrt = sqrt(1 - beta2^t) are prepared on the host in double; decay = 1 - lr*wd for AdamW.
+ */
+extern "C" __global__ void kiln_adam(float beta1, float beta2, float eps, float weightDecay, int decoupled, float decay,
+                                    float stepSize, float bc2Sqrt, float* p, const float* __restrict__ grad,
+                                    float* m, float* v, long long n) {
+    float ob1 = 1.0f - beta1, ob2 = 1.0f - beta2;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float g = grad[i];
+        float pi = p[i];
+        if (weightDecay != 0.0f) {
+            if (decoupled) {
+                pi *= decay;
+            } else {
+                g += weightDecay * pi;
+            }
+        }
+        float mi = beta1 * m[i] + ob1 * g;
+        float vi = beta2 * v[i] + ob2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / bc2Sqrt + eps;
+        p[i] = pi - stepSize * (mi / denom);
+    }
+}

@@ -1,0 +1,127 @@
+package dev.kiln.cuda;
+
+import jcuda.CudaException;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.JCudaDriver;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Device memory with size-classed free lists, reused across steps (a training step allocates the same sizes every
+ * time). Blocks are returned by {@link CudaBuffer#close()}; since all work runs on one stream, a block released while
+ * kernels that use it are still queued can be handed out again at once (stream order protects it). On
+ * {@code CUDA_ERROR_OUT_OF_MEMORY} the cache is freed and the allocation retried once; a second failure throws
+ * {@link CudaOutOfMemoryException} with the requested, free and total bytes. Not thread-safe: the backend serialises.
+ */
+final class CachingAllocator implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(CachingAllocator.class);
+    private static final long SMALL = 1L << 20;
+    private static final long SMALL_GRAIN = 512;
+    private static final long LARGE_GRAIN = 2L << 20;
+
+    private final CudaContext ctx;
+    private final Map<Long, ArrayDeque<CUdeviceptr>> free = new HashMap<>();
+    private long cachedBytes;
+    private long inUseBytes;
+    private long peakInUseBytes;
+    private long deviceAllocations;
+    private long reuses;
+
+    CachingAllocator(CudaContext ctx) {
+        this.ctx = ctx;
+    }
+
+    /** The block size used for a request: 512-byte multiples up to 1 MiB, 2 MiB multiples above. */
+    static long sizeClass(long bytes) {
+        long b = Math.max(bytes, 1);
+        long grain = b <= SMALL ? SMALL_GRAIN : LARGE_GRAIN;
+        return (b + grain - 1) / grain * grain;
+    }
+
+    CUdeviceptr allocate(long bytes) {
+        long cls = sizeClass(bytes);
+        ArrayDeque<CUdeviceptr> list = free.get(cls);
+        if (list != null && !list.isEmpty()) {
+            cachedBytes -= cls;
+            account(cls);
+            reuses++;
+            return list.pop();
+        }
+        CUdeviceptr p = new CUdeviceptr();
+        try {
+            JCudaDriver.cuMemAlloc(p, cls);
+        } catch (CudaException e) {
+            if (!isOutOfMemory(e)) {
+                throw e;
+            }
+            LOG.info("cuda: out of memory allocating {} bytes; freeing {} cached bytes and retrying", cls, cachedBytes);
+            emptyCache();
+            try {
+                JCudaDriver.cuMemAlloc(p, cls);
+            } catch (CudaException e2) {
+                if (!isOutOfMemory(e2)) {
+                    throw e2;
+                }
+                long[] info = ctx.memoryInfo();
+                throw new CudaOutOfMemoryException(bytes, info[0], info[1], inUseBytes);
+            }
+        }
+        deviceAllocations++;
+        account(cls);
+        return p;
+    }
+
+    private void account(long cls) {
+        inUseBytes += cls;
+        peakInUseBytes = Math.max(peakInUseBytes, inUseBytes);
+    }
+
+    void release(CUdeviceptr p, long bytes) {
+        long cls = sizeClass(bytes);
+        inUseBytes -= cls;
+        cachedBytes += cls;
+        free.computeIfAbsent(cls, k -> new ArrayDeque<>()).push(p);
+    }
+
+    /** Returns every cached block to the driver (after the stream drains: queued kernels may still read them). */
+    void emptyCache() {
+        ctx.synchronize();
+        for (ArrayDeque<CUdeviceptr> list : free.values()) {
+            for (CUdeviceptr p : list) {
+                JCudaDriver.cuMemFree(p);
+            }
+        }
+        free.clear();
+        cachedBytes = 0;
+    }
+
+    static boolean isOutOfMemory(CudaException e) {
+        return String.valueOf(e.getMessage()).contains("CUDA_ERROR_OUT_OF_MEMORY");
+    }
+
+    String stats() {
+        return "in use " + inUseBytes + " B (peak " + peakInUseBytes + "), cached " + cachedBytes + " B, "
+                + deviceAllocations + " cuMemAlloc, " + reuses + " reuses";
+    }
+
+    long inUseBytes() {
+        return inUseBytes;
+    }
+
+    long cachedBytes() {
+        return cachedBytes;
+    }
+
+    @Override
+    public void close() {
+        emptyCache();
+        if (inUseBytes != 0) {
+            LOG.debug("cuda allocator closed with {} bytes still referenced by open buffers (freed with the context)", inUseBytes);
+        }
+    }
+}

@@ -1,0 +1,790 @@
+package dev.kiln.cuda;
+
+import dev.kiln.backend.Activation;
+import dev.kiln.backend.AdamHyper;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BatchNormGeometry;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Buffer;
+import dev.kiln.backend.ConvGeometry;
+import dev.kiln.backend.PoolGeometry;
+import dev.kiln.backend.ScalarOp;
+import dev.kiln.backend.SgdHyper;
+import dev.kiln.backend.UnaryOp;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.JCudaDriver;
+import jcuda.jcublas.JCublas2;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+
+import static jcuda.jcublas.cublasOperation.CUBLAS_OP_N;
+import static jcuda.jcublas.cublasOperation.CUBLAS_OP_T;
+
+/**
+ * The CUDA backend: cuDNN for convolution, batch norm, pooling, activations and softmax; cuBLAS SGEMM for dense
+ * layers; Kiln's PTX kernels (src/main/cuda) for element-wise ops, broadcasting, reductions, the loss, running
+ * statistics and optimizers. All work is queued on one stream; {@link #download} and {@link #synchronize} wait.
+ * Calls are serialised by one lock (cuBLAS/cuDNN handles are bound to the single stream), so concurrent callers are
+ * safe. TF32 is off unless {@link CudaOptions#tf32()}.
+ */
+public final class CudaBackend implements Backend {
+
+    private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
+    private static final int MAX_RANK = 8;
+
+    private final Object lock = new Object();
+    private final CudaOptions options;
+    private final CudaContext ctx;
+    private final CachingAllocator allocator;
+    private final PinnedStaging staging;
+    private final CudaKernels kernels;
+    private final CudnnOps cudnn;
+    private final CUdeviceptr errorFlag;
+    private final Map<Integer, CUdeviceptr> ones = new HashMap<>();
+    private final Map<Integer, CUdeviceptr> zeros = new HashMap<>();
+    private CUdeviceptr workspace;
+    private long workspaceBytes;
+    private boolean targetCheckPending;
+    private int lastClasses;
+    private boolean closed;
+
+    public CudaBackend(CudaOptions options) {
+        this.options = options;
+        CudaLibraries.load(LibrarySearchPath.fromEnvironment());
+        this.ctx = new CudaContext(options.deviceIndex(), options.tf32());
+        this.allocator = new CachingAllocator(ctx);
+        this.staging = new PinnedStaging(ctx);
+        this.kernels = new CudaKernels(ctx);
+        this.cudnn = new CudnnOps(ctx.cudnn, options.tf32(), options.workspaceLimitBytes(), this::workspace);
+        this.errorFlag = allocator.allocate(Integer.BYTES);
+        JCudaDriver.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+        LOG.debug("cuda backend started: {}", description());
+    }
+
+    public CudaOptions options() {
+        return options;
+    }
+
+    @Override
+    public String name() {
+        return "cuda";
+    }
+
+    @Override
+    public String description() {
+        return String.format(Locale.ROOT, "cuda:%d %s (compute %d.%d, %.1f GiB)%s", ctx.index, ctx.name, ctx.ccMajor,
+                ctx.ccMinor, ctx.totalMemory / (1024.0 * 1024 * 1024), options.tf32() ? ", TF32 on" : "");
+    }
+
+    /** Allocator statistics for logs and benchmarks. */
+    public String memoryStats() {
+        synchronized (lock) {
+            return allocator.stats();
+        }
+    }
+
+    /** Returns all cached (unused) device memory to the driver. */
+    public void emptyCache() {
+        synchronized (lock) {
+            enter();
+            allocator.emptyCache();
+        }
+    }
+
+    // ================================================================ memory
+
+    private void enter() {
+        if (closed) {
+            throw new IllegalStateException("cuda backend is closed");
+        }
+        ctx.makeCurrent();
+    }
+
+    private CudaBuffer cuda(Buffer b, String what, long needed) {
+        if (b == null) {
+            throw new NullPointerException("cuda: " + what + " is null");
+        }
+        if (!(b instanceof CudaBuffer cb) || b.backend() != this) {
+            throw new IllegalArgumentException("cuda: " + what + " belongs to backend '" + b.backend().name()
+                    + "', not this cuda backend");
+        }
+        if (cb.isClosed()) {
+            throw new IllegalStateException("cuda: " + what + " was closed");
+        }
+        if (cb.length() < needed) {
+            throw new IllegalArgumentException("cuda: " + what + " has " + cb.length() + " floats, needs " + needed);
+        }
+        return cb;
+    }
+
+    private CUdeviceptr ptr(Buffer b, String what, long needed) {
+        return cuda(b, what, needed).ptr();
+    }
+
+    private CUdeviceptr optional(Buffer b, String what, long needed) {
+        return b == null ? null : ptr(b, what, needed);
+    }
+
+    void release(CUdeviceptr p, long length) {
+        synchronized (lock) {
+            if (!closed) {
+                allocator.release(p, Math.max(1, length) * Float.BYTES);
+            }
+        }
+    }
+
+    private CudaBuffer newBuffer(long length) {
+        if (length < 0) {
+            throw new IllegalArgumentException("cuda: buffer length must be >= 0, got " + length);
+        }
+        CUdeviceptr p = allocator.allocate(Math.max(1, length) * Float.BYTES);
+        return new CudaBuffer(this, p, length);
+    }
+
+    private Pointer workspace(long bytes) {
+        if (bytes == 0) {
+            return null;
+        }
+        if (bytes > workspaceBytes) {
+            if (workspace != null) {
+                allocator.release(workspace, workspaceBytes);
+            }
+            workspace = allocator.allocate(bytes);
+            workspaceBytes = bytes;
+        }
+        return workspace;
+    }
+
+    private CUdeviceptr constant(Map<Integer, CUdeviceptr> cache, int n, float value) {
+        return cache.computeIfAbsent(n, k -> {
+            CUdeviceptr p = allocator.allocate((long) k * Float.BYTES);
+            JCudaDriver.cuMemsetD32Async(p, Float.floatToRawIntBits(value), k, ctx.stream);
+            return p;
+        });
+    }
+
+    @Override
+    public Buffer allocate(long length) {
+        synchronized (lock) {
+            enter();
+            CudaBuffer b = newBuffer(length);
+            if (length > 0) {
+                JCudaDriver.cuMemsetD32Async(b.ptr(), 0, length, ctx.stream);
+            }
+            return b;
+        }
+    }
+
+    @Override
+    public Buffer upload(float[] src, int offset, int length) {
+        checkRange(src.length, offset, length, "upload source");
+        synchronized (lock) {
+            enter();
+            CudaBuffer b = newBuffer(length);
+            staging.upload(src, offset, length, b.ptr());
+            return b;
+        }
+    }
+
+    @Override
+    public void download(Buffer src, long srcOffset, float[] dst, int dstOffset, int length) {
+        checkRange(dst.length, dstOffset, length, "download destination");
+        synchronized (lock) {
+            enter();
+            CudaBuffer b = cuda(src, "download source", 0);
+            checkRange(b.length(), srcOffset, length, "download source");
+            staging.download(b.at(srcOffset), dst, dstOffset, length);
+            checkDeviceErrors();
+        }
+    }
+
+    @Override
+    public void write(float[] src, int srcOffset, Buffer dst, long dstOffset, int length) {
+        checkRange(src.length, srcOffset, length, "write source");
+        synchronized (lock) {
+            enter();
+            CudaBuffer b = cuda(dst, "write destination", 0);
+            checkRange(b.length(), dstOffset, length, "write destination");
+            staging.upload(src, srcOffset, length, b.at(dstOffset));
+        }
+    }
+
+    @Override
+    public void copy(Buffer src, long srcOffset, Buffer dst, long dstOffset, long length) {
+        synchronized (lock) {
+            enter();
+            CudaBuffer s = cuda(src, "copy source", 0);
+            CudaBuffer d = cuda(dst, "copy destination", 0);
+            checkRange(s.length(), srcOffset, length, "copy source");
+            checkRange(d.length(), dstOffset, length, "copy destination");
+            if (length > 0) {
+                JCudaDriver.cuMemcpyDtoDAsync(d.at(dstOffset), s.at(srcOffset), length * Float.BYTES, ctx.stream);
+            }
+        }
+    }
+
+    @Override
+    public void fill(Buffer dst, long offset, long length, float value) {
+        synchronized (lock) {
+            enter();
+            CudaBuffer d = cuda(dst, "fill destination", 0);
+            checkRange(d.length(), offset, length, "fill destination");
+            if (length > 0) {
+                JCudaDriver.cuMemsetD32Async(d.at(offset), Float.floatToRawIntBits(value), length, ctx.stream);
+            }
+        }
+    }
+
+    @Override
+    public void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst) {
+        synchronized (lock) {
+            enter();
+            CudaBuffer s = cuda(src, "gatherRows source", 0);
+            long srcRows = rowLength == 0 ? 0 : s.length() / rowLength;
+            for (int i = 0; i < rows.length; i++) {
+                if (rows[i] < 0 || rows[i] >= srcRows) {
+                    throw new IndexOutOfBoundsException("cuda gatherRows: rows[" + i + "] = " + rows[i]
+                            + " is outside [0, " + srcRows + ") (source " + s.length() + " floats, rows of " + rowLength + ")");
+                }
+            }
+            CUdeviceptr d = ptr(dst, "gatherRows destination", (long) rows.length * rowLength);
+            if (rows.length == 0 || rowLength == 0) {
+                return;
+            }
+            CUdeviceptr idx = allocator.allocate((long) rows.length * Integer.BYTES);
+            try {
+                staging.uploadInts(rows, idx);
+                kernels.launch("elementwise", "kiln_gather_rows", (long) rows.length * rowLength,
+                        s.ptr(), rowLength, idx, rows.length, d);
+            } finally {
+                allocator.release(idx, (long) rows.length * Integer.BYTES); // stream order keeps it alive for the kernel
+            }
+        }
+    }
+
+    @Override
+    public void synchronize() {
+        synchronized (lock) {
+            enter();
+            ctx.synchronize();
+            checkDeviceErrors();
+        }
+    }
+
+    /** Errors kernels report through the device flag (out-of-range targets), surfaced at the next wait point. */
+    private void checkDeviceErrors() {
+        if (!targetCheckPending) {
+            return;
+        }
+        targetCheckPending = false;
+        int flag = staging.downloadInt(errorFlag);
+        if (flag != 0) {
+            JCudaDriver.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+            throw new IllegalArgumentException("cross-entropy: target of row " + (flag - 1) + " is outside [0, "
+                    + lastClasses + ") or not an integer (detected on the GPU; reported at this synchronisation point)");
+        }
+    }
+
+    private static void checkRange(long size, long offset, long length, String what) {
+        if (offset < 0 || length < 0 || offset + length > size) {
+            throw new IndexOutOfBoundsException("cuda: " + what + ": range [" + offset + ", " + (offset + length)
+                    + ") is outside a buffer of " + size + " floats");
+        }
+    }
+
+    // ================================================================ element-wise
+
+    @Override
+    public void unary(UnaryOp op, Buffer x, Buffer y, long n) {
+        synchronized (lock) {
+            enter();
+            kernels.launch("elementwise", "kiln_unary", n, op.ordinal(), ptr(x, "x", n), ptr(y, "y", n), n);
+        }
+    }
+
+    @Override
+    public void scalar(ScalarOp op, Buffer x, float s, Buffer y, long n) {
+        synchronized (lock) {
+            enter();
+            kernels.launch("elementwise", "kiln_scalar", n, op.ordinal(), ptr(x, "x", n), s, ptr(y, "y", n), n);
+        }
+    }
+
+    @Override
+    public void binary(BinaryOp op, Buffer a, int[] aShape, Buffer b, int[] bShape, Buffer out, int[] outShape) {
+        if (aShape.length != outShape.length || bShape.length != outShape.length) {
+            throw new IllegalArgumentException("cuda binary " + op + ": ranks differ: a " + Arrays.toString(aShape)
+                    + ", b " + Arrays.toString(bShape) + ", out " + Arrays.toString(outShape));
+        }
+        for (int d = 0; d < outShape.length; d++) {
+            if ((aShape[d] != outShape[d] && aShape[d] != 1) || (bShape[d] != outShape[d] && bShape[d] != 1)) {
+                throw new IllegalArgumentException("cuda binary " + op + ": shapes a " + Arrays.toString(aShape) + " and b "
+                        + Arrays.toString(bShape) + " do not broadcast to " + Arrays.toString(outShape));
+            }
+        }
+        long n = numel(outShape);
+        synchronized (lock) {
+            enter();
+            CUdeviceptr pa = ptr(a, "a", numel(aShape));
+            CUdeviceptr pb = ptr(b, "b", numel(bShape));
+            CUdeviceptr po = ptr(out, "out", n);
+            if (Arrays.equals(aShape, outShape) && Arrays.equals(bShape, outShape)) {
+                kernels.launch("elementwise", "kiln_binary_flat", n, op.ordinal(), pa, pb, po, n);
+                return;
+            }
+            int[] g = broadcastStruct(outShape, aShape, bShape);
+            kernels.launch("elementwise", "kiln_binary", n, op.ordinal(), pa, pb, po, n, g);
+        }
+    }
+
+    /** The kernels' {@code Broadcast} struct: rank, outShape[8], aStride[8], bStride[8] (0 where broadcast). */
+    static int[] broadcastStruct(int[] outShape, int[] aShape, int[] bShape) {
+        int[] dims = collapse(outShape);
+        int rank = outShape.length;
+        if (rank > MAX_RANK) {
+            throw new IllegalArgumentException("cuda: broadcasting supports rank <= " + MAX_RANK + ", got "
+                    + Arrays.toString(outShape));
+        }
+        int[] g = new int[1 + 3 * MAX_RANK];
+        g[0] = Math.max(rank, 1);
+        if (rank == 0) {
+            g[1] = 1;
+            return g;
+        }
+        int sa = 1;
+        int sb = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            g[1 + d] = dims[d];
+            g[1 + MAX_RANK + d] = aShape[d] == 1 ? 0 : sa;
+            g[1 + 2 * MAX_RANK + d] = bShape == null || bShape[d] == 1 ? 0 : sb;
+            sa *= aShape[d];
+            if (bShape != null) {
+                sb *= bShape[d];
+            }
+        }
+        return g;
+    }
+
+    private static int[] collapse(int[] shape) {
+        return shape.clone();
+    }
+
+    private static long numel(int[] shape) {
+        long n = 1;
+        for (int s : shape) {
+            if (s < 0) {
+                throw new IllegalArgumentException("cuda: negative dimension in " + Arrays.toString(shape));
+            }
+            n *= s;
+        }
+        return n;
+    }
+
+    @Override
+    public void axpy(float alpha, Buffer x, Buffer y, long n) {
+        synchronized (lock) {
+            enter();
+            kernels.launch("elementwise", "kiln_axpy", n, alpha, ptr(x, "x", n), ptr(y, "y", n), n);
+        }
+    }
+
+    // ================================================================ reductions and broadcasting
+
+    @Override
+    public void sumTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
+        if (xShape.length != outShape.length || xShape.length > MAX_RANK) {
+            throw new IllegalArgumentException("cuda sumTo: shapes " + Arrays.toString(xShape) + " -> "
+                    + Arrays.toString(outShape) + " must have the same rank (<= " + MAX_RANK + ")");
+        }
+        int[] g = new int[2 + 4 * MAX_RANK];
+        int kept = 0;
+        int red = 0;
+        long redCount = 1;
+        long stride = 1;
+        int[] strides = new int[xShape.length];
+        for (int d = xShape.length - 1; d >= 0; d--) {
+            strides[d] = (int) stride;
+            stride *= xShape[d];
+        }
+        for (int d = 0; d < xShape.length; d++) {
+            if (outShape[d] == xShape[d]) {
+                g[1 + kept] = xShape[d];
+                g[1 + MAX_RANK + kept] = strides[d];
+                kept++;
+            } else if (outShape[d] == 1) {
+                g[2 + 2 * MAX_RANK + red] = xShape[d];
+                g[2 + 3 * MAX_RANK + red] = strides[d];
+                red++;
+                redCount *= xShape[d];
+            } else {
+                throw new IllegalArgumentException("cuda sumTo: cannot sum " + Arrays.toString(xShape) + " to "
+                        + Arrays.toString(outShape) + " (dimension " + d + ")");
+            }
+        }
+        g[0] = kept;
+        g[1 + 2 * MAX_RANK] = red;
+        long outCount = numel(outShape);
+        synchronized (lock) {
+            enter();
+            CUdeviceptr px = ptr(x, "x", numel(xShape));
+            CUdeviceptr po = ptr(out, "out", outCount);
+            if (outCount == 0) {
+                return;
+            }
+            if (redCount == 0) {
+                JCudaDriver.cuMemsetD32Async(po, 0, outCount, ctx.stream);
+                return;
+            }
+            kernels.launchGrid("elementwise", "kiln_sum_to", (int) Math.min(outCount, 65535), px, po, outCount, redCount, g);
+        }
+    }
+
+    @Override
+    public void broadcastTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
+        if (xShape.length != outShape.length) {
+            throw new IllegalArgumentException("cuda broadcastTo: ranks differ: " + Arrays.toString(xShape) + " -> "
+                    + Arrays.toString(outShape));
+        }
+        for (int d = 0; d < xShape.length; d++) {
+            if (xShape[d] != outShape[d] && xShape[d] != 1) {
+                throw new IllegalArgumentException("cuda broadcastTo: cannot broadcast " + Arrays.toString(xShape)
+                        + " to " + Arrays.toString(outShape));
+            }
+        }
+        long n = numel(outShape);
+        synchronized (lock) {
+            enter();
+            int[] g = broadcastStruct(outShape, xShape, null);
+            kernels.launch("elementwise", "kiln_broadcast_to", n, ptr(x, "x", numel(xShape)), ptr(out, "out", n), n, g);
+        }
+    }
+
+    @Override
+    public void argmax(Buffer x, int outer, int extent, int inner, Buffer out) {
+        if (outer < 0 || extent < 1 || inner < 0) {
+            throw new IllegalArgumentException("cuda argmax: need outer >= 0, extent >= 1, inner >= 0, got ("
+                    + outer + "," + extent + "," + inner + ")");
+        }
+        long total = (long) outer * inner;
+        synchronized (lock) {
+            enter();
+            kernels.launch("elementwise", "kiln_argmax", total, ptr(x, "x", total * extent), outer, extent, inner,
+                    ptr(out, "out", total));
+        }
+    }
+
+    // ================================================================ dense
+
+    /**
+     * Row-major GEMM through column-major cuBLAS without transposing anything: a row-major (r,c) matrix is the
+     * column-major (c,r) matrix, so C = op(A) op(B) (row-major) is C^T = op(B)^T op(A)^T (column-major), i.e.
+     * cublasSgemm(opB, opA, n, m, k, B, A, C) with the leading dimensions of the stored row-major matrices.
+     */
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, Buffer b, float beta, Buffer c) {
+        if (m < 0 || n < 0 || k < 0) {
+            throw new IllegalArgumentException("cuda gemm: negative size m=" + m + " n=" + n + " k=" + k);
+        }
+        synchronized (lock) {
+            enter();
+            CUdeviceptr pa = ptr(a, "gemm A", (long) m * k);
+            CUdeviceptr pb = ptr(b, "gemm B", (long) k * n);
+            CUdeviceptr pc = ptr(c, "gemm C", (long) m * n);
+            if (m == 0 || n == 0) {
+                return;
+            }
+            int lda = transA ? m : k;
+            int ldb = transB ? k : n;
+            JCublas2.cublasSgemm(ctx.cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    n, m, k, Pointer.to(new float[]{alpha}), pb, Math.max(1, ldb), pa, Math.max(1, lda),
+                    Pointer.to(new float[]{beta}), pc, Math.max(1, n));
+        }
+    }
+
+    // ================================================================ convolution
+
+    @Override
+    public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
+        synchronized (lock) {
+            enter();
+            cudnn.convForward(g, ptr(x, "conv2d x", g.inputLength()), ptr(w, "conv2d weight", g.weightLength()),
+                    optional(bias, "conv2d bias", g.outChannels()), ptr(y, "conv2d y", g.outputLength()));
+        }
+    }
+
+    @Override
+    public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
+        synchronized (lock) {
+            enter();
+            cudnn.convBackwardData(g, ptr(w, "conv2d weight", g.weightLength()), ptr(dy, "conv2d dy", g.outputLength()),
+                    ptr(dx, "conv2d dx", g.inputLength()));
+        }
+    }
+
+    @Override
+    public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
+        synchronized (lock) {
+            enter();
+            cudnn.convBackwardWeight(g, ptr(x, "conv2d x", g.inputLength()), ptr(dy, "conv2d dy", g.outputLength()),
+                    ptr(dw, "conv2d dw", g.weightLength()));
+        }
+    }
+
+    @Override
+    public void conv2dBackwardBias(ConvGeometry g, Buffer dy, Buffer db) {
+        synchronized (lock) {
+            enter();
+            cudnn.convBackwardBias(g, ptr(dy, "conv2d dy", g.outputLength()), ptr(db, "conv2d db", g.outChannels()));
+        }
+    }
+
+    // ================================================================ batch norm
+
+    @Override
+    public void batchNormForwardTraining(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta, float eps,
+                                         Buffer y, Buffer saveMean, Buffer saveInvStd) {
+        int c = g.channels();
+        synchronized (lock) {
+            enter();
+            CUdeviceptr pg = gamma == null ? constant(ones, c, 1f) : ptr(gamma, "batch norm gamma", c);
+            CUdeviceptr pb = beta == null ? constant(zeros, c, 0f) : ptr(beta, "batch norm beta", c);
+            cudnn.bnForwardTraining(g, ptr(x, "batch norm x", g.length()), pg, pb, eps, ptr(y, "batch norm y", g.length()),
+                    ptr(saveMean, "batch norm saveMean", c), ptr(saveInvStd, "batch norm saveInvStd", c));
+        }
+    }
+
+    @Override
+    public void batchNormForwardInference(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta,
+                                          Buffer mean, Buffer var, float eps, Buffer y) {
+        int c = g.channels();
+        synchronized (lock) {
+            enter();
+            CUdeviceptr pg = gamma == null ? constant(ones, c, 1f) : ptr(gamma, "batch norm gamma", c);
+            CUdeviceptr pb = beta == null ? constant(zeros, c, 0f) : ptr(beta, "batch norm beta", c);
+            cudnn.bnForwardInference(g, ptr(x, "batch norm x", g.length()), pg, pb, ptr(mean, "batch norm mean", c),
+                    ptr(var, "batch norm var", c), eps, ptr(y, "batch norm y", g.length()));
+        }
+    }
+
+    @Override
+    public void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma, Buffer saveMean,
+                                  Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
+        int c = g.channels();
+        synchronized (lock) {
+            enter();
+            CUdeviceptr pg = gamma == null ? constant(ones, c, 1f) : ptr(gamma, "batch norm gamma", c);
+            // cuDNN always writes dx, dGamma and dBeta: unwanted ones go to scratch released right after (stream order).
+            CUdeviceptr pdx = dx == null ? allocator.allocate(g.length() * Float.BYTES) : ptr(dx, "batch norm dx", g.length());
+            CUdeviceptr pdg = dGamma == null ? allocator.allocate((long) c * Float.BYTES) : ptr(dGamma, "batch norm dGamma", c);
+            CUdeviceptr pdb = dBeta == null ? allocator.allocate((long) c * Float.BYTES) : ptr(dBeta, "batch norm dBeta", c);
+            try {
+                // epsilon is unused when the saved statistics are passed; cuDNN still validates it
+                cudnn.bnBackward(g, ptr(x, "batch norm x", g.length()), ptr(dy, "batch norm dy", g.length()), pg,
+                        ptr(saveMean, "batch norm saveMean", c), ptr(saveInvStd, "batch norm saveInvStd", c), 1e-5,
+                        pdx, pdg, pdb);
+            } finally {
+                if (dx == null) {
+                    allocator.release(pdx, g.length() * Float.BYTES);
+                }
+                if (dGamma == null) {
+                    allocator.release(pdg, (long) c * Float.BYTES);
+                }
+                if (dBeta == null) {
+                    allocator.release(pdb, (long) c * Float.BYTES);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
+                                            double factor, Buffer runningMean, Buffer runningVar) {
+        long m = g.valuesPerChannel();
+        if (m < 2) {
+            throw new IllegalArgumentException("batch norm: the unbiased running variance needs more than 1 value per"
+                    + " channel, got n=" + g.n() + " spatial=" + g.spatial());
+        }
+        int c = g.channels();
+        synchronized (lock) {
+            enter();
+            kernels.launch("nn", "kiln_bn_running_stats", c, c, ptr(saveMean, "saveMean", c),
+                    ptr(saveInvStd, "saveInvStd", c), eps, factor, (double) m / (m - 1),
+                    ptr(runningMean, "runningMean", c), ptr(runningVar, "runningVar", c));
+        }
+    }
+
+    // ================================================================ pooling
+
+    @Override
+    public void avgPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
+        synchronized (lock) {
+            enter();
+            cudnn.avgPoolForward(g, ptr(x, "avgpool x", g.inputLength()), ptr(y, "avgpool y", g.outputLength()));
+        }
+    }
+
+    @Override
+    public void avgPool2dBackward(PoolGeometry g, Buffer dy, Buffer dx) {
+        synchronized (lock) {
+            enter();
+            cudnn.avgPoolBackward(g, ptr(dy, "avgpool dy", g.outputLength()), ptr(dx, "avgpool dx", g.inputLength()));
+        }
+    }
+
+    @Override
+    public void maxPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
+        synchronized (lock) {
+            enter();
+            cudnn.maxPoolForward(g, ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength()));
+        }
+    }
+
+    /** A PTX gather kernel rather than cuDNN: the SPI fixes the tie rule (first maximal position in the window). */
+    @Override
+    public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
+        synchronized (lock) {
+            enter();
+            kernels.launch("nn", "kiln_max_pool_backward", g.inputLength(), g.n(), g.channels(), g.inH(), g.inW(),
+                    g.outH(), g.outW(), g.kernelH(), g.kernelW(), g.strideH(), g.strideW(), g.padH(), g.padW(),
+                    ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength()),
+                    ptr(dy, "maxpool dy", g.outputLength()), ptr(dx, "maxpool dx", g.inputLength()));
+        }
+    }
+
+    // ================================================================ activations and softmax
+
+    @Override
+    public void activationForward(Activation a, Buffer x, Buffer y, long n) {
+        synchronized (lock) {
+            enter();
+            if (n > 0) {
+                cudnn.activationForward(a, ptr(x, "activation x", n), ptr(y, "activation y", n), n);
+            }
+        }
+    }
+
+    @Override
+    public void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n) {
+        synchronized (lock) {
+            enter();
+            if (n > 0) {
+                cudnn.activationBackward(a, ptr(x, "activation x", n), ptr(y, "activation y", n),
+                        ptr(dy, "activation dy", n), ptr(dx, "activation dx", n), n);
+            }
+        }
+    }
+
+    @Override
+    public void softmaxForward(int rows, int cols, Buffer x, Buffer y) {
+        long n = (long) rows * cols;
+        synchronized (lock) {
+            enter();
+            if (n > 0) {
+                cudnn.softmaxForward(rows, cols, ptr(x, "softmax x", n), ptr(y, "softmax y", n));
+            }
+        }
+    }
+
+    @Override
+    public void softmaxBackward(int rows, int cols, Buffer y, Buffer dy, Buffer dx) {
+        long n = (long) rows * cols;
+        synchronized (lock) {
+            enter();
+            if (n > 0) {
+                cudnn.softmaxBackward(rows, cols, ptr(y, "softmax y", n), ptr(dy, "softmax dy", n), ptr(dx, "softmax dx", n));
+            }
+        }
+    }
+
+    /**
+     * Per-row loss into scratch, then a one-block mean into {@code loss[0]}: reduced on the device, no host wait.
+     * An out-of-range target raises a device flag read at the next {@link #download}/{@link #synchronize}.
+     */
+    @Override
+    public void softmaxCrossEntropyForward(int rows, int classes, Buffer logits, Buffer targets, Buffer probs, Buffer loss) {
+        if (rows < 1 || classes < 1) {
+            throw new IllegalArgumentException("cross-entropy: need rows >= 1 and classes >= 1, got (" + rows + "," + classes + ")");
+        }
+        long n = (long) rows * classes;
+        synchronized (lock) {
+            enter();
+            CUdeviceptr rowLoss = allocator.allocate((long) rows * Float.BYTES);
+            try {
+                kernels.launchGrid("nn", "kiln_softmax_xent_rows", Math.min(rows, 65535), rows, classes,
+                        ptr(logits, "logits", n), ptr(targets, "targets", rows), ptr(probs, "probs", n), rowLoss, errorFlag);
+                kernels.launchGrid("nn", "kiln_mean", 1, rowLoss, rows, ptr(loss, "loss", 1));
+            } finally {
+                allocator.release(rowLoss, (long) rows * Float.BYTES);
+            }
+            targetCheckPending = true;
+            lastClasses = classes;
+        }
+    }
+
+    @Override
+    public void softmaxCrossEntropyBackward(int rows, int classes, Buffer probs, Buffer targets, Buffer dLoss, Buffer dLogits) {
+        long n = (long) rows * classes;
+        synchronized (lock) {
+            enter();
+            kernels.launch("nn", "kiln_softmax_xent_backward", n, rows, classes, ptr(probs, "probs", n),
+                    ptr(targets, "targets", rows), ptr(dLoss, "dLoss", 1), ptr(dLogits, "dLogits", n));
+        }
+    }
+
+    // ================================================================ optimizers
+
+    @Override
+    public void sgdStep(SgdHyper h, Buffer param, Buffer grad, Buffer momentumBuffer, long n) {
+        synchronized (lock) {
+            enter();
+            CUdeviceptr buf = h.momentum() != 0f ? ptr(momentumBuffer, "SGD momentum buffer", n) : ptr(param, "param", n);
+            kernels.launch("nn", "kiln_sgd", n, h.lr(), h.momentum(), 1f - h.dampening(), h.nesterov() ? 1 : 0,
+                    h.weightDecay(), h.firstStep() ? 1 : 0, ptr(param, "param", n), ptr(grad, "grad", n), buf, n);
+        }
+    }
+
+    @Override
+    public void adamStep(AdamHyper h, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, long n) {
+        if (h.step() < 1) {
+            throw new IllegalArgumentException("adam: step must be >= 1 (1 on the first update), got " + h.step());
+        }
+        double bc1 = 1.0 - Math.pow(h.beta1(), h.step());
+        double bc2 = 1.0 - Math.pow(h.beta2(), h.step());
+        float stepSize = (float) (h.lr() / bc1);
+        float bc2Sqrt = (float) Math.sqrt(bc2);
+        float decay = (float) (1.0 - (double) h.lr() * h.weightDecay());
+        synchronized (lock) {
+            enter();
+            kernels.launch("nn", "kiln_adam", n, h.beta1(), h.beta2(), h.eps(), h.weightDecay(),
+                    h.decoupledWeightDecay() ? 1 : 0, decay, stepSize, bc2Sqrt, ptr(param, "param", n),
+                    ptr(grad, "grad", n), ptr(expAvg, "expAvg", n), ptr(expAvgSq, "expAvgSq", n), n);
+        }
+    }
+
+    // ================================================================ lifecycle
+
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            ctx.makeCurrent();
+            ctx.synchronize();
+            LOG.debug("closing cuda backend: {}", allocator.stats());
+            cudnn.close();
+            kernels.close();
+            staging.close();
+            closed = true;
+            // Device memory goes with the context's allocations below; cached blocks are freed explicitly.
+            allocator.close();
+            ctx.close();
+        }
+    }
+}

@@ -1,0 +1,46 @@
+package dev.kiln.cuda;
+
+import jcuda.jcudnn.JCudnn;
+import jcuda.jcudnn.cudnnFilterDescriptor;
+import jcuda.jcudnn.cudnnTensorDescriptor;
+
+import static jcuda.jcudnn.cudnnDataType.CUDNN_DATA_FLOAT;
+import static jcuda.jcudnn.cudnnTensorFormat.CUDNN_TENSOR_NCHW;
+
+/** Small helpers for cuDNN descriptors (host-side objects; safe to destroy right after the call that used them). */
+final class Descriptors {
+
+    private Descriptors() {
+    }
+
+    static cudnnTensorDescriptor tensor(int n, int c, int h, int w) {
+        cudnnTensorDescriptor d = new cudnnTensorDescriptor();
+        JCudnn.cudnnCreateTensorDescriptor(d);
+        JCudnn.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w);
+        return d;
+    }
+
+    static cudnnFilterDescriptor filter(int k, int c, int h, int w) {
+        cudnnFilterDescriptor d = new cudnnFilterDescriptor();
+        JCudnn.cudnnCreateFilterDescriptor(d);
+        JCudnn.cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k, c, h, w);
+        return d;
+    }
+
+    static void destroy(cudnnTensorDescriptor... ds) {
+        for (cudnnTensorDescriptor d : ds) {
+            if (d != null) {
+                JCudnn.cudnnDestroyTensorDescriptor(d);
+            }
+        }
+    }
+
+    /** A length-n vector as a 4-d tensor cuDNN accepts (dimensions must be ints). */
+    static cudnnTensorDescriptor vector(long n) {
+        if (n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("cuda: cuDNN element-wise ops take at most " + Integer.MAX_VALUE
+                    + " elements, got " + n);
+        }
+        return tensor(1, 1, 1, (int) n);
+    }
+}
