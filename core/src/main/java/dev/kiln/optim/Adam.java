@@ -9,7 +9,6 @@ import java.util.Map;
 /** Adam (L2 weight decay added to the gradient), PyTorch's update rule with bias correction. See {@link AdamW}. */
 public class Adam extends Optimizer {
 
-    private float lr;
     private final float beta1;
     private final float beta2;
     private final float eps;
@@ -26,27 +25,16 @@ public class Adam extends Optimizer {
     }
 
     protected Adam(List<Tensor> params, float lr, float beta1, float beta2, float eps, float weightDecay, boolean decoupled) {
-        super(params);
+        super(params, lr);
         if (!(lr >= 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps >= 0) || !(weightDecay >= 0)) {
             throw new IllegalArgumentException(getClass().getSimpleName() + ": invalid hyper-parameters lr=" + lr
                     + " betas=(" + beta1 + ", " + beta2 + ") eps=" + eps + " weight_decay=" + weightDecay);
         }
-        this.lr = lr;
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
         this.decoupled = decoupled;
-    }
-
-    @Override
-    public float lr() {
-        return lr;
-    }
-
-    @Override
-    public void setLr(float lr) {
-        this.lr = lr;
     }
 
     @Override
@@ -66,7 +54,7 @@ public class Adam extends Optimizer {
 
     @Override
     protected void update(Tensor p, Tensor g, Tensor[] s) {
-        AdamHyper h = new AdamHyper(lr, beta1, beta2, eps, weightDecay, decoupled, step);
+        AdamHyper h = new AdamHyper(lr(), beta1, beta2, eps, weightDecay, decoupled, step);
         p.device().backend().adamStep(h, p.buffer(), g.buffer(), s[0].buffer(), s[1].buffer(), p.numel());
     }
 

@@ -18,8 +18,13 @@ public abstract class Optimizer implements AutoCloseable {
 
     protected final List<Tensor> params;
     private final Map<Tensor, Tensor[]> state = new IdentityHashMap<>();
+    private float lr;
 
-    protected Optimizer(List<Tensor> params) {
+    protected Optimizer(List<Tensor> params, float lr) {
+        if (!(lr >= 0) || Float.isInfinite(lr)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": learning rate must be finite and >= 0, got " + lr);
+        }
+        this.lr = lr;
         if (params.isEmpty()) {
             throw new IllegalArgumentException(getClass().getSimpleName() + ": no parameters to optimize");
         }
@@ -62,10 +67,14 @@ public abstract class Optimizer implements AutoCloseable {
     }
 
     /** The current learning rate. */
-    public abstract float lr();
+    public final float lr() {
+        return lr;
+    }
 
     /** Changes the learning rate from the next step on (schedules). */
-    public abstract void setLr(float lr);
+    public final void setLr(float lr) {
+        this.lr = lr;
+    }
 
     /** Clears the gradients of every parameter this optimizer updates. */
     public void zeroGrad() {

@@ -11,7 +11,6 @@ import java.util.Set;
 /** Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and weight-decay rule. */
 public final class SGD extends Optimizer {
 
-    private float lr;
     private final float momentum;
     private final float dampening;
     private final boolean nesterov;
@@ -23,7 +22,7 @@ public final class SGD extends Optimizer {
     }
 
     public SGD(List<Tensor> params, float lr, float momentum, float dampening, boolean nesterov, float weightDecay) {
-        super(params);
+        super(params, lr);
         if (!(lr >= 0) || !(momentum >= 0) || !(weightDecay >= 0)) {
             throw new IllegalArgumentException("SGD: lr, momentum and weight decay must be >= 0, got lr=" + lr
                     + " momentum=" + momentum + " weight_decay=" + weightDecay);
@@ -31,21 +30,10 @@ public final class SGD extends Optimizer {
         if (nesterov && (momentum <= 0 || dampening != 0)) {
             throw new IllegalArgumentException("SGD: Nesterov momentum requires a momentum and zero dampening");
         }
-        this.lr = lr;
         this.momentum = momentum;
         this.dampening = dampening;
         this.nesterov = nesterov;
         this.weightDecay = weightDecay;
-    }
-
-    @Override
-    public float lr() {
-        return lr;
-    }
-
-    @Override
-    public void setLr(float lr) {
-        this.lr = lr;
     }
 
     @Override
@@ -61,7 +49,7 @@ public final class SGD extends Optimizer {
     @Override
     protected void update(Tensor p, Tensor g, Tensor[] s) {
         boolean first = momentum != 0f && started.add(p);
-        SgdHyper h = new SgdHyper(lr, momentum, dampening, nesterov, weightDecay, first);
+        SgdHyper h = new SgdHyper(lr(), momentum, dampening, nesterov, weightDecay, first);
         p.device().backend().sgdStep(h, p.buffer(), g.buffer(), s.length == 0 ? null : s[0].buffer(), p.numel());
     }
 
