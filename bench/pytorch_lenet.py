@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""The same LeNet-5-BN as `./kiln lenet`, in PyTorch: the reference peer for accuracy and speed on the GPU machine.
+
+Same model (dev.kiln.models.LeNet5), same data (the four MNIST IDX files), same hyper-parameters as Kiln's
+defaults (SGD lr 0.1, momentum 0.9, cosine schedule per step, batch 64, MNIST mean/std normalisation), the whole
+training set on the device before the loop, timing of the training loop only with CUDA events.
+
+  python3 bench/pytorch_lenet.py --data DIR --epochs 1 [--batch-size 64] [--device cuda] [--json OUT]
+  python3 bench/pytorch_lenet.py --data DIR --throughput 64,256,1024 [--steps 200]   # images/s only
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import struct
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        magic = struct.unpack(">I", f.read(4))[0]
+        dims = [struct.unpack(">I", f.read(4))[0] for _ in range(magic & 0xFF)]
+        data = f.read()
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(dims)
+
+
+def load(data_dir, name):
+    for suffix in (".gz", ""):
+        p = os.path.join(data_dir, name + suffix)
+        if os.path.exists(p):
+            return read_idx(p)
+    raise SystemExit("missing %s(.gz) in %s" % (name, data_dir))
+
+
+class LeNet5(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.fc1 = nn.Linear(400, 120)
+        self.bn3 = nn.BatchNorm1d(120)
+        self.fc2 = nn.Linear(120, 84)
+        self.bn4 = nn.BatchNorm1d(84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.avg_pool2d(torch.sigmoid(self.bn1(self.conv1(x))), 2)
+        x = F.avg_pool2d(torch.sigmoid(self.bn2(self.conv2(x))), 2)
+        x = torch.flatten(x, 1)
+        x = torch.sigmoid(self.bn3(self.fc1(x)))
+        x = torch.sigmoid(self.bn4(self.fc2(x)))
+        return self.fc3(x)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--throughput", help="comma-separated batch sizes: time training and inference steps only")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device(args.device)
+    norm = lambda u8: ((u8.to(torch.float32) / 255.0 - 0.1307) / 0.3081).unsqueeze(1)
+    train_x = norm(load(args.data, "train-images-idx3-ubyte")).to(dev)
+    train_y = load(args.data, "train-labels-idx1-ubyte").to(torch.int64).to(dev)
+    test_x = norm(load(args.data, "t10k-images-idx3-ubyte")).to(dev)
+    test_y = load(args.data, "t10k-labels-idx1-ubyte").to(torch.int64).to(dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    result = {"torch_version": torch.__version__, "device": str(dev),
+              "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"}
+
+    if args.throughput:
+        rows = []
+        for bs in [int(b) for b in args.throughput.split(",")]:
+            net = LeNet5().to(dev)
+            opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
+            idx = torch.randint(0, train_x.shape[0], (args.steps + 20, bs), device=dev)
+            for phase in ("warmup", "timed"):
+                steps = 20 if phase == "warmup" else args.steps
+                sync()
+                t0 = time.perf_counter()
+                for s in range(steps):
+                    b = idx[s]
+                    opt.zero_grad(set_to_none=True)
+                    F.cross_entropy(net(train_x[b]), train_y[b]).backward()
+                    opt.step()
+                sync()
+                train_s = time.perf_counter() - t0
+            net.eval()
+            with torch.no_grad():
+                for phase in ("warmup", "timed"):
+                    steps = 20 if phase == "warmup" else args.steps
+                    sync()
+                    t0 = time.perf_counter()
+                    for s in range(steps):
+                        net(train_x[idx[s]])
+                    sync()
+                    infer_s = time.perf_counter() - t0
+            rows.append({"batch": bs, "train_images_per_second": bs * args.steps / train_s,
+                         "inference_images_per_second": bs * args.steps / infer_s})
+            print("batch %5d: train %10.0f images/s, inference %10.0f images/s" % (
+                bs, rows[-1]["train_images_per_second"], rows[-1]["inference_images_per_second"]))
+        result["throughput"] = rows
+    else:
+        net = LeNet5().to(dev)
+        opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
+        n = train_x.shape[0]
+        batches = math.ceil(n / args.batch_size)
+        total = batches * args.epochs
+        gen = torch.Generator(device="cpu").manual_seed(args.seed)
+        train_seconds = 0.0
+        step = 0
+        for epoch in range(args.epochs):
+            net.train()
+            perm = torch.randperm(n, generator=gen).to(dev)
+            if dev.type == "cuda":
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+            t0 = time.perf_counter()
+            for i in range(batches):
+                for g in opt.param_groups:
+                    g["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+                b = perm[i * args.batch_size:(i + 1) * args.batch_size]
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(net(train_x[b]), train_y[b]).backward()
+                opt.step()
+                step += 1
+            if dev.type == "cuda":
+                end.record()
+                torch.cuda.synchronize()
+                train_seconds += start.elapsed_time(end) / 1000.0
+            else:
+                train_seconds += time.perf_counter() - t0
+            net.eval()
+            with torch.no_grad():
+                correct = sum(int((net(test_x[j:j + 1000]).argmax(1) == test_y[j:j + 1000]).sum())
+                              for j in range(0, test_x.shape[0], 1000))
+            acc = correct / test_x.shape[0]
+            print("epoch %d: test accuracy %.4f" % (epoch + 1, acc))
+        result.update({"test_accuracy": acc, "epochs": args.epochs, "train_seconds": train_seconds,
+                       "train_images_per_second": n * args.epochs / train_seconds, "batch_size": args.batch_size})
+        print("PyTorch LeNet-BN: test accuracy %.2f%%, %.0f images/s (%s)" % (
+            100 * acc, result["train_images_per_second"], result["device_name"]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
