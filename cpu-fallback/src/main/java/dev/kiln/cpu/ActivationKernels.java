@@ -13,9 +13,7 @@ final class ActivationKernels {
     static void forward(Activation a, float[] x, float[] y, int n, Parallel par) {
         par.parallelFor(n, GRAIN, (lo, hi) -> {
             switch (a) {
-                case SIGMOID -> {
-                    for (int i = lo; i < hi; i++) y[i] = (float) (1.0 / (1.0 + Math.exp(-x[i])));
-                }
+                case SIGMOID -> FastSigmoid.apply(x, y, lo, hi);
                 case RELU -> {
                     // NaN propagates like PyTorch's relu (clamp_min)
                     for (int i = lo; i < hi; i++) {
