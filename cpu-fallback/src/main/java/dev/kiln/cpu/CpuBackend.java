@@ -32,14 +32,33 @@ public final class CpuBackend implements Backend {
     private final ThreadLocal<Scratch> scratchLocal = ThreadLocal.withInitial(Scratch::new);
     private final Supplier<Scratch> scratch = scratchLocal::get;
     private volatile boolean closed;
+    private final ArrayPool pool;
 
     public CpuBackend(int threads) {
+        this(threads, defaultPoolBytes());
+    }
+
+    /** @param poolBytes how many bytes of freed arrays to keep for reuse (0 disables pooling) */
+    public CpuBackend(int threads, long poolBytes) {
         if (threads < 1) {
             throw new IllegalArgumentException("cpu backend: threads must be >= 1, got " + threads);
         }
         this.threads = threads;
         this.par = new Parallel(threads);
+        this.pool = new ArrayPool(poolBytes);
         LOG.debug("created cpu backend with {} threads", threads);
+    }
+
+    /** A quarter of the maximum heap, at most 256 MiB. */
+    static long defaultPoolBytes() {
+        return Math.min(256L << 20, Runtime.getRuntime().maxMemory() / 4);
+    }
+
+    /** Called by a closing {@link CpuBuffer}. */
+    void recycle(float[] array) {
+        if (!closed) {
+            pool.give(array);
+        }
     }
 
     public int threads() {
@@ -140,7 +159,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Buffer allocate(long length) {
         open();
-        return new CpuBuffer(this, new float[CpuBuffer.checkLength(length)]);
+        return new CpuBuffer(this, pool.take(CpuBuffer.checkLength(length)));
     }
 
     @Override
@@ -148,7 +167,9 @@ public final class CpuBackend implements Backend {
         open();
         Objects.requireNonNull(src, "upload: src is null");
         range("upload", "source", offset, length, src.length);
-        return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length));
+        float[] copy = pool.takeDirty(length);
+        System.arraycopy(src, offset, copy, 0, length);
+        return new CpuBuffer(this, copy);
     }
 
     @Override
@@ -541,6 +562,7 @@ public final class CpuBackend implements Backend {
         }
         closed = true;
         par.close();
+        pool.clear();
         LOG.debug("closed cpu backend ({} threads)", threads);
     }
 

@@ -56,7 +56,14 @@ public final class CpuBuffer implements Buffer {
 
     @Override
     public void close() {
-        data = null;
+        float[] d;
+        synchronized (this) {
+            d = data;
+            data = null;
+        }
+        if (d != null) {
+            owner.recycle(d);
+        }
     }
 
     @Override
