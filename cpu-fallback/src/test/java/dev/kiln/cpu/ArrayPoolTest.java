@@ -33,13 +33,13 @@ class ArrayPoolTest {
     @Test
     @DisplayName("the pool never holds more than its byte bound")
     void bounded() {
-        ArrayPool pool = new ArrayPool(100);
+        ArrayPool pool = new ArrayPool(200);
         pool.give(new float[20]);
         pool.give(new float[20]);
-        assertEquals(80, pool.pooledBytes());
-        pool.give(new float[10]);
-        assertEquals(80, pool.pooledBytes(), "a 40-byte array would exceed the 100-byte bound");
+        assertEquals(160, pool.pooledBytes());
+        pool.give(new float[11]);
+        assertEquals(160, pool.pooledBytes(), "a 44-byte array would exceed the 200-byte bound");
         assertEquals(20, pool.take(20).length);
-        assertEquals(40, pool.pooledBytes());
+        assertEquals(80, pool.pooledBytes());
     }
 }
