@@ -17,9 +17,14 @@ import json
 import math
 import sys
 
+import os
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from pytorch_lenet import LeNet5  # noqa: E402  (the same layers and names as dev.kiln.models.LeNet5)
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "core/src/test/resources/goldens/pytorch-goldens.json"
 torch.use_deterministic_algorithms(True)
@@ -96,30 +101,6 @@ for (n, cin, h, w, cout, k, stride, pad, dil) in ((2, 3, 7, 6, 4, 3, 2, 1, 1), (
     conv2d["n%d_c%d_%dx%d_o%d_k%d_s%d_p%d_d%d" % (n, cin, h, w, cout, k, stride, pad, dil)] = {
         "geometry": [n, cin, h, w, cout, k, stride, pad, dil], "y": t(y), "grad_x": t(x.grad),
         "grad_weight": t(wt.grad), "grad_bias": t(b.grad)}
-
-
-class LeNet5(nn.Module):
-    """The same layers and names as dev.kiln.models.LeNet5."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
-        self.bn1 = nn.BatchNorm2d(6)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.bn2 = nn.BatchNorm2d(16)
-        self.fc1 = nn.Linear(400, 120)
-        self.bn3 = nn.BatchNorm1d(120)
-        self.fc2 = nn.Linear(120, 84)
-        self.bn4 = nn.BatchNorm1d(84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.avg_pool2d(torch.sigmoid(self.bn1(self.conv1(x))), 2)
-        x = F.avg_pool2d(torch.sigmoid(self.bn2(self.conv2(x))), 2)
-        x = torch.flatten(x, 1)
-        x = torch.sigmoid(self.bn3(self.fc1(x)))
-        x = torch.sigmoid(self.bn4(self.fc2(x)))
-        return self.fc3(x)
 
 
 net = LeNet5()
