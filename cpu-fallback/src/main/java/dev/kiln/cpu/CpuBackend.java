@@ -31,7 +31,21 @@ public final class CpuBackend implements Backend {
     private final Parallel par;
     private final ThreadLocal<Scratch> scratchLocal = ThreadLocal.withInitial(Scratch::new);
     private final Supplier<Scratch> scratch = scratchLocal::get;
+    private final ArrayPool pool;
     private volatile boolean closed;
+
+    /** Default bound of the array pool: a quarter of the heap, at most 512 MiB ({@code -Dkiln.cpu.poolBytes}). */
+    static long defaultPoolBytes() {
+        String p = System.getProperty("kiln.cpu.poolBytes");
+        if (p != null) {
+            try {
+                return Math.max(0L, Long.parseLong(p.trim()));
+            } catch (NumberFormatException e) {
+                LOG.warn("ignoring kiln.cpu.poolBytes={} (not a number)", p);
+            }
+        }
+        return Math.min(512L << 20, Runtime.getRuntime().maxMemory() / 4);
+    }
 
     public CpuBackend(int threads) {
         if (threads < 1) {
@@ -39,6 +53,7 @@ public final class CpuBackend implements Backend {
         }
         this.threads = threads;
         this.par = new Parallel(threads);
+        this.pool = new ArrayPool(defaultPoolBytes());
         LOG.debug("created cpu backend with {} threads", threads);
     }
 
@@ -140,7 +155,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Buffer allocate(long length) {
         open();
-        return new CpuBuffer(this, new float[CpuBuffer.checkLength(length)]);
+        return new CpuBuffer(this, pool.take(CpuBuffer.checkLength(length)));
     }
 
     @Override
@@ -148,7 +163,24 @@ public final class CpuBackend implements Backend {
         open();
         Objects.requireNonNull(src, "upload: src is null");
         range("upload", "source", offset, length, src.length);
-        return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length));
+        float[] a = pool.takeDirty(length);
+        if (a == null) {
+            return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length));
+        }
+        System.arraycopy(src, offset, a, 0, length);
+        return new CpuBuffer(this, a);
+    }
+
+    /** Called by {@link CpuBuffer#close()} with the array it no longer references. */
+    void release(float[] array) {
+        if (!closed) {
+            pool.give(array);
+        }
+    }
+
+    /** One line about the array pool (for benchmarks and debugging). */
+    public String poolStats() {
+        return pool.stats();
     }
 
     @Override
@@ -541,6 +573,7 @@ public final class CpuBackend implements Backend {
         }
         closed = true;
         par.close();
+        pool.clear();
         LOG.debug("closed cpu backend ({} threads)", threads);
     }
 

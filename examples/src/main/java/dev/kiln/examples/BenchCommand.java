@@ -1,0 +1,19 @@
+package dev.kiln.examples;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code kiln bench lenet} and {@code kiln bench ops}: benchmarks (not tests) printing tables. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmarks: 'lenet' (training and inference images/s) and 'ops' (per-op time and % of peak).",
+        subcommands = {BenchLeNetCommand.class, BenchOpsCommand.class, CommandLine.HelpCommand.class})
+final class BenchCommand implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing benchmark (try 'kiln bench lenet')");
+    }
+}
