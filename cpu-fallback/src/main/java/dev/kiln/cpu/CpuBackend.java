@@ -386,7 +386,7 @@ public final class CpuBackend implements Backend {
         open();
         Objects.requireNonNull(g, "conv2dBackwardBias: geometry is null");
         Conv2dKernels.backwardBias(g, arr("conv2dBackwardBias", "dy", dy, g.outputLength()),
-                arr("conv2dBackwardBias", "db", db, g.outChannels()));
+                arr("conv2dBackwardBias", "db", db, g.outChannels()), par);
     }
 
     // ---------------------------------------------------------------- batch normalization
