@@ -80,9 +80,24 @@ final class Sgemm {
         return Math.min(NC_MAX, (even + 7) & ~7);
     }
 
-    /** {@code rows[p][j] = src[off + j * ld + p]} for p < d, j < w. */
+    /**
+     * {@code rows[p][j] = src[off + j * ld + p]} for p < d, j < w, in blocks of 16 columns: each pass reads 16 source
+     * rows sequentially and writes 16 contiguous floats of each panel row, so both sides stay in L1 (the unblocked
+     * column-at-a-time loop touched d panel rows per source row and dominated the conv weight gradient).
+     */
     private static void packTransposed(float[] src, int off, int ld, int d, int w, float[][] rows) {
-        for (int j = 0; j < w; j++) {
+        int j0 = 0;
+        for (; j0 + 16 <= w; j0 += 16) {
+            int so = off + j0 * ld;
+            for (int p = 0; p < d; p++) {
+                float[] r = rows[p];
+                int o = so + p;
+                for (int j = 0; j < 16; j++) {
+                    r[j0 + j] = src[o + j * ld];
+                }
+            }
+        }
+        for (int j = j0; j < w; j++) {
             int so = off + j * ld;
             for (int p = 0; p < d; p++) {
                 rows[p][j] = src[so + p];
