@@ -1,78 +1,118 @@
 package dev.kiln.cpu;
 
-import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Recycles the float arrays of closed buffers by exact length. A training step closes its tensors (TensorScope) and
- * the next step asks for the same lengths again, so after the first step almost nothing is allocated on the Java
- * heap. Bounded in bytes; arrays beyond the bound are left to the garbage collector. Thread-safe.
+ * A bounded, size-keyed pool of {@code float[]} arrays for one backend instance, so a training step that allocates
+ * the same tensors every step stops allocating once warm. Arrays (never {@link CpuBuffer} objects) are pooled: a
+ * closed buffer drops its reference before its array is returned, so a stale buffer can never see new data.
+ * Arrays handed out are zero-filled (as {@code allocate} promises).
+ *
+ * <p>Bounded in bytes ({@code maxBytes}) and in distinct lengths; what does not fit is left to the garbage
+ * collector. Thread-safe (one lock; the critical sections are a few array operations).
  */
 final class ArrayPool {
 
-    private final long capacityBytes;
-    private final AtomicLong pooledBytes = new AtomicLong();
-    private final ConcurrentHashMap<Integer, ArrayDeque<float[]>> free = new ConcurrentHashMap<>();
+    /** Arrays shorter than this are not worth pooling (allocation is a bump of a pointer). */
+    static final int MIN_LENGTH = 16;
+    private static final int MAX_SIZES = 128;
+    private static final int MAX_PER_SIZE = 64;
 
-    ArrayPool(long capacityBytes) {
-        this.capacityBytes = capacityBytes;
+    private final long maxBytes;
+    private final int[] lengths = new int[MAX_SIZES];
+    private final float[][][] stacks = new float[MAX_SIZES][][];
+    private final int[] counts = new int[MAX_SIZES];
+    private int sizes;
+    private long pooledBytes;
+    private long hits, misses;
+
+    ArrayPool(long maxBytes) {
+        this.maxBytes = maxBytes;
     }
 
-    /** A zero-filled array of exactly {@code length} floats. */
+    /** A zero-filled array of exactly {@code length} floats, reused when one is pooled. */
     float[] take(int length) {
-        float[] a = poll(length);
-        if (a == null) {
-            return new float[length];
-        }
-        Arrays.fill(a, 0f);
-        return a;
-    }
-
-    /** An array of exactly {@code length} floats with unspecified contents (the caller overwrites all of it). */
-    float[] takeDirty(int length) {
-        float[] a = poll(length);
-        return a != null ? a : new float[length];
-    }
-
-    private float[] poll(int length) {
-        if (length == 0) {
-            return null;
-        }
-        ArrayDeque<float[]> q = free.get(length);
-        if (q == null) {
-            return null;
-        }
-        float[] a;
-        synchronized (q) {
-            a = q.pollFirst();
-        }
+        float[] a = takeDirty(length);
         if (a != null) {
-            pooledBytes.addAndGet(-4L * length);
+            Arrays.fill(a, 0f);
+            return a;
         }
-        return a;
+        return new float[length];
     }
 
-    /** Returns an array no buffer references any more. */
+    /** A pooled array of exactly {@code length} floats with arbitrary content, or null. */
+    float[] takeDirty(int length) {
+        if (length < MIN_LENGTH) {
+            return null;
+        }
+        synchronized (this) {
+            int s = find(length);
+            if (s >= 0 && counts[s] > 0) {
+                float[][] st = stacks[s];
+                float[] a = st[--counts[s]];
+                st[counts[s]] = null;
+                pooledBytes -= 4L * length;
+                hits++;
+                return a;
+            }
+            misses++;
+            return null;
+        }
+    }
+
+    /** Gives {@code a} back; the caller must hold no other reference to it. */
     void give(float[] a) {
         int length = a.length;
-        if (length == 0 || pooledBytes.get() + 4L * length > capacityBytes) {
+        if (length < MIN_LENGTH || 4L * length > maxBytes) {
             return;
         }
-        ArrayDeque<float[]> q = free.computeIfAbsent(length, k -> new ArrayDeque<>());
-        synchronized (q) {
-            q.addFirst(a);
+        synchronized (this) {
+            if (pooledBytes + 4L * length > maxBytes) {
+                return;
+            }
+            int s = find(length);
+            if (s < 0) {
+                if (sizes == MAX_SIZES) {
+                    return;
+                }
+                s = sizes++;
+                lengths[s] = length;
+                stacks[s] = new float[4][];
+            }
+            if (counts[s] == MAX_PER_SIZE) {
+                return;
+            }
+            if (counts[s] == stacks[s].length) {
+                stacks[s] = Arrays.copyOf(stacks[s], Math.min(MAX_PER_SIZE, 2 * counts[s]));
+            }
+            stacks[s][counts[s]++] = a;
+            pooledBytes += 4L * length;
         }
-        pooledBytes.addAndGet(4L * length);
     }
 
-    long pooledBytes() {
-        return pooledBytes.get();
+    private int find(int length) {
+        for (int i = 0; i < sizes; i++) {
+            if (lengths[i] == length) {
+                return i;
+            }
+        }
+        return -1;
     }
 
-    void clear() {
-        free.clear();
-        pooledBytes.set(0);
+    synchronized void clear() {
+        for (int i = 0; i < sizes; i++) {
+            stacks[i] = null;
+            counts[i] = 0;
+        }
+        sizes = 0;
+        pooledBytes = 0;
+    }
+
+    synchronized long pooledBytes() {
+        return pooledBytes;
+    }
+
+    synchronized String stats() {
+        return "pool: " + sizes + " lengths, " + pooledBytes / 1024 + " KiB held, " + hits + " hits, " + misses + " misses";
     }
 }

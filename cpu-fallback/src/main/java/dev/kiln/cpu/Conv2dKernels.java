@@ -96,6 +96,23 @@ final class Conv2dKernels {
                 int first = (int) ((long) n * ch / chunks);
                 int last = (int) ((long) n * (ch + 1) / chunks);
                 int po = chunks == 1 ? 0 : ch * wl;
+                if (Sgemm.lanesFit(oc, ckk)) {
+                    // few outputs, long depth: lane accumulators over every image of the chunk, reduced once
+                    float[][] acc = s.lanes(wl);
+                    Sgemm.zeroLanes(acc, wl);
+                    for (int img = first; img < last; img++) {
+                        float[] src = x;
+                        int srcOff = img * inImage;
+                        if (!pw) {
+                            im2col(g, x, srcOff, col);
+                            src = col;
+                            srcOff = 0;
+                        }
+                        Sgemm.dotLanes(oc, ckk, ohw, dy, img * oc * ohw, ohw, src, srcOff, ohw, acc, s);
+                    }
+                    Sgemm.reduceLanes(acc, wl, partial, po);
+                    continue;
+                }
                 for (int img = first; img < last; img++) {
                     float beta = img == first ? 0f : 1f;
                     float[] src = x;
@@ -120,16 +137,19 @@ final class Conv2dKernels {
         }
     }
 
-    static void backwardBias(ConvGeometry g, float[] dy, float[] db) {
+    /** Parallel over channels; each channel's sum is taken in image order, so the result is thread-count independent. */
+    static void backwardBias(ConvGeometry g, float[] dy, float[] db, Parallel par) {
         int ohw = g.outH() * g.outW();
         int oc = g.outChannels();
-        for (int c = 0; c < oc; c++) {
-            double sum = 0;
-            for (int img = 0; img < g.n(); img++) {
-                sum += ReductionKernels.sum(dy, (img * oc + c) * ohw, ohw);
+        par.parallelFor(oc, Math.max(1, 16384 / Math.max(1, g.n() * ohw)), (lo, hi) -> {
+            for (int c = lo; c < hi; c++) {
+                double sum = 0;
+                for (int img = 0; img < g.n(); img++) {
+                    sum += ReductionKernels.sum(dy, (img * oc + c) * ohw, ohw);
+                }
+                db[c] = (float) sum;
             }
-            db[c] = (float) sum;
-        }
+        });
     }
 
     /** Lowers image {@code x[xo ..]} to {@code col ((C*KH*KW) x (OH*OW))}, zeros where the window leaves the input. */

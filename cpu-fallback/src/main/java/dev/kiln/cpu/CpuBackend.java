@@ -31,8 +31,22 @@ public final class CpuBackend implements Backend {
     private final Parallel par;
     private final ThreadLocal<Scratch> scratchLocal = ThreadLocal.withInitial(Scratch::new);
     private final Supplier<Scratch> scratch = scratchLocal::get;
+    private final ArrayPool pool;
     private volatile boolean closed;
     private final ArrayPool pool;
+
+    /** Default bound of the array pool: a quarter of the heap, at most 512 MiB ({@code -Dkiln.cpu.poolBytes}). */
+    static long defaultPoolBytes() {
+        String p = System.getProperty("kiln.cpu.poolBytes");
+        if (p != null) {
+            try {
+                return Math.max(0L, Long.parseLong(p.trim()));
+            } catch (NumberFormatException e) {
+                LOG.warn("ignoring kiln.cpu.poolBytes={} (not a number)", p);
+            }
+        }
+        return Math.min(512L << 20, Runtime.getRuntime().maxMemory() / 4);
+    }
 
     public CpuBackend(int threads) {
         this(threads, defaultPoolBytes());
@@ -45,7 +59,7 @@ public final class CpuBackend implements Backend {
         }
         this.threads = threads;
         this.par = new Parallel(threads);
-        this.pool = new ArrayPool(poolBytes);
+        this.pool = new ArrayPool(defaultPoolBytes());
         LOG.debug("created cpu backend with {} threads", threads);
     }
 
@@ -167,9 +181,24 @@ public final class CpuBackend implements Backend {
         open();
         Objects.requireNonNull(src, "upload: src is null");
         range("upload", "source", offset, length, src.length);
-        float[] copy = pool.takeDirty(length);
-        System.arraycopy(src, offset, copy, 0, length);
-        return new CpuBuffer(this, copy);
+        float[] a = pool.takeDirty(length);
+        if (a == null) {
+            return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length));
+        }
+        System.arraycopy(src, offset, a, 0, length);
+        return new CpuBuffer(this, a);
+    }
+
+    /** Called by {@link CpuBuffer#close()} with the array it no longer references. */
+    void release(float[] array) {
+        if (!closed) {
+            pool.give(array);
+        }
+    }
+
+    /** One line about the array pool (for benchmarks and debugging). */
+    public String poolStats() {
+        return pool.stats();
     }
 
     @Override
@@ -375,7 +404,7 @@ public final class CpuBackend implements Backend {
         open();
         Objects.requireNonNull(g, "conv2dBackwardBias: geometry is null");
         Conv2dKernels.backwardBias(g, arr("conv2dBackwardBias", "dy", dy, g.outputLength()),
-                arr("conv2dBackwardBias", "db", db, g.outChannels()));
+                arr("conv2dBackwardBias", "db", db, g.outChannels()), par);
     }
 
     // ---------------------------------------------------------------- batch normalization

@@ -3,6 +3,9 @@ package dev.kiln.cpu;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.Buffer;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
 /** A buffer of the CPU backend: a plain {@code float[]} on the Java heap. */
 public final class CpuBuffer implements Buffer {
 
@@ -12,6 +15,16 @@ public final class CpuBuffer implements Buffer {
     private final CpuBackend owner;
     private final int length;
     private volatile float[] data;
+
+    private static final VarHandle DATA;
+
+    static {
+        try {
+            DATA = MethodHandles.lookup().findVarHandle(CpuBuffer.class, "data", float[].class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     CpuBuffer(CpuBackend owner, float[] data) {
         this.owner = owner;
@@ -56,13 +69,10 @@ public final class CpuBuffer implements Buffer {
 
     @Override
     public void close() {
-        float[] d;
-        synchronized (this) {
-            d = data;
-            data = null;
-        }
+        // exactly one close gets the array, and the buffer forgets it before the pool can hand it out again
+        float[] d = (float[]) DATA.getAndSet(this, (float[]) null);
         if (d != null) {
-            owner.recycle(d);
+            owner.release(d);
         }
     }
 

@@ -57,9 +57,25 @@ final class PoolKernels {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW(), ph = g.padH(), pw = g.padW();
         float div = kh * kw;
+        boolean fast2 = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;
         par.parallelFor(g.n() * g.channels(), grain(g), (lo, hi) -> {
             for (int pl = lo; pl < hi; pl++) {
                 int xo = pl * ih * iw, yo = pl * oh * ow;
+                if (fast2) {
+                    // non-overlapping 2x2 windows: every covered input gets exactly dy/4 (same value as gr below)
+                    Arrays.fill(dx, xo, xo + ih * iw, 0f);
+                    for (int oy = 0; oy < oh; oy++) {
+                        int r0 = xo + 2 * oy * iw, r1 = r0 + iw, o = yo + oy * ow;
+                        for (int ox = 0; ox < ow; ox++) {
+                            float gr = dy[o + ox] / div;
+                            dx[r0 + 2 * ox] = gr;
+                            dx[r0 + 2 * ox + 1] = gr;
+                            dx[r1 + 2 * ox] = gr;
+                            dx[r1 + 2 * ox + 1] = gr;
+                        }
+                    }
+                    continue;
+                }
                 Arrays.fill(dx, xo, xo + ih * iw, 0f);
                 for (int oy = 0; oy < oh; oy++) {
                     int y0 = oy * sh - ph, y1 = Math.min(y0 + kh, ih);

@@ -71,6 +71,33 @@ final class Scratch {
         return ints;
     }
 
+    private float[][] lanes = new float[0][];
+    private float[][] tileRows = new float[0][];
+
+    /** Lane accumulators of {@link Sgemm#dotLanes}: {@code count} arrays of {@link Sgemm#LANES} floats. */
+    float[][] lanes(int count) {
+        if (lanes.length < count) {
+            float[][] p = java.util.Arrays.copyOf(lanes, count);
+            for (int i = lanes.length; i < count; i++) {
+                p[i] = new float[Sgemm.LANES];
+            }
+            lanes = p;
+        }
+        return lanes;
+    }
+
+    /** Packed row tiles of {@link Sgemm#dotLanes}: {@code count} arrays of {@link Sgemm#LANES} floats. */
+    float[][] tileRows(int count) {
+        if (tileRows.length < count) {
+            float[][] p = java.util.Arrays.copyOf(tileRows, count);
+            for (int i = tileRows.length; i < count; i++) {
+                p[i] = new float[Sgemm.LANES];
+            }
+            tileRows = p;
+        }
+        return tileRows;
+    }
+
     private static int grow(int size) {
         long s = Math.max(size, 64);
         return (int) Math.min(Integer.MAX_VALUE - 8L, s + (s >> 3));

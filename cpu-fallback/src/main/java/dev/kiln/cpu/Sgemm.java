@@ -80,9 +80,24 @@ final class Sgemm {
         return Math.min(NC_MAX, (even + 7) & ~7);
     }
 
-    /** {@code rows[p][j] = src[off + j * ld + p]} for p < d, j < w. */
+    /**
+     * {@code rows[p][j] = src[off + j * ld + p]} for p < d, j < w, in blocks of 16 columns: each pass reads 16 source
+     * rows sequentially and writes 16 contiguous floats of each panel row, so both sides stay in L1 (the unblocked
+     * column-at-a-time loop touched d panel rows per source row and dominated the conv weight gradient).
+     */
     private static void packTransposed(float[] src, int off, int ld, int d, int w, float[][] rows) {
-        for (int j = 0; j < w; j++) {
+        int j0 = 0;
+        for (; j0 + 16 <= w; j0 += 16) {
+            int so = off + j0 * ld;
+            for (int p = 0; p < d; p++) {
+                float[] r = rows[p];
+                int o = so + p;
+                for (int j = 0; j < 16; j++) {
+                    r[j0 + j] = src[o + j * ld];
+                }
+            }
+        }
+        for (int j = j0; j < w; j++) {
             int so = off + j * ld;
             for (int p = 0; p < d; p++) {
                 rows[p][j] = src[so + p];
@@ -169,6 +184,92 @@ final class Sgemm {
                     c[co + j] *= beta;
                 }
             }
+        }
+    }
+
+    // ---------------------------------------------------------------- long-depth, small-output products
+
+    /** Width of a lane accumulator (and of a packed depth tile) in {@link #dotLanes}. */
+    static final int LANES = 64;
+
+    /** Whether {@link #dotLanes} fits: an output of at most this many elements keeps its lanes in L1/L2. */
+    static boolean lanesFit(int m, int n) {
+        return (long) m * n <= 256;
+    }
+
+    /**
+     * {@code acc[i*n+j][t] += sum over depth tiles of A[i, p] * B[j, p]} for {@code p = tile*LANES + t}, with A
+     * {@code (m, k)} and B {@code (n, k)} both row-major along the depth: the shape of a convolution's weight gradient
+     * with few outputs and a long depth ({@code dY * col^T}: 6x25 outputs over 784 positions for LeNet's conv1), where a
+     * blocked GEMM has nothing wide to vectorise. Each output keeps {@link #LANES} partial sums, so the inner loop is an
+     * element-wise multiply-add over contiguous tiles that C2 vectorises; {@link #reduceLanes} sums the lanes at the
+     * end. A and B tiles are first copied into separate arrays indexed from 0 (C2 on JDK 17 vectorises only loops
+     * whose references share one alignment).
+     */
+    static void dotLanes(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                         float[][] acc, Scratch s) {
+        float[][] rows = s.tileRows(m + n);
+        for (int p0 = 0; p0 < k; p0 += LANES) {
+            int w = Math.min(LANES, k - p0);
+            for (int i = 0; i < m; i++) {
+                float[] r = rows[i];
+                System.arraycopy(a, aOff + i * lda + p0, r, 0, w);
+                if (w < LANES) {
+                    java.util.Arrays.fill(r, w, LANES, 0f);
+                }
+            }
+            for (int j = 0; j < n; j++) {
+                float[] r = rows[m + j];
+                System.arraycopy(b, bOff + j * ldb + p0, r, 0, w);
+                if (w < LANES) {
+                    java.util.Arrays.fill(r, w, LANES, 0f);
+                }
+            }
+            for (int i = 0; i < m; i++) {
+                float[] x = rows[i];
+                int j = 0;
+                for (; j + 2 <= n; j += 2) {
+                    lanes2(x, rows[m + j], rows[m + j + 1], acc[i * n + j], acc[i * n + j + 1]);
+                }
+                if (j < n) {
+                    lanes1(x, rows[m + j], acc[i * n + j]);
+                }
+            }
+        }
+    }
+
+    private static void lanes2(float[] x, float[] y0, float[] y1, float[] c0, float[] c1) {
+        for (int t = 0; t < LANES; t++) {
+            float v = x[t];
+            c0[t] += v * y0[t];
+            c1[t] += v * y1[t];
+        }
+    }
+
+    private static void lanes1(float[] x, float[] y0, float[] c0) {
+        for (int t = 0; t < LANES; t++) {
+            c0[t] += x[t] * y0[t];
+        }
+    }
+
+    static void zeroLanes(float[][] acc, int count) {
+        for (int i = 0; i < count; i++) {
+            java.util.Arrays.fill(acc[i], 0f);
+        }
+    }
+
+    /** {@code out[off + i] = sum of acc[i]'s lanes} (in double, fixed order) for {@code i < count}. */
+    static void reduceLanes(float[][] acc, int count, float[] out, int off) {
+        for (int i = 0; i < count; i++) {
+            float[] l = acc[i];
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int t = 0; t < LANES; t += 4) {
+                s0 += l[t];
+                s1 += l[t + 1];
+                s2 += l[t + 2];
+                s3 += l[t + 3];
+            }
+            out[off + i] = (float) ((s0 + s1) + (s2 + s3));
         }
     }
 }

@@ -1,18 +1,19 @@
 package dev.kiln.examples;
 
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** Benchmarks (not tests): print tables of measured throughput. */
+/** {@code kiln bench lenet} and {@code kiln bench ops}: benchmarks (not tests) printing tables. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Benchmarks that print tables: 'bench lenet' (images/s), 'bench ops' (per-op time vs machine peak).",
-        subcommands = {BenchLeNetCommand.class, BenchOpsCommand.class})
+        description = "Benchmarks: 'lenet' (training and inference images/s) and 'ops' (per-op time and % of peak).",
+        subcommands = {BenchLeNetCommand.class, BenchOpsCommand.class, CommandLine.HelpCommand.class})
 final class BenchCommand implements Runnable {
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: lenet or ops");
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing benchmark (try 'kiln bench lenet')");
     }
 }

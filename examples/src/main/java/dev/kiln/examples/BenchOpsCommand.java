@@ -6,186 +6,399 @@ import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
-import dev.kiln.backend.SgdHyper;
 import dev.kiln.core.Device;
-import dev.kiln.core.Generator;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.PrintWriter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
+import java.util.Random;
 import java.util.concurrent.Callable;
+import java.util.function.Predicate;
 
 /**
- * Per-op timings through the backend SPI at LeNet's shapes (batch 64 and 256) and at a large shape, with each op's
- * FLOPs and bytes, achieved GFLOP/s or GB/s, and the fraction of this machine's measured peak.
+ * Per-op timing through the backend SPI at LeNet-5-BN's shapes (batch 64 and 256) and at one large shape
+ * (N=32, C=64, 56x56), with the machine's measured peak: a vectorised FMA kernel for FLOP/s and a triad kernel for
+ * memory bandwidth, both run on every core in the same JVM. Each op is warmed up (at least 0.5 s and 20 calls),
+ * then timed in rounds of at least 40 ms; the median time per call is reported. Ops whose floor is arithmetic show
+ * GFLOP/s and % of peak FLOP/s; memory-bound ops show GB/s (bytes that must move at least once) and % of bandwidth.
  */
-@Command(name = "ops", mixinStandardHelpOptions = true,
-        description = "Per-op time, GFLOP/s or GB/s, and % of the measured machine peak, at LeNet and large shapes.")
+@Command(name = "ops", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Per-op time, GFLOP/s or GB/s and % of the measured machine peak (LeNet shapes and a large shape).")
 final class BenchOpsCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--large", defaultValue = "true", negatable = true, description = "Include the large shapes (N=32, C=64, 56x56).")
+    @Option(names = "--batch-sizes", defaultValue = "64,256", split = ",", description = "LeNet batch sizes (default: ${DEFAULT-VALUE}).")
+    List<Integer> batchSizes;
+
+    @Option(names = "--large", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Include the large shape N=32, C=64, 56x56 (default: ${DEFAULT-VALUE}).")
     boolean large;
 
-    private record Op(String name, String shape, double flops, double bytes, Runnable body) {
-    }
+    @Option(names = "--filter", description = "Only ops whose name contains this text.")
+    String filter;
+
+    @Option(names = "--rounds", defaultValue = "7", description = "Timed rounds per op; the median is reported (default: ${DEFAULT-VALUE}).")
+    int rounds;
+
+    private Backend b;
+    private final Random random = new Random(1);
+    private final List<Buffer> buffers = new ArrayList<>();
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        Backend be = Device.of(device).backend();
-        MachinePeak peak = device.equals("cpu")
-                ? MachinePeak.measure(Runtime.getRuntime().availableProcessors()) : null;
-        out.println("backend: " + be.description());
-        if (peak != null) {
-            out.printf(Locale.ROOT, "measured peak: %.1f GFLOP/s (float32 multiply-add, all cores), %.1f GB/s (triad)%n",
-                    peak.gflops(), peak.gbPerSecond());
-        }
-        List<Buffer> owned = new ArrayList<>();
-        List<Op> ops = new ArrayList<>();
-        for (int n : new int[]{64, 256}) {
-            addLeNetOps(be, n, ops, owned);
-        }
-        if (large) {
-            ConvGeometry g = new ConvGeometry(32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1);
-            addConv(be, "conv 64->64 k3 p1", g, ops, owned);
-            addBatchNorm(be, "bn2d", new BatchNormGeometry(32, 64, 56 * 56), ops, owned);
-        }
-        out.printf(Locale.ROOT, "%-30s %-18s %12s %12s %10s %8s%n", "op", "shape", "median µs", "MFLOP/MB", "rate", "% peak");
-        for (Op op : ops) {
-            double seconds = time(be, op.body);
-            boolean compute = op.flops >= 4 * op.bytes;
-            double rate = compute ? op.flops / seconds / 1e9 : op.bytes / seconds / 1e9;
-            double pct = peak == null ? Double.NaN : 100 * rate / (compute ? peak.gflops() : peak.gbPerSecond());
-            out.printf(Locale.ROOT, "%-30s %-18s %12.1f %12.2f %7.1f %-3s %7.1f%%%n", op.name, op.shape, seconds * 1e6,
-                    (compute ? op.flops : op.bytes) / 1e6, rate, compute ? "GF" : "GB", pct);
-            out.flush();
-        }
-        for (Buffer b : owned) {
-            b.close();
+        Device dev = Device.of(device);
+        b = dev.backend();
+        int threads = Runtime.getRuntime().availableProcessors();
+        out.println("device: " + dev.name() + " (" + b.description() + "), " + threads + " cores, Java "
+                + System.getProperty("java.version"));
+        double peakFlops = Peak.flops(threads);
+        double peakBytes = Peak.triadBytes(threads);
+        out.printf("measured peak: %.1f GFLOP/s (FMA kernel, %d threads), %.1f GB/s (triad, %d threads)%n",
+                peakFlops / 1e9, threads, peakBytes / 1e9, threads);
+        out.printf("%-34s %-22s %11s %10s %12s %8s%n", "op", "shape", "median", "work", "rate", "% peak");
+        out.flush();
+        Predicate<String> keep = name -> filter == null || name.contains(filter);
+        try {
+            for (int n : batchSizes) {
+                for (Op op : lenetOps(n)) {
+                    if (keep.test(op.name)) {
+                        report(out, op, peakFlops, peakBytes);
+                    }
+                }
+                freeAll();
+            }
+            if (large) {
+                for (Op op : largeOps()) {
+                    if (keep.test(op.name)) {
+                        report(out, op, peakFlops, peakBytes);
+                    }
+                }
+                freeAll();
+            }
+        } finally {
+            freeAll();
         }
         return 0;
     }
 
-    private static double time(Backend be, Runnable body) {
-        for (int i = 0; i < 5; i++) {
+    /** An op: name, shape label, FLOPs per call, bytes per call (at least once each), whether FLOPs are the floor. */
+    record Op(String name, String shape, double flops, double bytes, boolean computeBound, Runnable body) {
+    }
+
+    private void report(PrintWriter out, Op op, double peakFlops, double peakBytes) {
+        double t = time(op.body);
+        String rate;
+        double pct;
+        if (op.computeBound) {
+            rate = String.format("%.2f GFLOP/s", op.flops / t / 1e9);
+            pct = 100 * op.flops / t / peakFlops;
+        } else {
+            rate = String.format("%.2f GB/s", op.bytes / t / 1e9);
+            pct = 100 * op.bytes / t / peakBytes;
+        }
+        out.printf("%-34s %-22s %11s %10s %12s %7.1f%%%n", op.name, op.shape, fmtTime(t),
+                op.computeBound ? String.format("%.0fM", op.flops / 1e6) : String.format("%.1fMB", op.bytes / 1e6),
+                rate, pct);
+        out.flush();
+    }
+
+    private static String fmtTime(double s) {
+        return s < 1e-3 ? String.format("%.1f us", s * 1e6) : String.format("%.3f ms", s * 1e3);
+    }
+
+    private double time(Runnable body) {
+        long warmEnd = System.nanoTime() + 500_000_000L;
+        int calls = 0;
+        while (calls < 20 || System.nanoTime() < warmEnd) {
             body.run();
+            calls++;
         }
-        be.synchronize();
-        long probe = System.nanoTime();
-        body.run();
-        be.synchronize();
-        double once = (System.nanoTime() - probe) / 1e9;
-        int reps = (int) Math.max(3, Math.min(200, 0.05 / Math.max(once, 1e-7)));
-        double[] t = new double[7];
-        for (int r = 0; r < t.length; r++) {
+        b.synchronize();
+        double[] per = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            int k = 0;
             long t0 = System.nanoTime();
-            for (int i = 0; i < reps; i++) {
+            long t;
+            do {
                 body.run();
-            }
-            be.synchronize();
-            t[r] = (System.nanoTime() - t0) / 1e9 / reps;
+                k++;
+                if ((k & 3) == 0 || k < 4) {
+                    b.synchronize();
+                }
+                t = System.nanoTime();
+            } while (t - t0 < 40_000_000L);
+            b.synchronize();
+            per[r] = (System.nanoTime() - t0) / 1e9 / k;
         }
-        return BenchLeNetCommand.median(t);
+        return BenchLeNetCommand.median(per);
     }
 
-    private static Buffer random(Backend be, long n, List<Buffer> owned) {
-        float[] data = new float[(int) n];
-        new Generator(n).fillNormal(data, 0f, 1f);
-        Buffer b = be.upload(data, 0, data.length);
-        owned.add(b);
-        return b;
+    private Buffer rand(long n) {
+        float[] a = new float[Math.toIntExact(n)];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = random.nextFloat() - 0.5f;
+        }
+        Buffer buf = b.upload(a, 0, a.length);
+        buffers.add(buf);
+        return buf;
     }
 
-    private static Buffer zeros(Backend be, long n, List<Buffer> owned) {
-        Buffer b = be.allocate(n);
-        owned.add(b);
-        return b;
-    }
-
-    private static void addLeNetOps(Backend be, int n, List<Op> ops, List<Buffer> owned) {
-        addConv(be, "conv1 1->6 k5 p2", new ConvGeometry(n, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1), ops, owned);
-        addBatchNorm(be, "bn1 (2d)", new BatchNormGeometry(n, 6, 784), ops, owned);
-        long act = (long) n * 6 * 784;
-        Buffer a = random(be, act, owned);
-        Buffer s = zeros(be, act, owned);
-        Buffer ds = zeros(be, act, owned);
-        ops.add(new Op("sigmoid fwd", n + "x6x28x28", 4 * act, 8 * act, () -> be.activationForward(Activation.SIGMOID, a, s, act)));
-        ops.add(new Op("sigmoid bwd", n + "x6x28x28", 3 * act, 12 * act, () -> be.activationBackward(Activation.SIGMOID, a, s, a, ds, act)));
-        PoolGeometry pg = new PoolGeometry(n, 6, 28, 28, 2, 2, 2, 2, 0, 0);
-        Buffer p = zeros(be, pg.outputLength(), owned);
-        ops.add(new Op("avgpool fwd", n + "x6x28x28", act, 4.0 * (act + pg.outputLength()), () -> be.avgPool2dForward(pg, a, p)));
-        ops.add(new Op("avgpool bwd", n + "x6x28x28", act, 4.0 * (act + pg.outputLength()), () -> be.avgPool2dBackward(pg, p, ds)));
-        addConv(be, "conv2 6->16 k5", new ConvGeometry(n, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1), ops, owned);
-        addBatchNorm(be, "bn2 (2d)", new BatchNormGeometry(n, 16, 100), ops, owned);
-        Buffer x = random(be, (long) n * 400, owned);
-        Buffer w = random(be, 120L * 400, owned);
-        Buffer y = zeros(be, (long) n * 120, owned);
-        ops.add(new Op("fc1 gemm fwd", n + "x400 * 400x120", 2.0 * n * 400 * 120, 4.0 * (n * 400 + 400 * 120 + n * 120),
-                () -> be.gemm(false, true, n, 120, 400, 1f, x, w, 0f, y)));
-        Buffer dw = zeros(be, 120L * 400, owned);
-        ops.add(new Op("fc1 gemm dW", "120x" + n + " * " + n + "x400", 2.0 * n * 400 * 120, 4.0 * (n * 400 + 400 * 120 + n * 120),
-                () -> be.gemm(true, false, 120, 400, n, 1f, y, x, 0f, dw)));
-        addBatchNorm(be, "bn3 (1d)", new BatchNormGeometry(n, 120, 1), ops, owned);
-        Buffer logits = random(be, (long) n * 10, owned);
-        float[] labels = new float[n];
+    private Buffer labels(int n, int classes) {
+        float[] a = new float[n];
         for (int i = 0; i < n; i++) {
-            labels[i] = i % 10;
+            a[i] = random.nextInt(classes);
         }
-        Buffer t = be.upload(labels, 0, n);
-        owned.add(t);
-        Buffer probs = zeros(be, (long) n * 10, owned);
-        Buffer loss = zeros(be, 1, owned);
-        ops.add(new Op("cross-entropy fwd", n + "x10", 30.0 * n, 4.0 * (2 * n * 10 + n), () -> be.softmaxCrossEntropyForward(n, 10, logits, t, probs, loss)));
-        if (n == 64) {
-            long params = 62_006;
-            Buffer pw = random(be, params, owned);
-            Buffer pg2 = random(be, params, owned);
-            Buffer mom = zeros(be, params, owned);
-            SgdHyper h = new SgdHyper(1e-6f, 0.9f, 0f, false, 0f, false);
-            ops.add(new Op("sgd step (all params)", "62006", 4.0 * params, 20.0 * params, () -> be.sgdStep(h, pw, pg2, mom, params)));
-        }
+        Buffer buf = b.upload(a, 0, n);
+        buffers.add(buf);
+        return buf;
     }
 
-    private static void addConv(Backend be, String name, ConvGeometry g, List<Op> ops, List<Buffer> owned) {
-        Buffer x = random(be, g.inputLength(), owned);
-        Buffer w = random(be, g.weightLength(), owned);
-        Buffer b = random(be, g.outChannels(), owned);
-        Buffer y = zeros(be, g.outputLength(), owned);
-        Buffer dx = zeros(be, g.inputLength(), owned);
-        Buffer dw = zeros(be, g.weightLength(), owned);
-        String shape = g.n() + "x" + g.inChannels() + "x" + g.inH() + "x" + g.inW();
-        double bytes = 4.0 * (g.inputLength() + g.weightLength() + g.outputLength());
-        ops.add(new Op(name + " fwd", shape, g.forwardFlops(), bytes, () -> be.conv2dForward(g, x, w, b, y)));
-        ops.add(new Op(name + " bwd data", shape, g.forwardFlops(), bytes, () -> be.conv2dBackwardData(g, w, y, dx)));
-        ops.add(new Op(name + " bwd weight", shape, g.forwardFlops(), bytes, () -> be.conv2dBackwardWeight(g, x, y, dw)));
+    private Buffer zeros(long n) {
+        Buffer buf = b.allocate(n);
+        buffers.add(buf);
+        return buf;
     }
 
-    private static void addBatchNorm(Backend be, String name, BatchNormGeometry g, List<Op> ops, List<Buffer> owned) {
-        Buffer x = random(be, g.length(), owned);
-        Buffer gamma = random(be, g.channels(), owned);
-        Buffer beta = random(be, g.channels(), owned);
-        Buffer y = zeros(be, g.length(), owned);
-        Buffer mean = zeros(be, g.channels(), owned);
-        Buffer inv = zeros(be, g.channels(), owned);
-        Buffer dx = zeros(be, g.length(), owned);
-        Buffer dg = zeros(be, g.channels(), owned);
-        Buffer db = zeros(be, g.channels(), owned);
-        String shape = g.n() + "x" + g.channels() + "x" + g.spatial();
-        // Floors: forward reads x twice (stats, normalise) and writes y; backward reads x and dy twice and writes dx.
-        ops.add(new Op(name + " fwd train", shape, 6.0 * g.length(), 12.0 * g.length(),
-                () -> be.batchNormForwardTraining(g, x, gamma, beta, 1e-5f, y, mean, inv)));
-        ops.add(new Op(name + " bwd", shape, 9.0 * g.length(), 20.0 * g.length(),
-                () -> be.batchNormBackward(g, x, y, gamma, mean, inv, dx, dg, db)));
+    private void freeAll() {
+        for (Buffer buf : buffers) {
+            buf.close();
+        }
+        buffers.clear();
+    }
+
+    private void convOps(List<Op> ops, String label, ConvGeometry g, boolean withData) {
+        Buffer x = rand(g.inputLength()), w = rand(g.weightLength()), bias = rand(g.outChannels());
+        Buffer y = zeros(g.outputLength()), dy = rand(g.outputLength()), dx = zeros(g.inputLength());
+        Buffer dw = zeros(g.weightLength()), db = zeros(g.outChannels());
+        double f = 2.0 * g.n() * g.outChannels() * g.outH() * g.outW() * g.inChannels() * g.kernelH() * g.kernelW();
+        String shape = g.n() + "x" + g.inChannels() + "x" + g.inH() + "x" + g.inW() + "->" + g.outChannels() + " k"
+                + g.kernelH();
+        ops.add(new Op(label + " conv forward", shape, f, 0, true, () -> b.conv2dForward(g, x, w, bias, y)));
+        if (withData) {
+            ops.add(new Op(label + " conv backward data", shape, f, 0, true, () -> b.conv2dBackwardData(g, w, dy, dx)));
+        }
+        ops.add(new Op(label + " conv backward weight", shape, f, 0, true, () -> b.conv2dBackwardWeight(g, x, dy, dw)));
+        ops.add(new Op(label + " conv backward bias", shape, 0, 4.0 * g.outputLength(), false,
+                () -> b.conv2dBackwardBias(g, dy, db)));
+    }
+
+    private void bnOps(List<Op> ops, String label, BatchNormGeometry g) {
+        long len = g.length();
+        int c = g.channels();
+        Buffer x = rand(len), y = zeros(len), dy = rand(len), dx = zeros(len);
+        Buffer gamma = rand(c), beta = rand(c), mean = zeros(c), inv = zeros(c), dg = zeros(c), dbt = zeros(c);
+        String shape = g.n() + "x" + c + "x" + g.spatial();
+        b.batchNormForwardTraining(g, x, gamma, beta, 1e-5f, y, mean, inv);
+        ops.add(new Op(label + " bn forward (train)", shape, 0, 8.0 * len, false,
+                () -> b.batchNormForwardTraining(g, x, gamma, beta, 1e-5f, y, mean, inv)));
+        ops.add(new Op(label + " bn backward", shape, 0, 12.0 * len, false,
+                () -> b.batchNormBackward(g, x, dy, gamma, mean, inv, dx, dg, dbt)));
+    }
+
+    private void sigmoidOps(List<Op> ops, String label, long len) {
+        Buffer x = rand(len), y = zeros(len), dy = rand(len), dx = zeros(len);
+        b.activationForward(Activation.SIGMOID, x, y, len);
+        ops.add(new Op(label + " sigmoid forward", String.valueOf(len), 0, 8.0 * len, false,
+                () -> b.activationForward(Activation.SIGMOID, x, y, len)));
+        ops.add(new Op(label + " sigmoid backward", String.valueOf(len), 0, 12.0 * len, false,
+                () -> b.activationBackward(Activation.SIGMOID, null, y, dy, dx, len)));
+    }
+
+    private void poolOps(List<Op> ops, String label, PoolGeometry g) {
+        Buffer x = rand(g.inputLength()), y = zeros(g.outputLength()), dy = rand(g.outputLength()), dx = zeros(g.inputLength());
+        String shape = g.n() + "x" + g.channels() + "x" + g.inH() + "x" + g.inW();
+        double bytes = 4.0 * (g.inputLength() + g.outputLength());
+        ops.add(new Op(label + " avgpool forward", shape, 0, bytes, false, () -> b.avgPool2dForward(g, x, y)));
+        ops.add(new Op(label + " avgpool backward", shape, 0, bytes, false, () -> b.avgPool2dBackward(g, dy, dx)));
+    }
+
+    private void linearOps(List<Op> ops, String label, int n, int in, int outF) {
+        Buffer x = rand((long) n * in), w = rand((long) outF * in), y = zeros((long) n * outF);
+        Buffer dy = rand((long) n * outF), dw = zeros((long) outF * in), dx = zeros((long) n * in);
+        double f = 2.0 * n * in * outF;
+        String shape = n + "x" + in + "->" + outF;
+        ops.add(new Op(label + " gemm forward (x W^T)", shape, f, 0, true,
+                () -> b.gemm(false, true, n, outF, in, 1f, x, w, 0f, y)));
+        ops.add(new Op(label + " gemm dW (dy^T x)", shape, f, 0, true,
+                () -> b.gemm(true, false, outF, in, n, 1f, dy, x, 0f, dw)));
+        ops.add(new Op(label + " gemm dX (dy W)", shape, f, 0, true,
+                () -> b.gemm(false, false, n, in, outF, 1f, dy, w, 0f, dx)));
+    }
+
+    private List<Op> lenetOps(int n) {
+        List<Op> ops = new ArrayList<>();
+        String l = "b" + n;
+        ConvGeometry c1 = new ConvGeometry(n, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1);
+        ConvGeometry c2 = new ConvGeometry(n, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1);
+        convOps(ops, l + " conv1", c1, false);
+        bnOps(ops, l + " bn1", new BatchNormGeometry(n, 6, 784));
+        sigmoidOps(ops, l + " act1", (long) n * 4704);
+        poolOps(ops, l + " pool1", new PoolGeometry(n, 6, 28, 28, 2, 2, 2, 2, 0, 0));
+        convOps(ops, l + " conv2", c2, true);
+        bnOps(ops, l + " bn2", new BatchNormGeometry(n, 16, 100));
+        sigmoidOps(ops, l + " act2", (long) n * 1600);
+        poolOps(ops, l + " pool2", new PoolGeometry(n, 16, 10, 10, 2, 2, 2, 2, 0, 0));
+        linearOps(ops, l + " fc1", n, 400, 120);
+        bnOps(ops, l + " bn3", new BatchNormGeometry(n, 120, 1));
+        linearOps(ops, l + " fc2", n, 120, 84);
+        linearOps(ops, l + " fc3", n, 84, 10);
+        Buffer logits = rand(n * 10L), t = labels(n, 10), probs = zeros(n * 10L), loss = zeros(1), dl = zeros(n * 10L);
+        Buffer one = b.upload(new float[]{1f}, 0, 1);
+        buffers.add(one);
+        ops.add(new Op(l + " softmax-CE forward", n + "x10", 0, 4.0 * (2 * n * 10 + n), false,
+                () -> b.softmaxCrossEntropyForward(n, 10, logits, t, probs, loss)));
+        ops.add(new Op(l + " softmax-CE backward", n + "x10", 0, 4.0 * (2 * n * 10 + n), false,
+                () -> b.softmaxCrossEntropyBackward(n, 10, probs, t, one, dl)));
+        Buffer am = zeros(n);
+        ops.add(new Op(l + " argmax", n + "x10", 0, 4.0 * (n * 10 + n), false, () -> b.argmax(logits, n, 10, 1, am)));
+        Buffer bias = zeros(120);
+        ops.add(new Op(l + " sumTo (bias grad)", n + "x120", 0, 4.0 * n * 120, false,
+                () -> b.sumTo(dy(n), new int[]{n, 120}, bias, new int[]{1, 120})));
+        return ops;
+    }
+
+    private Buffer dyCache;
+    private int dyN = -1;
+
+    private Buffer dy(int n) {
+        if (dyN != n || dyCache == null || dyCache.isClosed()) {
+            dyCache = rand(n * 120L);
+            dyN = n;
+        }
+        return dyCache;
+    }
+
+    private List<Op> largeOps() {
+        List<Op> ops = new ArrayList<>();
+        ConvGeometry g = new ConvGeometry(32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1);
+        convOps(ops, "large", g, true);
+        bnOps(ops, "large bn2d", new BatchNormGeometry(32, 64, 56 * 56));
+        return ops;
+    }
+
+    /** Simple kernels for the machine's peak, run on {@code threads} threads at once. */
+    static final class Peak {
+
+        private Peak() {
+        }
+
+        /** FLOP/s of independent chains of vectorised float FMAs held in L1 (8 FMA = 16 FLOP per element). */
+        static double flops(int threads) {
+            int len = 512;
+            int reps = 40_000;
+            double best = 0;
+            for (int attempt = 0; attempt < 10; attempt++) {
+                double seconds = runOnThreads(threads, () -> {
+                    float[] v = new float[len];
+                    Arrays.fill(v, 1f);
+                    float a = 0.999f, c = 0.001f;
+                    for (int r = 0; r < reps; r++) {
+                        fma8(v, a, c);
+                    }
+                    return v[0];
+                });
+                best = Math.max(best, (double) threads * reps * len * 16 / seconds);
+            }
+            return best;
+        }
+
+        private static void fma8(float[] v, float a, float c) {
+            for (int i = 0; i < v.length; i++) {
+                float x = v[i];
+                x = Math.fma(x, a, c);
+                x = Math.fma(x, a, c);
+                x = Math.fma(x, a, c);
+                x = Math.fma(x, a, c);
+                x = Math.fma(x, a, c);
+                x = Math.fma(x, a, c);
+                x = Math.fma(x, a, c);
+                x = Math.fma(x, a, c);
+                v[i] = x;
+            }
+        }
+
+        /** Bytes/s of {@code a[i] = b[i] + s * c[i]} over arrays far larger than the caches (12 bytes per element). */
+        static double triadBytes(int threads) {
+            int len = 8 << 20; // 32 MiB per array per thread
+            double best = 0;
+            float[][][] arrays = new float[threads][3][];
+            for (int t = 0; t < threads; t++) {
+                for (int k = 0; k < 3; k++) {
+                    arrays[t][k] = new float[len];
+                    Arrays.fill(arrays[t][k], 1f);
+                }
+            }
+            int[] next = {0};
+            for (int attempt = 0; attempt < 6; attempt++) {
+                next[0] = 0;
+                double seconds = runOnThreads(threads, () -> {
+                    int t;
+                    synchronized (next) {
+                        t = next[0]++;
+                    }
+                    float[] x = arrays[t][0], y = arrays[t][1], z = arrays[t][2];
+                    for (int r = 0; r < 4; r++) {
+                        triad(x, y, z, 0.5f);
+                    }
+                    return x[0];
+                });
+                best = Math.max(best, (double) threads * 4 * len * 12 / seconds);
+            }
+            return best;
+        }
+
+        private static void triad(float[] a, float[] b, float[] c, float s) {
+            for (int i = 0; i < a.length; i++) {
+                a[i] = b[i] + s * c[i];
+            }
+        }
+
+        interface Work {
+            float run();
+        }
+
+        static volatile float sink;
+
+        /** Wall time from the first worker's start to the last one's end, measured by the workers themselves. */
+        private static double runOnThreads(int threads, Work w) {
+            Thread[] ts = new Thread[threads];
+            long[] begin = new long[threads], end = new long[threads];
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+            for (int i = 0; i < threads; i++) {
+                int id = i;
+                ts[i] = new Thread(() -> {
+                    try {
+                        start.await();
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                    begin[id] = System.nanoTime();
+                    sink = w.run();
+                    end[id] = System.nanoTime();
+                });
+                ts[i].setDaemon(true);
+                ts[i].start();
+            }
+            try {
+                for (Thread t : ts) {
+                    t.join();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            return (Arrays.stream(end).max().getAsLong() - Arrays.stream(begin).min().getAsLong()) / 1e9;
+        }
     }
 }

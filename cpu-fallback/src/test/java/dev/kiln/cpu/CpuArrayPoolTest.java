@@ -1,0 +1,105 @@
+package dev.kiln.cpu;
+
+import dev.kiln.backend.Activation;
+import dev.kiln.backend.Buffer;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The backend's array pool and the vectorised sigmoid. */
+class CpuArrayPoolTest {
+
+    @Test
+    void reusedArraysAreZeroedAndStaleBuffersStayClosed() {
+        try (CpuBackend be = new CpuBackend(1)) {
+            Buffer a = be.upload(new float[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, 0, 20);
+            float[] array = ((CpuBuffer) a).array();
+            a.close();
+            a.close(); // a second close must not give the array back twice
+            Buffer b = be.allocate(20);
+            Buffer c = be.allocate(20);
+            assertSame(array, ((CpuBuffer) b).array(), "the closed buffer's array is reused");
+            assertNotSame(((CpuBuffer) b).array(), ((CpuBuffer) c).array(), "one array is handed out once");
+            float[] out = new float[20];
+            be.download(b, 0, out, 0, 20);
+            for (float v : out) {
+                assertEquals(0f, v, "allocate promises zeros");
+            }
+            be.fill(b, 0, 20, 7f);
+            assertTrue(a.isClosed());
+            assertThrows(IllegalArgumentException.class, () -> be.download(a, 0, out, 0, 20),
+                    "a stale buffer never sees the new owner's data");
+        }
+    }
+
+    @Test
+    void uploadReusesAndOverwrites() {
+        try (CpuBackend be = new CpuBackend(1)) {
+            float[] src = new float[32];
+            for (int i = 0; i < 32; i++) {
+                src[i] = i;
+            }
+            Buffer a = be.upload(src, 0, 32);
+            a.close();
+            Buffer b = be.upload(src, 3, 29);
+            Buffer c = be.upload(src, 0, 32);
+            float[] out = new float[32];
+            be.download(c, 0, out, 0, 32);
+            for (int i = 0; i < 32; i++) {
+                assertEquals(i, out[i]);
+            }
+            b.close();
+            c.close();
+        }
+    }
+
+    @Test
+    void disabledPoolStillWorks() {
+        String old = System.getProperty("kiln.cpu.poolBytes");
+        System.setProperty("kiln.cpu.poolBytes", "0");
+        try (CpuBackend be = new CpuBackend(1)) {
+            Buffer a = be.allocate(64);
+            float[] array = ((CpuBuffer) a).array();
+            a.close();
+            Buffer b = be.allocate(64);
+            assertNotSame(array, ((CpuBuffer) b).array());
+        } finally {
+            if (old == null) {
+                System.clearProperty("kiln.cpu.poolBytes");
+            } else {
+                System.setProperty("kiln.cpu.poolBytes", old);
+            }
+        }
+    }
+
+    @Test
+    void sigmoidWithinFourUlpOfFloat64EverywhereAndExactTails() {
+        try (CpuBackend be = new CpuBackend(2)) {
+            int n = 200_000;
+            float[] x = new float[n];
+            Random r = new Random(3);
+            for (int i = 0; i < n; i++) {
+                x[i] = (r.nextFloat() - 0.5f) * (i % 7 == 0 ? 240f : 24f);
+            }
+            float[] special = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0f, -0f, -1.5f, 7.9f, 8f, -90f};
+            System.arraycopy(special, 0, x, 0, special.length);
+            Buffer y = be.allocate(n);
+            be.activationForward(Activation.SIGMOID, be.upload(x, 0, n), y, n);
+            float[] out = new float[n];
+            be.download(y, 0, out, 0, n);
+            assertTrue(Float.isNaN(out[0]));
+            for (int i = 1; i < n; i++) {
+                double ref = 1.0 / (1.0 + Math.exp(-(double) x[i]));
+                double err = Math.abs(out[i] - ref);
+                assertTrue(err <= 4.5 * Math.ulp((float) ref) || err <= 1e-44,
+                        "sigmoid(" + x[i] + ") = " + out[i] + ", float64 " + ref);
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+package dev.kiln.examples;
+
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The benchmark commands run and print their tables (tiny settings: this checks wiring, not speed). */
+class BenchCommandTest {
+
+    @Test
+    @DisplayName("bench lenet prints one row per batch size with images/s and allocation")
+    void benchLenet() {
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "bench", "lenet", "--device", "cpu", "--batch-sizes", "4,8",
+                "--warmup", "1", "--steps", "2", "--rounds", "1"), out.toString());
+        String s = out.toString();
+        assertTrue(s.contains("train img/s") && s.contains("alloc B/train step"), s);
+        assertTrue(s.lines().anyMatch(l -> l.trim().startsWith("4 ")), s);
+        assertTrue(s.lines().anyMatch(l -> l.trim().startsWith("8 ")), s);
+    }
+
+    @Test
+    @DisplayName("bench lenet rejects a batch of 1 with exit code 2; bench ops --help lists its options")
+    void badUsageAndHelp() {
+        assertEquals(2, CliRunner.run(new java.io.StringWriter(), "bench", "lenet", "--batch-sizes", "1"));
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "bench", "ops", "--help"));
+        assertTrue(out.toString().contains("--filter"), out.toString());
+    }
+}
