@@ -33,7 +33,6 @@ public final class CpuBackend implements Backend {
     private final Supplier<Scratch> scratch = scratchLocal::get;
     private final ArrayPool pool;
     private volatile boolean closed;
-    private final ArrayPool pool;
 
     /** Default bound of the array pool: a quarter of the heap, at most 512 MiB ({@code -Dkiln.cpu.poolBytes}). */
     static long defaultPoolBytes() {
@@ -49,11 +48,6 @@ public final class CpuBackend implements Backend {
     }
 
     public CpuBackend(int threads) {
-        this(threads, defaultPoolBytes());
-    }
-
-    /** @param poolBytes how many bytes of freed arrays to keep for reuse (0 disables pooling) */
-    public CpuBackend(int threads, long poolBytes) {
         if (threads < 1) {
             throw new IllegalArgumentException("cpu backend: threads must be >= 1, got " + threads);
         }
@@ -61,18 +55,6 @@ public final class CpuBackend implements Backend {
         this.par = new Parallel(threads);
         this.pool = new ArrayPool(defaultPoolBytes());
         LOG.debug("created cpu backend with {} threads", threads);
-    }
-
-    /** A quarter of the maximum heap, at most 256 MiB. */
-    static long defaultPoolBytes() {
-        return Math.min(256L << 20, Runtime.getRuntime().maxMemory() / 4);
-    }
-
-    /** Called by a closing {@link CpuBuffer}. */
-    void recycle(float[] array) {
-        if (!closed) {
-            pool.give(array);
-        }
     }
 
     public int threads() {
