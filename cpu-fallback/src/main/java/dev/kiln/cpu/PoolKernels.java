@@ -15,6 +15,11 @@ final class PoolKernels {
     private PoolKernels() {
     }
 
+    /** LeNet's pooling: 2x2 windows, stride 2, no padding, so windows neither overlap nor leave the input. */
+    private static boolean isPlain2x2(PoolGeometry g) {
+        return g.kernelH() == 2 && g.kernelW() == 2 && g.strideH() == 2 && g.strideW() == 2 && g.padH() == 0 && g.padW() == 0;
+    }
+
     private static int grain(PoolGeometry g) {
         return Math.max(1, 8192 / (g.inH() * g.inW()));
     }
@@ -23,7 +28,7 @@ final class PoolKernels {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW(), ph = g.padH(), pw = g.padW();
         float div = kh * kw;
-        boolean fast2 = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;
+        boolean fast2 = isPlain2x2(g);
         par.parallelFor(g.n() * g.channels(), grain(g), (lo, hi) -> {
             for (int pl = lo; pl < hi; pl++) {
                 int xo = pl * ih * iw, yo = pl * oh * ow;
@@ -57,7 +62,7 @@ final class PoolKernels {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW(), ph = g.padH(), pw = g.padW();
         float div = kh * kw;
-        boolean fast2 = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;
+        boolean fast2 = isPlain2x2(g);
         par.parallelFor(g.n() * g.channels(), grain(g), (lo, hi) -> {
             for (int pl = lo; pl < hi; pl++) {
                 int xo = pl * ih * iw, yo = pl * oh * ow;
