@@ -59,6 +59,21 @@ public interface Backend extends AutoCloseable {
     /** Waits until all queued work has finished. */
     void synchronize();
 
+    // ---------------------------------------------------------------- graph capture
+
+    /**
+     * Starts recording instead of running: calls the capturing thread makes on {@link GraphCapture#recorder()} until
+     * {@link GraphCapture#end()} are recorded into {@link RecordedWork} that replays them with the same buffers (a CUDA
+     * graph), or returns null when this backend cannot record. While recording nothing runs, and host transfers
+     * ({@code upload}, {@code write}, {@code download}, {@code synchronize}) throw {@link GraphCaptureException}.
+     * Buffers allocated during the capture are zero-filled at every replay, as {@link #allocate} promises. Their memory,
+     * and that of buffers closed during the capture, stays reserved until the work is closed: replays touch those
+     * addresses, so they must not be handed to anyone else.
+     */
+    default GraphCapture beginCapture() {
+        return null;
+    }
+
     // ---------------------------------------------------------------- element-wise
 
     /** {@code y[i] = op(x[i])} for {@code i < n}; {@code y} may be {@code x}. */

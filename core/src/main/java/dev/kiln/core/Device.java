@@ -52,8 +52,16 @@ public final class Device {
         return name;
     }
 
-    /** The backend every op on this device dispatches to. */
+    /**
+     * The backend every op on this device dispatches to: the device's own, or, on a thread that is capturing a graph
+     * on this device ({@link CapturedGraph#capture}), the capture's recorder.
+     */
     public Backend backend() {
+        return CaptureContext.routeFor(this, backend);
+    }
+
+    /** The device's own backend, whatever this thread is doing. */
+    Backend ownBackend() {
         return backend;
     }
 

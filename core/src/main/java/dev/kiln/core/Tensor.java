@@ -615,15 +615,22 @@ public final class Tensor implements AutoCloseable {
 
     // ------------------------------------------------------------------ autograd
 
-    /** Backpropagates from a one-element tensor (the loss). A NaN or infinite loss is an error, not a silent update. */
+    /**
+     * Backpropagates from a one-element tensor (the loss). A NaN or infinite loss is an error, not a silent update
+     * (outside graph capture; see the comment inside).
+     */
     public void backward() {
         if (numel() != 1) {
             throw new IllegalStateException("backward() without a gradient needs a one-element tensor, got shape "
                     + Shapes.toString(shape) + "; pass the gradient explicitly");
         }
-        float value = item();
-        if (!Float.isFinite(value)) {
-            throw new NonFiniteLossException("loss is " + value + " (op " + op + "); no gradients were computed");
+        // A captured step cannot read the loss on the host; there the optimizer's guard (Optimizer.step(loss)) skips
+        // a non-finite update on the device instead.
+        if (!CaptureContext.active()) {
+            float value = item();
+            if (!Float.isFinite(value)) {
+                throw new NonFiniteLossException("loss is " + value + " (op " + op + "); no gradients were computed");
+            }
         }
         try (Tensor seed = full(device, 1f, shape)) {
             backward(seed);

@@ -1,6 +1,7 @@
 package dev.kiln.nn;
 
 import dev.kiln.core.Device;
+import dev.kiln.core.CaptureContext;
 import dev.kiln.core.Shapes;
 import dev.kiln.core.Tensor;
 import dev.kiln.nn.functional.BatchNormOp;
@@ -67,8 +68,19 @@ public abstract class BatchNorm extends Module {
         }
         double factor = 0;
         if (isTraining() && trackRunningStats) {
-            numBatchesTracked++;
-            factor = momentum == null ? 1.0 / numBatchesTracked : momentum;
+            CaptureContext capture = CaptureContext.current();
+            if (capture == null) {
+                numBatchesTracked++;
+                factor = momentum == null ? 1.0 / numBatchesTracked : momentum;
+            } else {
+                if (momentum == null) {
+                    CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
+                            + " changes every step and would be frozen into the graph");
+                }
+                // the capture itself runs nothing; every replay is one more batch
+                capture.afterReplay(() -> numBatchesTracked++);
+                factor = momentum;
+            }
         }
         boolean useBatchStats = isTraining() || !trackRunningStats;
         // Running buffers are only passed when they should be updated (training) or used (eval).

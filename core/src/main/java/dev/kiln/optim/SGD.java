@@ -1,6 +1,7 @@
 package dev.kiln.optim;
 
 import dev.kiln.backend.SgdHyper;
+import dev.kiln.core.CaptureContext;
 import dev.kiln.core.Tensor;
 
 import java.util.IdentityHashMap;
@@ -48,6 +49,9 @@ public final class SGD extends Optimizer {
 
     @Override
     protected void update(Tensor p, Tensor g, Tensor[] s) {
+        if (momentum != 0f && !started.contains(p)) {
+            CaptureContext.refuse("SGD's first momentum step differs from the later ones; capture after one eager step");
+        }
         boolean first = momentum != 0f && started.add(p);
         SgdHyper h = new SgdHyper(lr(), momentum, dampening, nesterov, weightDecay, first);
         p.device().backend().sgdStep(h, p.buffer(), g.buffer(), s.length == 0 ? null : s[0].buffer(), p.numel());

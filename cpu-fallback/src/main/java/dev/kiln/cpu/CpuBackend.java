@@ -7,6 +7,8 @@ import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
+import dev.kiln.backend.GraphCapture;
+import dev.kiln.backend.RecordingBackend;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.SgdHyper;
@@ -33,6 +35,7 @@ public final class CpuBackend implements Backend {
     private final Supplier<Scratch> scratch = scratchLocal::get;
     private final ArrayPool pool;
     private volatile boolean closed;
+    private volatile CaptureReservation capturing;
 
     /** Default bound of the array pool: a quarter of the heap, at most 512 MiB ({@code -Dkiln.cpu.poolBytes}). */
     static long defaultPoolBytes() {
@@ -155,7 +158,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Buffer allocate(long length) {
         open();
-        return new CpuBuffer(this, pool.take(CpuBuffer.checkLength(length)));
+        return new CpuBuffer(this, pool.take(CpuBuffer.checkLength(length)), capturing);
     }
 
     @Override
@@ -165,17 +168,49 @@ public final class CpuBackend implements Backend {
         range("upload", "source", offset, length, src.length);
         float[] a = pool.takeDirty(length);
         if (a == null) {
-            return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length));
+            return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length), capturing);
         }
         System.arraycopy(src, offset, a, 0, length);
-        return new CpuBuffer(this, a);
+        return new CpuBuffer(this, a, capturing);
     }
 
     /** Called by {@link CpuBuffer#close()} with the array it no longer references. */
-    void release(float[] array) {
-        if (!closed) {
-            pool.give(array);
+    void release(float[] array, CaptureReservation allocatedDuring) {
+        if (closed) {
+            return;
         }
+        if (allocatedDuring != null && allocatedDuring.hold(array)) {
+            return;
+        }
+        CaptureReservation now = capturing;
+        if (now != null && now.hold(array)) {
+            return;
+        }
+        pool.give(array);
+    }
+
+    /**
+     * Graph capture by recording calls ({@link RecordingBackend}); one capture at a time per backend instance. While
+     * it records, every freed array is held back from the pool, since the recording may still reference it.
+     */
+    @Override
+    public GraphCapture beginCapture() {
+        open();
+        CaptureReservation r = new CaptureReservation();
+        synchronized (this) {
+            if (capturing != null) {
+                throw new IllegalStateException("cpu backend: a graph capture is already in progress");
+            }
+            capturing = r;
+        }
+        return new RecordingBackend(this, b -> ((CpuBuffer) b).alias(), () -> {
+            synchronized (this) {
+                r.stopRecording();
+                if (capturing == r) {
+                    capturing = null;
+                }
+            }
+        }, () -> r.releaseTo(pool));
     }
 
     /** One line about the array pool (for benchmarks and debugging). */

@@ -14,6 +14,10 @@ public final class CpuBuffer implements Buffer {
 
     private final CpuBackend owner;
     private final int length;
+    /** The capture this buffer was allocated in, if any: its array stays reserved for that recording. */
+    private final CaptureReservation allocatedDuring;
+    /** A recorded graph's handle on another buffer's array: closing it frees nothing (the reservation does). */
+    private final boolean alias;
     private volatile float[] data;
 
     private static final VarHandle DATA;
@@ -26,8 +30,14 @@ public final class CpuBuffer implements Buffer {
         }
     }
 
-    CpuBuffer(CpuBackend owner, float[] data) {
+    CpuBuffer(CpuBackend owner, float[] data, CaptureReservation allocatedDuring) {
+        this(owner, data, allocatedDuring, false);
+    }
+
+    private CpuBuffer(CpuBackend owner, float[] data, CaptureReservation allocatedDuring, boolean alias) {
         this.owner = owner;
+        this.allocatedDuring = allocatedDuring;
+        this.alias = alias;
         this.data = data;
         this.length = data.length;
     }
@@ -67,12 +77,20 @@ public final class CpuBuffer implements Buffer {
         return d;
     }
 
+    /** A buffer over the same array for a recorded graph, usable after this one is closed. */
+    CpuBuffer alias() {
+        return new CpuBuffer(owner, array(), null, true);
+    }
+
     @Override
     public void close() {
+        if (alias) {
+            return;
+        }
         // exactly one close gets the array, and the buffer forgets it before the pool can hand it out again
         float[] d = (float[]) DATA.getAndSet(this, (float[]) null);
         if (d != null) {
-            owner.release(d);
+            owner.release(d, allocatedDuring);
         }
     }
 
