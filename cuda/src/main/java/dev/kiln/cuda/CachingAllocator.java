@@ -8,6 +8,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayDeque;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Map;
 
 /**
@@ -26,6 +27,9 @@ final class CachingAllocator implements AutoCloseable {
 
     private final CudaContext ctx;
     private final Map<Long, ArrayDeque<CUdeviceptr>> free = new HashMap<>();
+    /** Blocks allocated during a graph capture, by identity of the pointer object handed out, and their capture. */
+    private final Map<CUdeviceptr, DeviceReservation> capturedBlocks = new IdentityHashMap<>();
+    private DeviceReservation recording;
     private long cachedBytes;
     private long inUseBytes;
     private long peakInUseBytes;
@@ -43,8 +47,46 @@ final class CachingAllocator implements AutoCloseable {
         return (b + grain - 1) / grain * grain;
     }
 
+    /** From now until {@link #endReservation}, freed blocks and new blocks belong to {@code r} (a graph capture). */
+    void beginReservation(DeviceReservation r) {
+        recording = r;
+    }
+
+    void endReservation(DeviceReservation r) {
+        r.stopRecording();
+        if (recording == r) {
+            recording = null;
+        }
+    }
+
+    /** A destroyed graph's blocks go back to the free lists (stream order protects replays still queued). */
+    void releaseReservation(DeviceReservation r) {
+        endReservation(r);
+        r.releaseTo((p, cls) -> {
+            inUseBytes += cls; // release() below accounts it back as cached
+            release(p, cls);
+        });
+        capturedBlocks.values().removeIf(owner -> owner == r);
+    }
+
     CUdeviceptr allocate(long bytes) {
+        CUdeviceptr p = allocateBlock(bytes);
+        if (recording != null) {
+            capturedBlocks.put(p, recording);
+        }
+        return p;
+    }
+
+    private CUdeviceptr allocateBlock(long bytes) {
         long cls = sizeClass(bytes);
+        if (recording != null) {
+            CUdeviceptr again = recording.reuse(cls);
+            if (again != null) {
+                account(cls);
+                reuses++;
+                return again;
+            }
+        }
         ArrayDeque<CUdeviceptr> list = free.get(cls);
         if (list != null && !list.isEmpty()) {
             cachedBytes -= cls;
@@ -58,6 +100,11 @@ final class CachingAllocator implements AutoCloseable {
         } catch (CudaException e) {
             if (!isOutOfMemory(e)) {
                 throw e;
+            }
+            if (recording != null) {
+                // freeing the cache synchronises the stream, which a capture forbids
+                long[] info = ctx.memoryInfo();
+                throw new CudaOutOfMemoryException(bytes, info[0], info[1], inUseBytes);
             }
             LOG.info("cuda: out of memory allocating {} bytes; freeing {} cached bytes and retrying", cls, cachedBytes);
             emptyCache();
@@ -83,6 +130,15 @@ final class CachingAllocator implements AutoCloseable {
 
     void release(CUdeviceptr p, long bytes) {
         long cls = sizeClass(bytes);
+        DeviceReservation owner = capturedBlocks.get(p);
+        if (owner != null && owner.isReleased()) {
+            capturedBlocks.remove(p);
+            owner = null;
+        }
+        if ((owner != null && owner.hold(p, cls)) || (recording != null && recording.hold(p, cls))) {
+            inUseBytes -= cls;
+            return;
+        }
         inUseBytes -= cls;
         cachedBytes += cls;
         free.computeIfAbsent(cls, k -> new ArrayDeque<>()).push(p);

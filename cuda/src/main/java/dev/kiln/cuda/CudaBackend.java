@@ -11,7 +11,13 @@ import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
+import dev.kiln.backend.GraphCapture;
+import dev.kiln.backend.GraphCaptureException;
+import jcuda.CudaException;
 import jcuda.Pointer;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.JCudaDriver;
 import jcuda.jcublas.JCublas2;
@@ -53,6 +59,8 @@ public final class CudaBackend implements Backend {
     private boolean targetCheckPending;
     private int lastClasses;
     private boolean closed;
+    /** The stream capture in progress, if any (see {@link #beginCapture()}). */
+    private CudaGraphCapture capturing;
 
     public CudaBackend(CudaOptions options) {
         this.options = options;
@@ -93,6 +101,7 @@ public final class CudaBackend implements Backend {
     public void emptyCache() {
         synchronized (lock) {
             enter();
+            notWhileCapturing("emptyCache");
             allocator.emptyCache();
         }
     }
@@ -103,7 +112,27 @@ public final class CudaBackend implements Backend {
         if (closed) {
             throw new IllegalStateException("cuda backend is closed");
         }
+        // Everything queued on the one stream during a capture would land in the graph: other threads wait.
+        while (capturing != null && capturing.thread != Thread.currentThread()) {
+            try {
+                lock.wait();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("cuda: interrupted while another thread was capturing a graph", e);
+            }
+            if (closed) {
+                throw new IllegalStateException("cuda backend is closed");
+            }
+        }
         ctx.makeCurrent();
+    }
+
+    /** Host transfers and waits cannot be part of a graph. */
+    private void notWhileCapturing(String what) {
+        if (capturing != null) {
+            throw new GraphCaptureException(what + " during graph capture: captured work cannot exchange data with the"
+                    + " host (read results after a replay; put inputs in place before it)");
+        }
     }
 
     private CudaBuffer cuda(Buffer b, String what, long needed) {
@@ -119,6 +148,9 @@ public final class CudaBackend implements Backend {
         }
         if (cb.length() < needed) {
             throw new IllegalArgumentException("cuda: " + what + " has " + cb.length() + " floats, needs " + needed);
+        }
+        if (capturing != null) {
+            capturing.touched.add(cb);
         }
         return cb;
     }
@@ -162,6 +194,11 @@ public final class CudaBackend implements Backend {
     }
 
     private CUdeviceptr constant(Map<Integer, CUdeviceptr> cache, int n, float value) {
+        if (capturing != null && !cache.containsKey(n)) {
+            // its fill would only run at the first replay, and eager users of the constant would read garbage before
+            throw new GraphCaptureException("cuda: a constant vector of " + n + " floats (batch norm without affine"
+                    + " parameters) is first needed inside a graph capture; run the step once eagerly before capturing");
+        }
         return cache.computeIfAbsent(n, k -> {
             CUdeviceptr p = allocator.allocate((long) k * Float.BYTES);
             JCudaDriver.cuMemsetD32Async(p, Float.floatToRawIntBits(value), k, ctx.stream);
@@ -186,6 +223,7 @@ public final class CudaBackend implements Backend {
         checkRange(src.length, offset, length, "upload source");
         synchronized (lock) {
             enter();
+            notWhileCapturing("upload of " + length + " floats");
             CudaBuffer b = newBuffer(length);
             staging.upload(src, offset, length, b.ptr());
             return b;
@@ -197,6 +235,7 @@ public final class CudaBackend implements Backend {
         checkRange(dst.length, dstOffset, length, "download destination");
         synchronized (lock) {
             enter();
+            notWhileCapturing("download of " + length + " floats");
             CudaBuffer b = cuda(src, "download source", 0);
             checkRange(b.length(), srcOffset, length, "download source");
             staging.download(b.at(srcOffset), dst, dstOffset, length);
@@ -209,6 +248,7 @@ public final class CudaBackend implements Backend {
         checkRange(src.length, srcOffset, length, "write source");
         synchronized (lock) {
             enter();
+            notWhileCapturing("write of " + length + " floats");
             CudaBuffer b = cuda(dst, "write destination", 0);
             checkRange(b.length(), dstOffset, length, "write destination");
             staging.upload(src, srcOffset, length, b.at(dstOffset));
@@ -245,6 +285,7 @@ public final class CudaBackend implements Backend {
     public void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst) {
         synchronized (lock) {
             enter();
+            notWhileCapturing("gatherRows (uploads its row indices)");
             CudaBuffer s = cuda(src, "gatherRows source", 0);
             long srcRows = rowLength == 0 ? 0 : s.length() / rowLength;
             for (int i = 0; i < rows.length; i++) {
@@ -272,6 +313,7 @@ public final class CudaBackend implements Backend {
     public void synchronize() {
         synchronized (lock) {
             enter();
+            notWhileCapturing("synchronize");
             ctx.synchronize();
             checkDeviceErrors();
         }
@@ -724,6 +766,9 @@ public final class CudaBackend implements Backend {
             }
             targetCheckPending = true;
             lastClasses = classes;
+            if (capturing != null) {
+                capturing.crossEntropy = true;
+            }
         }
     }
 
@@ -764,6 +809,109 @@ public final class CudaBackend implements Backend {
             kernels.launch("nn", "kiln_adam", n, h.beta1(), h.beta2(), h.eps(), h.weightDecay(),
                     h.decoupledWeightDecay() ? 1 : 0, decay, stepSize, bc2Sqrt, ptr(param, "param", n),
                     ptr(grad, "grad", n), ptr(expAvg, "expAvg", n), ptr(expAvgSq, "expAvgSq", n), n);
+        }
+    }
+
+    // ================================================================ graph capture
+
+    /**
+     * Stream capture in relaxed mode (the caching allocator may still call cuMemAlloc for a size it has not cached;
+     * the capturing thread makes no other unsafe call). cuDNN and cuBLAS calls are captured like kernel launches;
+     * convolution algorithms were chosen by the eager steps before, so no search runs inside.
+     */
+    @Override
+    public GraphCapture beginCapture() {
+        synchronized (lock) {
+            enter();
+            if (capturing != null) {
+                throw new IllegalStateException("cuda: a graph capture is already running on this backend");
+            }
+            CudaGraphCapture c = new CudaGraphCapture(this);
+            JCudaDriver.cuStreamBeginCapture(ctx.stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED);
+            allocator.beginReservation(c.reservation);
+            capturing = c;
+            return c;
+        }
+    }
+
+    void finishCapture(CudaGraphCapture c, CUgraph graph, CUgraphExec exec, int[] nodes) {
+        synchronized (lock) {
+            ctx.makeCurrent();
+            try {
+                JCudaDriver.cuStreamEndCapture(ctx.stream, graph);
+            } catch (CudaException e) {
+                stopCapture(c);
+                allocator.releaseReservation(c.reservation);
+                throw new GraphCaptureException("cuda: stream capture failed: " + e.getMessage(), e);
+            }
+            stopCapture(c);
+            try {
+                nodes[0] = nodeCount(graph);
+                JCudaDriver.cuGraphInstantiate(exec, graph, 0L);
+                // uploading now keeps the first replay as cheap as the others
+                JCudaDriver.cuGraphUpload(exec, ctx.stream);
+            } catch (CudaException e) {
+                CudaGraphCapture.destroyQuietly(graph, null);
+                allocator.releaseReservation(c.reservation);
+                throw new GraphCaptureException("cuda: could not instantiate the captured graph: " + e.getMessage(), e);
+            }
+            LOG.debug("cuda graph captured: {} nodes", nodes[0]);
+        }
+    }
+
+    private static int nodeCount(CUgraph graph) {
+        try {
+            long[] count = new long[1];
+            JCudaDriver.cuGraphGetNodes(graph, null, count); // a null node array asks for the count only
+            return (int) count[0];
+        } catch (RuntimeException e) {
+            LOG.debug("cuGraphGetNodes: {}", e.toString());
+            return -1;
+        }
+    }
+
+    void abortCapture(CudaGraphCapture c) {
+        synchronized (lock) {
+            ctx.makeCurrent();
+            CUgraph partial = new CUgraph();
+            try {
+                JCudaDriver.cuStreamEndCapture(ctx.stream, partial);
+                CudaGraphCapture.destroyQuietly(partial, null);
+            } catch (CudaException e) {
+                LOG.debug("ending an aborted capture: {}", e.getMessage()); // an invalidated capture has no graph
+            }
+            stopCapture(c);
+            allocator.releaseReservation(c.reservation);
+        }
+    }
+
+    private void stopCapture(CudaGraphCapture c) {
+        allocator.endReservation(c.reservation);
+        if (capturing == c) {
+            capturing = null;
+        }
+        lock.notifyAll();
+    }
+
+    void launchGraph(CUgraphExec exec, boolean crossEntropy) {
+        synchronized (lock) {
+            enter();
+            notWhileCapturing("replay of a captured graph");
+            JCudaDriver.cuGraphLaunch(exec, ctx.stream);
+            if (crossEntropy) {
+                targetCheckPending = true;
+            }
+        }
+    }
+
+    void destroyGraph(CUgraph graph, CUgraphExec exec, DeviceReservation reservation) {
+        synchronized (lock) {
+            if (closed) {
+                return; // the context and everything in it are gone
+            }
+            ctx.makeCurrent();
+            CudaGraphCapture.destroyQuietly(graph, exec);
+            allocator.releaseReservation(reservation);
         }
     }
 

@@ -3,6 +3,7 @@ package dev.kiln.cuda;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 import jcuda.jcublas.JCublas2;
@@ -33,6 +34,8 @@ final class CudaContext implements AutoCloseable {
     final int ccMinor;
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> Boolean.FALSE);
     private boolean closed;
+    private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
+    private final CUdeviceptr cublasWorkspace = new CUdeviceptr();
 
     CudaContext(int index, boolean tf32) {
         this.index = index;
@@ -66,6 +69,9 @@ final class CudaContext implements AutoCloseable {
         cudaStream_t rtStream = new cudaStream_t(stream);
         JCublas2.cublasCreate(cublas);
         JCublas2.cublasSetStream(cublas, rtStream);
+        // A workspace of our own, so cuBLAS never allocates behind a graph capture's back (32 MiB: NVIDIA's figure for Hopper).
+        JCudaDriver.cuMemAlloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
+        JCublas2.cublasSetWorkspace(cublas, cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
         setTf32(tf32);
         JCudnn.cudnnCreate(cudnn);
         JCudnn.cudnnSetStream(cudnn, rtStream);
@@ -110,6 +116,7 @@ final class CudaContext implements AutoCloseable {
         JCudaDriver.cuStreamSynchronize(stream);
         JCudnn.cudnnDestroy(cudnn);
         JCublas2.cublasDestroy(cublas);
+        JCudaDriver.cuMemFree(cublasWorkspace);
         JCudaDriver.cuStreamDestroy(stream);
         JCudaDriver.cuDevicePrimaryCtxRelease(device);
     }
