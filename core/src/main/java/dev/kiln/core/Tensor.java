@@ -637,6 +637,21 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #backward()} without reading the loss on the host, so an asynchronous device does not wait here. Pair it
+     * with {@link dev.kiln.optim.Optimizer#step(Tensor)}, which skips a non-finite update on the device, and check the
+     * loss where you read it anyway.
+     */
+    public void backwardWithoutHostCheck() {
+        if (numel() != 1) {
+            throw new IllegalStateException("backward() without a gradient needs a one-element tensor, got shape "
+                    + Shapes.toString(shape) + "; pass the gradient explicitly");
+        }
+        try (Tensor seed = full(device, 1f, shape)) {
+            backward(seed);
+        }
+    }
+
     /** Backpropagates {@code gradient} (same shape as this tensor) through the recorded graph into leaf gradients. */
     public void backward(Tensor gradient) {
         if (!requiresGrad) {

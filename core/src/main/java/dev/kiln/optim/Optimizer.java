@@ -66,6 +66,20 @@ public abstract class Optimizer implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #step()} guarded by the loss it follows: a NaN or infinite {@code lossGuard} leaves every parameter and
+     * all optimizer state unchanged.
+     */
+    public final void step(Tensor lossGuard) {
+        if (lossGuard != null && !dev.kiln.core.CaptureContext.active()) {
+            float value = lossGuard.item();
+            if (!Float.isFinite(value)) {
+                throw new dev.kiln.core.NonFiniteLossException("loss is " + value + "; the optimizer step was skipped");
+            }
+        }
+        step();
+    }
+
     /** The current learning rate. */
     public final float lr() {
         return lr;

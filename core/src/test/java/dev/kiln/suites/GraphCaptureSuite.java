@@ -11,6 +11,7 @@ import dev.kiln.nn.BatchNorm1d;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Linear;
 import dev.kiln.optim.SGD;
+import dev.kiln.train.TrainingStep;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -19,6 +20,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -215,6 +217,74 @@ public abstract class GraphCaptureSuite extends DeviceSuite {
             assertMessageContains(e, "closed");
         } finally {
             out[0].close();
+        }
+    }
+
+    private record StepRun(Map<String, float[]> state, TrainingStep.Totals totals, boolean graphed) {
+    }
+
+    private StepRun trainWithStep(boolean graphs, float[][] xs, float[][] ys) {
+        try (LeNet5 net = new LeNet5(device(), new Generator(7));
+             SGD sgd = new SGD(net.parameters(), 0.05f, 0.9f, 0f, true, 1e-4f);
+             TrainingStep step = new TrainingStep(net, new CrossEntropyLoss(), sgd, device(), BATCH, new int[]{1, 28, 28},
+                     graphs, WARMUP)) {
+            for (int s = 0; s < xs.length; s++) {
+                step.inputs().copyFrom(xs[s]);
+                step.targets().copyFrom(ys[s]);
+                step.run();
+            }
+            TrainingStep.Totals totals = step.drain();
+            Result r = snapshot(net, new float[0]);
+            return new StepRun(r.state, totals, step.graphed());
+        }
+    }
+
+    @Test
+    @DisplayName("TrainingStep with graphs replays after the warm-up and trains exactly like the eager TrainingStep")
+    void trainingStepGraphsMatchEager() {
+        float[][] xs = images(21, STEPS);
+        float[][] ys = labels(22, STEPS);
+        StepRun eager = trainWithStep(false, xs, ys);
+        StepRun graphed = trainWithStep(true, xs, ys);
+        assertFalse(eager.graphed);
+        assertTrue(graphed.graphed, "the step should be replayed from a captured graph after the warm-up");
+        for (String key : eager.state.keySet()) {
+            assertArrayEquals(eager.state.get(key), graphed.state.get(key), key + " differs between eager and graphed steps");
+        }
+        assertEquals(eager.totals, graphed.totals);
+        assertEquals((long) STEPS * BATCH, eager.totals.samples());
+        double meanLoss = eager.totals.meanLoss();
+        assertTrue(meanLoss > 0.5 && meanLoss < 5, "mean loss over random labels near ln(10), got " + meanLoss);
+        assertTrue(eager.totals.correct() >= 0 && eager.totals.correct() <= (long) STEPS * BATCH);
+    }
+
+    @Test
+    @DisplayName("TrainingStep counts correct predictions on the device exactly as argmax on the host does")
+    void trainingStepCountsCorrect() {
+        float[][] xs = images(31, 1);
+        float[][] ys = labels(32, 1);
+        try (LeNet5 net = new LeNet5(device(), new Generator(5));
+             SGD sgd = new SGD(net.parameters(), 0f);
+             TrainingStep step = new TrainingStep(net, new CrossEntropyLoss(), sgd, device(), BATCH, new int[]{1, 28, 28},
+                     false, 1)) {
+            step.inputs().copyFrom(xs[0]);
+            // make the labels the model's own predictions for half the batch, so the count is not trivially 0
+            float[] predicted;
+            net.train();
+            try (TensorScope s = TensorScope.open(); GradMode g = GradMode.noGrad()) {
+                predicted = net.forward(step.inputs()).argmax(1).toArray();
+            }
+            float[] labels = ys[0].clone();
+            for (int i = 0; i < BATCH; i += 2) {
+                labels[i] = predicted[i];
+            }
+            long want = 0;
+            for (int i = 0; i < BATCH; i++) {
+                want += labels[i] == predicted[i] ? 1 : 0;
+            }
+            step.targets().copyFrom(labels);
+            step.run(); // lr 0: the forward inside sees the same weights (batch statistics, as above)
+            assertEquals(want, step.drain().correct());
         }
     }
 }
