@@ -39,6 +39,7 @@ public class Adam extends Optimizer {
 
     @Override
     protected void beforeStep() {
+        dev.kiln.core.CaptureContext.refuse("Adam's bias correction depends on the step count, which a replay cannot advance");
         step++;
     }
 

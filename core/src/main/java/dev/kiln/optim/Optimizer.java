@@ -59,6 +59,17 @@ public abstract class Optimizer implements AutoCloseable {
             g.buffer();
             ready.add(p);
         }
+        dev.kiln.core.CaptureContext capture = dev.kiln.core.CaptureContext.current();
+        if (capture != null) {
+            // the learning rate is an argument of the recorded update: a replay with another one would silently use the old
+            float capturedLr = lr;
+            capture.beforeReplay(() -> {
+                if (lr != capturedLr) {
+                    throw new dev.kiln.backend.GraphCaptureException("the learning rate changed from " + capturedLr
+                            + " to " + lr + " since the capture, and a replay would use the old one");
+                }
+            });
+        }
         beforeStep();
         for (Tensor p : ready) {
             Tensor[] s = state.computeIfAbsent(p, this::newState);

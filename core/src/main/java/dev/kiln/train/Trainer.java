@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import com.google.gson.reflect.TypeToken;
 import dev.kiln.core.Device;
 import dev.kiln.core.GradMode;
+import dev.kiln.core.NonFiniteLossException;
 import dev.kiln.core.Tensor;
 import dev.kiln.core.TensorScope;
 import dev.kiln.data.Batch;
@@ -42,7 +43,12 @@ public final class Trainer {
     private final LearningRateSchedule schedule;
     private final float baseLr;
     private final List<EpochMetrics> history = new ArrayList<>();
+    private final boolean graphs;
+    private final int reportEvery;
+    private int trainBatchSize;
+    private TrainingStep step;
     private int startEpoch;
+    private static final int GRAPH_WARMUP_STEPS = 3;
 
     private Trainer(Builder b) {
         this.model = Objects.requireNonNull(b.model, "model");
@@ -55,6 +61,8 @@ public final class Trainer {
         this.listeners = List.copyOf(b.listeners);
         this.schedule = b.schedule;
         this.baseLr = optimizer.lr();
+        this.graphs = b.graphs;
+        this.reportEvery = b.reportEvery;
     }
 
     public static Builder builder() {
@@ -77,8 +85,28 @@ public final class Trainer {
 
     /** Runs the remaining epochs; returns the metrics of every epoch (including resumed ones). */
     public List<EpochMetrics> fit(DataLoader train, DataLoader test) {
+        trainBatchSize = train.batchSize();
+        try {
+            return fitEpochs(train, test);
+        } finally {
+            if (step != null) {
+                step.close();
+                step = null;
+            }
+        }
+    }
+
+    /** Whether the last {@link #fit} replayed captured graphs, or why not (null before any step). */
+    public String graphStatus() {
+        return lastGraphStatus;
+    }
+
+    private String lastGraphStatus;
+
+    private List<EpochMetrics> fitEpochs(DataLoader train, DataLoader test) {
         for (int epoch = startEpoch; epoch < epochs; epoch++) {
             EpochMetrics m = trainEpoch(train, test, epoch);
+            lastGraphStatus = step == null ? null : step.graphed() ? "graphed" : "eager: " + step.eagerReason();
             history.add(m);
             for (TrainingListener l : listeners) {
                 l.onEpochEnd(m);
@@ -110,23 +138,35 @@ public final class Trainer {
         long start = System.nanoTime();
         try (DataLoader.Epoch e = train.epoch(epoch)) {
             for (Batch batch : e) {
-                try (TensorScope step = TensorScope.open()) {
-                    Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
-                    Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
-                    double progress = ((double) epoch * batches + batch.index()) / ((double) epochs * batches);
-                    optimizer.setLr(schedule.lr(baseLr, progress));
-                    optimizer.zeroGrad();
-                    Tensor logits = model.forward(x);
-                    Tensor l = loss.forward(logits, y);
-                    l.backward();
-                    optimizer.step();
-                    double value = l.item();
-                    lossSum += value * batch.size();
-                    correct += countCorrect(logits, batch);
+                double progress = ((double) epoch * batches + batch.index()) / ((double) epochs * batches);
+                optimizer.setLr(schedule.lr(baseLr, progress));
+                TrainingStep step = stepFor(batch);
+                if (batch.size() == step.batchSize()) {
+                    step.inputs().copyFrom(batch.features());
+                    step.targets().copyFrom(batch.labels());
+                    step.run();
+                } else {
+                    // the short last batch: an eager step of its own shape, read at once (once per epoch)
+                    Evaluation partial = trainPartialBatch(batch);
+                    lossSum += partial.loss() * batch.size();
+                    correct += Math.round(partial.accuracy() * batch.size());
                     seen += batch.size();
+                }
+                boolean last = batch.index() == batches - 1;
+                if (last || (batch.index() + 1) % reportEvery == 0) {
+                    TrainingStep.Totals t = step.drain();
+                    if (t.samples() > 0 && !Double.isFinite(t.lossSum())) {
+                        throw new NonFiniteLossException("training loss became " + t.lossSum() + " in epoch " + epoch
+                                + " between batches " + (batch.index() + 1 - t.samples() / step.batchSize()) + " and "
+                                + batch.index() + "; those updates were skipped and the model is as it was before them");
+                    }
+                    lossSum += t.lossSum();
+                    correct += t.correct();
+                    seen += t.samples();
                     double elapsed = (System.nanoTime() - start) / 1e9;
+                    double lossNow = t.samples() > 0 ? t.meanLoss() : lossSum / Math.max(seen, 1);
                     for (TrainingListener listener : listeners) {
-                        listener.onBatch(epoch, batch.index(), batches, value, seen / Math.max(elapsed, 1e-9));
+                        listener.onBatch(epoch, batch.index(), batches, lossNow, seen / Math.max(elapsed, 1e-9));
                     }
                 }
             }
@@ -135,6 +175,29 @@ public final class Trainer {
         Evaluation eval = test == null ? new Evaluation(Double.NaN, Double.NaN, 0) : evaluate(test);
         return new EpochMetrics(epoch, lossSum / Math.max(seen, 1), (double) correct / Math.max(seen, 1),
                 eval.loss(), eval.accuracy(), seen, trainSeconds);
+    }
+
+    /** The fixed-shape step for full batches, created at the first batch (its shape is the loader's batch size). */
+    private TrainingStep stepFor(Batch batch) {
+        if (step == null) {
+            int[] shape = batch.shape();
+            step = new TrainingStep(model, loss, optimizer, device, Math.max(batch.size(), trainBatchSize),
+                    java.util.Arrays.copyOfRange(shape, 1, shape.length), graphs, GRAPH_WARMUP_STEPS);
+        }
+        return step;
+    }
+
+    private Evaluation trainPartialBatch(Batch batch) {
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
+            Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
+            optimizer.zeroGrad();
+            Tensor logits = model.forward(x);
+            Tensor l = loss.forward(logits, y);
+            l.backward();
+            optimizer.step();
+            return new Evaluation(l.item(), (double) countCorrect(logits, batch) / batch.size(), batch.size());
+        }
     }
 
     /** Mean loss and accuracy over every batch of {@code loader} (eval mode, no gradients); restores the mode after. */
@@ -187,6 +250,29 @@ public final class Trainer {
         private Path checkpoint;
         private final List<TrainingListener> listeners = new ArrayList<>();
         private LearningRateSchedule schedule = LearningRateSchedule.constant();
+        private boolean graphs;
+        private int reportEvery = 20;
+
+        /**
+         * Capture the training step as a graph after a short warm-up and replay it (a CUDA graph on the GPU); when the
+         * step cannot be captured, the reason is logged and training goes on eagerly. Default off.
+         */
+        public Builder graphs(boolean on) {
+            this.graphs = on;
+            return this;
+        }
+
+        /**
+         * Read the loss back, check it and tell listeners every {@code n} batches (and at the last); reading waits for
+         * the device, so a small {@code n} slows a GPU down. Default 20.
+         */
+        public Builder reportEvery(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("reportEvery must be >= 1, got " + n);
+            }
+            this.reportEvery = n;
+            return this;
+        }
 
         /** How the learning rate changes over the run (default constant). */
         public Builder schedule(LearningRateSchedule s) {

@@ -7,9 +7,10 @@ public interface TrainingListener {
     }
 
     /**
-     * After each training step.
+     * After every {@code reportEvery}-th training step and after the last of the epoch (see
+     * {@link Trainer.Builder#reportEvery}): reading the loss waits for the device, so it is not done every step.
      *
-     * @param lossValue this batch's loss
+     * @param lossValue the mean loss of the batches since the previous call
      * @param imagesPerSecond training throughput of this epoch so far
      */
     default void onBatch(int epoch, int batch, int batches, double lossValue, double imagesPerSecond) {

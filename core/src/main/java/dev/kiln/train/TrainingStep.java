@@ -116,7 +116,17 @@ public final class TrainingStep implements AutoCloseable {
             capture();
         }
         if (graph != null) {
-            graph.replay();
+            try {
+                graph.replay();
+            } catch (GraphCaptureException e) {
+                // refused before anything was queued: drop the graph and train this step eagerly
+                graph.close();
+                graph = null;
+                graphs = false;
+                eagerReason = e.getMessage();
+                LOG.warn("captured training step can no longer be replayed, running eagerly: {}", e.getMessage());
+                body();
+            }
         } else {
             body();
         }

@@ -224,11 +224,19 @@ public abstract class GraphCaptureSuite extends DeviceSuite {
     }
 
     private StepRun trainWithStep(boolean graphs, float[][] xs, float[][] ys) {
+        return trainWithStep(graphs, xs, ys, -1);
+    }
+
+    /** With {@code lrChangeAt >= 0}, the learning rate is halved before that step. */
+    private StepRun trainWithStep(boolean graphs, float[][] xs, float[][] ys, int lrChangeAt) {
         try (LeNet5 net = new LeNet5(device(), new Generator(7));
              SGD sgd = new SGD(net.parameters(), 0.05f, 0.9f, 0f, true, 1e-4f);
              TrainingStep step = new TrainingStep(net, new CrossEntropyLoss(), sgd, device(), BATCH, new int[]{1, 28, 28},
                      graphs, WARMUP)) {
             for (int s = 0; s < xs.length; s++) {
+                if (s == lrChangeAt) {
+                    sgd.setLr(sgd.lr() / 2);
+                }
                 step.inputs().copyFrom(xs[s]);
                 step.targets().copyFrom(ys[s]);
                 step.run();
@@ -285,6 +293,19 @@ public abstract class GraphCaptureSuite extends DeviceSuite {
             step.targets().copyFrom(labels);
             step.run(); // lr 0: the forward inside sees the same weights (batch statistics, as above)
             assertEquals(want, step.drain().correct());
+        }
+    }
+
+    @Test
+    @DisplayName("a learning rate changed after the capture is not silently ignored: the step goes back to eager")
+    void learningRateChangeFallsBackToEager() {
+        float[][] xs = images(41, STEPS);
+        float[][] ys = labels(42, STEPS);
+        StepRun eager = trainWithStep(false, xs, ys, STEPS - 1);
+        StepRun graphed = trainWithStep(true, xs, ys, STEPS - 1);
+        assertFalse(graphed.graphed, "the graph must be dropped when the learning rate changes");
+        for (String key : eager.state.keySet()) {
+            assertArrayEquals(eager.state.get(key), graphed.state.get(key), key + " differs after a learning-rate change");
         }
     }
 }

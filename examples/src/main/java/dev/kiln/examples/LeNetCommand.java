@@ -90,6 +90,14 @@ final class LeNetCommand implements Callable<Integer> {
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Write loss and accuracy per epoch as a PNG.")
     Path plot;
 
+    @Option(names = "--graphs", description = "Capture the training step as a CUDA graph after a warm-up and replay it"
+            + " (on the CPU: a recorded call list); falls back to eager steps, saying why, when it cannot.")
+    boolean graphs;
+
+    @Option(names = "--report-every", defaultValue = "20", paramLabel = "N",
+            description = "Read the loss back every N batches (each read waits for the GPU; default: ${DEFAULT-VALUE}).")
+    int reportEvery;
+
     @Option(names = "--progress", defaultValue = "auto", description = "auto, bar, log or none (default: ${DEFAULT-VALUE}: a bar on a terminal, log lines otherwise).")
     String progress;
 
@@ -121,7 +129,7 @@ final class LeNetCommand implements Callable<Integer> {
              Optimizer sgd = optimizer(model)) {
             Trainer.Builder tb = Trainer.builder().model(model).loss(new CrossEntropyLoss()).optimizer(sgd)
                     .device(dev).epochs(epochs).seed(seed).checkpoint(checkpointFile)
-                    .schedule(LearningRateSchedule.named(scheduleName));
+                    .schedule(LearningRateSchedule.named(scheduleName)).graphs(graphs).reportEvery(reportEvery);
             boolean terminal = System.console() != null;
             if (progress.equals("bar") || (progress.equals("auto") && terminal)) {
                 tb.listener(new ConsoleProgressBar(System.out));
@@ -154,6 +162,7 @@ final class LeNetCommand implements Callable<Integer> {
             metrics.put("device", dev.name());
             metrics.put("backend", dev.backend().description());
             metrics.put("data_source", mnist.source());
+            metrics.put("graphs", trainer.graphStatus());
             metrics.put("history", history);
             out.printf(Locale.ROOT, "test accuracy %.2f%% after %d epoch(s); training %.1f s, %,.0f images/s on %s%n",
                     100 * last.testAccuracy(), history.size(), trainSeconds, images / trainSeconds, dev.name());
@@ -211,6 +220,9 @@ final class LeNetCommand implements Callable<Integer> {
         CommandLine cl = spec.commandLine();
         if (epochs < 1) {
             throw new CommandLine.ParameterException(cl, "--epochs must be >= 1, got " + epochs);
+        }
+        if (reportEvery < 1) {
+            throw new CommandLine.ParameterException(cl, "--report-every must be >= 1, got " + reportEvery);
         }
         if (batchSize < 2) {
             throw new CommandLine.ParameterException(cl, "--batch-size must be >= 2 (batch norm needs 2 samples), got " + batchSize);
