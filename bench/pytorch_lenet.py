@@ -6,7 +6,7 @@ defaults (SGD lr 0.1, momentum 0.9, cosine schedule per step, batch 64, MNIST me
 training set on the device before the loop, timing of the training loop only with CUDA events.
 
   python3 bench/pytorch_lenet.py --data DIR --epochs 1 [--batch-size 64] [--device cuda] [--json OUT]
-  python3 bench/pytorch_lenet.py --data DIR --throughput 64,256,1024 [--steps 200]   # images/s only
+  python3 bench/pytorch_lenet.py --data DIR --throughput 64,256,1024 [--graphs]   # images/s only, as `kiln bench lenet`
 """
 import argparse
 import gzip
@@ -60,6 +60,92 @@ class LeNet5(nn.Module):
         return self.fc3(x)
 
 
+class Timer:
+    """CUDA events on the GPU (the time the device spent, after the host queued it), perf_counter on the CPU."""
+
+    def __init__(self, dev):
+        self.cuda = dev.type == "cuda"
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.start.record()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            self.end.record()
+            torch.cuda.synchronize()
+            self.seconds = self.start.elapsed_time(self.end) / 1000.0
+        else:
+            self.seconds = time.perf_counter() - self.t0
+
+
+def time_training(args, dev, train_x, train_y, bs, graphed):
+    """Images/s of SGD training steps (and of inference) at batch bs, each batch gathered on the device by index,
+    the loss read once per timed round, as `kiln bench lenet` does."""
+    torch.manual_seed(args.seed)
+    net = LeNet5().to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
+    idx = torch.randint(0, train_x.shape[0], (64, bs), device=dev)
+    static_x, static_y = train_x[idx[0]].clone(), train_y[idx[0]].clone()
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=False)
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    graph = None
+    if graphed:
+        # warm-up on a side stream, as torch.cuda.graphs requires, then capture one whole step
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step(static_x, static_y)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_loss = step(static_x, static_y)
+
+    def run(s):
+        b = idx[s % idx.shape[0]]
+        if graph is not None:
+            static_x.copy_(train_x[b])
+            static_y.copy_(train_y[b])
+            graph.replay()
+            return static_loss
+        return step(train_x[b], train_y[b])
+
+    for s in range(args.warmup):
+        run(s)
+    rates = []
+    for r in range(args.rounds):
+        with Timer(dev) as t:
+            for s in range(args.steps):
+                loss = run(s)
+            loss.item()
+        rates.append(bs * args.steps / t.seconds)
+    out = {"train_images_per_second": sorted(rates)[len(rates) // 2]}
+    if not graphed:
+        net.eval()
+        with torch.no_grad():
+            for s in range(args.warmup):
+                net(train_x[idx[s % idx.shape[0]]])
+            rates = []
+            for r in range(args.rounds):
+                with Timer(dev) as t:
+                    for s in range(args.steps):
+                        net(train_x[idx[s % idx.shape[0]]])
+                rates.append(bs * args.steps / t.seconds)
+        out["inference_images_per_second"] = sorted(rates)[len(rates) // 2]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -70,7 +156,10 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--throughput", help="comma-separated batch sizes: time training and inference steps only")
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=100, help="steps per timed round (throughput mode)")
+    ap.add_argument("--warmup", type=int, default=150, help="untimed steps first (throughput mode)")
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds, median reported (throughput mode)")
+    ap.add_argument("--graphs", action="store_true", help="also time the step captured with torch.cuda.graph")
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -89,34 +178,16 @@ def main():
     if args.throughput:
         rows = []
         for bs in [int(b) for b in args.throughput.split(",")]:
-            net = LeNet5().to(dev)
-            opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
-            idx = torch.randint(0, train_x.shape[0], (args.steps + 20, bs), device=dev)
-            for phase in ("warmup", "timed"):
-                steps = 20 if phase == "warmup" else args.steps
-                sync()
-                t0 = time.perf_counter()
-                for s in range(steps):
-                    b = idx[s]
-                    opt.zero_grad(set_to_none=True)
-                    F.cross_entropy(net(train_x[b]), train_y[b]).backward()
-                    opt.step()
-                sync()
-                train_s = time.perf_counter() - t0
-            net.eval()
-            with torch.no_grad():
-                for phase in ("warmup", "timed"):
-                    steps = 20 if phase == "warmup" else args.steps
-                    sync()
-                    t0 = time.perf_counter()
-                    for s in range(steps):
-                        net(train_x[idx[s]])
-                    sync()
-                    infer_s = time.perf_counter() - t0
-            rows.append({"batch": bs, "train_images_per_second": bs * args.steps / train_s,
-                         "inference_images_per_second": bs * args.steps / infer_s})
-            print("batch %5d: train %10.0f images/s, inference %10.0f images/s" % (
-                bs, rows[-1]["train_images_per_second"], rows[-1]["inference_images_per_second"]))
+            row = {"batch": bs}
+            row.update(time_training(args, dev, train_x, train_y, bs, graphed=False))
+            if args.graphs and dev.type == "cuda":
+                row["graphed_train_images_per_second"] = time_training(
+                    args, dev, train_x, train_y, bs, graphed=True)["train_images_per_second"]
+            rows.append(row)
+            print("batch %5d: train %10.0f images/s%s, inference %10.0f images/s" % (
+                bs, row["train_images_per_second"],
+                " (graphed %.0f)" % row["graphed_train_images_per_second"] if "graphed_train_images_per_second" in row else "",
+                row["inference_images_per_second"]))
         result["throughput"] = rows
     else:
         net = LeNet5().to(dev)

@@ -1,6 +1,9 @@
 package dev.kiln.examples;
 
+import dev.kiln.backend.Backend;
 import dev.kiln.core.Device;
+import dev.kiln.core.Kiln;
+import dev.kiln.io.AtomicFiles;
 import dev.kiln.core.Generator;
 import dev.kiln.core.GradMode;
 import dev.kiln.core.Tensor;
@@ -8,6 +11,7 @@ import dev.kiln.core.TensorScope;
 import dev.kiln.models.LeNet5;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.optim.SGD;
+import dev.kiln.train.TrainingStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -20,8 +24,10 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * Training and inference images/s of LeNet-5-BN on random data already on the device (no data loading), warm-up
- * excluded, median of several timed rounds; plus the bytes allocated on the Java heap per training step (all threads).
+ * Training and inference images/s of LeNet-5-BN on random data already on the device (no data loading; each step
+ * gathers its batch there, as bench/pytorch_lenet.py does), warm-up excluded, median of several timed rounds; plus the
+ * bytes allocated on the Java heap per training step (all threads). Training goes through {@link TrainingStep}, the
+ * step {@code ./kiln lenet} runs, optionally captured as a graph ({@code --graphs}).
  * Device-agnostic: it goes through the public Tensor / Module API only, so {@code --device cuda} measures the GPU.
  */
 @Command(name = "lenet", mixinStandardHelpOptions = true, sortOptions = false,
@@ -34,7 +40,7 @@ final class BenchLeNetCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--batch-sizes", defaultValue = "64,256", split = ",",
+    @Option(names = "--batch-sizes", defaultValue = "64,256,1024", split = ",",
             description = "Comma-separated batch sizes (default: ${DEFAULT-VALUE}).")
     List<Integer> batchSizes;
 
@@ -47,57 +53,102 @@ final class BenchLeNetCommand implements Callable<Integer> {
     @Option(names = "--rounds", defaultValue = "5", description = "Timed rounds; the median is reported (default: ${DEFAULT-VALUE}).")
     int rounds;
 
+    @Option(names = "--graphs", description = "Capture the training step as a graph after the warm-up and replay it.")
+    boolean graphs;
+
+    @Option(names = "--pool", defaultValue = "4096",
+            description = "Random images kept on the device; each step gathers its batch from them there (default: ${DEFAULT-VALUE}).")
+    int pool;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+    java.nio.file.Path json;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        if (warmup < 0 || steps < 1 || rounds < 1 || batchSizes.isEmpty() || batchSizes.stream().anyMatch(b -> b < 2)) {
+        if (warmup < 0 || steps < 1 || rounds < 1 || pool < 2 || batchSizes.isEmpty() || batchSizes.stream().anyMatch(b -> b < 2)) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-                    "need --warmup >= 0, --steps >= 1, --rounds >= 1 and batch sizes >= 2");
+                    "need --warmup >= 0, --steps >= 1, --rounds >= 1, --pool >= 2 and batch sizes >= 2");
         }
         Device dev = Device.of(device);
         out.println("device: " + dev.name() + " (" + dev.backend().description() + "), Java "
                 + System.getProperty("java.version") + ", " + Runtime.getRuntime().availableProcessors() + " cores, "
-                + "warm-up " + warmup + " steps, median of " + rounds + " rounds x " + steps + " steps");
-        out.printf("%6s %16s %16s %14s %18s%n", "batch", "train img/s", "infer img/s", "train ms/step", "alloc B/train step");
+                + "warm-up " + warmup + " steps, median of " + rounds + " rounds x " + steps + " steps, SGD lr 0.1 momentum 0.9,"
+                + " batches gathered on the device from " + pool + " images" + (graphs ? ", graphs requested" : ""));
+        out.printf("%6s %16s %16s %14s %18s %s%n", "batch", "train img/s", "infer img/s", "train ms/step", "alloc B/train step", "step");
         out.flush();
+        List<java.util.Map<String, Object>> rows = new java.util.ArrayList<>();
         for (int batch : batchSizes) {
             Result r = run(dev, batch);
-            out.printf("%6d %16.0f %16.0f %14.3f %18.0f%n", batch, r.trainImagesPerSecond, r.inferImagesPerSecond,
-                    1e3 * batch / r.trainImagesPerSecond, r.allocatedBytesPerStep);
+            out.printf("%6d %16.0f %16.0f %14.3f %18.0f %s%n", batch, r.trainImagesPerSecond, r.inferImagesPerSecond,
+                    1e3 * batch / r.trainImagesPerSecond, r.allocatedBytesPerStep, r.stepMode);
             out.flush();
+            java.util.Map<String, Object> row = new java.util.LinkedHashMap<>();
+            row.put("batch", batch);
+            row.put("train_images_per_second", r.trainImagesPerSecond);
+            row.put("inference_images_per_second", r.inferImagesPerSecond);
+            row.put("train_ms_per_step", 1e3 * batch / r.trainImagesPerSecond);
+            row.put("alloc_bytes_per_train_step", r.allocatedBytesPerStep);
+            row.put("step", r.stepMode);
+            rows.add(row);
+        }
+        if (json != null) {
+            java.util.Map<String, Object> doc = new java.util.LinkedHashMap<>();
+            doc.put("kiln_version", Kiln.version());
+            doc.put("device", dev.name());
+            doc.put("backend", dev.backend().description());
+            doc.put("java", System.getProperty("java.version"));
+            doc.put("graphs_requested", graphs);
+            doc.put("warmup", warmup);
+            doc.put("steps", steps);
+            doc.put("rounds", rounds);
+            doc.put("throughput", rows);
+            try {
+                AtomicFiles.writeString(json, new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(doc) + "\n");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("could not write " + json, e);
+            }
         }
         return 0;
     }
 
-    record Result(double trainImagesPerSecond, double inferImagesPerSecond, double allocatedBytesPerStep) {
+    record Result(double trainImagesPerSecond, double inferImagesPerSecond, double allocatedBytesPerStep, String stepMode) {
     }
 
     Result run(Device dev, int batch) {
         Generator gen = new Generator(42);
-        float[] images = new float[batch * 28 * 28];
+        int poolSize = Math.max(pool, batch);
+        float[] images = new float[poolSize * 28 * 28];
         gen.fillUniform(images, 0f, 1f);
-        float[] labels = new float[batch];
-        for (int i = 0; i < batch; i++) {
+        float[] labels = new float[poolSize];
+        for (int i = 0; i < poolSize; i++) {
             labels[i] = gen.nextInt(10);
         }
+        // a fixed cycle of random batches (indices drawn once, so drawing costs nothing inside the timed loop)
+        int[][] order = new int[64][batch];
+        for (int[] o : order) {
+            for (int i = 0; i < batch; i++) {
+                o[i] = gen.nextInt(poolSize);
+            }
+        }
+        Backend be = dev.backend();
         try (LeNet5 model = new LeNet5(dev, new Generator(42));
-             SGD sgd = new SGD(model.parameters(), 0.01f, 0.9f, 0f, false, 0f);
-             Tensor x = Tensor.unscoped(dev, images, batch, 1, 28, 28);
-             Tensor y = Tensor.unscoped(dev, labels, batch)) {
-            CrossEntropyLoss loss = new CrossEntropyLoss();
-            model.train();
+             SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+             TrainingStep step = new TrainingStep(model, new CrossEntropyLoss(), sgd, dev, batch, new int[]{1, 28, 28},
+                     graphs, 3);
+             Tensor poolImages = Tensor.unscoped(dev, images, poolSize, 1, 28, 28);
+             Tensor poolLabels = Tensor.unscoped(dev, labels, poolSize)) {
+            int[] next = {0};
             Runnable trainStep = () -> {
-                try (TensorScope s = TensorScope.open()) {
-                    sgd.zeroGrad();
-                    Tensor l = loss.forward(model.forward(x), y);
-                    l.backward();
-                    sgd.step();
-                    l.item(); // what a training loop does once per step (and a host sync on asynchronous devices)
-                }
+                int[] rows = order[next[0]++ % order.length];
+                be.gatherRows(poolImages.buffer(), 28 * 28, rows, step.inputs().buffer());
+                be.gatherRows(poolLabels.buffer(), 1, rows, step.targets().buffer());
+                step.run();
             };
             for (int i = 0; i < warmup; i++) {
                 trainStep.run();
             }
+            step.drain(); // waits for the warm-up; also checks that the loss is finite
             double[] train = new double[rounds];
             long allocated = 0;
             for (int r = 0; r < rounds; r++) {
@@ -106,11 +157,16 @@ final class BenchLeNetCommand implements Callable<Integer> {
                 for (int i = 0; i < steps; i++) {
                     trainStep.run();
                 }
-                dev.backend().synchronize();
+                TrainingStep.Totals totals = step.drain(); // the one host wait per round, as a training loop reporting its loss
                 train[r] = (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
                 allocated += allocatedBytes() - a0;
+                if (!Double.isFinite(totals.lossSum())) {
+                    throw new IllegalStateException("bench lenet: the training loss became " + totals.lossSum());
+                }
             }
+            String mode = step.graphed() ? "graphed" : graphs ? "eager (" + step.eagerReason() + ")" : "eager";
             model.eval();
+            Tensor x = step.inputs();
             Runnable inferStep = () -> {
                 try (GradMode g = GradMode.noGrad(); TensorScope s = TensorScope.open()) {
                     model.forward(x);
@@ -119,17 +175,17 @@ final class BenchLeNetCommand implements Callable<Integer> {
             for (int i = 0; i < warmup; i++) {
                 inferStep.run();
             }
-            dev.backend().synchronize();
+            be.synchronize();
             double[] infer = new double[rounds];
             for (int r = 0; r < rounds; r++) {
                 long t0 = System.nanoTime();
                 for (int i = 0; i < steps; i++) {
                     inferStep.run();
                 }
-                dev.backend().synchronize();
+                be.synchronize();
                 infer[r] = (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
             }
-            return new Result(median(train), median(infer), (double) allocated / ((long) rounds * steps));
+            return new Result(median(train), median(infer), (double) allocated / ((long) rounds * steps), mode);
         }
     }
 
