@@ -197,3 +197,48 @@ extern "C" __global__ void kiln_adam(float beta1, float beta2, float eps, float 
         p[i] = pi - stepSize * (mi / denom);
     }
 }
+
+/** Parameters per kiln_sgd_many launch: 32 x 3 pointers + 32 lengths keep the by-value table at 1 KiB. */
+#define KILN_SGD_MAX_TENSORS 32
+
+struct SgdTable {
+    float* param[KILN_SGD_MAX_TENSORS];
+    const float* grad[KILN_SGD_MAX_TENSORS];
+    float* buf[KILN_SGD_MAX_TENSORS];
+    long long n[KILN_SGD_MAX_TENSORS];
+    int count;
+};
+
+/**
+ * kiln_sgd for up to 32 parameters in one launch (the table travels by value, as in PyTorch's multi_tensor_apply).
+ * lrDevice (nullable) overrides lrHost, so a replayed graph uses the current rate; a non-finite guard[0] (the loss)
+ * skips the whole update, and the first launch of a step counts the skip in skipped[0].
+ */
+extern "C" __global__ void kiln_sgd_many(SgdTable t, const float* lrDevice, float lrHost, const float* guard,
+                                        float* skipped, int countSkip, float momentum, float oneMinusDampening,
+                                        int nesterov, float weightDecay, int firstStep) {
+    if (guard != nullptr && !isfinite(guard[0])) {
+        if (countSkip && skipped != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {
+            skipped[0] += 1.0f;
+        }
+        return;
+    }
+    float lr = lrDevice != nullptr ? lrDevice[0] : lrHost;
+    long long stride = (long long) gridDim.x * blockDim.x;
+    long long start = blockIdx.x * (long long) blockDim.x + threadIdx.x;
+    for (int k = 0; k < t.count; k++) {
+        float* p = t.param[k];
+        const float* __restrict__ grad = t.grad[k];
+        float* buf = t.buf[k];
+        long long n = t.n[k];
+        for (long long i = start; i < n; i += stride) {
+            float g = weightDecay != 0.0f ? grad[i] + weightDecay * p[i] : grad[i];
+            if (momentum != 0.0f) {
+                float b = firstStep ? g : momentum * buf[i] + oneMinusDampening * g;
+                buf[i] = b;
+                g = nesterov ? g + momentum * b : b;
+            }
+            p[i] -= lr * g;
+        }
+    }
+}

@@ -203,6 +203,23 @@ public interface Backend extends AutoCloseable {
     /** Updates {@code param} (and {@code momentumBuffer}, nullable when momentum is 0) in place. */
     void sgdStep(SgdHyper h, Buffer param, Buffer grad, Buffer momentumBuffer, long n);
 
+    /**
+     * {@link #sgdStep} for every {@code i < params.length} on {@code (params[i], grads[i], momentumBuffers[i],
+     * lengths[i])}, in one pass (one kernel launch on CUDA for up to 32 parameters, like PyTorch's fused SGD).
+     * <ul>
+     *   <li>{@code lr} (nullable): a one-float buffer holding the learning rate, used instead of {@code h.lr()}; a
+     *       captured graph then replays with whatever rate the buffer holds at the time.</li>
+     *   <li>{@code guard} (nullable): a one-float buffer, normally the loss. When it holds NaN or an infinity nothing
+     *       is updated, and {@code skipped[0]} (nullable) is incremented instead: a step guarded by its loss needs no
+     *       host wait.</li>
+     *   <li>{@code momentumBuffers} is nullable when {@code h.momentum() == 0}.</li>
+     * </ul>
+     * The arrays have the same length; each buffer is checked as {@link #sgdStep} checks it, all before anything is
+     * written. Parameters must be distinct buffers.
+     */
+    void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
+                     Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths);
+
     /** Updates {@code param}, {@code expAvg} and {@code expAvgSq} in place. */
     void adamStep(AdamHyper h, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, long n);
 

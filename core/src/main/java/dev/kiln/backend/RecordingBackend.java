@@ -126,6 +126,17 @@ public final class RecordingBackend implements Backend, GraphCapture {
         return pinned.computeIfAbsent(b, pin);
     }
 
+    private Buffer[] pinAll(Buffer[] buffers) {
+        if (buffers == null) {
+            return null;
+        }
+        Buffer[] out = new Buffer[buffers.length];
+        for (int i = 0; i < buffers.length; i++) {
+            out[i] = pin(buffers[i]);
+        }
+        return out;
+    }
+
     private static GraphCaptureException hostTransfer(String what) {
         return new GraphCaptureException(what + " during graph capture: captured work cannot exchange data with the"
                 + " host (read results after a replay; put inputs in place before it)");
@@ -443,6 +454,20 @@ public final class RecordingBackend implements Backend, GraphCapture {
         Buffer gradPinned = pin(grad);
         Buffer momentumBufferPinned = pin(momentumBuffer);
         record(() -> delegate.sgdStep(h, paramPinned, gradPinned, momentumBufferPinned, n));
+    }
+
+    @Override
+    public void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
+                            Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
+        Buffer lrPinned = pin(lr);
+        Buffer guardPinned = pin(guard);
+        Buffer skippedPinned = pin(skipped);
+        Buffer[] paramsPinned = pinAll(params);
+        Buffer[] gradsPinned = pinAll(grads);
+        Buffer[] momentumPinned = pinAll(momentumBuffers);
+        long[] lengthsCopy = lengths == null ? null : lengths.clone();
+        record(() -> delegate.sgdStepMany(h, lrPinned, guardPinned, skippedPinned, paramsPinned, gradsPinned,
+                momentumPinned, lengthsCopy));
     }
 
     @Override

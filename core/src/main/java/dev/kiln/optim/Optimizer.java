@@ -1,5 +1,6 @@
 package dev.kiln.optim;
 
+import dev.kiln.core.CaptureContext;
 import dev.kiln.core.Shapes;
 import dev.kiln.core.Tensor;
 import dev.kiln.nn.StateDict;
@@ -9,16 +10,23 @@ import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Updates parameters in place from their gradients, one fused backend kernel per parameter. Per-parameter state
+ * Updates parameters in place from their gradients with fused backend kernels (one per parameter, or one for all). Per-parameter state
  * (momentum, Adam moments) lives on the parameters' device and is released by {@link #close()}.
  */
 public abstract class Optimizer implements AutoCloseable {
 
+    private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);
+
     protected final List<Tensor> params;
     private final Map<Tensor, Tensor[]> state = new IdentityHashMap<>();
     private float lr;
+    private long hostSkipped;
 
     protected Optimizer(List<Tensor> params, float lr) {
         if (!(lr >= 0) || Float.isInfinite(lr)) {
@@ -42,6 +50,24 @@ public abstract class Optimizer implements AutoCloseable {
      * (a gradient of the wrong shape, a closed tensor) changes nothing.
      */
     public final void step() {
+        apply(null);
+    }
+
+    /**
+     * {@link #step()} guarded by the loss it follows: when {@code lossGuard} (one value) is NaN or infinite, every
+     * parameter and all optimizer state stay unchanged and {@link #skippedSteps()} counts the skip. SGD checks on the
+     * device, without a host wait (so a captured step keeps its guard); other optimizers read the loss first.
+     */
+    public final void step(Tensor lossGuard) {
+        Objects.requireNonNull(lossGuard, "lossGuard");
+        if (lossGuard.numel() != 1) {
+            throw new IllegalArgumentException("optimizer step: the loss guard must hold one value, got shape "
+                    + Shapes.toString(lossGuard.shape()));
+        }
+        apply(lossGuard);
+    }
+
+    private void apply(Tensor guard) {
         List<Tensor> ready = new ArrayList<>();
         for (Tensor p : params) {
             Tensor g = p.grad();
@@ -55,13 +81,47 @@ public abstract class Optimizer implements AutoCloseable {
             if (g.device() != p.device()) {
                 throw new IllegalStateException("gradient on " + g.device() + " for parameter on " + p.device());
             }
+            if (guard != null && guard.device() != p.device()) {
+                throw new IllegalArgumentException("optimizer step: loss guard on " + guard.device()
+                        + " for parameter on " + p.device());
+            }
             p.buffer();
             g.buffer();
             ready.add(p);
         }
-        dev.kiln.core.CaptureContext capture = dev.kiln.core.CaptureContext.current();
+        if (guard != null && !guardsOnDevice(ready)) {
+            CaptureContext.refuse(getClass().getSimpleName() + " checks the loss on the host before updating");
+            float value = guard.item();
+            if (!Float.isFinite(value)) {
+                hostSkipped++;
+                LOG.debug("loss is {}: optimizer step skipped", value);
+                return;
+            }
+            guard = null;
+        }
+        beforeStep();
+        for (Tensor p : ready) {
+            state.computeIfAbsent(p, this::newState);
+        }
+        updateAll(ready, guard);
+    }
+
+    /**
+     * Whether {@link #updateAll} can apply a loss guard itself, on the device; otherwise the loss is read on the host
+     * before the update.
+     */
+    protected boolean guardsOnDevice(List<Tensor> ready) {
+        return false;
+    }
+
+    /**
+     * Updates every parameter in {@code ready} (state created). {@code guard} is non-null only when
+     * {@link #guardsOnDevice} said yes. The default makes one {@link #update} per parameter with the host's learning
+     * rate, and a capture records that rate, so a replay after {@link #setLr} is refused.
+     */
+    protected void updateAll(List<Tensor> ready, Tensor guard) {
+        CaptureContext capture = CaptureContext.current();
         if (capture != null) {
-            // the learning rate is an argument of the recorded update: a replay with another one would silently use the old
             float capturedLr = lr;
             capture.beforeReplay(() -> {
                 if (lr != capturedLr) {
@@ -70,25 +130,24 @@ public abstract class Optimizer implements AutoCloseable {
                 }
             });
         }
-        beforeStep();
         for (Tensor p : ready) {
-            Tensor[] s = state.computeIfAbsent(p, this::newState);
-            update(p, p.grad(), s);
+            update(p, p.grad(), state.get(p));
         }
     }
 
-    /**
-     * {@link #step()} guarded by the loss it follows: a NaN or infinite {@code lossGuard} leaves every parameter and
-     * all optimizer state unchanged.
-     */
-    public final void step(Tensor lossGuard) {
-        if (lossGuard != null && !dev.kiln.core.CaptureContext.active()) {
-            float value = lossGuard.item();
-            if (!Float.isFinite(value)) {
-                throw new dev.kiln.core.NonFiniteLossException("loss is " + value + "; the optimizer step was skipped");
-            }
-        }
-        step();
+    /** The state tensors of {@code p} (null before its first step). */
+    protected final Tensor[] stateOf(Tensor p) {
+        return state.get(p);
+    }
+
+    /** How many guarded steps ({@link #step(Tensor)}) were skipped for a non-finite loss; may wait for the device. */
+    public long skippedSteps() {
+        return hostSkipped + deviceSkipped();
+    }
+
+    /** Skips counted on the device by {@link #updateAll} (a host wait). */
+    protected long deviceSkipped() {
+        return 0;
     }
 
     /** The current learning rate. */

@@ -156,12 +156,12 @@ public final class Trainer {
                 if (last || (batch.index() + 1) % reportEvery == 0) {
                     TrainingStep.Totals t = step.drain();
                     if (t.samples() > 0 && !Double.isFinite(t.lossSum())) {
-                        // Eager steps never get here: Optimizer.step(loss) refuses a non-finite loss before updating.
-                        // A replayed graph has no device-side guard yet, so its updates went through.
+                        // Optimizer.step(loss) skipped the update of every step whose loss was not finite, on the
+                        // device: the parameters are those of the last finite step.
                         throw new NonFiniteLossException("training loss became " + t.lossSum() + " in epoch " + epoch
                                 + " between batches " + (batch.index() + 1 - t.samples() / step.batchSize()) + " and "
-                                + batch.index() + (step.graphed() ? "; the captured step applied those updates, so"
-                                + " the parameters are no longer finite: resume from the last checkpoint" : ""));
+                                + batch.index() + "; the optimizer skipped those updates (" + optimizer.skippedSteps()
+                                + " skipped so far), so the parameters are still finite");
                     }
                     lossSum += t.lossSum();
                     correct += t.correct();

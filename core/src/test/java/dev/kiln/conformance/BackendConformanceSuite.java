@@ -8,6 +8,7 @@ import static dev.kiln.conformance.Tolerance.SUM_COEFF;
 import static dev.kiln.conformance.Tolerance.assertClose;
 import static dev.kiln.conformance.Tolerance.assertExact;
 import static dev.kiln.conformance.Tolerance.shape;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -45,6 +46,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The shared conformance suite of the {@link Backend} SPI. A backend runs it by subclassing and returning a new
@@ -1389,6 +1391,99 @@ public abstract class BackendConformanceSuite {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("sgdCases")
+    @DisplayName("sgdStepMany: 40 parameters (two launches on CUDA) with the rate on the device match sgdStep bit for bit")
+    void sgdStepManyMatchesSgdStep(SgdHyper base) {
+        int count = 40;
+        Inputs in = new Inputs(2800 + base.hashCode());
+        long[] lengths = new long[count];
+        for (int i = 0; i < count; i++) {
+            // one parameter longer than a 65535-block grid of 256 threads covers in one pass is too slow for CI; a
+            // 70001-float one still makes every launch stride and mixes lengths that end mid-block
+            lengths[i] = i == 7 ? 70_001 : 1 + (i * 97) % 700;
+        }
+        boolean momentum = base.momentum() != 0;
+        try (Scope s = scope()) {
+            Buffer[] each = new Buffer[count];
+            Buffer[] many = new Buffer[count];
+            Buffer[] eachBuf = momentum ? new Buffer[count] : null;
+            Buffer[] manyBuf = momentum ? new Buffer[count] : null;
+            for (int i = 0; i < count; i++) {
+                float[] p0 = in.uniform((int) lengths[i], -1, 1);
+                each[i] = s.up(p0);
+                many[i] = s.up(p0);
+                if (momentum) {
+                    eachBuf[i] = s.up(Inputs.filled((int) lengths[i], Float.NaN));
+                    manyBuf[i] = s.up(Inputs.filled((int) lengths[i], Float.NaN));
+                }
+            }
+            Buffer lr = s.up(new float[] {base.lr()});
+            Buffer guard = s.up(new float[] {1.5f});
+            Buffer skipped = s.up(new float[] {0f});
+            for (int step = 1; step <= 3; step++) {
+                boolean first = step == 1;
+                SgdHyper h = new SgdHyper(base.lr(), base.momentum(), base.dampening(), base.nesterov(), base.weightDecay(), first);
+                // a host rate that is ignored: the device one must win
+                SgdHyper hostRateIgnored = new SgdHyper(1000f, base.momentum(), base.dampening(), base.nesterov(),
+                        base.weightDecay(), first);
+                Buffer[] grads = new Buffer[count];
+                for (int i = 0; i < count; i++) {
+                    grads[i] = s.in(in.uniform((int) lengths[i], -1, 1));
+                    b.sgdStep(h, each[i], grads[i], momentum ? eachBuf[i] : null, lengths[i]);
+                }
+                b.sgdStepMany(hostRateIgnored, lr, guard, skipped, many, grads, manyBuf, lengths);
+                for (int i = 0; i < count; i++) {
+                    String op = "sgdStepMany " + h + " step " + step + " param " + i;
+                    assertArrayEquals(s.down(each[i]), s.down(many[i]), op);
+                    if (momentum) {
+                        assertArrayEquals(s.down(eachBuf[i]), s.down(manyBuf[i]), op + " momentum buffer");
+                    }
+                }
+                s.assertInputsUnchanged("sgdStepMany step " + step + " (grads)");
+            }
+            assertEquals(0f, s.down(skipped)[0], "a finite guard skips nothing");
+        }
+    }
+
+    @ParameterizedTest(name = "guard {0}")
+    @ValueSource(floats = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY})
+    @DisplayName("sgdStepMany: a non-finite guard leaves every parameter and buffer as it was and counts one skip")
+    void sgdStepManySkipsOnNonFiniteGuard(float bad) {
+        int count = 35;
+        Inputs in = new Inputs(2900);
+        SgdHyper h = new SgdHyper(0.1f, 0.9f, 0f, false, 0.01f, false);
+        try (Scope s = scope()) {
+            Buffer[] params = new Buffer[count];
+            Buffer[] grads = new Buffer[count];
+            Buffer[] bufs = new Buffer[count];
+            float[][] before = new float[count][];
+            float[][] bufBefore = new float[count][];
+            long[] lengths = new long[count];
+            for (int i = 0; i < count; i++) {
+                lengths[i] = 3 + i;
+                before[i] = in.uniform(3 + i, -1, 1);
+                bufBefore[i] = in.uniform(3 + i, -1, 1);
+                params[i] = s.up(before[i]);
+                bufs[i] = s.up(bufBefore[i]);
+                grads[i] = s.up(in.uniform(3 + i, -1, 1));
+            }
+            Buffer guard = s.up(new float[] {bad});
+            Buffer skipped = s.up(new float[] {2f});
+            b.sgdStepMany(h, null, guard, skipped, params, grads, bufs, lengths);
+            b.sgdStepMany(h, null, guard, null, params, grads, bufs, lengths);
+            for (int i = 0; i < count; i++) {
+                assertArrayEquals(before[i], s.down(params[i]), "param " + i + " after a skipped step");
+                assertArrayEquals(bufBefore[i], s.down(bufs[i]), "momentum buffer " + i + " after a skipped step");
+            }
+            assertEquals(3f, s.down(skipped)[0], "one skip counted once, whatever the number of launches");
+            b.fill(guard, 0, 1, 0.25f);
+            b.sgdStepMany(h, null, guard, skipped, params, grads, bufs, lengths);
+            assertFalse(Arrays.equals(before[0], s.down(params[0])), "a finite guard lets the step through");
+            assertEquals(3f, s.down(skipped)[0]);
+        }
+    }
+
     static Stream<Arguments> adamCases() {
         return Stream.of(
                 Arguments.of(named("Adam defaults (lr 1e-3, betas .9/.999, eps 1e-8)", new AdamHyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, false, 0))),
@@ -1508,6 +1603,21 @@ public abstract class BackendConformanceSuite {
                         be.allocate(4), be.allocate(5), be.allocate(5), 5)),
                 new Misuse("sgdStep momentum buffer missing with momentum", be -> be.sgdStep(new SgdHyper(0.1f, 0.9f, 0f, false, 0f, true),
                         be.allocate(5), be.allocate(5), null, 5)),
+                new Misuse("sgdStepMany lengths and params differ", be -> be.sgdStepMany(new SgdHyper(0.1f, 0f, 0f, false, 0f, false),
+                        null, null, null, new Buffer[] {be.allocate(5), be.allocate(5)}, new Buffer[] {be.allocate(5), be.allocate(5)},
+                        null, new long[] {5})),
+                new Misuse("sgdStepMany one grad too short", be -> be.sgdStepMany(new SgdHyper(0.1f, 0f, 0f, false, 0f, false),
+                        null, null, null, new Buffer[] {be.allocate(5), be.allocate(5)}, new Buffer[] {be.allocate(5), be.allocate(4)},
+                        null, new long[] {5, 5})),
+                new Misuse("sgdStepMany momentum buffers missing with momentum", be -> be.sgdStepMany(new SgdHyper(0.1f, 0.9f, 0f, false, 0f, true),
+                        null, null, null, new Buffer[] {be.allocate(5)}, new Buffer[] {be.allocate(5)}, null, new long[] {5})),
+                new Misuse("sgdStepMany the same parameter twice", be -> {
+                    Buffer p = be.allocate(5);
+                    be.sgdStepMany(new SgdHyper(0.1f, 0f, 0f, false, 0f, false), null, null, null, new Buffer[] {p, p},
+                            new Buffer[] {be.allocate(5), be.allocate(5)}, null, new long[] {5, 5});
+                }),
+                new Misuse("sgdStepMany guard of length 0", be -> be.sgdStepMany(new SgdHyper(0.1f, 0f, 0f, false, 0f, false),
+                        null, be.allocate(0), null, new Buffer[] {be.allocate(5)}, new Buffer[] {be.allocate(5)}, null, new long[] {5})),
                 new Misuse("adamStep expAvgSq too short", be -> be.adamStep(new AdamHyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, false, 1),
                         be.allocate(5), be.allocate(5), be.allocate(5), be.allocate(4), 5)))
                 .map(m -> Arguments.of(named(m.name(), m)));

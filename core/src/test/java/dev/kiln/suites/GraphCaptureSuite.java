@@ -14,8 +14,13 @@ import dev.kiln.optim.SGD;
 import dev.kiln.train.TrainingStep;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -297,15 +302,58 @@ public abstract class GraphCaptureSuite extends DeviceSuite {
     }
 
     @Test
-    @DisplayName("a learning rate changed after the capture is not silently ignored: the step goes back to eager")
-    void learningRateChangeFallsBackToEager() {
+    @DisplayName("a learning rate changed after the capture is read from the device by the replay: same result as eager")
+    void learningRateChangeIsReplayed() {
         float[][] xs = images(41, STEPS);
         float[][] ys = labels(42, STEPS);
         StepRun eager = trainWithStep(false, xs, ys, STEPS - 1);
         StepRun graphed = trainWithStep(true, xs, ys, STEPS - 1);
-        assertFalse(graphed.graphed, "the graph must be dropped when the learning rate changes");
+        StepRun unchanged = trainWithStep(true, xs, ys, -1);
+        assertTrue(graphed.graphed, "a learning-rate change must not drop the graph");
+        boolean anyDifference = false;
         for (String key : eager.state.keySet()) {
             assertArrayEquals(eager.state.get(key), graphed.state.get(key), key + " differs after a learning-rate change");
+            anyDifference |= !Arrays.equals(eager.state.get(key), unchanged.state.get(key));
+        }
+        assertTrue(anyDifference, "the halved learning rate must have changed the last update");
+    }
+
+    @ParameterizedTest(name = "graphs={0}")
+    @ValueSource(booleans = {false, true})
+    @DisplayName("a non-finite loss skips the SGD update on the device (eager and replayed): parameters and momentum kept")
+    void nonFiniteLossSkipsTheUpdate(boolean graphs) {
+        float[][] xs = images(51, WARMUP + 2);
+        float[][] ys = labels(52, WARMUP + 2);
+        try (LeNet5 net = new LeNet5(device(), new Generator(9));
+             SGD sgd = new SGD(net.parameters(), 0.05f, 0.9f, 0f, false, 0f);
+             TrainingStep step = new TrainingStep(net, new CrossEntropyLoss(), sgd, device(), BATCH, new int[]{1, 28, 28},
+                     graphs, WARMUP)) {
+            for (int s = 0; s < WARMUP + 2; s++) {
+                step.inputs().copyFrom(xs[s]);
+                step.targets().copyFrom(ys[s]);
+                step.run();
+            }
+            assertEquals(graphs, step.graphed());
+            assertTrue(Double.isFinite(step.drain().lossSum()));
+            List<float[]> before = new ArrayList<>();
+            for (Tensor p : net.parameters()) {
+                before.add(p.toArray());
+            }
+            float[] poisoned = xs[0].clone();
+            poisoned[3] = Float.NaN;
+            step.inputs().copyFrom(poisoned);
+            step.run();
+            assertTrue(Double.isNaN(step.drain().lossSum()), "the poisoned batch gives a NaN loss");
+            assertEquals(1, sgd.skippedSteps());
+            for (int i = 0; i < before.size(); i++) {
+                assertArrayEquals(before.get(i), net.parameters().get(i).toArray(), "parameter " + i + " changed");
+            }
+            // training goes on from there: the skip is counted once and the graph is kept
+            step.inputs().copyFrom(xs[1]);
+            step.run();
+            assertTrue(Double.isFinite(step.drain().lossSum()));
+            assertEquals(1, sgd.skippedSteps());
+            assertEquals(graphs, step.graphed(), "a skipped step keeps the graph");
         }
     }
 }

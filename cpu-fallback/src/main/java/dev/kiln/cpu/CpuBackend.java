@@ -11,6 +11,7 @@ import dev.kiln.backend.GraphCapture;
 import dev.kiln.backend.RecordingBackend;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
+import dev.kiln.backend.SgdGroup;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
 import org.slf4j.Logger;
@@ -590,6 +591,41 @@ public final class CpuBackend implements Backend {
         float[] buf = h.momentum() == 0f ? opt("sgdStep", "momentumBuffer", momentumBuffer, len)
                 : arr("sgdStep", "momentumBuffer", momentumBuffer, len);
         OptimizerKernels.sgd(h, arr("sgdStep", "param", param, len), arr("sgdStep", "grad", grad, len), buf, len, par);
+    }
+
+    @Override
+    public void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
+                            Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
+        open();
+        String op = "sgdStepMany";
+        Objects.requireNonNull(h, op + ": hyper-parameters are null");
+        int count = SgdGroup.checkArrays(op, h, params, grads, momentumBuffers, lengths);
+        float[][] p = new float[count][];
+        float[][] g = new float[count][];
+        float[][] b = new float[count][];
+        int[] n = new int[count];
+        for (int i = 0; i < count; i++) {
+            n[i] = len(op, lengths[i]);
+            p[i] = arr(op, "params[" + i + "]", params[i], n[i]);
+            g[i] = arr(op, "grads[" + i + "]", grads[i], n[i]);
+            Buffer m = momentumBuffers == null ? null : momentumBuffers[i];
+            b[i] = h.momentum() == 0f ? opt(op, "momentumBuffers[" + i + "]", m, n[i])
+                    : arr(op, "momentumBuffers[" + i + "]", m, n[i]);
+        }
+        float[] lrArray = opt(op, "lr", lr, 1);
+        float[] guardArray = opt(op, "guard", guard, 1);
+        float[] skippedArray = opt(op, "skipped", skipped, 1);
+        if (guardArray != null && !Float.isFinite(guardArray[0])) {
+            if (skippedArray != null) {
+                skippedArray[0] += 1f;
+            }
+            return;
+        }
+        SgdHyper step = lrArray == null ? h
+                : new SgdHyper(lrArray[0], h.momentum(), h.dampening(), h.nesterov(), h.weightDecay(), h.firstStep());
+        for (int i = 0; i < count; i++) {
+            OptimizerKernels.sgd(step, p[i], g[i], b[i], n[i], par);
+        }
     }
 
     @Override

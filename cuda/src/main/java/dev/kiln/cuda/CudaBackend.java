@@ -9,6 +9,7 @@ import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
+import dev.kiln.backend.SgdGroup;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
 import dev.kiln.backend.GraphCapture;
@@ -28,6 +29,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 
 import static jcuda.jcublas.cublasOperation.CUBLAS_OP_N;
 import static jcuda.jcublas.cublasOperation.CUBLAS_OP_T;
@@ -791,6 +793,51 @@ public final class CudaBackend implements Backend {
             CUdeviceptr buf = h.momentum() != 0f ? ptr(momentumBuffer, "SGD momentum buffer", n) : ptr(param, "param", n);
             kernels.launch("nn", "kiln_sgd", n, h.lr(), h.momentum(), 1f - h.dampening(), h.nesterov() ? 1 : 0,
                     h.weightDecay(), h.firstStep() ? 1 : 0, ptr(param, "param", n), ptr(grad, "grad", n), buf, n);
+        }
+    }
+
+    /** Mirrors KILN_SGD_MAX_TENSORS in nn.cu: the by-value table of one kiln_sgd_many launch. */
+    static final int SGD_MAX_TENSORS = 32;
+
+    @Override
+    public void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
+                            Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
+        Objects.requireNonNull(h, "sgdStepMany: hyper-parameters are null");
+        int count = SgdGroup.checkArrays("sgdStepMany", h, params, grads, momentumBuffers, lengths);
+        synchronized (lock) {
+            enter();
+            long[] paramAt = new long[count];
+            long[] gradAt = new long[count];
+            long[] bufAt = new long[count];
+            for (int i = 0; i < count; i++) {
+                long n = lengths[i];
+                paramAt[i] = DeviceAddress.of(ptr(params[i], "params[" + i + "]", n));
+                gradAt[i] = DeviceAddress.of(ptr(grads[i], "grads[" + i + "]", n));
+                Buffer m = momentumBuffers == null ? null : momentumBuffers[i];
+                bufAt[i] = DeviceAddress.of(h.momentum() != 0f ? ptr(m, "momentumBuffers[" + i + "]", n)
+                        : optional(m, "momentumBuffers[" + i + "]", n));
+            }
+            long lrAt = DeviceAddress.of(optional(lr, "lr", 1));
+            long guardAt = DeviceAddress.of(optional(guard, "guard", 1));
+            long skippedAt = DeviceAddress.of(optional(skipped, "skipped", 1));
+            for (int start = 0; start < count; start += SGD_MAX_TENSORS) {
+                int chunk = Math.min(SGD_MAX_TENSORS, count - start);
+                // struct SgdTable: param[32], grad[32], buf[32], n[32] (8 bytes each), then int count (+4 padding)
+                long[] table = new long[4 * SGD_MAX_TENSORS + 1];
+                long longest = 0;
+                for (int k = 0; k < chunk; k++) {
+                    table[k] = paramAt[start + k];
+                    table[SGD_MAX_TENSORS + k] = gradAt[start + k];
+                    table[2 * SGD_MAX_TENSORS + k] = bufAt[start + k];
+                    table[3 * SGD_MAX_TENSORS + k] = lengths[start + k];
+                    longest = Math.max(longest, lengths[start + k]);
+                }
+                table[4 * SGD_MAX_TENSORS] = chunk;
+                int grid = (int) Math.min(CudaKernels.MAX_GRID, Math.max(1, (longest + CudaKernels.BLOCK - 1) / CudaKernels.BLOCK));
+                kernels.launchGrid("nn", "kiln_sgd_many", grid, table, lrAt, h.lr(), guardAt, skippedAt,
+                        start == 0 ? 1 : 0, h.momentum(), 1f - h.dampening(), h.nesterov() ? 1 : 0, h.weightDecay(),
+                        h.firstStep() ? 1 : 0);
+            }
         }
     }
 

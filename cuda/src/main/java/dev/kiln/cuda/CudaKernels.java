@@ -20,7 +20,7 @@ final class CudaKernels implements AutoCloseable {
 
     static final List<String> MODULES = List.of("elementwise", "nn");
     static final int BLOCK = 256;
-    private static final int MAX_GRID = 65535;
+    static final int MAX_GRID = 65535;
 
     private final CudaContext ctx;
     private final Map<String, CUmodule> modules = new HashMap<>();
@@ -85,7 +85,7 @@ final class CudaKernels implements AutoCloseable {
 
     /**
      * Kernel parameters: a Pointer (device address) is passed as a pointer, Integer as int, Long as long long,
-     * Float as float, Double as double, int[] as a by-value struct of ints.
+     * Float as float, Double as double, int[] and long[] as a by-value struct of ints or longs.
      */
     static Pointer params(Object... args) {
         Pointer[] p = new Pointer[args.length];
@@ -102,6 +102,8 @@ final class CudaKernels implements AutoCloseable {
             } else if (a instanceof Double v) {
                 p[i] = Pointer.to(new double[]{v});
             } else if (a instanceof int[] v) {
+                p[i] = Pointer.to(v);
+            } else if (a instanceof long[] v) {
                 p[i] = Pointer.to(v);
             } else {
                 throw new IllegalArgumentException("cuda: unsupported kernel argument " + a);
