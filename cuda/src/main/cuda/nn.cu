@@ -242,3 +242,38 @@ extern "C" __global__ void kiln_sgd_many(SgdTable t, const float* lrDevice, floa
         }
     }
 }
+
+/** Activation codes are the ordinal() of dev.kiln.backend.Activation: SIGMOID, RELU, TANH. */
+__device__ __forceinline__ float kiln_activate(int act, float v) {
+    switch (act) {
+        case 0: return 1.0f / (1.0f + expf(-v));
+        case 1: return v > 0.0f || v != v ? v : 0.0f;   // NaN propagates, as in PyTorch's relu
+        default: return tanhf(v);
+    }
+}
+
+/** y = act(x + bias[c]) over (outer, channels, inner): a layer's bias and activation in one pass. y may be x. */
+extern "C" __global__ void kiln_bias_activation(int act, long long n, int channels, int inner,
+                                               const float* x, const float* __restrict__ bias, float* y) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        int c = (int) ((i / inner) % channels);
+        y[i] = kiln_activate(act, x[i] + bias[c]);
+    }
+}
+
+/**
+ * Inference batch norm then activation, one pass: y = act((x - mean[c]) * scale + beta[c]) with
+ * scale = gamma[c] / sqrt(var[c] + eps) in double, as the CPU backend computes it. gamma and beta are nullable.
+ */
+extern "C" __global__ void kiln_bn_inference_activation(int act, long long n, int channels, int spatial,
+                                                       const float* x, const float* __restrict__ gamma,
+                                                       const float* __restrict__ beta, const float* __restrict__ mean,
+                                                       const float* __restrict__ var, float eps, float* y) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        int c = (int) ((i / spatial) % channels);
+        double g = gamma != nullptr ? (double) gamma[c] : 1.0;
+        float scale = (float) (g / sqrt((double) var[c] + (double) eps));
+        float b = beta != nullptr ? beta[c] : 0.0f;
+        y[i] = kiln_activate(act, (x[i] - mean[c]) * scale + b);
+    }
+}

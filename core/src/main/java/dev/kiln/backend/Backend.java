@@ -145,6 +145,13 @@ public interface Backend extends AutoCloseable {
                                    Buffer mean, Buffer var, float eps, Buffer y);
 
     /**
+     * {@link #batchNormForwardInference} followed by {@link #activationForward} in one pass over memory (inference only:
+     * there is no backward). {@code y} may be {@code x}.
+     */
+    void batchNormInferenceActivation(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
+                                      Buffer mean, Buffer var, float eps, Buffer y);
+
+    /**
      * Backward of {@link #batchNormForwardTraining} from its saved statistics. {@code gamma} nullable (treated as 1);
      * {@code dx}, {@code dGamma}, {@code dBeta} nullable (not wanted); outputs are overwritten.
      */
@@ -181,6 +188,13 @@ public interface Backend extends AutoCloseable {
      * pass both.
      */
     void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n);
+
+    /**
+     * Viewing {@code x} and {@code y} as {@code (outer, channels, inner)}: {@code y = a(x + bias[channel])}, the bias and
+     * activation of a linear ({@code inner = 1}) or convolution layer in one pass (inference only). {@code y} may be
+     * {@code x}.
+     */
+    void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y);
 
     /** Softmax over each row of a {@code (rows, cols)} matrix. */
     void softmaxForward(int rows, int cols, Buffer x, Buffer y);

@@ -334,6 +334,19 @@ public final class RecordingBackend implements Backend, GraphCapture {
     }
 
     @Override
+    public void batchNormInferenceActivation(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
+                                             Buffer mean, Buffer var, float eps, Buffer y) {
+        Buffer xPinned = pin(x);
+        Buffer gammaPinned = pin(gamma);
+        Buffer betaPinned = pin(beta);
+        Buffer meanPinned = pin(mean);
+        Buffer varPinned = pin(var);
+        Buffer yPinned = pin(y);
+        record(() -> delegate.batchNormInferenceActivation(g, a, xPinned, gammaPinned, betaPinned, meanPinned,
+                varPinned, eps, yPinned));
+    }
+
+    @Override
     public void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma, Buffer saveMean,
                                   Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
         Buffer xPinned = pin(x);
@@ -400,6 +413,14 @@ public final class RecordingBackend implements Backend, GraphCapture {
         Buffer xPinned = pin(x);
         Buffer yPinned = pin(y);
         record(() -> delegate.activationForward(a, xPinned, yPinned, n));
+    }
+
+    @Override
+    public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
+        Buffer xPinned = pin(x);
+        Buffer biasPinned = pin(bias);
+        Buffer yPinned = pin(y);
+        record(() -> delegate.biasActivation(a, outer, channels, inner, xPinned, biasPinned, yPinned));
     }
 
     @Override

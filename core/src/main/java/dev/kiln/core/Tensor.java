@@ -126,20 +126,28 @@ public final class Tensor implements AutoCloseable {
      * package define ops with their own backward.
      */
     public static Tensor fromOp(String op, Device device, Buffer buffer, int[] shape, GradFn gradFn, Tensor... inputs) {
-        boolean needsGrad = false;
-        if (GradMode.isEnabled() && gradFn != null) {
-            for (Tensor in : inputs) {
-                if (in != null && in.requiresGrad) {
-                    needsGrad = true;
-                    break;
-                }
-            }
-        }
+        boolean needsGrad = gradFn != null && recordsGrad(inputs);
         if (buffer.length() != Shapes.numel(shape)) {
             throw new IllegalStateException(op + ": output buffer of " + buffer.length() + " floats for shape " + Shapes.toString(shape));
         }
         return new Tensor(device, new Storage(buffer), shape, needsGrad, op,
                 needsGrad ? inputs.clone() : null, needsGrad ? gradFn : null, true);
+    }
+
+    /**
+     * Whether an op on {@code inputs} would be recorded for backward (grad mode on and an input requires a gradient);
+     * fused inference-only paths run only when it would not.
+     */
+    public static boolean recordsGrad(Tensor... inputs) {
+        if (!GradMode.isEnabled()) {
+            return false;
+        }
+        for (Tensor in : inputs) {
+            if (in != null && in.requiresGrad) {
+                return true;
+            }
+        }
+        return false;
     }
 
     // ------------------------------------------------------------------ basic properties

@@ -8,6 +8,7 @@ import dev.kiln.nn.BatchNorm1d;
 import dev.kiln.nn.BatchNorm2d;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Flatten;
+import dev.kiln.nn.LayerChain;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.Sigmoid;
@@ -56,10 +57,6 @@ public final class LeNet5 extends Module {
             throw new IllegalArgumentException("LeNet5: expected input of shape (N, 1, 28, 28), got "
                     + dev.kiln.core.Shapes.toString(s));
         }
-        Tensor x = images;
-        for (Module m : layers) {
-            x = m.forward(x);
-        }
-        return x;
+        return LayerChain.forward(layers, images);
     }
 }

@@ -1,10 +1,12 @@
 package dev.kiln.nn;
 
+import dev.kiln.backend.Activation;
 import dev.kiln.core.Device;
 import dev.kiln.core.CaptureContext;
 import dev.kiln.core.Shapes;
 import dev.kiln.core.Tensor;
 import dev.kiln.nn.functional.BatchNormOp;
+import dev.kiln.nn.functional.FusedOps;
 
 import java.util.Map;
 
@@ -14,7 +16,7 @@ import java.util.Map;
  * variance, by {@code momentum} or, when momentum is null, by the cumulative average {@code 1/num_batches_tracked}.
  * In eval, uses the running statistics and never changes them; without running statistics it uses batch statistics.
  */
-public abstract class BatchNorm extends Module {
+public abstract class BatchNorm extends Module implements FusesActivation {
 
     private final int numFeatures;
     private final float eps;
@@ -51,14 +53,29 @@ public abstract class BatchNorm extends Module {
     /** Checks rank; subclasses name the ranks they accept. */
     protected abstract void checkInputDim(int[] shape);
 
-    @Override
-    public Tensor forward(Tensor input) {
-        int[] s = input.shape();
+    private void checkInput(int[] s) {
         checkInputDim(s);
         if (s[1] != numFeatures) {
             throw new IllegalArgumentException(this + ": expected " + numFeatures + " channels, found " + s[1]
                     + " in input of shape " + Shapes.toString(s));
         }
+    }
+
+    /** Eval mode with running statistics and no gradient recorded: normalisation and activation in one pass. */
+    @Override
+    public Tensor forwardActivated(Tensor input, Activation activation) {
+        if (isTraining() || !trackRunningStats || Tensor.recordsGrad(input, parameter("weight"), parameter("bias"))) {
+            return null;
+        }
+        checkInput(input.shape());
+        return FusedOps.batchNormActivation(input, buffer("running_mean"), buffer("running_var"), parameter("weight"),
+                parameter("bias"), eps, activation);
+    }
+
+    @Override
+    public Tensor forward(Tensor input) {
+        int[] s = input.shape();
+        checkInput(s);
         if (isTraining()) {
             long perChannel = input.numel() / s[1];
             if (perChannel <= 1) {

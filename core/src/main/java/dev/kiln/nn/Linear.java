@@ -1,12 +1,14 @@
 package dev.kiln.nn;
 
+import dev.kiln.backend.Activation;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.Tensor;
+import dev.kiln.nn.functional.FusedOps;
 import dev.kiln.nn.functional.LinearOp;
 
 /** {@code y = x W^T + b}, weight (out, in), PyTorch's default initialisation. */
-public final class Linear extends Module {
+public final class Linear extends Module implements FusesActivation {
 
     private final int inFeatures;
     private final int outFeatures;
@@ -30,6 +32,16 @@ public final class Linear extends Module {
     @Override
     public Tensor forward(Tensor input) {
         return LinearOp.linear(input, parameter("weight"), parameter("bias"));
+    }
+
+    /** With a bias and no gradient recorded: the GEMM, then bias and activation in one pass. */
+    @Override
+    public Tensor forwardActivated(Tensor input, Activation activation) {
+        Tensor bias = parameter("bias");
+        if (bias == null || Tensor.recordsGrad(input, parameter("weight"), bias)) {
+            return null;
+        }
+        return FusedOps.linearActivation(input, parameter("weight"), bias, activation);
     }
 
     public Tensor weight() {

@@ -37,10 +37,6 @@ public final class Sequential extends Module {
 
     @Override
     public Tensor forward(Tensor input) {
-        Tensor x = input;
-        for (Module m : layers) {
-            x = m.forward(x);
-        }
-        return x;
+        return LayerChain.forward(layers, input);
     }
 }

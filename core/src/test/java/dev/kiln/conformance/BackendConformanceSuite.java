@@ -881,6 +881,44 @@ public abstract class BackendConformanceSuite {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("bnCases")
+    @DisplayName("batchNormInferenceActivation: inference BN then sigmoid, relu and tanh in one pass, also in place")
+    void batchNormInferenceActivation(BatchNormGeometry g, boolean affine) {
+        Inputs in = new Inputs(1650 + g.hashCode() + (affine ? 1 : 0));
+        float[] x = bnInput(in, g);
+        float[] gamma = in.uniform(g.channels(), 0.5, 2);
+        float[] beta = in.uniform(g.channels(), -1, 1);
+        float[] rm = in.uniform(g.channels(), -0.5, 0.5);
+        float[] rv = in.uniform(g.channels(), 0.2, 3);
+        double[] z = Reference.bnInference(g, widen(x), affine ? widen(gamma) : null, affine ? widen(beta) : null,
+                widen(rm), widen(rv), BN_EPS);
+        for (Activation a : Activation.values()) {
+            double[] y = Reference.activationForward(a, z);
+            // the BN tolerance of batchNormForwardInference, carried through an activation whose slope is at most 1,
+            // plus the activation's own relative error
+            double[] tol = new double[y.length];
+            for (int i = 0; i < y.length; i++) {
+                int c = (i / g.spatial()) % g.channels();
+                double ga = affine ? Math.abs(gamma[c]) : 1;
+                tol[i] = 2 * ATOL + RTOL * (Math.abs(y[i]) + Math.abs(z[i])
+                        + ga / Math.sqrt(rv[c] + BN_EPS) * (Math.abs(x[i]) + Math.abs(rm[c])) + (affine ? Math.abs(beta[c]) : 0));
+            }
+            String op = "batchNormInferenceActivation " + a + " " + describe(g) + (affine ? " affine" : "");
+            try (Scope s = scope()) {
+                Buffer yb = s.out(g.length());
+                b.batchNormInferenceActivation(g, a, s.in(x), affine ? s.in(gamma) : null, affine ? s.in(beta) : null,
+                        s.in(rm), s.in(rv), BN_EPS, yb);
+                assertClose(op, new int[] {g.n(), g.channels(), g.spatial()}, s.down(yb), y, tol);
+                s.assertInputsUnchanged(op);
+                Buffer inPlace = s.up(x);
+                b.batchNormInferenceActivation(g, a, inPlace, affine ? s.in(gamma) : null, affine ? s.in(beta) : null,
+                        s.in(rm), s.in(rv), BN_EPS, inPlace);
+                assertClose(op + " in place", new int[] {g.n(), g.channels(), g.spatial()}, s.down(inPlace), y, tol);
+            }
+        }
+    }
+
     static Stream<Arguments> bnBackwardCases() {
         List<Arguments> l = new ArrayList<>();
         for (BatchNormGeometry g : BNS) {
@@ -1198,6 +1236,47 @@ public abstract class BackendConformanceSuite {
         }
         Gradcheck.check("activation " + a, "n=" + n, xx -> Reference.activationForward(a, xx), widen(x), widen(dy), dx,
                 in.subset(n, 16));
+    }
+
+    static Stream<Arguments> biasActivationCases() {
+        List<Arguments> l = new ArrayList<>();
+        int[][] shapes = {{5, 7, 1}, {3, 4, 9}, {2, 16, 100}, {0, 3, 2}};
+        for (Activation a : Activation.values()) {
+            for (int[] sh : shapes) {
+                l.add(Arguments.of(a, sh[0], sh[1], sh[2]));
+            }
+        }
+        return l.stream();
+    }
+
+    @ParameterizedTest(name = "{0} outer={1} channels={2} inner={3}")
+    @MethodSource("biasActivationCases")
+    @DisplayName("biasActivation: a(x + bias[channel]) over (outer, channels, inner), also in place")
+    void biasActivation(Activation a, int outer, int channels, int inner) {
+        int n = outer * channels * inner;
+        Inputs in = new Inputs(2350 + a.ordinal() * 31 + n + channels);
+        float[] x = in.uniform(n, -4, 4);
+        float[] bias = in.uniform(channels, -2, 2);
+        double[] z = new double[n];
+        for (int i = 0; i < n; i++) {
+            z[i] = (double) x[i] + bias[(i / inner) % channels];
+        }
+        double[] y = Reference.activationForward(a, z);
+        // x + bias rounds once (u |z|), carried through a slope of at most 1, plus the activation's relative error
+        double[] tol = new double[n];
+        for (int i = 0; i < n; i++) {
+            tol[i] = ATOL + RTOL * (Math.abs(y[i]) + Math.abs(z[i]));
+        }
+        String op = "biasActivation " + a + " (" + outer + ", " + channels + ", " + inner + ")";
+        try (Scope s = scope()) {
+            Buffer yb = s.out(Math.max(n, 1));
+            b.biasActivation(a, outer, channels, inner, s.in(x), s.in(bias), yb);
+            assertClose(op, new int[] {n}, Arrays.copyOf(s.down(yb), n), y, tol);
+            s.assertInputsUnchanged(op);
+            Buffer inPlace = s.up(x);
+            b.biasActivation(a, outer, channels, inner, inPlace, s.in(bias), inPlace);
+            assertClose(op + " in place", new int[] {n}, s.down(inPlace), y, tol);
+        }
     }
 
     // ==================================================================================================== softmax
@@ -1618,6 +1697,15 @@ public abstract class BackendConformanceSuite {
                 }),
                 new Misuse("sgdStepMany guard of length 0", be -> be.sgdStepMany(new SgdHyper(0.1f, 0f, 0f, false, 0f, false),
                         null, be.allocate(0), null, new Buffer[] {be.allocate(5)}, new Buffer[] {be.allocate(5)}, null, new long[] {5})),
+                new Misuse("biasActivation bias too short", be -> be.biasActivation(Activation.SIGMOID, 2, 3, 4,
+                        be.allocate(24), be.allocate(2), be.allocate(24))),
+                new Misuse("biasActivation y too short", be -> be.biasActivation(Activation.RELU, 2, 3, 4,
+                        be.allocate(24), be.allocate(3), be.allocate(23))),
+                new Misuse("biasActivation zero channels", be -> be.biasActivation(Activation.TANH, 2, 0, 4,
+                        be.allocate(24), be.allocate(3), be.allocate(24))),
+                new Misuse("batchNormInferenceActivation var too short", be -> be.batchNormInferenceActivation(
+                        new BatchNormGeometry(2, 3, 4), Activation.SIGMOID, be.allocate(24), null, null, be.allocate(3),
+                        be.allocate(2), 1e-5f, be.allocate(24))),
                 new Misuse("adamStep expAvgSq too short", be -> be.adamStep(new AdamHyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, false, 1),
                         be.allocate(5), be.allocate(5), be.allocate(5), be.allocate(4), 5)))
                 .map(m -> Arguments.of(named(m.name(), m)));

@@ -76,6 +76,49 @@ public abstract class LayersSuite extends DeviceSuite {
     }
 
     @Test
+    @DisplayName("inference fuses BatchNorm+activation and Linear+activation: taken only without gradients, same logits")
+    void inferenceFusion() {
+        try (dev.kiln.models.LeNet5 net = new dev.kiln.models.LeNet5(device(), new Generator(11))) {
+            Generator g = new Generator(12);
+            // a few training forwards give the running statistics something other than 0 and 1
+            try (GradMode ignored = GradMode.noGrad()) {
+                for (int i = 0; i < 3; i++) {
+                    net.forward(Tensor.randn(device(), g, 16, 1, 28, 28).mul(2f).add(0.5f));
+                }
+            }
+            net.eval();
+            Tensor x = Tensor.randn(device(), g, 16, 1, 28, 28);
+            float[] unfused = net.forward(x).toArray();   // parameters require grad: nothing is fused
+            float[] fused;
+            try (GradMode ignored = GradMode.noGrad()) {
+                fused = net.forward(x).toArray();
+            }
+            for (int i = 0; i < unfused.length; i++) {
+                assertEquals(unfused[i], fused[i], 1e-5 + 1e-5 * Math.abs(unfused[i]), "logit " + i);
+            }
+        }
+        try (Sequential bnRelu = new Sequential(new dev.kiln.nn.BatchNorm1d(device(), 4), new ReLU());
+             Sequential linearSigmoid = new Sequential(new Linear(device(), new Generator(13), 4, 3), new dev.kiln.nn.Sigmoid())) {
+            Tensor x = Tensor.randn(device(), new Generator(15), 6, 4);
+            try (GradMode ignored = GradMode.noGrad()) {
+                assertEquals("relu", bnRelu.forward(x).op(), "training BatchNorm is not fused");
+                bnRelu.eval();
+                Tensor fusedBn = bnRelu.forward(x);
+                assertEquals(null, fusedBn.op(), "eval BatchNorm + ReLU fused without gradients");
+                assertArrayEquals(bnRelu.get(1).forward(bnRelu.get(0).forward(x)).toArray(), fusedBn.toArray());
+                Tensor fusedLinear = linearSigmoid.forward(x);
+                assertEquals(null, fusedLinear.op(), "Linear + Sigmoid fused without gradients");
+                float[] expected = linearSigmoid.get(1).forward(linearSigmoid.get(0).forward(x)).toArray();
+                float[] got = fusedLinear.toArray();
+                for (int i = 0; i < got.length; i++) {
+                    assertEquals(expected[i], got[i], 1e-6 + 1e-5 * Math.abs(expected[i]), "output " + i);
+                }
+            }
+            assertEquals("sigmoid", linearSigmoid.forward(x).op(), "with gradients recorded the layers run one by one");
+        }
+    }
+
+    @Test
     @DisplayName("Sequential names children 0, 1, ... and prints like PyTorch")
     void sequentialNames() {
         try (Sequential s = new Sequential(new Conv2d(device(), new Generator(1), 1, 2, 3), new ReLU(), new MaxPool2d(2),

@@ -11,22 +11,40 @@ final class ActivationKernels {
     }
 
     static void forward(Activation a, float[] x, float[] y, int n, Parallel par) {
-        par.parallelFor(n, GRAIN, (lo, hi) -> {
-            switch (a) {
-                case SIGMOID -> {
-                    sigmoidRange(x, y, lo, hi);
+        par.parallelFor(n, GRAIN, (lo, hi) -> range(a, x, y, lo, hi));
+    }
+
+    /** {@code y[i] = a(x[i])} for {@code lo <= i < hi}; {@code y} may be {@code x}. */
+    static void range(Activation a, float[] x, float[] y, int lo, int hi) {
+        switch (a) {
+            case SIGMOID -> sigmoidRange(x, y, lo, hi);
+            case RELU -> {
+                // NaN propagates like PyTorch's relu (clamp_min)
+                for (int i = lo; i < hi; i++) {
+                    float v = x[i];
+                    y[i] = v > 0f || v != v ? v : 0f;
                 }
-                case RELU -> {
-                    // NaN propagates like PyTorch's relu (clamp_min)
-                    for (int i = lo; i < hi; i++) {
-                        float v = x[i];
-                        y[i] = v > 0f || v != v ? v : 0f;
-                    }
+            }
+            case TANH -> {
+                for (int i = lo; i < hi; i++) y[i] = (float) Math.tanh(x[i]);
+            }
+            default -> throw new IllegalArgumentException("unsupported activation " + a);
+        }
+    }
+
+    /** {@code y = a(x + bias[c])} over {@code (outer, channels, inner)}; {@code y} may be {@code x}. */
+    static void biasActivation(Activation a, int outer, int channels, int inner, float[] x, float[] bias, float[] y,
+                               Parallel par) {
+        int rows = outer * channels;
+        par.parallelFor(rows, Math.max(1, GRAIN / Math.max(1, inner)), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                float b = bias[r % channels];
+                int from = r * inner;
+                int to = from + inner;
+                for (int i = from; i < to; i++) {
+                    y[i] = x[i] + b;
                 }
-                case TANH -> {
-                    for (int i = lo; i < hi; i++) y[i] = (float) Math.tanh(x[i]);
-                }
-                default -> throw new IllegalArgumentException("unsupported activation " + a);
+                range(a, y, y, from, to);
             }
         });
     }

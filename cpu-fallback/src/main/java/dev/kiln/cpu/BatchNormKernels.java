@@ -1,5 +1,6 @@
 package dev.kiln.cpu;
 
+import dev.kiln.backend.Activation;
 import dev.kiln.backend.BatchNormGeometry;
 
 /**
@@ -63,6 +64,24 @@ final class BatchNormKernels {
                 float scale = (float) (gm / Math.sqrt((double) var[c] + eps));
                 float b = beta == null ? 0f : beta[c];
                 normalise(x, y, n, ch, sp, c, mean[c], scale, b);
+            }
+        });
+    }
+
+    /** {@link #forwardInference} then the activation, channel by channel while the values are in cache. */
+    static void forwardInferenceActivation(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
+                                           float[] mean, float[] var, float eps, float[] y, Parallel par) {
+        int n = g.n(), ch = g.channels(), sp = g.spatial();
+        par.parallelFor(ch, grain(g), (lo, hi) -> {
+            for (int c = lo; c < hi; c++) {
+                double gm = gamma == null ? 1.0 : gamma[c];
+                float scale = (float) (gm / Math.sqrt((double) var[c] + eps));
+                float b = beta == null ? 0f : beta[c];
+                normalise(x, y, n, ch, sp, c, mean[c], scale, b);
+                for (int i = 0; i < n; i++) {
+                    int o = (i * ch + c) * sp;
+                    ActivationKernels.range(a, y, y, o, o + sp);
+                }
             }
         });
     }

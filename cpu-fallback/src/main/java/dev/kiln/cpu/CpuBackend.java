@@ -11,7 +11,7 @@ import dev.kiln.backend.GraphCapture;
 import dev.kiln.backend.RecordingBackend;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
-import dev.kiln.backend.SgdGroup;
+import dev.kiln.backend.ArgumentChecks;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
 import org.slf4j.Logger;
@@ -452,6 +452,19 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void batchNormInferenceActivation(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
+                                             Buffer mean, Buffer var, float eps, Buffer y) {
+        open();
+        String op = "batchNormInferenceActivation";
+        Objects.requireNonNull(g, op + ": geometry is null");
+        Objects.requireNonNull(a, op + ": activation is null");
+        int c = g.channels();
+        BatchNormKernels.forwardInferenceActivation(g, a, arr(op, "x", x, g.length()), opt(op, "gamma", gamma, c),
+                opt(op, "beta", beta, c), arr(op, "mean", mean, c), arr(op, "var", var, c), eps,
+                arr(op, "y", y, g.length()), par);
+    }
+
+    @Override
     public void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma,
                                   Buffer saveMean, Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
         open();
@@ -519,6 +532,18 @@ public final class CpuBackend implements Backend {
         ActivationKernels.forward(Objects.requireNonNull(a, "activationForward: activation is null"),
                 arr("activationForward", "x", x, len), arr("activationForward", "y", y, len), len, par);
     }
+
+    @Override
+    public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
+        open();
+        String op = "biasActivation";
+        Objects.requireNonNull(a, op + ": activation is null");
+        long n = ArgumentChecks.biasActivationLength(op, outer, channels, inner);
+        int len = len(op, n);
+        ActivationKernels.biasActivation(a, outer, channels, inner, arr(op, "x", x, len), arr(op, "bias", bias, channels),
+                arr(op, "y", y, len), par);
+    }
+
 
     @Override
     public void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n) {
@@ -599,7 +624,7 @@ public final class CpuBackend implements Backend {
         open();
         String op = "sgdStepMany";
         Objects.requireNonNull(h, op + ": hyper-parameters are null");
-        int count = SgdGroup.checkArrays(op, h, params, grads, momentumBuffers, lengths);
+        int count = ArgumentChecks.sgdGroup(op, h, params, grads, momentumBuffers, lengths);
         float[][] p = new float[count][];
         float[][] g = new float[count][];
         float[][] b = new float[count][];

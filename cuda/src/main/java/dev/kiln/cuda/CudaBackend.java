@@ -9,7 +9,7 @@ import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
-import dev.kiln.backend.SgdGroup;
+import dev.kiln.backend.ArgumentChecks;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
 import dev.kiln.backend.GraphCapture;
@@ -617,6 +617,21 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void batchNormInferenceActivation(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
+                                             Buffer mean, Buffer var, float eps, Buffer y) {
+        Objects.requireNonNull(g, "batchNormInferenceActivation: geometry is null");
+        Objects.requireNonNull(a, "batchNormInferenceActivation: activation is null");
+        long n = g.length();
+        int c = g.channels();
+        synchronized (lock) {
+            enter();
+            kernels.launch("nn", "kiln_bn_inference_activation", n, a.ordinal(), n, c, g.spatial(),
+                    ptr(x, "x", n), optional(gamma, "gamma", c), optional(beta, "beta", c), ptr(mean, "mean", c),
+                    ptr(var, "var", c), eps, ptr(y, "y", n));
+        }
+    }
+
+    @Override
     public void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma, Buffer saveMean,
                                   Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
         int c = g.channels();
@@ -714,6 +729,17 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
+        Objects.requireNonNull(a, "biasActivation: activation is null");
+        long n = ArgumentChecks.biasActivationLength("biasActivation", outer, channels, inner);
+        synchronized (lock) {
+            enter();
+            kernels.launch("nn", "kiln_bias_activation", n, a.ordinal(), n, channels, inner, ptr(x, "x", n),
+                    ptr(bias, "bias", channels), ptr(y, "y", n));
+        }
+    }
+
+    @Override
     public void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n) {
         synchronized (lock) {
             enter();
@@ -803,7 +829,7 @@ public final class CudaBackend implements Backend {
     public void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
                             Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
         Objects.requireNonNull(h, "sgdStepMany: hyper-parameters are null");
-        int count = SgdGroup.checkArrays("sgdStepMany", h, params, grads, momentumBuffers, lengths);
+        int count = ArgumentChecks.sgdGroup("sgdStepMany", h, params, grads, momentumBuffers, lengths);
         synchronized (lock) {
             enter();
             long[] paramAt = new long[count];

@@ -25,12 +25,14 @@ final class CudaKernels implements AutoCloseable {
     private final CudaContext ctx;
     private final Map<String, CUmodule> modules = new HashMap<>();
     private final Map<String, CUfunction> functions = new HashMap<>();
+    private final KernelSignatures signatures = new KernelSignatures();
 
     CudaKernels(CudaContext ctx) {
         this.ctx = ctx;
         for (String m : MODULES) {
             CUmodule module = new CUmodule();
             byte[] ptx = ptx(m);
+            signatures.addModule(ptx);
             try {
                 JCudaDriver.cuModuleLoadData(module, ptx);
             } catch (RuntimeException e) {
@@ -79,19 +81,22 @@ final class CudaKernels implements AutoCloseable {
         if (grid <= 0) {
             return;
         }
+        signatures.check(name, args);
         JCudaDriver.cuLaunchKernel(function(module, name), grid, 1, 1, BLOCK, 1, 1, 0, ctx.stream,
                 params(args), null);
     }
 
     /**
-     * Kernel parameters: a Pointer (device address) is passed as a pointer, Integer as int, Long as long long,
+     * Kernel parameters: a Pointer (device address) is passed as a pointer, null as a null pointer, Integer as int, Long as long long,
      * Float as float, Double as double, int[] and long[] as a by-value struct of ints or longs.
      */
     static Pointer params(Object... args) {
         Pointer[] p = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
-            if (a instanceof Pointer ptr) {
+            if (a == null) {
+                p[i] = Pointer.to(new long[]{0L});
+            } else if (a instanceof Pointer ptr) {
                 p[i] = Pointer.to(ptr);
             } else if (a instanceof Integer v) {
                 p[i] = Pointer.to(new int[]{v});

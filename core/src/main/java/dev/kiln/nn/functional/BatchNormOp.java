@@ -25,11 +25,7 @@ public final class BatchNormOp {
     public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                    boolean useBatchStats, double updateFactor, float eps) {
         int[] s = x.shape();
-        int spatial = 1;
-        for (int i = 2; i < s.length; i++) {
-            spatial *= s[i];
-        }
-        BatchNormGeometry g = new BatchNormGeometry(s[0], s[1], spatial);
+        BatchNormGeometry g = geometry(s);
         Backend be = x.device().backend();
         Buffer y = be.allocate(g.length());
         Buffer gamma = weight == null ? null : weight.buffer();
@@ -72,6 +68,15 @@ public final class BatchNormOp {
                     dGamma == null ? null : Tensor.wrap(x.device(), dGamma, g.channels()),
                     dBeta == null ? null : Tensor.wrap(x.device(), dBeta, g.channels())};
         }, x, null, null, weight, bias);
+    }
+
+    /** (N, C, *) as N, C and the product of the trailing dimensions. */
+    static BatchNormGeometry geometry(int[] s) {
+        int spatial = 1;
+        for (int i = 2; i < s.length; i++) {
+            spatial *= s[i];
+        }
+        return new BatchNormGeometry(s[0], s[1], spatial);
     }
 
     private static int[] broadcastShape(int[] s) {

@@ -11,7 +11,8 @@ public final class LinearOp {
     private LinearOp() {
     }
 
-    public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+    /** x (N, in), weight (out, in), bias (out) or null; otherwise an exception naming the shapes. */
+    static void checkShapes(Tensor x, Tensor weight, Tensor bias) {
         int[] xs = x.shape();
         int[] ws = weight.shape();
         if (ws.length != 2) {
@@ -21,13 +22,19 @@ public final class LinearOp {
             throw new IllegalArgumentException("linear: input of shape " + Shapes.toString(xs)
                     + " does not match weight of shape " + Shapes.toString(ws) + " (expected (N, " + ws[1] + "))");
         }
-        int n = xs[0];
-        int in = ws[1];
-        int out = ws[0];
-        if (bias != null && (bias.dim() != 1 || bias.size(0) != out)) {
+        if (bias != null && (bias.dim() != 1 || bias.size(0) != ws[0])) {
             throw new IllegalArgumentException("linear: bias of shape " + Shapes.toString(bias.shape())
                     + " does not match weight of shape " + Shapes.toString(ws));
         }
+    }
+
+    public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        checkShapes(x, weight, bias);
+        int[] xs = x.shape();
+        int[] ws = weight.shape();
+        int n = xs[0];
+        int in = ws[1];
+        int out = ws[0];
         Backend be = x.device().backend();
         Buffer y = be.allocate((long) n * out);
         float beta = 0f;

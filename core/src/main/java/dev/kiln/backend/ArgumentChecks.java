@@ -4,17 +4,17 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Set;
 
-/** The argument checks of {@link Backend#sgdStepMany} that do not depend on the backend's buffer type. */
-public final class SgdGroup {
+/** Argument checks of {@link Backend} methods that do not depend on a backend's buffer type, shared by backends. */
+public final class ArgumentChecks {
 
-    private SgdGroup() {
+    private ArgumentChecks() {
     }
 
     /**
-     * Checks that the arrays are present (momentum buffers only with momentum), of one length, and that no parameter
+     * {@link Backend#sgdStepMany}: checks that the arrays are present (momentum buffers only with momentum), of one length, and that no parameter
      * appears twice (a kernel updating it twice in one pass would race); returns the number of parameters.
      */
-    public static int checkArrays(String op, SgdHyper h, Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers,
+    public static int sgdGroup(String op, SgdHyper h, Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers,
                                   long[] lengths) {
         if (params == null || grads == null || lengths == null) {
             throw new IllegalArgumentException(op + ": params, grads and lengths must not be null");
@@ -38,5 +38,14 @@ public final class SgdGroup {
             }
         }
         return count;
+    }
+
+    /** {@link Backend#biasActivation}: the element count of {@code (outer, channels, inner)}, checked. */
+    public static long biasActivationLength(String op, int outer, int channels, int inner) {
+        if (outer < 0 || channels < 1 || inner < 1) {
+            throw new IllegalArgumentException(op + ": need outer >= 0, channels >= 1 and inner >= 1, got (" + outer
+                    + ", " + channels + ", " + inner + ")");
+        }
+        return (long) outer * channels * inner;
     }
 }
