@@ -2,6 +2,7 @@
 """One table from `kiln bench lenet --json` (eager and --graphs) and `pytorch_lenet.py --throughput --json`.
 
   python3 bench/compare_table.py KILN_EAGER.json KILN_GRAPHS.json PYTORCH.json [--date YYYY-MM-DD] > table.md
+  python3 bench/compare_table.py --bn KILN_BN.json PYTORCH_BN.json [--date YYYY-MM-DD]   # `kiln bench bn` vs pytorch_bn.py
 
 Standard library only (runs where torch does, and here in tests). Missing inputs become "n/a" cells.
 """
@@ -60,12 +61,45 @@ def table(kiln_eager, kiln_graphs, torch_doc, date=None):
     return "\n".join(lines) + "\n"
 
 
+def bn_table(kiln_doc, torch_doc, date=None):
+    """Batch norm alone: time per op on both sides, Kiln/PyTorch time (the target is <= 1.1) and % of copy bandwidth."""
+    kr = {r["op"]: r for r in (kiln_doc or {}).get("rows", [])}
+    pr = {r["op"]: r for r in (torch_doc or {}).get("rows", [])}
+    lines = []
+    if date:
+        lines.append("# Batch norm alone, Kiln vs PyTorch (%s)" % date)
+        lines.append("")
+    for name, doc in (("Kiln", kiln_doc), ("PyTorch", torch_doc)):
+        if doc:
+            desc = doc.get("backend") or doc.get("device_name") or doc.get("device")
+            extra = doc.get("torch_version") or doc.get("kiln_version") or ""
+            lines.append("- %s: %s %s, shape %s" % (name, desc, extra, doc.get("shape")))
+    lines.append("")
+    lines.append("| op | Kiln ms | PyTorch ms | Kiln time / PyTorch time | Kiln GB/s | Kiln % of copy | PyTorch GB/s"
+                 " | PyTorch % of copy |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for op in list(kr) + [o for o in pr if o not in kr]:
+        k, p = kr.get(op, {}), pr.get(op, {})
+        kf, pf = k.get("fraction_of_copy"), p.get("fraction_of_copy")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            op, cell(k.get("ms"), "{:.3f}"), cell(p.get("ms"), "{:.3f}"), cell(ratio(k.get("ms"), p.get("ms")), "{:.2f}x"),
+            cell(k.get("gb_per_s"), "{:.0f}"), cell(None if kf is None else 100 * kf, "{:.0f}%"),
+            cell(p.get("gb_per_s"), "{:.0f}"), cell(None if pf is None else 100 * pf, "{:.0f}%")))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv):
     date = None
     if "--date" in argv:
         i = argv.index("--date")
         date = argv[i + 1]
         argv = argv[:i] + argv[i + 2:]
+    if argv and argv[0] == "--bn":
+        if len(argv) != 3:
+            sys.stderr.write(__doc__)
+            return 2
+        sys.stdout.write(bn_table(load(argv[1]), load(argv[2]), date))
+        return 0
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 2

@@ -118,30 +118,7 @@ final class BenchOpsCommand implements Callable<Integer> {
     }
 
     private double time(Runnable body) {
-        long warmEnd = System.nanoTime() + 500_000_000L;
-        int calls = 0;
-        while (calls < 20 || System.nanoTime() < warmEnd) {
-            body.run();
-            calls++;
-        }
-        b.synchronize();
-        double[] per = new double[rounds];
-        for (int r = 0; r < rounds; r++) {
-            int k = 0;
-            long t0 = System.nanoTime();
-            long t;
-            do {
-                body.run();
-                k++;
-                if ((k & 3) == 0 || k < 4) {
-                    b.synchronize();
-                }
-                t = System.nanoTime();
-            } while (t - t0 < 40_000_000L);
-            b.synchronize();
-            per[r] = (System.nanoTime() - t0) / 1e9 / k;
-        }
-        return BenchLeNetCommand.median(per);
+        return OpTimer.medianSeconds(b, rounds, body);
     }
 
     private Buffer rand(long n) {

@@ -60,6 +60,38 @@ class GpuCompareTableTest {
         assertTrue(table.contains("NVIDIA H100") && table.contains("2026-11-24"), table);
     }
 
+    @Test
+    @DisplayName("bench bn --json feeds compare_table.py --bn: Kiln/PyTorch time per op and % of copy bandwidth")
+    void bnTableFromRealBenchOutput(@TempDir Path dir) throws Exception {
+        Path kiln = dir.resolve("bn.json");
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "bench", "bn", "--device", "cpu", "--shape", "4,3,16,16", "--rounds", "1",
+                "--json", kiln.toString()), out.toString());
+        com.google.gson.JsonArray rows = JsonParser.parseString(Files.readString(kiln)).getAsJsonObject().getAsJsonArray("rows");
+        assertEquals(4, rows.size());
+        assertEquals("device copy", rows.get(0).getAsJsonObject().get("op").getAsString());
+        assertEquals(1.0, rows.get(0).getAsJsonObject().get("fraction_of_copy").getAsDouble(), 1e-12);
+        double bothMs = rows.get(3).getAsJsonObject().get("ms").getAsDouble();
+        assertEquals(5.0 * 4 * 3 * 16 * 16 * 4, rows.get(3).getAsJsonObject().get("bytes").getAsDouble(), 1e-9,
+                "forward + backward moves x, y, x, dy and dx once each");
+        assertTrue(bothMs > 0);
+
+        Path root = repoRoot();
+        assumeTrue(root != null && ToolCheck.onPath("python3"), "python3 and bench/compare_table.py are needed");
+        Path torch = dir.resolve("pytorch-bn.json");
+        Files.writeString(torch, "{\"torch_version\": \"2.11\", \"device_name\": \"NVIDIA H100\", \"shape\": [4, 3, 16, 16],"
+                + " \"rows\": [{\"op\": \"bn forward + backward\", \"ms\": " + (bothMs * 2) + ", \"gb_per_s\": 1,"
+                + " \"fraction_of_copy\": 0.5}]}");
+        Process p = new ProcessBuilder(List.of("python3", root.resolve("bench/compare_table.py").toString(), "--bn",
+                kiln.toString(), torch.toString())).redirectErrorStream(true).start();
+        String table = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), table);
+        String line = table.lines().filter(l -> l.startsWith("| bn forward + backward |")).findFirst()
+                .orElseThrow(() -> new AssertionError(table));
+        assertTrue(line.contains("| 0.50x |") && line.contains("| 50% |"), "Kiln takes half the made-up PyTorch time: " + line);
+    }
+
     private static String[] concat(String[] a, String... b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);

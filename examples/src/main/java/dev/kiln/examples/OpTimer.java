@@ -1,0 +1,40 @@
+package dev.kiln.examples;
+
+import dev.kiln.backend.Backend;
+
+/**
+ * Median wall time of one call of a backend op: warmed up (at least 0.5 s and 20 calls), then timed in rounds of at
+ * least 40 ms that end with a synchronisation, so queued GPU work is counted; a wait every 4 calls keeps the queue short.
+ */
+final class OpTimer {
+
+    private OpTimer() {
+    }
+
+    static double medianSeconds(Backend b, int rounds, Runnable body) {
+        long warmEnd = System.nanoTime() + 500_000_000L;
+        int calls = 0;
+        while (calls < 20 || System.nanoTime() < warmEnd) {
+            body.run();
+            calls++;
+        }
+        b.synchronize();
+        double[] per = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            int k = 0;
+            long t0 = System.nanoTime();
+            long t;
+            do {
+                body.run();
+                k++;
+                if ((k & 3) == 0 || k < 4) {
+                    b.synchronize();
+                }
+                t = System.nanoTime();
+            } while (t - t0 < 40_000_000L);
+            b.synchronize();
+            per[r] = (System.nanoTime() - t0) / 1e9 / k;
+        }
+        return BenchLeNetCommand.median(per);
+    }
+}
