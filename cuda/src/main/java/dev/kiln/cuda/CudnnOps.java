@@ -43,6 +43,9 @@ final class CudnnOps implements AutoCloseable {
     private final Map<BatchNormGeometry, cudnnTensorDescriptor[]> bnDescs = new HashMap<>();
     private final Map<PoolGeometry, Object[]> poolDescs = new HashMap<>();
     private final Map<Activation, cudnnActivationDescriptor> activations = new EnumMap<>(Activation.class);
+    /** Element-wise vectors by length and softmax matrices by (rows, cols); created once per shape, not per call. */
+    private final TensorDescriptorCache<Long> vectors = new TensorDescriptorCache<>(64);
+    private final TensorDescriptorCache<Long> matrices = new TensorDescriptorCache<>(64);
 
     /** @param workspace returns device scratch of at least the given bytes, valid until the next call */
     CudnnOps(cudnnHandle h, boolean tf32, long workspaceLimit, LongFunction<Pointer> workspace) {
@@ -186,39 +189,27 @@ final class CudnnOps implements AutoCloseable {
     }
 
     void activationForward(Activation a, Pointer x, Pointer y, long n) {
-        cudnnTensorDescriptor d = Descriptors.vector(n);
-        try {
-            JCudnn.cudnnActivationForward(h, activation(a), ONE, d, x, ZERO, d, y);
-        } finally {
-            Descriptors.destroy(d);
-        }
+        cudnnTensorDescriptor d = vectors.get(n, Descriptors::vector);
+        JCudnn.cudnnActivationForward(h, activation(a), ONE, d, x, ZERO, d, y);
     }
 
     void activationBackward(Activation a, Pointer x, Pointer y, Pointer dy, Pointer dx, long n) {
-        cudnnTensorDescriptor d = Descriptors.vector(n);
-        try {
-            JCudnn.cudnnActivationBackward(h, activation(a), ONE, d, y, d, dy, d, x, ZERO, d, dx);
-        } finally {
-            Descriptors.destroy(d);
-        }
+        cudnnTensorDescriptor d = vectors.get(n, Descriptors::vector);
+        JCudnn.cudnnActivationBackward(h, activation(a), ONE, d, y, d, dy, d, x, ZERO, d, dx);
+    }
+
+    private cudnnTensorDescriptor matrix(int rows, int cols) {
+        return matrices.get(((long) rows << 32) | (cols & 0xffffffffL), k -> Descriptors.tensor(rows, cols, 1, 1));
     }
 
     void softmaxForward(int rows, int cols, Pointer x, Pointer y) {
-        cudnnTensorDescriptor d = Descriptors.tensor(rows, cols, 1, 1);
-        try {
-            JCudnn.cudnnSoftmaxForward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, x, ZERO, d, y);
-        } finally {
-            Descriptors.destroy(d);
-        }
+        cudnnTensorDescriptor d = matrix(rows, cols);
+        JCudnn.cudnnSoftmaxForward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, x, ZERO, d, y);
     }
 
     void softmaxBackward(int rows, int cols, Pointer y, Pointer dy, Pointer dx) {
-        cudnnTensorDescriptor d = Descriptors.tensor(rows, cols, 1, 1);
-        try {
-            JCudnn.cudnnSoftmaxBackward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, y, d, dy, ZERO, d, dx);
-        } finally {
-            Descriptors.destroy(d);
-        }
+        cudnnTensorDescriptor d = matrix(rows, cols);
+        JCudnn.cudnnSoftmaxBackward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, y, d, dy, ZERO, d, dx);
     }
 
     @Override
@@ -235,5 +226,7 @@ final class CudnnOps implements AutoCloseable {
         poolDescs.clear();
         activations.values().forEach(JCudnn::cudnnDestroyActivationDescriptor);
         activations.clear();
+        vectors.close();
+        matrices.close();
     }
 }

@@ -1,0 +1,49 @@
+package dev.kiln.cuda;
+
+import jcuda.jcudnn.cudnnTensorDescriptor;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * cuDNN tensor descriptors by shape, least recently used first out: a training step reuses the same few shapes, so
+ * steady state creates none, while a service seeing many batch sizes keeps at most {@code capacity}. A descriptor is
+ * host memory that cuDNN reads only during the call, so evicting one that a captured graph used is safe.
+ */
+final class TensorDescriptorCache<K> implements AutoCloseable {
+
+    private final LinkedHashMap<K, cudnnTensorDescriptor> entries;
+
+    TensorDescriptorCache(int capacity) {
+        this.entries = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<K, cudnnTensorDescriptor> eldest) {
+                if (size() > capacity) {
+                    Descriptors.destroy(eldest.getValue());
+                    return true;
+                }
+                return false;
+            }
+        };
+    }
+
+    cudnnTensorDescriptor get(K key, Function<K, cudnnTensorDescriptor> create) {
+        cudnnTensorDescriptor d = entries.get(key);
+        if (d == null) {
+            d = create.apply(key);
+            entries.put(key, d);
+        }
+        return d;
+    }
+
+    int size() {
+        return entries.size();
+    }
+
+    @Override
+    public void close() {
+        entries.values().forEach(Descriptors::destroy);
+        entries.clear();
+    }
+}
