@@ -62,10 +62,20 @@ final class BenchOpsCommand implements Callable<Integer> {
         int threads = Runtime.getRuntime().availableProcessors();
         out.println("device: " + dev.name() + " (" + b.description() + "), " + threads + " cores, Java "
                 + System.getProperty("java.version"));
-        double peakFlops = Peak.flops(threads);
-        double peakBytes = Peak.triadBytes(threads);
-        out.printf("measured peak: %.1f GFLOP/s (FMA kernel, %d threads), %.1f GB/s (triad, %d threads)%n",
-                peakFlops / 1e9, threads, peakBytes / 1e9, threads);
+        double peakFlops;
+        double peakBytes;
+        if (dev.name().equals("cpu")) {
+            peakFlops = Peak.flops(threads);
+            peakBytes = Peak.triadBytes(threads);
+            out.printf("measured peak: %.1f GFLOP/s (FMA kernel, %d threads), %.1f GB/s (triad, %d threads)%n",
+                    peakFlops / 1e9, threads, peakBytes / 1e9, threads);
+        } else {
+            // Java kernels say nothing about a GPU: bandwidth is its own device copy; no FLOP peak is measured, so
+            // compute-bound ops show their rate and no percentage
+            peakFlops = Double.NaN;
+            peakBytes = deviceCopyBytesPerSecond();
+            out.printf("measured peak: %.1f GB/s (device-to-device copy of 256 MiB); no FLOP peak measured%n", peakBytes / 1e9);
+        }
         out.printf("%-34s %-22s %11s %10s %12s %8s%n", "op", "shape", "median", "work", "rate", "% peak");
         out.flush();
         Predicate<String> keep = name -> filter == null || name.contains(filter);
@@ -107,14 +117,22 @@ final class BenchOpsCommand implements Callable<Integer> {
             rate = String.format("%.2f GB/s", op.bytes / t / 1e9);
             pct = 100 * op.bytes / t / peakBytes;
         }
-        out.printf("%-34s %-22s %11s %10s %12s %7.1f%%%n", op.name, op.shape, fmtTime(t),
+        out.printf("%-34s %-22s %11s %10s %12s %8s%n", op.name, op.shape, fmtTime(t),
                 op.computeBound ? String.format("%.0fM", op.flops / 1e6) : String.format("%.1fMB", op.bytes / 1e6),
-                rate, pct);
+                rate, Double.isNaN(pct) ? "-" : String.format("%.1f%%", pct));
         out.flush();
     }
 
     private static String fmtTime(double s) {
         return s < 1e-3 ? String.format("%.1f us", s * 1e6) : String.format("%.3f ms", s * 1e3);
+    }
+
+    /** Bytes per second of {@link Backend#copy} over 64 Mi floats (read and written once each). */
+    private double deviceCopyBytesPerSecond() {
+        long n = 64L << 20;
+        try (Buffer src = b.allocate(n); Buffer dst = b.allocate(n)) {
+            return 2.0 * n * Float.BYTES / time(() -> b.copy(src, 0, dst, 0, n));
+        }
     }
 
     private double time(Runnable body) {
