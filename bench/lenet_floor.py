@@ -4,14 +4,14 @@ the time they take at a given bandwidth and FLOP rate (measured ones: the device
 --json`, and a FLOP rate you pass).
 
   python3 bench/lenet_floor.py [--bn-json KILN_BN.json | --gbps 2900] [--tflops 51] [--batches 64,256,1024]
-                               [--launches 157] [--launch-us 2.5]
+                               [--launches 77] [--launch-us 2.5]
 
 Counting rules (float32, 4 bytes): forward activations are written once and read once by the next layer; the
 backward reads each saved activation once and writes and reads each gradient once; parameters, their gradients
 and the momentum buffers are read/written once per step. FLOPs: 2 per multiply-add of conv and linear layers,
 forward plus backward (data gradient except for the first layer's input, and weight gradient); element-wise
-work is counted in bytes only. `--launches` is the number of backend calls per eager step (the CPU recorder
-counts 157 for LeNet, see the graph-capture log line) and `--launch-us` the host cost of each, a third floor that
+work is counted in bytes only. `--launches` is the number of device operations per eager step (the CPU recorder
+counts 77 for LeNet, see the graph-capture log line; `kiln bench lenet --profile` lists them) and `--launch-us` the host cost of each, a third floor that
 CUDA graphs remove.
 Standard library only.
 """
@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--gbps", type=float, help="bandwidth in GB/s (ignored with --bn-json)")
     ap.add_argument("--tflops", type=float, help="FP32 FLOP rate in TFLOP/s")
     ap.add_argument("--batches", default="64,256,1024")
-    ap.add_argument("--launches", type=int, default=157)
+    ap.add_argument("--launches", type=int, default=77)
     ap.add_argument("--launch-us", type=float, default=None)
     args = ap.parse_args()
     gbps = args.gbps

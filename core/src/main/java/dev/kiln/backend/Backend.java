@@ -38,6 +38,13 @@ public interface Backend extends AutoCloseable {
     /** A new buffer of {@code length} floats, all zero. */
     Buffer allocate(long length);
 
+    /**
+     * A new buffer of {@code length} floats with unspecified content (PyTorch's {@code torch.empty}), for the output of
+     * an op, which overwrites every element (the convention above). Skips the zero fill of {@link #allocate}, a kernel
+     * launch per buffer on a GPU. In a capture nothing is filled at replay either.
+     */
+    Buffer allocateUninitialized(long length);
+
     /** A new buffer holding {@code src[offset .. offset+length)}. */
     Buffer upload(float[] src, int offset, int length);
 

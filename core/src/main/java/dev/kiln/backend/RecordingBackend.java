@@ -163,6 +163,13 @@ public final class RecordingBackend implements Backend, GraphCapture {
     }
 
     @Override
+    public Buffer allocateUninitialized(long length) {
+        Buffer b = delegate.allocateUninitialized(length);
+        pin(b);
+        return b;
+    }
+
+    @Override
     public Buffer upload(float[] src, int offset, int length) {
         throw hostTransfer("upload of " + length + " floats");
     }

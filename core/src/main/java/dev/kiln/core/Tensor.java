@@ -410,7 +410,7 @@ public final class Tensor implements AutoCloseable {
         int[] outShape = Shapes.broadcast(shape, other.shape);
         int rank = outShape.length;
         Backend be = device.backend();
-        Buffer out = be.allocate(Shapes.numel(outShape));
+        Buffer out = be.allocateUninitialized(Shapes.numel(outShape));
         be.binary(kind, buffer(), Shapes.padLeft(shape, rank), other.buffer(), Shapes.padLeft(other.shape, rank), out, outShape);
         Tensor a = this;
         Tensor b = other;
@@ -434,7 +434,7 @@ public final class Tensor implements AutoCloseable {
 
     private Tensor scalarOp(ScalarOp kind, float s) {
         Backend be = device.backend();
-        Buffer out = be.allocate(numel());
+        Buffer out = be.allocateUninitialized(numel());
         be.scalar(kind, buffer(), s, out, numel());
         Tensor x = this;
         GradFn fn = switch (kind) {
@@ -450,7 +450,7 @@ public final class Tensor implements AutoCloseable {
 
     private Tensor unary(UnaryOp kind) {
         Backend be = device.backend();
-        Buffer out = be.allocate(numel());
+        Buffer out = be.allocateUninitialized(numel());
         be.unary(kind, buffer(), out, numel());
         Tensor x = this;
         Tensor[] self = new Tensor[1];
@@ -472,12 +472,12 @@ public final class Tensor implements AutoCloseable {
 
     private Tensor activation(Activation kind) {
         Backend be = device.backend();
-        Buffer out = be.allocate(numel());
+        Buffer out = be.allocateUninitialized(numel());
         be.activationForward(kind, buffer(), out, numel());
         Tensor x = this;
         Tensor[] y = new Tensor[1];
         GradFn fn = g -> {
-            Buffer dx = be.allocate(x.numel());
+            Buffer dx = be.allocateUninitialized(x.numel());
             be.activationBackward(kind, x.buffer(), y[0].buffer(), g.buffer(), dx, x.numel());
             return new Tensor[]{wrap(x.device, dx, x.shape.clone())};
         };
@@ -533,7 +533,7 @@ public final class Tensor implements AutoCloseable {
             inner *= shape[i];
         }
         int[] outShape = removeDim(shape, d);
-        Buffer out = device.backend().allocate(Shapes.numel(outShape));
+        Buffer out = device.backend().allocateUninitialized(Shapes.numel(outShape));
         device.backend().argmax(buffer(), outer, shape[d], inner, out);
         return wrap(device, out, outShape);
     }
@@ -555,7 +555,7 @@ public final class Tensor implements AutoCloseable {
         int[] padded = Shapes.padLeft(shape, target.length);
         Shapes.broadcast(padded, target);
         Backend be = device.backend();
-        Buffer out = be.allocate(Shapes.numel(target));
+        Buffer out = be.allocateUninitialized(Shapes.numel(target));
         be.broadcastTo(buffer(), padded, out, target);
         int[] original = shape;
         return fromOp("broadcast_to", device, out, target.clone(), g -> new Tensor[]{g.sumToShape(original)}, this);
@@ -563,7 +563,7 @@ public final class Tensor implements AutoCloseable {
 
     private Tensor reduceTo(int[] keptShape, int[] resultShape) {
         Backend be = device.backend();
-        Buffer out = be.allocate(Shapes.numel(keptShape));
+        Buffer out = be.allocateUninitialized(Shapes.numel(keptShape));
         be.sumTo(buffer(), shape, out, keptShape);
         int[] original = shape;
         return fromOp("sum", device, out, resultShape.clone(),
@@ -599,7 +599,7 @@ public final class Tensor implements AutoCloseable {
         int k = shape[1];
         int n = other.shape[1];
         Backend be = device.backend();
-        Buffer out = be.allocate((long) m * n);
+        Buffer out = be.allocateUninitialized((long) m * n);
         be.gemm(false, false, m, n, k, 1f, buffer(), other.buffer(), 0f, out);
         Tensor a = this;
         Tensor b = other;
@@ -607,12 +607,12 @@ public final class Tensor implements AutoCloseable {
             Tensor ga = null;
             Tensor gb = null;
             if (a.requiresGrad) {
-                Buffer da = be.allocate((long) m * k);
+                Buffer da = be.allocateUninitialized((long) m * k);
                 be.gemm(false, true, m, k, n, 1f, g.buffer(), b.buffer(), 0f, da);
                 ga = wrap(a.device, da, m, k);
             }
             if (b.requiresGrad) {
-                Buffer db = be.allocate((long) k * n);
+                Buffer db = be.allocateUninitialized((long) k * n);
                 be.gemm(true, false, k, n, m, 1f, a.buffer(), g.buffer(), 0f, db);
                 gb = wrap(b.device, db, k, n);
             }
@@ -729,7 +729,7 @@ public final class Tensor implements AutoCloseable {
         }
         if (grad == null) {
             // Leaf gradients belong to the leaf, not to the step's scope.
-            Buffer b = device.backend().allocate(numel());
+            Buffer b = device.backend().allocateUninitialized(numel());
             device.backend().copy(g.buffer(), 0, b, 0, numel());
             grad = new Tensor(device, new Storage(b), shape.clone(), false, null, null, null, false);
         } else {

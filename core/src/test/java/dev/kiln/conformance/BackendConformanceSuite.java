@@ -1415,6 +1415,25 @@ public abstract class BackendConformanceSuite {
         }
     }
 
+    @Test
+    @DisplayName("allocateUninitialized: the length asked for, usable as an op's output and for copies")
+    void allocateUninitialized() {
+        try (Scope s = scope()) {
+            Buffer src = s.up(new float[] {1f, -2f, 3f, 4.5f, 5f});
+            Buffer empty = b.allocateUninitialized(5);
+            Buffer none = b.allocateUninitialized(0);
+            try {
+                assertEquals(5, empty.length());
+                assertEquals(0, none.length());
+                b.unary(UnaryOp.NEG, src, empty, 5);
+                assertArrayEquals(new float[] {-1f, 2f, -3f, -4.5f, -5f}, s.down(empty));
+            } finally {
+                empty.close();
+                none.close();
+            }
+        }
+    }
+
     // ==================================================================================================== optimizers
 
     static Stream<Arguments> sgdCases() {
@@ -1706,6 +1725,7 @@ public abstract class BackendConformanceSuite {
                 new Misuse("batchNormInferenceActivation var too short", be -> be.batchNormInferenceActivation(
                         new BatchNormGeometry(2, 3, 4), Activation.SIGMOID, be.allocate(24), null, null, be.allocate(3),
                         be.allocate(2), 1e-5f, be.allocate(24))),
+                new Misuse("allocateUninitialized negative length", be -> be.allocateUninitialized(-1)),
                 new Misuse("adamStep expAvgSq too short", be -> be.adamStep(new AdamHyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, false, 1),
                         be.allocate(5), be.allocate(5), be.allocate(5), be.allocate(4), 5)))
                 .map(m -> Arguments.of(named(m.name(), m)));

@@ -163,6 +163,14 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public Buffer allocateUninitialized(long length) {
+        open();
+        int n = CpuBuffer.checkLength(length);
+        float[] a = pool.takeDirty(n);
+        return new CpuBuffer(this, a != null ? a : new float[n], capturing);
+    }
+
+    @Override
     public Buffer upload(float[] src, int offset, int length) {
         open();
         Objects.requireNonNull(src, "upload: src is null");

@@ -221,6 +221,14 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public Buffer allocateUninitialized(long length) {
+        synchronized (lock) {
+            enter();
+            return newBuffer(length);
+        }
+    }
+
+    @Override
     public Buffer upload(float[] src, int offset, int length) {
         checkRange(src.length, offset, length, "upload source");
         synchronized (lock) {

@@ -1,6 +1,7 @@
 package dev.kiln.examples;
 
 import dev.kiln.backend.Backend;
+import dev.kiln.backend.BackendProfile;
 import dev.kiln.core.Device;
 import dev.kiln.core.Kiln;
 import dev.kiln.io.AtomicFiles;
@@ -63,6 +64,12 @@ final class BenchLeNetCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
     java.nio.file.Path json;
 
+    @Option(names = "--profile", description = "Also print, per backend op, calls and host time per training step"
+            + " (time the host spends inside the call: checks, JNI, launch) over the timed rounds.")
+    boolean profile;
+
+    private BackendProfile backendProfile;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -71,6 +78,10 @@ final class BenchLeNetCommand implements Callable<Integer> {
                     "need --warmup >= 0, --steps >= 1, --rounds >= 1, --pool >= 2 and batch sizes >= 2");
         }
         Device dev = Device.of(device);
+        if (profile) {
+            backendProfile = new BackendProfile();
+            dev = Device.of(dev.name(), BackendProfile.wrap(dev.backend(), backendProfile));
+        }
         out.println("device: " + dev.name() + " (" + dev.backend().description() + "), Java "
                 + System.getProperty("java.version") + ", " + Runtime.getRuntime().availableProcessors() + " cores, "
                 + "warm-up " + warmup + " steps, median of " + rounds + " rounds x " + steps + " steps, SGD lr 0.1 momentum 0.9,"
@@ -91,6 +102,9 @@ final class BenchLeNetCommand implements Callable<Integer> {
             row.put("alloc_bytes_per_train_step", r.allocatedBytesPerStep);
             row.put("step", r.stepMode);
             rows.add(row);
+            if (r.profile != null) {
+                printProfile(out, r.profile, (long) rounds * steps, 1e3 * batch / r.trainImagesPerSecond);
+            }
         }
         if (json != null) {
             java.util.Map<String, Object> doc = new java.util.LinkedHashMap<>();
@@ -112,7 +126,25 @@ final class BenchLeNetCommand implements Callable<Integer> {
         return 0;
     }
 
-    record Result(double trainImagesPerSecond, double inferImagesPerSecond, double allocatedBytesPerStep, String stepMode) {
+    record Result(double trainImagesPerSecond, double inferImagesPerSecond, double allocatedBytesPerStep, String stepMode,
+                  List<BackendProfile.OpStats> profile) {
+    }
+
+    private static void printProfile(PrintWriter out, List<BackendProfile.OpStats> ops, long steps, double msPerStep) {
+        long calls = 0;
+        long nanos = 0;
+        for (BackendProfile.OpStats o : ops) {
+            calls += o.calls();
+            nanos += o.nanos();
+        }
+        out.printf("  host time in backend calls: %.1f calls/step, %.1f us/step of %.1f us/step (%.0f%%)%n",
+                (double) calls / steps, nanos / 1e3 / steps, msPerStep * 1e3, 100 * nanos / 1e6 / steps / msPerStep);
+        out.printf("  %-32s %10s %10s %10s%n", "op", "calls/step", "us/call", "us/step");
+        for (BackendProfile.OpStats o : ops) {
+            out.printf("  %-32s %10.1f %10.2f %10.1f%n", o.op(), (double) o.calls() / steps, o.microsPerCall(),
+                    o.nanos() / 1e3 / steps);
+        }
+        out.flush();
     }
 
     Result run(Device dev, int batch) {
@@ -151,6 +183,9 @@ final class BenchLeNetCommand implements Callable<Integer> {
             step.drain(); // waits for the warm-up; also checks that the loss is finite
             double[] train = new double[rounds];
             long allocated = 0;
+            if (backendProfile != null) {
+                backendProfile.reset();
+            }
             for (int r = 0; r < rounds; r++) {
                 long a0 = allocatedBytes();
                 long t0 = System.nanoTime();
@@ -164,6 +199,7 @@ final class BenchLeNetCommand implements Callable<Integer> {
                     throw new IllegalStateException("bench lenet: the training loss became " + totals.lossSum());
                 }
             }
+            List<BackendProfile.OpStats> trainProfile = backendProfile == null ? null : backendProfile.snapshot();
             String mode = step.graphed() ? "graphed" : graphs ? "eager (" + step.eagerReason() + ")" : "eager";
             model.eval();
             Tensor x = step.inputs();
@@ -185,7 +221,8 @@ final class BenchLeNetCommand implements Callable<Integer> {
                 be.synchronize();
                 infer[r] = (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
             }
-            return new Result(median(train), median(infer), (double) allocated / ((long) rounds * steps), mode);
+            return new Result(median(train), median(infer), (double) allocated / ((long) rounds * steps), mode,
+                    trainProfile);
         }
     }
 

@@ -27,7 +27,7 @@ public final class BatchNormOp {
         int[] s = x.shape();
         BatchNormGeometry g = geometry(s);
         Backend be = x.device().backend();
-        Buffer y = be.allocate(g.length());
+        Buffer y = be.allocateUninitialized(g.length());
         Buffer gamma = weight == null ? null : weight.buffer();
         Buffer beta = bias == null ? null : bias.buffer();
         if (!useBatchStats) {
@@ -47,8 +47,8 @@ public final class BatchNormOp {
                 return new Tensor[]{dx, null, null, dGamma, dBeta};
             }, x, null, null, weight, bias);
         }
-        Buffer saveMean = be.allocate(g.channels());
-        Buffer saveInvStd = be.allocate(g.channels());
+        Buffer saveMean = be.allocateUninitialized(g.channels());
+        Buffer saveInvStd = be.allocateUninitialized(g.channels());
         be.batchNormForwardTraining(g, x.buffer(), gamma, beta, eps, y, saveMean, saveInvStd);
         if (runningMean != null && runningVar != null) {
             be.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, updateFactor, runningMean.buffer(), runningVar.buffer());
@@ -56,11 +56,11 @@ public final class BatchNormOp {
         Tensor mean = Tensor.wrap(x.device(), saveMean, g.channels());
         Tensor invStd = Tensor.wrap(x.device(), saveInvStd, g.channels());
         return Tensor.fromOp("batch_norm", x.device(), y, s, dy -> {
-            Buffer dx = x.requiresGrad() ? be.allocate(g.length()) : null;
+            Buffer dx = x.requiresGrad() ? be.allocateUninitialized(g.length()) : null;
             boolean wantGamma = weight != null && weight.requiresGrad();
             boolean wantBeta = bias != null && bias.requiresGrad();
-            Buffer dGamma = wantGamma ? be.allocate(g.channels()) : null;
-            Buffer dBeta = wantBeta ? be.allocate(g.channels()) : null;
+            Buffer dGamma = wantGamma ? be.allocateUninitialized(g.channels()) : null;
+            Buffer dBeta = wantBeta ? be.allocateUninitialized(g.channels()) : null;
             be.batchNormBackward(g, x.buffer(), dy.buffer(), gamma, mean.buffer(), invStd.buffer(), dx, dGamma, dBeta);
             return new Tensor[]{
                     dx == null ? null : Tensor.wrap(x.device(), dx, s),

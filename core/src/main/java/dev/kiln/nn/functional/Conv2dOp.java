@@ -35,7 +35,7 @@ public final class Conv2dOp {
         ConvGeometry g = new ConvGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3],
                 strideH, strideW, padH, padW, dilationH, dilationW);
         Backend be = x.device().backend();
-        Buffer y = be.allocate(g.outputLength());
+        Buffer y = be.allocateUninitialized(g.outputLength());
         be.conv2dForward(g, x.buffer(), weight.buffer(), bias == null ? null : bias.buffer(), y);
         int[] outShape = {g.n(), g.outChannels(), g.outH(), g.outW()};
         return Tensor.fromOp("conv2d", x.device(), y, outShape, dy -> {
@@ -43,17 +43,17 @@ public final class Conv2dOp {
             Tensor dw = null;
             Tensor db = null;
             if (x.requiresGrad()) {
-                Buffer b = be.allocate(g.inputLength());
+                Buffer b = be.allocateUninitialized(g.inputLength());
                 be.conv2dBackwardData(g, weight.buffer(), dy.buffer(), b);
                 dx = Tensor.wrap(x.device(), b, xs);
             }
             if (weight.requiresGrad()) {
-                Buffer b = be.allocate(g.weightLength());
+                Buffer b = be.allocateUninitialized(g.weightLength());
                 be.conv2dBackwardWeight(g, x.buffer(), dy.buffer(), b);
                 dw = Tensor.wrap(x.device(), b, ws);
             }
             if (bias != null && bias.requiresGrad()) {
-                Buffer b = be.allocate(g.outChannels());
+                Buffer b = be.allocateUninitialized(g.outChannels());
                 be.conv2dBackwardBias(g, dy.buffer(), b);
                 db = Tensor.wrap(x.device(), b, g.outChannels());
             }

@@ -21,7 +21,7 @@ public final class FusedOps {
                                              float eps, Activation activation) {
         BatchNormGeometry g = BatchNormOp.geometry(x.shape());
         Backend be = x.device().backend();
-        Buffer y = be.allocate(g.length());
+        Buffer y = be.allocateUninitialized(g.length());
         be.batchNormInferenceActivation(g, activation, x.buffer(), weight == null ? null : weight.buffer(),
                 bias == null ? null : bias.buffer(), runningMean.buffer(), runningVar.buffer(), eps, y);
         return Tensor.wrap(x.device(), y, x.shape());
@@ -34,7 +34,7 @@ public final class FusedOps {
         int in = weight.size(1);
         int out = weight.size(0);
         Backend be = x.device().backend();
-        Buffer y = be.allocate((long) n * out);
+        Buffer y = be.allocateUninitialized((long) n * out);
         be.gemm(false, true, n, out, in, 1f, x.buffer(), weight.buffer(), 0f, y);
         be.biasActivation(activation, n, out, 1, y, bias.buffer(), y);
         return Tensor.wrap(x.device(), y, n, out);

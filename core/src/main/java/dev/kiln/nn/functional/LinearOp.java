@@ -36,7 +36,7 @@ public final class LinearOp {
         int in = ws[1];
         int out = ws[0];
         Backend be = x.device().backend();
-        Buffer y = be.allocate((long) n * out);
+        Buffer y = be.allocateUninitialized((long) n * out);
         float beta = 0f;
         if (bias != null) {
             be.broadcastTo(bias.buffer(), new int[]{1, out}, y, new int[]{n, out});
@@ -48,17 +48,17 @@ public final class LinearOp {
             Tensor dw = null;
             Tensor db = null;
             if (x.requiresGrad()) {
-                Buffer b = be.allocate((long) n * in);
+                Buffer b = be.allocateUninitialized((long) n * in);
                 be.gemm(false, false, n, in, out, 1f, dy.buffer(), weight.buffer(), 0f, b);
                 dx = Tensor.wrap(x.device(), b, xs);
             }
             if (weight.requiresGrad()) {
-                Buffer b = be.allocate((long) out * in);
+                Buffer b = be.allocateUninitialized((long) out * in);
                 be.gemm(true, false, out, in, n, 1f, dy.buffer(), x.buffer(), 0f, b);
                 dw = Tensor.wrap(x.device(), b, ws);
             }
             if (bias != null && bias.requiresGrad()) {
-                Buffer b = be.allocate(out);
+                Buffer b = be.allocateUninitialized(out);
                 be.sumTo(dy.buffer(), new int[]{n, out}, b, new int[]{1, out});
                 db = Tensor.wrap(x.device(), b, out);
             }

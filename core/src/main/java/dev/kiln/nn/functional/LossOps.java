@@ -28,8 +28,8 @@ public final class LossOps {
         int rows = ls[0];
         int classes = ls[1];
         Backend be = logits.device().backend();
-        Buffer probs = be.allocate((long) rows * classes);
-        Buffer loss = be.allocate(1);
+        Buffer probs = be.allocateUninitialized((long) rows * classes);
+        Buffer loss = be.allocateUninitialized(1);
         try {
             be.softmaxCrossEntropyForward(rows, classes, logits.buffer(), targets.buffer(), probs, loss);
         } catch (RuntimeException e) {
@@ -39,7 +39,7 @@ public final class LossOps {
         }
         Tensor savedProbs = Tensor.wrap(logits.device(), probs, ls);
         return Tensor.fromOp("cross_entropy", logits.device(), loss, new int[0], dLoss -> {
-            Buffer d = be.allocate((long) rows * classes);
+            Buffer d = be.allocateUninitialized((long) rows * classes);
             be.softmaxCrossEntropyBackward(rows, classes, savedProbs.buffer(), targets.buffer(), dLoss.buffer(), d);
             return new Tensor[]{Tensor.wrap(logits.device(), d, ls), null};
         }, logits, targets);
@@ -61,11 +61,11 @@ public final class LossOps {
             throw new IllegalArgumentException("softmax: expected a 2-d tensor, got shape " + Shapes.toString(s));
         }
         Backend be = x.device().backend();
-        Buffer y = be.allocate(x.numel());
+        Buffer y = be.allocateUninitialized(x.numel());
         be.softmaxForward(s[0], s[1], x.buffer(), y);
         Tensor[] out = new Tensor[1];
         Tensor result = Tensor.fromOp("softmax", x.device(), y, s, dy -> {
-            Buffer dx = be.allocate(x.numel());
+            Buffer dx = be.allocateUninitialized(x.numel());
             be.softmaxBackward(s[0], s[1], out[0].buffer(), dy.buffer(), dx);
             return new Tensor[]{Tensor.wrap(x.device(), dx, s)};
         }, x);

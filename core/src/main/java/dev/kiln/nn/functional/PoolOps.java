@@ -15,11 +15,11 @@ public final class PoolOps {
     public static Tensor avgPool2d(Tensor x, int kH, int kW, int sH, int sW, int pH, int pW) {
         PoolGeometry g = geometry("avg_pool2d", x, kH, kW, sH, sW, pH, pW);
         Backend be = x.device().backend();
-        Buffer y = be.allocate(g.outputLength());
+        Buffer y = be.allocateUninitialized(g.outputLength());
         be.avgPool2dForward(g, x.buffer(), y);
         int[] xs = x.shape();
         return Tensor.fromOp("avg_pool2d", x.device(), y, outShape(g), dy -> {
-            Buffer dx = be.allocate(g.inputLength());
+            Buffer dx = be.allocateUninitialized(g.inputLength());
             be.avgPool2dBackward(g, dy.buffer(), dx);
             return new Tensor[]{Tensor.wrap(x.device(), dx, xs)};
         }, x);
@@ -28,12 +28,12 @@ public final class PoolOps {
     public static Tensor maxPool2d(Tensor x, int kH, int kW, int sH, int sW, int pH, int pW) {
         PoolGeometry g = geometry("max_pool2d", x, kH, kW, sH, sW, pH, pW);
         Backend be = x.device().backend();
-        Buffer y = be.allocate(g.outputLength());
+        Buffer y = be.allocateUninitialized(g.outputLength());
         be.maxPool2dForward(g, x.buffer(), y);
         int[] xs = x.shape();
         Tensor[] out = new Tensor[1];
         Tensor result = Tensor.fromOp("max_pool2d", x.device(), y, outShape(g), dy -> {
-            Buffer dx = be.allocate(g.inputLength());
+            Buffer dx = be.allocateUninitialized(g.inputLength());
             be.maxPool2dBackward(g, x.buffer(), out[0].buffer(), dy.buffer(), dx);
             return new Tensor[]{Tensor.wrap(x.device(), dx, xs)};
         }, x);
