@@ -158,16 +158,22 @@ extern "C" __global__ void kiln_max_pool_backward(int n, int channels, int inH, 
 }
 
 /** PyTorch SGD: g = grad + wd*p; buf = first ? g : mom*buf + (1-damp)*g; g = nesterov ? g + mom*buf : buf; p -= lr*g. */
+__device__ __forceinline__ void kiln_sgd_element(long long i, float lr, float momentum, float oneMinusDampening,
+                                                 int nesterov, float weightDecay, int firstStep, float* p,
+                                                 const float* __restrict__ grad, float* buf) {
+    float g = weightDecay != 0.0f ? grad[i] + weightDecay * p[i] : grad[i];
+    if (momentum != 0.0f) {
+        float b = firstStep ? g : momentum * buf[i] + oneMinusDampening * g;
+        buf[i] = b;
+        g = nesterov ? g + momentum * b : b;
+    }
+    p[i] -= lr * g;
+}
+
 extern "C" __global__ void kiln_sgd(float lr, float momentum, float oneMinusDampening, int nesterov, float weightDecay,
                                    int firstStep, float* p, const float* __restrict__ grad, float* buf, long long n) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
-        float g = weightDecay != 0.0f ? grad[i] + weightDecay * p[i] : grad[i];
-        if (momentum != 0.0f) {
-            float b = firstStep ? g : momentum * buf[i] + oneMinusDampening * g;
-            buf[i] = b;
-            g = nesterov ? g + momentum * b : b;
-        }
-        p[i] -= lr * g;
+        kiln_sgd_element(i, lr, momentum, oneMinusDampening, nesterov, weightDecay, firstStep, p, grad, buf);
     }
 }
 
@@ -227,18 +233,9 @@ extern "C" __global__ void kiln_sgd_many(SgdTable t, const float* lrDevice, floa
     long long stride = (long long) gridDim.x * blockDim.x;
     long long start = blockIdx.x * (long long) blockDim.x + threadIdx.x;
     for (int k = 0; k < t.count; k++) {
-        float* p = t.param[k];
-        const float* __restrict__ grad = t.grad[k];
-        float* buf = t.buf[k];
-        long long n = t.n[k];
-        for (long long i = start; i < n; i += stride) {
-            float g = weightDecay != 0.0f ? grad[i] + weightDecay * p[i] : grad[i];
-            if (momentum != 0.0f) {
-                float b = firstStep ? g : momentum * buf[i] + oneMinusDampening * g;
-                buf[i] = b;
-                g = nesterov ? g + momentum * b : b;
-            }
-            p[i] -= lr * g;
+        for (long long i = start; i < t.n[k]; i += stride) {
+            kiln_sgd_element(i, lr, momentum, oneMinusDampening, nesterov, weightDecay, firstStep, t.param[k],
+                             t.grad[k], t.buf[k]);
         }
     }
 }

@@ -81,18 +81,13 @@ final class BatchNormKernels {
 
     static void forwardInference(BatchNormGeometry g, float[] x, float[] gamma, float[] beta,
                                  float[] mean, float[] var, float eps, float[] y, Parallel par) {
-        int n = g.n(), ch = g.channels(), sp = g.spatial();
-        par.parallelFor(ch, grain(g), (lo, hi) -> {
-            for (int c = lo; c < hi; c++) {
-                double gm = gamma == null ? 1.0 : gamma[c];
-                float scale = (float) (gm / Math.sqrt((double) var[c] + eps));
-                float b = beta == null ? 0f : beta[c];
-                normalise(x, y, n, ch, sp, c, mean[c], scale, b);
-            }
-        });
+        forwardInferenceActivation(g, null, x, gamma, beta, mean, var, eps, y, par);
     }
 
-    /** {@link #forwardInference} then the activation, channel by channel while the values are in cache. */
+    /**
+     * Inference batch norm then, when {@code a} is not null, the activation, channel by channel while the values are
+     * in cache.
+     */
     static void forwardInferenceActivation(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
                                            float[] mean, float[] var, float eps, float[] y, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
@@ -102,6 +97,9 @@ final class BatchNormKernels {
                 float scale = (float) (gm / Math.sqrt((double) var[c] + eps));
                 float b = beta == null ? 0f : beta[c];
                 normalise(x, y, n, ch, sp, c, mean[c], scale, b);
+                if (a == null) {
+                    continue;
+                }
                 for (int i = 0; i < n; i++) {
                     int o = (i * ch + c) * sp;
                     ActivationKernels.range(a, y, y, o, o + sp);

@@ -5,7 +5,6 @@ import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.Buffer;
 import dev.kiln.core.Device;
 import dev.kiln.core.Kiln;
-import dev.kiln.io.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -109,11 +108,7 @@ final class BenchBnCommand implements Callable<Integer> {
             doc.put("shape", shape);
             doc.put("rounds", rounds);
             doc.put("rows", rows);
-            try {
-                AtomicFiles.writeString(json, new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(doc) + "\n");
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException("could not write " + json, e);
-            }
+            JsonFiles.write(json, doc);
         }
         return 0;
     }

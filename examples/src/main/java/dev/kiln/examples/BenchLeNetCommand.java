@@ -4,7 +4,6 @@ import dev.kiln.backend.Backend;
 import dev.kiln.backend.BackendProfile;
 import dev.kiln.core.Device;
 import dev.kiln.core.Kiln;
-import dev.kiln.io.AtomicFiles;
 import dev.kiln.core.Generator;
 import dev.kiln.core.GradMode;
 import dev.kiln.core.Tensor;
@@ -117,11 +116,7 @@ final class BenchLeNetCommand implements Callable<Integer> {
             doc.put("steps", steps);
             doc.put("rounds", rounds);
             doc.put("throughput", rows);
-            try {
-                AtomicFiles.writeString(json, new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(doc) + "\n");
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException("could not write " + json, e);
-            }
+            JsonFiles.write(json, doc);
         }
         return 0;
     }

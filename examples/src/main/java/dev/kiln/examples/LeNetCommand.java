@@ -1,6 +1,5 @@
 package dev.kiln.examples;
 
-import com.google.gson.GsonBuilder;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.data.DataLoader;
@@ -8,7 +7,6 @@ import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
 import dev.kiln.data.MnistLocator;
 import dev.kiln.data.Normalization;
-import dev.kiln.io.AtomicFiles;
 import dev.kiln.models.LeNet5;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.optim.Adam;
@@ -167,7 +165,7 @@ final class LeNetCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "test accuracy %.2f%% after %d epoch(s); training %.1f s, %,.0f images/s on %s%n",
                     100 * last.testAccuracy(), history.size(), trainSeconds, images / trainSeconds, dev.name());
             if (metricsJson != null) {
-                AtomicFiles.writeString(metricsJson, new GsonBuilder().setPrettyPrinting().create().toJson(metrics) + "\n");
+                JsonFiles.write(metricsJson, metrics);
                 out.println("metrics written to " + metricsJson);
             }
             if (save != null) {
