@@ -1,13 +1,13 @@
 package dev.kiln.data;
 
-import java.io.IOException;
+import dev.kiln.io.KilnFormatException;
 
 /**
  * An IDX file (or a set of them) is malformed. The message always names the file, the field and what
  * was expected versus found, e.g. {@code t10k-labels-idx1-ubyte.gz: magic: expected 0x00000801 (labels),
- * found 0x00000803 (images)}.
+ * found 0x00000803 (images)}. A {@link KilnFormatException}, like every reader's bad-bytes failure.
  */
-public class IdxFormatException extends IOException {
+public class IdxFormatException extends KilnFormatException {
     private static final long serialVersionUID = 1L;
 
     private final String file;
@@ -20,7 +20,7 @@ public class IdxFormatException extends IOException {
     }
 
     public IdxFormatException(String file, String field, String expected, String found, Throwable cause) {
-        super(file + ": " + field + ": expected " + expected + ", found " + found, cause);
+        super(file, field + ": expected " + expected + ", found " + found, cause);
         this.file = file;
         this.field = field;
         this.expected = expected;

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
+import java.util.Arrays;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.ZipException;
 
@@ -16,6 +17,13 @@ import java.util.zip.ZipException;
  */
 final class IdxInput {
     private static final int BUFFER = 1 << 16;
+    /** The most a payload array grows by before that many bytes have actually arrived. */
+    private static final int GROWTH_STEP = 8 << 20;
+    /**
+     * Deflate cannot expand data by more than about 1032:1 (a 258-byte match in at most 2 bits of a block); a
+     * declared size beyond this many times the compressed size cannot be in the file.
+     */
+    static final long MAX_DEFLATE_RATIO = 1100;
 
     private final String name;
     private final MessageDigest md5;
@@ -61,16 +69,29 @@ final class IdxInput {
         return ((header[0] & 0xff) << 24) | ((header[1] & 0xff) << 16) | ((header[2] & 0xff) << 8) | (header[3] & 0xff);
     }
 
-    /** Fills {@code dst} completely, straight from the (decompressing) stream. */
-    void readFully(byte[] dst, String what) throws IOException {
-        int n = readUpTo(dst, 0, dst.length, what);
-        if (n < dst.length) {
-            throw new IdxFormatException(name, what + " truncated", dst.length + " bytes", Integer.toString(n));
+    /**
+     * Reads exactly {@code declared} bytes, straight from the (decompressing) stream, into an array that grows only
+     * as bytes arrive (at most {@link #GROWTH_STEP} ahead of them): a header that claims more data than the stream
+     * holds fails as truncated instead of allocating what it claims.
+     */
+    byte[] readPayload(int declared, String what) throws IOException {
+        byte[] dst = new byte[Math.min(declared, GROWTH_STEP)];
+        int filled = 0;
+        while (true) {
+            int n = readUpTo(dst, filled, dst.length - filled, what);
+            filled += n;
+            if (filled < dst.length) {
+                throw new IdxFormatException(name, what + " truncated", declared + " bytes", Integer.toString(filled));
+            }
+            if (filled == declared) {
+                return dst;
+            }
+            dst = Arrays.copyOf(dst, (int) Math.min(declared, (long) filled + Math.max(filled, GROWTH_STEP)));
         }
     }
 
     /** Fails if anything follows the payload; then drains the raw stream so the MD5 covers the whole file. */
-    void expectEnd(long payloadBytes) throws IOException {
+    void expectEnd(long expectedBytes) throws IOException {
         byte[] skip = new byte[8192];
         long extra = 0;
         try {
@@ -86,7 +107,7 @@ final class IdxInput {
         }
         if (extra > 0) {
             throw new IdxFormatException(name, "trailing data",
-                    "end of " + (gzip ? "decompressed data" : "file") + " after " + (payloadBytes + 16) + " bytes",
+                    "end of " + (gzip ? "decompressed data" : "file") + " after " + expectedBytes + " bytes",
                     (extra > (1 << 20) ? "more than " : "") + extra + " more bytes");
         }
         while (raw.read(skip) >= 0) {

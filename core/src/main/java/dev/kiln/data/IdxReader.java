@@ -34,13 +34,19 @@ public final class IdxReader {
      * @param expectedCols required number of columns, or 0 for any
      */
     public static IdxImages readImages(Path file, int expectedRows, int expectedCols) throws IOException {
+        long size = regularFileSize(file);
         try (InputStream in = Files.newInputStream(file)) {
-            return readImages(in, fileName(file), expectedRows, expectedCols);
+            return readImages(in, fileName(file), expectedRows, expectedCols, size);
         }
     }
 
     /** Reads an image file from a stream; {@code name} is used in messages. Does not close {@code in}. */
     public static IdxImages readImages(InputStream in, String name, int expectedRows, int expectedCols) throws IOException {
+        return readImages(in, name, expectedRows, expectedCols, -1);
+    }
+
+    private static IdxImages readImages(InputStream in, String name, int expectedRows, int expectedCols, long storedSize)
+            throws IOException {
         IdxInput idx = new IdxInput(in, name);
         checkMagic(idx, MAGIC_IMAGES);
         int count = nonNegative(idx, "count", idx.readInt("count"));
@@ -57,9 +63,9 @@ public final class IdxReader {
             throw new IdxFormatException(name, "count*rows*cols", "at most " + MAX_ARRAY + " bytes",
                     count + "*" + rows + "*" + cols + " = " + total);
         }
-        byte[] pixels = new byte[(int) total];
-        idx.readFully(pixels, "pixel data");
-        idx.expectEnd(total);
+        checkDeclaredSize(idx, storedSize, 16, total, "count*rows*cols (" + count + "*" + rows + "*" + cols + ")");
+        byte[] pixels = idx.readPayload((int) total, "pixel data");
+        idx.expectEnd(16 + total);
         return new IdxImages(name, count, rows, cols, pixels, idx.md5Hex());
     }
 
@@ -74,19 +80,24 @@ public final class IdxReader {
      * @param numClasses when positive, every label must be in {@code 0..numClasses-1}
      */
     public static IdxLabels readLabels(Path file, int numClasses) throws IOException {
+        long size = regularFileSize(file);
         try (InputStream in = Files.newInputStream(file)) {
-            return readLabels(in, fileName(file), numClasses);
+            return readLabels(in, fileName(file), numClasses, size);
         }
     }
 
     /** Reads a label file from a stream; {@code name} is used in messages. Does not close {@code in}. */
     public static IdxLabels readLabels(InputStream in, String name, int numClasses) throws IOException {
+        return readLabels(in, name, numClasses, -1);
+    }
+
+    private static IdxLabels readLabels(InputStream in, String name, int numClasses, long storedSize) throws IOException {
         IdxInput idx = new IdxInput(in, name);
         checkMagic(idx, MAGIC_LABELS);
         int count = nonNegative(idx, "count", idx.readInt("count"));
-        byte[] labels = new byte[count];
-        idx.readFully(labels, "label data");
-        idx.expectEnd(count);
+        checkDeclaredSize(idx, storedSize, 8, count, "count");
+        byte[] labels = idx.readPayload(count, "label data");
+        idx.expectEnd(8L + count);
         if (numClasses > 0) {
             for (int i = 0; i < count; i++) {
                 int v = labels[i] & 0xff;
@@ -127,6 +138,37 @@ public final class IdxReader {
             throw new IdxFormatException(idx.name(), field, "at most " + Integer.MAX_VALUE, Long.toString(v & 0xffffffffL));
         }
         return v;
+    }
+
+    /**
+     * Before anything is allocated: a raw file must be exactly header + payload bytes long; a gzip file cannot
+     * decompress to more than {@link IdxInput#MAX_DEFLATE_RATIO} times its size. Unknown sizes (streams) are
+     * bounded by {@link IdxInput#readPayload} instead. Trailing bytes are reported after the payload is read.
+     */
+    private static void checkDeclaredSize(IdxInput idx, long storedSize, int headerBytes, long payload, String field)
+            throws IdxFormatException {
+        if (storedSize < 0) {
+            return;
+        }
+        String what = headerBytes == 16 ? "pixel data" : "label data";
+        if (!idx.gzip()) {
+            if (storedSize < headerBytes + payload) {
+                throw new IdxFormatException(idx.name(), what + " truncated", payload + " bytes",
+                        Long.toString(Math.max(0, storedSize - headerBytes)));
+            }
+        } else if (payload + headerBytes > storedSize * IdxInput.MAX_DEFLATE_RATIO) {
+            throw new IdxFormatException(idx.name(), what + " truncated (" + field + " too large for the file)",
+                    "at most " + storedSize * IdxInput.MAX_DEFLATE_RATIO + " bytes from " + storedSize
+                            + " compressed bytes", (headerBytes + payload) + " bytes declared by the header");
+        }
+    }
+
+    /** The size of a regular file; a directory or other non-file is named as such before any reading. */
+    private static long regularFileSize(Path file) throws IOException {
+        if (Files.isDirectory(file)) {
+            throw new java.nio.file.FileSystemException(file.toString(), null, "is a directory, not an IDX file");
+        }
+        return Files.size(file);
     }
 
     private static String fileName(Path file) {

@@ -1,31 +1,48 @@
 package dev.kiln.io;
 
-import com.google.gson.Gson;
 import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import com.google.gson.Gson;
 import dev.kiln.core.Shapes;
 import dev.kiln.nn.StateDict;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-import java.io.DataInputStream;
-import java.io.EOFException;
 import java.io.IOException;
-import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Reads and writes state dicts in the safetensors format (8-byte little-endian header length, JSON header, raw
  * little-endian data), so a Kiln model loads in PyTorch with {@code safetensors.torch.load_file} and back.
- * F32 and I64 tensors; string metadata under {@code __metadata__}. Writes are atomic.
+ *
+ * <p>Reading follows the format to the letter, as the reference implementation does: header at most
+ * {@value #MAX_HEADER_BYTES} bytes, strict UTF-8 JSON starting with '{', known dtypes, shapes whose byte size equals
+ * the tensor's byte range, byte ranges that (sorted) start at 0, follow each other without gap or overlap and end
+ * exactly at the end of the file. Everything is checked against the file's size before anything is allocated, and
+ * every failure is a {@link KilnFormatException} naming the file and what was wrong.
+ *
+ * <p>Kiln keeps float32 and int64 counters: F16, BF16 and F64 tensors are converted to F32 when read (logged);
+ * an I64 tensor of one element (shape [] or [1]) is a counter such as {@code num_batches_tracked}. Writes are
+ * atomic and record a SHA-256 of the data bytes in {@code __metadata__} under {@value #DATA_SHA256_KEY}; when a
+ * file carries it, reading verifies it, so flipped data bytes in Kiln's own files are detected.
  */
 public final class SafeTensors {
 
@@ -33,22 +50,41 @@ public final class SafeTensors {
     public record Content(StateDict tensors, Map<String, String> metadata) {
     }
 
-    private static final long MAX_HEADER = 100L << 20;
+    /** The reference implementation's limit on the JSON header. */
+    public static final long MAX_HEADER_BYTES = 100_000_000L;
+    /** Metadata key of the integrity hash Kiln writes: lower-case hex SHA-256 of every byte after the header. */
+    public static final String DATA_SHA256_KEY = "kiln.data_sha256";
+
+    private static final Logger LOG = LoggerFactory.getLogger(SafeTensors.class);
+    /** Largest data section read into one Java array. */
+    private static final long MAX_DATA_BYTES = Integer.MAX_VALUE - 16;
 
     private SafeTensors() {
     }
 
+    /**
+     * Writes {@code sd} (F32 tensors and I64 counters) with {@code metadata}, atomically; adds
+     * {@value #DATA_SHA256_KEY} (replacing any value given).
+     */
     public static void write(Path file, StateDict sd, Map<String, String> metadata) throws IOException {
-        JsonObject header = new JsonObject();
-        if (!metadata.isEmpty()) {
-            JsonObject meta = new JsonObject();
-            metadata.forEach(meta::addProperty);
-            header.add("__metadata__", meta);
+        MessageDigest sha = sha256();
+        try (OutputStream digestOnly = new DigestOutputStream(OutputStream.nullOutputStream(), sha)) {
+            writeData(digestOnly, sd);
         }
+        Map<String, String> meta = new LinkedHashMap<>(metadata);
+        meta.put(DATA_SHA256_KEY, HexFormat.of().formatHex(sha.digest()));
+        JsonObject header = new JsonObject();
+        JsonObject metaJson = new JsonObject();
+        meta.forEach(metaJson::addProperty);
+        header.add("__metadata__", metaJson);
         long offset = 0;
         for (Map.Entry<String, StateDict.Entry> e : sd.entries().entrySet()) {
             StateDict.Entry v = e.getValue();
             long bytes = Shapes.numel(v.shape()) * (v.dtype() == StateDict.DType.I64 ? 8 : 4);
+            if (v.dtype() == StateDict.DType.I64 && Shapes.numel(v.shape()) != 1) {
+                throw new IllegalArgumentException(e.getKey() + ": I64 entries are single counters, got shape "
+                        + Shapes.toString(v.shape()));
+            }
             JsonObject t = new JsonObject();
             t.addProperty("dtype", v.dtype().name());
             JsonArray shape = new JsonArray();
@@ -72,106 +108,233 @@ public final class SafeTensors {
             for (int i = json.length; i < padded; i++) {
                 out.write(' ');
             }
-            for (StateDict.Entry v : sd.entries().values()) {
-                if (v.dtype() == StateDict.DType.I64) {
-                    out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v.longValue()).array());
-                } else {
-                    ByteBuffer buf = ByteBuffer.allocate(v.data().length * 4).order(ByteOrder.LITTLE_ENDIAN);
-                    buf.asFloatBuffer().put(v.data());
-                    out.write(buf.array());
-                }
-            }
+            writeData(out, sd);
         });
     }
 
-    public static Content read(Path file) throws IOException {
-        String name = file.toString();
-        long size;
-        try {
-            size = Files.size(file);
-        } catch (NoSuchFileException e) {
-            throw new NoSuchFileException(name, null, "model/checkpoint file not found");
-        }
-        try (InputStream raw = Files.newInputStream(file);
-             DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(raw, 1 << 16))) {
-            byte[] lenBytes = readFully(in, 8, name, "header length");
-            long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
-            if (headerLen <= 0 || headerLen > MAX_HEADER || headerLen > size - 8) {
-                throw new IOException(name + ": not a safetensors file: header length " + headerLen
-                        + " (file is " + size + " bytes)");
+    private static void writeData(OutputStream out, StateDict sd) throws IOException {
+        for (StateDict.Entry v : sd.entries().values()) {
+            if (v.dtype() == StateDict.DType.I64) {
+                out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v.longValue()).array());
+            } else {
+                ByteBuffer buf = ByteBuffer.allocate(v.data().length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                buf.asFloatBuffer().put(v.data());
+                out.write(buf.array());
             }
-            String json = new String(readFully(in, (int) headerLen, name, "header"), StandardCharsets.UTF_8);
-            JsonObject header;
-            try {
-                header = JsonParser.parseString(json).getAsJsonObject();
-            } catch (JsonParseException | IllegalStateException e) {
-                throw new IOException(name + ": corrupt safetensors header: " + e.getMessage(), e);
-            }
-            long dataLen = size - 8 - headerLen;
-            Map<String, String> metadata = new LinkedHashMap<>();
-            record Spec(String key, StateDict.DType dtype, int[] shape, long begin, long end) {
-            }
-            java.util.List<Spec> specs = new java.util.ArrayList<>();
-            for (Map.Entry<String, JsonElement> e : header.entrySet()) {
-                if (e.getKey().equals("__metadata__")) {
-                    for (Map.Entry<String, JsonElement> m : e.getValue().getAsJsonObject().entrySet()) {
-                        metadata.put(m.getKey(), m.getValue().getAsString());
-                    }
-                    continue;
-                }
-                JsonObject t = e.getValue().getAsJsonObject();
-                String dtype = t.get("dtype").getAsString();
-                StateDict.DType dt;
-                if (dtype.equals("F32")) {
-                    dt = StateDict.DType.F32;
-                } else if (dtype.equals("I64")) {
-                    dt = StateDict.DType.I64;
-                } else {
-                    throw new IOException(name + ": tensor " + e.getKey() + " has dtype " + dtype + "; Kiln reads F32 and I64");
-                }
-                JsonArray sh = t.getAsJsonArray("shape");
-                int[] shape = new int[sh.size()];
-                for (int i = 0; i < shape.length; i++) {
-                    shape[i] = sh.get(i).getAsInt();
-                }
-                JsonArray off = t.getAsJsonArray("data_offsets");
-                long begin = off.get(0).getAsLong();
-                long end = off.get(1).getAsLong();
-                long expected = Shapes.numel(shape) * (dt == StateDict.DType.I64 ? 8 : 4);
-                if (begin < 0 || end < begin || end > dataLen || end - begin != expected) {
-                    throw new IOException(name + ": tensor " + e.getKey() + ": data offsets [" + begin + ", " + end
-                            + ") do not fit shape " + Shapes.toString(shape) + " " + dtype + " (" + expected
-                            + " bytes) in " + dataLen + " data bytes (truncated or corrupt file?)");
-                }
-                specs.add(new Spec(e.getKey(), dt, shape, begin, end));
-            }
-            byte[] data = readFully(in, (int) dataLen, name, "tensor data");
-            ByteBuffer buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
-            StateDict sd = new StateDict();
-            for (Spec s : specs) {
-                if (s.dtype() == StateDict.DType.I64) {
-                    if (s.shape().length != 0) {
-                        throw new IOException(name + ": tensor " + s.key() + ": only 0-d I64 counters are supported");
-                    }
-                    long v = buf.getLong((int) s.begin());
-                    sd.put(s.key(), StateDict.Entry.ofLong(v));
-                } else {
-                    float[] values = new float[(int) ((s.end() - s.begin()) / 4)];
-                    buf.slice((int) s.begin(), (int) (s.end() - s.begin())).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
-                    sd.put(s.key(), new StateDict.Entry(s.shape(), values, StateDict.DType.F32));
-                }
-            }
-            return new Content(sd, metadata);
         }
     }
 
-    private static byte[] readFully(DataInputStream in, int n, String file, String what) throws IOException {
-        byte[] b = new byte[n];
-        try {
-            in.readFully(b);
-        } catch (EOFException e) {
-            throw new IOException(file + ": truncated while reading " + what + " (" + n + " bytes expected)", e);
+    /** Reads a safetensors file; see the class comment for what is checked. */
+    public static Content read(Path file) throws IOException {
+        String name = file.toString();
+        if (Files.isDirectory(file)) {
+            throw new FileSystemException(name, null, "is a directory, not a safetensors file");
         }
-        return b;
+        if (!Files.exists(file)) {
+            throw new NoSuchFileException(name, null, "model/checkpoint file not found");
+        }
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = ch.size();
+            return parse(name, size, (position, dst) -> {
+                ByteBuffer b = ByteBuffer.wrap(dst);
+                while (b.hasRemaining()) {
+                    if (ch.read(b, position + b.position()) < 0) {
+                        throw new KilnFormatException(name, "file shrank while being read (expected " + size
+                                + " bytes)");
+                    }
+                }
+            });
+        }
+    }
+
+    /** Reads a whole safetensors file held in memory; {@code name} is used in messages. */
+    static Content read(String name, byte[] file) throws IOException {
+        return parse(name, file.length, (position, dst) -> System.arraycopy(file, (int) position, dst, 0, dst.length));
+    }
+
+    /** Random access to the file's bytes. */
+    @FunctionalInterface
+    private interface Source {
+        void read(long position, byte[] dst) throws IOException;
+    }
+
+    private static Content parse(String name, long size, Source src) throws IOException {
+        if (size < 8) {
+            throw new KilnFormatException(name, "not a safetensors file: " + size
+                    + " bytes, too short for the 8-byte header length");
+        }
+        byte[] lenBytes = new byte[8];
+        src.read(0, lenBytes);
+        long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (headerLen < 0 || headerLen > MAX_HEADER_BYTES) {
+            throw new KilnFormatException(name, "not a safetensors file: header length "
+                    + Long.toUnsignedString(headerLen) + " exceeds the format's limit of " + MAX_HEADER_BYTES + " bytes");
+        }
+        if (headerLen > size - 8) {
+            throw new KilnFormatException(name, "header length " + headerLen + " exceeds the file (" + size
+                    + " bytes): truncated, or not a safetensors file");
+        }
+        byte[] headerBytes = new byte[(int) headerLen];
+        src.read(8, headerBytes);
+        Header header = SafeTensorsHeader.parse(name, headerBytes);
+        long dataLen = size - 8 - headerLen;
+        validateLayout(name, header.tensors(), dataLen);
+        if (dataLen > MAX_DATA_BYTES) {
+            throw new KilnFormatException(name, "tensor data of " + dataLen + " bytes; Kiln reads at most "
+                    + MAX_DATA_BYTES + " bytes per file");
+        }
+        byte[] data = new byte[(int) dataLen];
+        src.read(8 + headerLen, data);
+        String expectedSha = header.metadata().get(DATA_SHA256_KEY);
+        if (expectedSha != null) {
+            String found = HexFormat.of().formatHex(sha256().digest(data));
+            if (!found.equalsIgnoreCase(expectedSha)) {
+                throw new KilnFormatException(name, "tensor data does not match the SHA-256 recorded in __metadata__ ("
+                        + DATA_SHA256_KEY + "): expected " + expectedSha + ", found " + found
+                        + "; the file was changed or damaged after it was written");
+            }
+        }
+        return new Content(toStateDict(name, header.tensors(), data), header.metadata());
+    }
+
+    /** The byte range rules of the format, checked on the sorted ranges. */
+    private static void validateLayout(String name, List<TensorInfo> tensors, long dataLen) throws KilnFormatException {
+        List<TensorInfo> sorted = new ArrayList<>(tensors);
+        sorted.sort((a, b) -> a.begin() != b.begin() ? Long.compare(a.begin(), b.begin()) : Long.compare(a.end(), b.end()));
+        long expectedBegin = 0;
+        String previous = null;
+        for (TensorInfo t : sorted) {
+            if (t.end() < t.begin()) {
+                throw new KilnFormatException(name, "tensor " + t.key() + ": data_offsets [" + t.begin() + ", "
+                        + t.end() + ") end before they begin");
+            }
+            if (t.begin() != expectedBegin) {
+                throw new KilnFormatException(name, "tensor " + t.key() + ": data_offsets [" + t.begin() + ", "
+                        + t.end() + ") " + (t.begin() < expectedBegin
+                        ? "overlap " + (previous == null ? "" : previous + "'s bytes, which end at " + expectedBegin)
+                        : "leave a gap after byte " + expectedBegin + (previous == null ? "" : " (end of " + previous + ")")));
+            }
+            long bytes;
+            try {
+                long numel = 1;
+                for (long d : t.shape()) {
+                    numel = Math.multiplyExact(numel, d);
+                }
+                bytes = Math.multiplyExact(numel, (long) t.dtype().bytes);
+            } catch (ArithmeticException overflow) {
+                bytes = -1;
+            }
+            if (bytes != t.end() - t.begin()) {
+                throw new KilnFormatException(name, "tensor " + t.key() + ": shape " + java.util.Arrays.toString(t.shape())
+                        + " " + t.dtype() + " needs " + (bytes < 0 ? "more than 2^63" : Long.toString(bytes))
+                        + " bytes, data_offsets [" + t.begin() + ", " + t.end() + ") hold " + (t.end() - t.begin()));
+            }
+            expectedBegin = t.end();
+            previous = t.key();
+        }
+        if (expectedBegin != dataLen) {
+            throw new KilnFormatException(name, expectedBegin < dataLen
+                    ? (dataLen - expectedBegin) + " trailing byte(s) after the last tensor (the tensors cover "
+                    + expectedBegin + " of " + dataLen + " data bytes)"
+                    : "truncated: the tensors need " + expectedBegin + " data bytes, the file holds " + dataLen);
+        }
+    }
+
+    private static StateDict toStateDict(String name, List<TensorInfo> tensors, byte[] data) throws KilnFormatException {
+        ByteBuffer buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        StateDict sd = new StateDict();
+        Map<Dtype, List<String>> converted = new TreeMap<>();
+        for (TensorInfo t : tensors) {
+            int[] shape = new int[t.shape().length];
+            for (int i = 0; i < shape.length; i++) {
+                if (t.shape()[i] > Integer.MAX_VALUE) {
+                    throw new KilnFormatException(name, "tensor " + t.key() + ": dimension " + t.shape()[i]
+                            + " is larger than Kiln's limit of " + Integer.MAX_VALUE);
+                }
+                shape[i] = (int) t.shape()[i];
+            }
+            int begin = (int) t.begin();
+            int numel = (int) ((t.end() - t.begin()) / t.dtype().bytes);
+            switch (t.dtype()) {
+                case I64 -> {
+                    if (numel != 1 || shape.length > 1) {
+                        throw new KilnFormatException(name, "tensor " + t.key() + ": I64 of shape "
+                                + Shapes.toString(shape) + "; Kiln reads I64 only as single counters (shape [] or [1])");
+                    }
+                    long v = buf.getLong(begin);
+                    sd.put(t.key(), new StateDict.Entry(shape, new float[]{v}, StateDict.DType.I64, v));
+                }
+                case F32, F16, BF16, F64 -> {
+                    float[] values = new float[numel];
+                    for (int i = 0; i < numel; i++) {
+                        values[i] = switch (t.dtype()) {
+                            case F32 -> buf.getFloat(begin + 4 * i);
+                            case F16 -> Float16.toFloat(buf.getShort(begin + 2 * i));
+                            case BF16 -> Float.intBitsToFloat((buf.getShort(begin + 2 * i) & 0xffff) << 16);
+                            default -> (float) buf.getDouble(begin + 8 * i);
+                        };
+                    }
+                    if (t.dtype() != Dtype.F32) {
+                        converted.computeIfAbsent(t.dtype(), d -> new ArrayList<>()).add(t.key());
+                    }
+                    sd.put(t.key(), new StateDict.Entry(shape, values, StateDict.DType.F32));
+                }
+                default -> throw new KilnFormatException(name, "tensor " + t.key() + ": dtype " + t.dtype()
+                        + " is valid safetensors but has no place in a Kiln model (Kiln reads F32, F16, BF16 and F64"
+                        + " as float32, and I64 counters)");
+            }
+        }
+        converted.forEach((dtype, keys) -> LOG.info("{}: converted {} {} tensor(s) to F32{}: {}", name, keys.size(),
+                dtype, dtype == Dtype.F64 ? " (rounded to nearest)" : " (exact)", String.join(", ", keys)));
+        return sd;
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
+    }
+
+    /** Every dtype of the format, with its element size in bytes. */
+    enum Dtype {
+        BOOL(1), U8(1), I8(1), F8_E5M2(1), F8_E4M3(1), I16(2), U16(2), F16(2), BF16(2), I32(4), U32(4), F32(4),
+        F64(8), I64(8), U64(8);
+
+        final int bytes;
+
+        Dtype(int bytes) {
+            this.bytes = bytes;
+        }
+    }
+
+    /** One tensor's entry in the header, checked for form but not yet for layout. */
+    record TensorInfo(String key, Dtype dtype, long[] shape, long begin, long end) {
+    }
+
+    /** The parsed header: tensors in file order and the string metadata. */
+    record Header(List<TensorInfo> tensors, Map<String, String> metadata) {
+    }
+
+    /** IEEE 754 binary16 to float (Float.float16ToFloat arrived only in Java 20). */
+    static final class Float16 {
+        private Float16() {
+        }
+
+        static float toFloat(short h) {
+            int bits = h & 0xffff;
+            int sign = (bits & 0x8000) << 16;
+            int exp = (bits >>> 10) & 0x1f;
+            int mant = bits & 0x3ff;
+            if (exp == 0x1f) {
+                return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+            }
+            if (exp == 0) {
+                float v = mant * 0x1p-24f;
+                return sign == 0 ? v : -v;
+            }
+            return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+        }
     }
 }

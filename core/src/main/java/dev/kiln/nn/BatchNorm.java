@@ -112,6 +112,11 @@ public abstract class BatchNorm extends Module implements FusesActivation {
     }
 
     @Override
+    protected StateDict.Entry extraStateDefault(String key) {
+        return key.equals("num_batches_tracked") ? StateDict.Entry.ofLong(0) : null;
+    }
+
+    @Override
     protected void loadExtraState(String key, StateDict.Entry value) {
         if (!key.equals("num_batches_tracked")) {
             super.loadExtraState(key, value);

@@ -173,6 +173,14 @@ public abstract class Module implements AutoCloseable {
         return Map.of();
     }
 
+    /**
+     * The value an extra-state entry takes when a state dict lacks it, or null when it is required. PyTorch fills a
+     * missing {@code num_batches_tracked} with 0 (files from before the counter existed); BatchNorm does the same.
+     */
+    protected StateDict.Entry extraStateDefault(String key) {
+        return null;
+    }
+
     /** Restores what {@link #extraState} reported. */
     protected void loadExtraState(String key, StateDict.Entry value) {
         throw new IllegalStateException("unexpected extra state " + key);
@@ -185,14 +193,18 @@ public abstract class Module implements AutoCloseable {
     public final void loadStateDict(StateDict sd, boolean strict) {
         StateDict mine = new StateDict();
         Map<String, Runnable> writers = new LinkedHashMap<>();
-        collectWriters("", mine, writers, sd);
+        Map<String, Runnable> defaults = new LinkedHashMap<>();
+        collectWriters("", mine, writers, defaults, sd);
         List<String> missing = new ArrayList<>();
         List<String> mismatched = new ArrayList<>();
         for (Map.Entry<String, StateDict.Entry> e : mine.entries().entrySet()) {
             StateDict.Entry given = sd.get(e.getKey());
             if (given == null) {
-                missing.add(e.getKey());
-            } else if (!java.util.Arrays.equals(given.shape(), e.getValue().shape())) {
+                if (!defaults.containsKey(e.getKey())) {
+                    missing.add(e.getKey());
+                }
+            } else if (!java.util.Arrays.equals(given.shape(), e.getValue().shape())
+                    && !oneElementForScalar(given.shape(), e.getValue().shape())) {
                 mismatched.add(e.getKey() + ": checkpoint has shape " + Shapes.toString(given.shape())
                         + ", model expects " + Shapes.toString(e.getValue().shape()));
             }
@@ -219,15 +231,23 @@ public abstract class Module implements AutoCloseable {
         for (Map.Entry<String, Runnable> w : writers.entrySet()) {
             if (sd.get(w.getKey()) != null) {
                 w.getValue().run();
+            } else if (defaults.containsKey(w.getKey())) {
+                defaults.get(w.getKey()).run();
             }
         }
+    }
+
+    /** PyTorch loads a one-element 1-d tensor into a 0-d one (older versions saved scalars as shape [1]). */
+    private static boolean oneElementForScalar(int[] given, int[] expected) {
+        return expected.length == 0 && given.length == 1 && given[0] == 1;
     }
 
     public final void loadStateDict(StateDict sd) {
         loadStateDict(sd, true);
     }
 
-    private void collectWriters(String prefix, StateDict shapes, Map<String, Runnable> writers, StateDict source) {
+    private void collectWriters(String prefix, StateDict shapes, Map<String, Runnable> writers,
+                                Map<String, Runnable> defaults, StateDict source) {
         List<Map<String, Tensor>> groups = List.of(parameters, buffers);
         for (Map<String, Tensor> group : groups) {
             for (Map.Entry<String, Tensor> e : group.entrySet()) {
@@ -245,9 +265,13 @@ public abstract class Module implements AutoCloseable {
             shapes.put(key, e.getValue());
             String local = e.getKey();
             writers.put(key, () -> loadExtraState(local, source.get(key)));
+            StateDict.Entry fallback = extraStateDefault(local);
+            if (fallback != null) {
+                defaults.put(key, () -> loadExtraState(local, fallback));
+            }
         }
         for (Map.Entry<String, Module> e : children.entrySet()) {
-            e.getValue().collectWriters(prefix + e.getKey() + ".", shapes, writers, source);
+            e.getValue().collectWriters(prefix + e.getKey() + ".", shapes, writers, defaults, source);
         }
     }
 

@@ -1,7 +1,6 @@
 package dev.kiln.train;
 
 import com.google.gson.Gson;
-import com.google.gson.reflect.TypeToken;
 import dev.kiln.core.Device;
 import dev.kiln.core.GradMode;
 import dev.kiln.core.NonFiniteLossException;
@@ -48,6 +47,10 @@ public final class Trainer {
     private int trainBatchSize;
     private TrainingStep step;
     private int startEpoch;
+    private final Map<String, String> settings;
+    private final boolean allowSettingsChange;
+    private volatile boolean stopRequested;
+    private Path lastCheckpoint;
     private static final int GRAPH_WARMUP_STEPS = 3;
 
     private Trainer(Builder b) {
@@ -63,24 +66,56 @@ public final class Trainer {
         this.baseLr = optimizer.lr();
         this.graphs = b.graphs;
         this.reportEvery = b.reportEvery;
+        this.settings = Map.copyOf(b.settings);
+        this.allowSettingsChange = b.allowSettingsChange;
     }
 
     public static Builder builder() {
         return new Builder();
     }
 
-    /** Restores model, optimizer, completed epochs and history from a checkpoint written by this trainer. */
+    /**
+     * Restores model, optimizer, completed epochs and history from a checkpoint written by this trainer. When the
+     * checkpoint's recorded settings differ from this trainer's ({@link Builder#settings}), nothing changes and a
+     * {@link CheckpointMismatchException} lists the differences, unless {@link Builder#allowSettingsChange} is set.
+     */
     public void resumeFrom(Path file) throws IOException {
         Checkpoint c = Checkpoint.load(file);
+        List<String> differences = c.differencesFrom(settings);
+        if (!differences.isEmpty()) {
+            if (!allowSettingsChange) {
+                throw new CheckpointMismatchException(file, differences);
+            }
+            LOG.warn("resuming {} with different settings: {}", file, String.join("; ", differences));
+        }
         if (c.seed() != seed) {
             LOG.warn("checkpoint {} was written with seed {}, this run uses seed {}", file, c.seed(), seed);
         }
+        List<EpochMetrics> restoredHistory = c.history();
         c.restore(model, optimizer);
         startEpoch = c.completedEpochs();
         history.clear();
-        history.addAll(new Gson().fromJson(c.historyJson(), new TypeToken<List<EpochMetrics>>() {
-        }.getType()));
+        history.addAll(restoredHistory);
+        lastCheckpoint = file;
         LOG.info("resumed from {} after {} completed epoch(s)", file, startEpoch);
+    }
+
+    /** Epochs already completed before {@link #fit} starts (from a resumed checkpoint), else 0. */
+    public int completedEpochs() {
+        return startEpoch;
+    }
+
+    /**
+     * Asks a running {@link #fit} to stop before its next batch (safe from any thread, e.g. a signal handler): it
+     * then throws {@link TrainingStoppedException}. A checkpoint being written is finished first.
+     */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
+    /** The newest complete checkpoint of this run (written or resumed from), or null. */
+    public Path lastCheckpoint() {
+        return lastCheckpoint;
     }
 
     /** Runs the remaining epochs; returns the metrics of every epoch (including resumed ones). */
@@ -113,7 +148,10 @@ public final class Trainer {
             }
             if (checkpoint != null) {
                 try {
-                    Checkpoint.save(checkpoint, model, optimizer, epoch + 1, seed, new Gson().toJson(history), Map.of());
+                    Map<String, String> recorded = new java.util.LinkedHashMap<>();
+                    settings.forEach((k, v) -> recorded.put(Checkpoint.SETTING_PREFIX + k, v));
+                    Checkpoint.save(checkpoint, model, optimizer, epoch + 1, seed, new Gson().toJson(history), recorded);
+                    lastCheckpoint = checkpoint;
                 } catch (IOException e) {
                     throw new UncheckedIOException("could not write checkpoint " + checkpoint, e);
                 }
@@ -138,6 +176,9 @@ public final class Trainer {
         long start = System.nanoTime();
         try (DataLoader.Epoch e = train.epoch(epoch)) {
             for (Batch batch : e) {
+                if (stopRequested) {
+                    throw new TrainingStoppedException(epoch, batch.index(), epoch, lastCheckpoint);
+                }
                 double progress = ((double) epoch * batches + batch.index()) / ((double) epochs * batches);
                 optimizer.setLr(schedule.lr(baseLr, progress));
                 TrainingStep step = stepFor(batch);
@@ -255,6 +296,23 @@ public final class Trainer {
         private LearningRateSchedule schedule = LearningRateSchedule.constant();
         private boolean graphs;
         private int reportEvery = 20;
+        private Map<String, String> settings = Map.of();
+        private boolean allowSettingsChange;
+
+        /**
+         * Every setting that changes the result of the run (batch size, learning rate and schedule, data identity,
+         * model, seed...), as names and values; recorded in each checkpoint and compared on {@link #resumeFrom}.
+         */
+        public Builder settings(Map<String, String> s) {
+            this.settings = Map.copyOf(s);
+            return this;
+        }
+
+        /** Resume even when the checkpoint's settings differ (logged as a warning). Default off. */
+        public Builder allowSettingsChange(boolean allow) {
+            this.allowSettingsChange = allow;
+            return this;
+        }
 
         /**
          * Capture the training step as a graph after a short warm-up and replay it (a CUDA graph on the GPU); when the

@@ -139,10 +139,10 @@ class IdxReaderTest {
         byte[] withTail = concat(labels(4, 10), new byte[] {1, 2, 3});
         Path raw = write(dir, "l", withTail);
         IdxFormatException e = assertThrows(IdxFormatException.class, () -> IdxReader.readLabels(raw, 10));
-        assertEquals("l: trailing data: expected end of file after 20 bytes, found 3 more bytes", e.getMessage());
+        assertEquals("l: trailing data: expected end of file after 12 bytes, found 3 more bytes", e.getMessage());
         Path gz = write(dir, "l.gz", gzip(withTail));
         e = assertThrows(IdxFormatException.class, () -> IdxReader.readLabels(gz, 10));
-        assertEquals("l.gz: trailing data: expected end of decompressed data after 20 bytes, found 3 more bytes",
+        assertEquals("l.gz: trailing data: expected end of decompressed data after 12 bytes, found 3 more bytes",
                 e.getMessage());
     }
 }

@@ -13,7 +13,10 @@ import dev.kiln.optim.Adam;
 import dev.kiln.optim.AdamW;
 import dev.kiln.optim.Optimizer;
 import dev.kiln.optim.SGD;
+import dev.kiln.train.Checkpoint;
+import dev.kiln.train.CheckpointMismatchException;
 import dev.kiln.train.LearningRateSchedule;
+import dev.kiln.train.TrainingStoppedException;
 import dev.kiln.train.EpochMetrics;
 import dev.kiln.train.LoggingListener;
 import dev.kiln.train.ModelFiles;
@@ -25,6 +28,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -96,6 +100,10 @@ final class LeNetCommand implements Callable<Integer> {
             description = "Read the loss back every N batches (each read waits for the GPU; default: ${DEFAULT-VALUE}).")
     int reportEvery;
 
+    @Option(names = "--force", description = "Resume even when the checkpoint was written with different settings"
+            + " (they are listed as a warning).")
+    boolean force;
+
     @Option(names = "--progress", defaultValue = "auto", description = "auto, bar, log or none (default: ${DEFAULT-VALUE}: a bar on a terminal, log lines otherwise).")
     String progress;
 
@@ -119,6 +127,18 @@ final class LeNetCommand implements Callable<Integer> {
                 train.size(), mnist.test().size(), (System.nanoTime() - loadStart) / 1e9);
 
         Path checkpointFile = checkpoint != null ? checkpoint : resume;
+        if (resume != null) {
+            Checkpoint previous = Checkpoint.load(resume);
+            if (previous.completedEpochs() >= epochs) {
+                List<EpochMetrics> done = previous.history();
+                out.printf(Locale.ROOT, "%s holds a finished run: %d epoch(s) completed, --epochs is %d; nothing to"
+                                + " train%s. Give a larger --epochs to train further.%n", resume,
+                        previous.completedEpochs(), epochs, done.isEmpty() ? "" : String.format(Locale.ROOT,
+                                " (test accuracy after the last epoch: %.2f%%)", 100 * done.get(done.size() - 1).testAccuracy()));
+                out.flush();
+                return 0;
+            }
+        }
         try (DataLoader trainLoader = DataLoader.builder(train).batchSize(batchSize).shuffle(true).seed(seed)
                 .normalization(Normalization.MNIST).build();
              DataLoader testLoader = DataLoader.builder(mnist.test()).batchSize(1000).shuffle(false)
@@ -127,7 +147,8 @@ final class LeNetCommand implements Callable<Integer> {
              Optimizer sgd = optimizer(model)) {
             Trainer.Builder tb = Trainer.builder().model(model).loss(new CrossEntropyLoss()).optimizer(sgd)
                     .device(dev).epochs(epochs).seed(seed).checkpoint(checkpointFile)
-                    .schedule(LearningRateSchedule.named(scheduleName)).graphs(graphs).reportEvery(reportEvery);
+                    .schedule(LearningRateSchedule.named(scheduleName)).graphs(graphs).reportEvery(reportEvery)
+                    .settings(settings(mnist, train.size())).allowSettingsChange(force);
             boolean terminal = System.console() != null;
             if (progress.equals("bar") || (progress.equals("auto") && terminal)) {
                 tb.listener(new ConsoleProgressBar(System.out));
@@ -136,12 +157,25 @@ final class LeNetCommand implements Callable<Integer> {
             }
             Trainer trainer = tb.build();
             if (resume != null) {
-                trainer.resumeFrom(resume);
+                try {
+                    trainer.resumeFrom(resume);
+                } catch (CheckpointMismatchException e) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), "--resume " + e.getMessage()
+                            + "\nUse the same options to continue that run, or --force to continue with these.");
+                }
             }
-            List<EpochMetrics> history = trainer.fit(trainLoader, testLoader);
-            if (history.isEmpty()) {
-                out.println("nothing to do: the checkpoint already has " + epochs + " epoch(s)");
-                return 0;
+            List<EpochMetrics> history;
+            try (Interrupts interrupts = Interrupts.stopOnSigint(trainer::requestStop, spec.commandLine().getErr())) {
+                history = trainer.fit(trainLoader, testLoader);
+            } catch (TrainingStoppedException e) {
+                PrintWriter err = spec.commandLine().getErr();
+                err.println("kiln lenet: interrupted: stopped before batch " + e.batch() + " of epoch " + (e.epoch() + 1)
+                        + "; nothing else was written. " + (e.lastCheckpoint() == null
+                        ? "No checkpoint was written" + (checkpointFile == null ? " (use --checkpoint FILE to keep progress)." : ".")
+                        : "The last checkpoint is " + e.lastCheckpoint() + " (" + e.completedEpochs()
+                        + " epoch(s) completed); continue with --resume " + e.lastCheckpoint() + "."));
+                err.flush();
+                return Interrupts.EXIT_CODE;
             }
             EpochMetrics last = history.get(history.size() - 1);
             double trainSeconds = 0;
@@ -206,6 +240,26 @@ final class LeNetCommand implements Callable<Integer> {
         }
     }
 
+    /** Every setting that changes the trained model: recorded in checkpoints and compared when resuming. */
+    private Map<String, String> settings(ImageDataset mnist, int trainImages) {
+        Map<String, String> s = new LinkedHashMap<>();
+        s.put("model", LeNet5.class.getSimpleName());
+        s.put("batch_size", Integer.toString(batchSize));
+        s.put("optimizer", optimizerName);
+        s.put("lr", Float.toString(lr));
+        if (optimizerName.equals("sgd")) {
+            s.put("momentum", Float.toString(momentum));
+        }
+        // a cosine schedule depends on the length of the run; a constant one does not, so such runs may be extended
+        s.put("schedule", scheduleName.equals("cosine") ? "cosine over " + epochs + " epoch(s)" : scheduleName);
+        s.put("seed", Long.toString(seed));
+        s.put("train_images", Integer.toString(trainImages));
+        StringBuilder md5 = new StringBuilder();
+        new java.util.TreeMap<>(mnist.md5()).forEach((f, h) -> md5.append(md5.length() == 0 ? "" : " ").append(f).append('=').append(h));
+        s.put("data_md5", md5.toString());
+        return s;
+    }
+
     private Optimizer optimizer(LeNet5 model) {
         return switch (optimizerName) {
             case "adam" -> new Adam(model.parameters(), lr);
@@ -214,7 +268,8 @@ final class LeNetCommand implements Callable<Integer> {
         };
     }
 
-    private void validate() {
+    /** Checks every option before anything is loaded or trained; throws picocli's usage error (exit code 2). */
+    void validate() {
         CommandLine cl = spec.commandLine();
         if (epochs < 1) {
             throw new CommandLine.ParameterException(cl, "--epochs must be >= 1, got " + epochs);
@@ -225,8 +280,43 @@ final class LeNetCommand implements Callable<Integer> {
         if (batchSize < 2) {
             throw new CommandLine.ParameterException(cl, "--batch-size must be >= 2 (batch norm needs 2 samples), got " + batchSize);
         }
-        if (!(lr > 0)) {
-            throw new CommandLine.ParameterException(cl, "--lr must be > 0, got " + lr);
+        if (!(lr > 0) || !Float.isFinite(lr) || lr > 100) {
+            throw new CommandLine.ParameterException(cl, "--lr must be > 0 and at most 100, got " + lr);
+        }
+        if (!(momentum >= 0 && momentum < 1)) {
+            throw new CommandLine.ParameterException(cl, "--momentum must be in [0, 1), got " + momentum
+                    + " (a momentum of 1 or more makes SGD diverge)");
+        }
+        if (epochs > 100_000) {
+            throw new CommandLine.ParameterException(cl, "--epochs must be at most 100000, got " + epochs);
+        }
+        if (batchSize > 1 << 20) {
+            throw new CommandLine.ParameterException(cl, "--batch-size must be at most " + (1 << 20) + ", got " + batchSize);
+        }
+        if (!device.matches("auto|cpu|cuda(:[0-9]{1,3})?")) {
+            throw new CommandLine.ParameterException(cl, "--device must be auto, cpu, cuda or cuda:N, got " + device);
+        }
+        if (data != null && !Files.isDirectory(data)) {
+            throw new CommandLine.ParameterException(cl, "--data " + data + ": " + (Files.exists(data)
+                    ? "is a file, not a directory" : "no such directory"));
+        }
+        if (resume != null && !Files.isRegularFile(resume)) {
+            throw new CommandLine.ParameterException(cl, "--resume " + resume + ": " + (Files.isDirectory(resume)
+                    ? "is a directory, not a checkpoint file" : "no such file"));
+        }
+        OutputPaths outputs = new OutputPaths();
+        Map<String, Path> targets = new LinkedHashMap<>();
+        targets.put("--checkpoint", checkpoint != null ? checkpoint : resume);
+        targets.put("--save", save);
+        targets.put("--save (provenance)", save == null ? null : ModelFiles.sidecar(save));
+        targets.put("--metrics-json", metricsJson);
+        targets.put("--plot", plot);
+        for (Map.Entry<String, Path> t : targets.entrySet()) {
+            if (t.getValue() != null) {
+                outputs.problem(t.getKey(), t.getValue()).ifPresent(problem -> {
+                    throw new CommandLine.ParameterException(cl, problem);
+                });
+            }
         }
         if (limitTrain != null && limitTrain < 2) {
             throw new CommandLine.ParameterException(cl, "--limit-train must be >= 2, got " + limitTrain);
