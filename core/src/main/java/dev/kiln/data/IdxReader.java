@@ -58,10 +58,13 @@ public final class IdxReader {
         if (expectedCols > 0 && cols != expectedCols) {
             throw new IdxFormatException(name, "cols", Integer.toString(expectedCols), Integer.toString(cols));
         }
-        long total = (long) count * rows * cols;
+        // rows*cols fits in a long; times count it may not, so compare by division before multiplying
+        long pixelsPerImage = (long) rows * cols;
+        long total = count == 0 ? 0 : count > MAX_ARRAY / pixelsPerImage ? Long.MAX_VALUE : count * pixelsPerImage;
         if (total > MAX_ARRAY) {
             throw new IdxFormatException(name, "count*rows*cols", "at most " + MAX_ARRAY + " bytes",
-                    count + "*" + rows + "*" + cols + " = " + total);
+                    count + "*" + rows + "*" + cols + " = " + java.math.BigInteger.valueOf(count)
+                            .multiply(java.math.BigInteger.valueOf(pixelsPerImage)));
         }
         checkDeclaredSize(idx, storedSize, 16, total, "count*rows*cols (" + count + "*" + rows + "*" + cols + ")");
         byte[] pixels = idx.readPayload((int) total, "pixel data");

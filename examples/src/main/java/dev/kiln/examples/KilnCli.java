@@ -29,7 +29,7 @@ public final class KilnCli implements Runnable {
 
     /** Runs with stdout and stderr sent to {@code outAndErr} (null: the process streams). */
     static int run(PrintWriter outAndErr, String... args) {
-        CommandLine cl = new CommandLine(new KilnCli());
+        CommandLine cl = commandLine();
         if (outAndErr != null) {
             cl.setOut(outAndErr);
             cl.setErr(outAndErr);
@@ -41,6 +41,16 @@ public final class KilnCli implements Runnable {
             return 1;
         });
         return cl.execute(args);
+    }
+
+    /**
+     * The command line as {@link #run} configures it, before handlers and streams. {@code @file} arguments are not
+     * expanded: an argument is what was typed (an {@code @/dev/zero} would otherwise never finish reading).
+     */
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new KilnCli());
+        cl.setExpandAtFiles(false);
+        return cl;
     }
 
     private static String messageOf(Throwable ex) {
