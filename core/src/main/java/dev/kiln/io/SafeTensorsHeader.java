@@ -198,11 +198,7 @@ final class SafeTensorsHeader {
         if (message == null) {
             return "unexpected end of header";
         }
-        String m = message;
-        int use = m.indexOf(" Use JsonReader.set");
-        if (use >= 0) {
-            m = m.substring(0, use);
-        }
+        String m = message.replaceAll("Use JsonReader\\.set\\w+\\([^)]*\\) to accept malformed JSON", "malformed JSON");
         int see = m.indexOf("\nSee ");
         if (see >= 0) {
             m = m.substring(0, see);

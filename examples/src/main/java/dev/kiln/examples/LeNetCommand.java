@@ -250,8 +250,8 @@ final class LeNetCommand implements Callable<Integer> {
         if (optimizerName.equals("sgd")) {
             s.put("momentum", Float.toString(momentum));
         }
-        // a cosine schedule depends on the length of the run; a constant one does not, so such runs may be extended
-        s.put("schedule", scheduleName.equals("cosine") ? "cosine over " + epochs + " epoch(s)" : scheduleName);
+        // --epochs is not compared: a finished run may be extended (the cosine schedule then follows the new length)
+        s.put("schedule", scheduleName);
         s.put("seed", Long.toString(seed));
         s.put("train_images", Integer.toString(trainImages));
         StringBuilder md5 = new StringBuilder();

@@ -21,6 +21,9 @@ class OptionsFuzzTest {
             "--report-every", "--progress", "--force", "--data", "--batch-sizes", "--steps", "--json", "--filter",
             "--shape", "-h", "--", "=", "0", "-1", "1e40", "NaN", "cuda:0", "cpu", "/", "/proc/self/status", "."};
 
+    /** Built once: picocli resets every option to its initial value on each parse, and building is the slow part. */
+    private static final CommandLine CLI = KilnCli.commandLine();
+
     @FuzzTest(maxDuration = "25s")
     void parseAndValidate(FuzzedDataProvider in) {
         List<String> args = new ArrayList<>();
@@ -28,9 +31,8 @@ class OptionsFuzzTest {
         for (int i = 0; i < n; i++) {
             args.add(in.consumeBoolean() ? in.pickValue(WORDS) : in.consumeString(24));
         }
-        CommandLine cl = KilnCli.commandLine();
         try {
-            CommandLine.ParseResult parsed = cl.parseArgs(args.toArray(new String[0]));
+            CommandLine.ParseResult parsed = CLI.parseArgs(args.toArray(new String[0]));
             while (parsed.hasSubcommand()) {
                 parsed = parsed.subcommand();
             }
