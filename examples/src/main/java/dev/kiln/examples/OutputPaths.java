@@ -47,6 +47,8 @@ final class OutputPaths {
             // the real test: make (and remove) a file where the output will be renamed into place
             Path probe = Files.createTempFile(existing, ".kiln-write-check.", ".tmp");
             Files.delete(probe);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return Optional.of(option + " " + file + ": cannot write in " + existing + ": files cannot be created there");
         } catch (AccessDeniedException e) {
             return Optional.of(option + " " + file + ": cannot write in " + existing + ": permission denied");
         } catch (FileSystemException e) {

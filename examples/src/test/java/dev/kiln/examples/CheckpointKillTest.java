@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CheckpointKillTest {
 
     private static final int KILLS = 20;
-    private static final int EPOCHS = 4;
+    private static final int EPOCHS = 3;
 
     @TempDir
     static Path shared;
@@ -42,14 +42,21 @@ class CheckpointKillTest {
 
     @BeforeAll
     static void data() throws IOException {
-        data = SyntheticMnist.write(shared.resolve("mnist"), 384, 100);
+        data = SyntheticMnist.write(shared.resolve("mnist"), 256, 64);
+    }
+
+    /** The same training in a child JVM. */
+    private static List<String> child(List<String> lenetArgs) {
+        List<String> cmd = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC", "-Xshare:auto", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp", System.getProperty("java.class.path"), KilnCli.class.getName()));
+        cmd.addAll(lenetArgs);
+        return cmd;
     }
 
     private static List<String> lenet(Path checkpoint, boolean resume, Path save, int epochs) {
         List<String> cmd = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp", System.getProperty("java.class.path"), KilnCli.class.getName(),
                 "lenet", "--data", data.toString(), "--device", "cpu", "--progress", "none", "--epochs",
                 Integer.toString(epochs), "--batch-size", "32", "--seed", "3"));
         if (resume) {
@@ -67,10 +74,14 @@ class CheckpointKillTest {
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 
-    private static void runToEnd(List<String> cmd, Path log) throws Exception {
-        Process p = start(cmd, log);
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "child finished");
-        assertEquals(0, p.exitValue(), Files.readString(log));
+    /** Runs in this JVM: the same code and so the same bits as a child, without another JVM start. */
+    private static void runToEnd(List<String> args) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, args.toArray(new String[0])), out.toString());
+    }
+
+    private static boolean logSays(Path log, String text) throws IOException {
+        return Files.exists(log) && Files.readString(log).contains(text);
     }
 
     private static StateDict tensors(Path model) throws IOException {
@@ -88,8 +99,8 @@ class CheckpointKillTest {
     void killAndResume(@TempDir Path tmp) throws Exception {
         Path reference = tmp.resolve("reference.safetensors");
         long t0 = System.nanoTime();
-        runToEnd(lenet(tmp.resolve("reference-ckpt.safetensors"), false, reference, EPOCHS), tmp.resolve("reference.log"));
-        long wholeRunMillis = (System.nanoTime() - t0) / 1_000_000;
+        runToEnd(lenet(tmp.resolve("reference-ckpt.safetensors"), false, reference, EPOCHS));
+        long trainMillis = (System.nanoTime() - t0) / 1_000_000;
         StateDict expected = tensors(reference);
         Random random = new Random(20261129);
         int withCheckpoint = 0;
@@ -97,7 +108,8 @@ class CheckpointKillTest {
         for (int trial = 0; trial < KILLS; trial++) {
             Path dir = Files.createDirectories(tmp.resolve("trial" + trial));
             Path ckpt = dir.resolve("ckpt.safetensors");
-            Process p = start(lenet(ckpt, false, null, EPOCHS), dir.resolve("killed.log"));
+            Path log = dir.resolve("killed.log");
+            Process p = start(child(lenet(ckpt, false, null, EPOCHS)), log);
             boolean atWrite = trial % 2 == 1;
             if (atWrite) {
                 // kill while the n-th checkpoint is being written: its temporary file exists
@@ -113,7 +125,11 @@ class CheckpointKillTest {
                     java.util.concurrent.locks.LockSupport.parkNanos(200_000);
                 }
             } else {
-                Thread.sleep(300 + random.nextInt((int) Math.max(1, wholeRunMillis - 300)));
+                // a random moment of training: after the data is loaded, within the (cold JVM's longer) training time
+                while (p.isAlive() && !logSays(log, "data: ")) {
+                    Thread.sleep(5);
+                }
+                Thread.sleep(random.nextInt((int) Math.max(1, 2 * trainMillis)));
             }
             p.destroyForcibly(); // SIGKILL on Linux
             p.waitFor(30, TimeUnit.SECONDS);
@@ -125,7 +141,7 @@ class CheckpointKillTest {
                 Checkpoint cp = Checkpoint.load(ckpt); // must load, whatever the moment of the kill
                 assertTrue(cp.completedEpochs() >= 1 && cp.completedEpochs() <= EPOCHS, "epochs " + cp.completedEpochs());
                 if (cp.completedEpochs() < EPOCHS) {
-                    runToEnd(lenet(ckpt, true, done, EPOCHS), dir.resolve("resumed.log"));
+                    runToEnd(lenet(ckpt, true, done, EPOCHS));
                 } else {
                     // killed after the last checkpoint: it holds the final model
                     StateDict finalModel = new StateDict();
@@ -133,7 +149,7 @@ class CheckpointKillTest {
                     SafeTensors.write(done, finalModel, Map.of());
                 }
             } else {
-                runToEnd(lenet(ckpt, false, done, EPOCHS), dir.resolve("restarted.log"));
+                runToEnd(lenet(ckpt, false, done, EPOCHS));
             }
             StateDict got = tensors(done);
             assertEquals(expected.entries().keySet(), got.entries().keySet());
@@ -144,7 +160,7 @@ class CheckpointKillTest {
             }
         }
         System.out.printf("kill test: %d kills, %d with a checkpoint on disk, %d left a half-written temporary file;"
-                + " uninterrupted run %d ms%n", KILLS, withCheckpoint, duringWrite, wholeRunMillis);
+                + " uninterrupted run in this JVM %d ms%n", KILLS, withCheckpoint, duringWrite, trainMillis);
         assertTrue(duringWrite >= 1, "at least one kill landed inside a checkpoint write");
     }
 
@@ -153,7 +169,7 @@ class CheckpointKillTest {
     void sigint(@TempDir Path tmp) throws Exception {
         Path ckpt = tmp.resolve("ckpt.safetensors");
         Path metrics = tmp.resolve("metrics.json");
-        List<String> cmd = lenet(ckpt, false, tmp.resolve("model.safetensors"), 200);
+        List<String> cmd = child(lenet(ckpt, false, tmp.resolve("model.safetensors"), 200));
         cmd.addAll(List.of("--metrics-json", metrics.toString()));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         StringBuilder out = new StringBuilder();
