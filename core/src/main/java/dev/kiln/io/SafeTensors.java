@@ -199,7 +199,10 @@ public final class SafeTensors {
 
     /** The byte range rules of the format, checked on the sorted ranges. */
     private static void validateLayout(String name, List<TensorInfo> tensors, long dataLen) throws KilnFormatException {
-        List<TensorInfo> sorted = new ArrayList<>(tensors);
+        List<TensorInfo> sorted = new ArrayList<>();
+        for (TensorInfo t : tensors) {
+            sorted.add(new TensorInfo(SafeTensorsHeader.printable(t.key()), t.dtype(), t.shape(), t.begin(), t.end()));
+        }
         sorted.sort((a, b) -> a.begin() != b.begin() ? Long.compare(a.begin(), b.begin()) : Long.compare(a.end(), b.end()));
         long expectedBegin = 0;
         String previous = null;
@@ -248,7 +251,7 @@ public final class SafeTensors {
             int[] shape = new int[t.shape().length];
             for (int i = 0; i < shape.length; i++) {
                 if (t.shape()[i] > Integer.MAX_VALUE) {
-                    throw new KilnFormatException(name, "tensor " + t.key() + ": dimension " + t.shape()[i]
+                    throw new KilnFormatException(name, "tensor " + SafeTensorsHeader.printable(t.key()) + ": dimension " + t.shape()[i]
                             + " is larger than Kiln's limit of " + Integer.MAX_VALUE);
                 }
                 shape[i] = (int) t.shape()[i];
