@@ -112,8 +112,9 @@ class CheckpointKillTest {
             Process p = start(child(lenet(ckpt, false, null, EPOCHS)), log);
             boolean atWrite = trial % 2 == 1;
             if (atWrite) {
-                // kill while the n-th checkpoint is being written: its temporary file exists
-                int nth = 1 + random.nextInt(EPOCHS - 1);
+                // kill while the 2nd or 3rd checkpoint is being written (its temporary file exists), so a complete
+                // older checkpoint sits beside the half-written one
+                int nth = 2 + random.nextInt(EPOCHS - 1);
                 int seen = 0;
                 boolean inWrite = false;
                 while (p.isAlive()) {
