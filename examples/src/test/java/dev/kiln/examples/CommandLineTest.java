@@ -102,11 +102,36 @@ class CommandLineTest {
         assertEquals(2, m.get("epochs").getAsInt(), "resumed run continues the history");
         assertEquals(f.getAsJsonArray("history").get(0), m.getAsJsonArray("history").get(0),
                 "epoch 1 of the resumed run is the checkpointed one");
+        assertEquals(1, m.getAsJsonArray("history").get(0).getAsJsonObject().get("epoch").getAsInt(), "epochs count from 1, as the log does");
+        assertEquals(2, m.getAsJsonArray("history").get(1).getAsJsonObject().get("epoch").getAsInt());
+        assertSnakeCase(m, "metrics");
         double acc = m.get("test_accuracy").getAsDouble();
         assertTrue(acc >= 0 && acc <= 1, m.toString());
         assertTrue(Files.size(tmp.resolve("p.png")) > 1000);
         assertTrue(Files.exists(tmp.resolve("model.safetensors.json")));
         assertEquals(2, JsonParser.parseString(Files.readString(tmp.resolve("model.safetensors.json"))).getAsJsonObject()
                 .getAsJsonObject("hyperparameters").get("epochs").getAsInt());
+    }
+
+    /** One naming style in the metrics file: every key snake_case. */
+    private static void assertSnakeCase(com.google.gson.JsonElement e, String path) {
+        if (e.isJsonObject()) {
+            for (java.util.Map.Entry<String, com.google.gson.JsonElement> kv : e.getAsJsonObject().entrySet()) {
+                assertTrue(kv.getKey().matches("[a-z0-9_]+"), path + "." + kv.getKey() + " is not snake_case");
+                assertSnakeCase(kv.getValue(), path + "." + kv.getKey());
+            }
+        } else if (e.isJsonArray()) {
+            for (com.google.gson.JsonElement x : e.getAsJsonArray()) {
+                assertSnakeCase(x, path + "[]");
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("lenet --random-stream accepts kiln or pytorch only: anything else is a usage error (exit 2)")
+    void randomStreamOption() {
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(2, CliRunner.run(out, "lenet", "--random-stream", "numpy", "--device", "cpu"));
+        assertTrue(out.toString().contains("--random-stream must be kiln or pytorch"), out.toString());
     }
 }
