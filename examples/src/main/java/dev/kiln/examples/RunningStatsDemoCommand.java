@@ -27,12 +27,13 @@ import java.util.concurrent.Callable;
  * prints what the post's script prints under PyTorch.
  */
 @Command(name = "running-stats-demo", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"The post's SimpleModel = Linear(3, 2) + BatchNorm1d(2), MSE loss, SGD lr 0.1: three training "
-                + "steps, each on a new randn(4, 3) input and randn(4, 2) target, printing running_mean and running_var "
-                + "after each; then eval mode, inference on randn(2, 3), and the statistics again (unchanged).",
-                "Random numbers come from PyTorch's stream: --seed 0 prints what the post's script prints under PyTorch.",
-                "--no-track-running-stats: BatchNorm1d(2, track_running_stats=False), which keeps no running statistics "
-                + "and normalises with the batch's own statistics in eval mode too."})
+        description = {"The batch-norm post's running-statistics example, step for step.",
+                "SimpleModel = Linear(3, 2) + BatchNorm1d(2), MSE loss, SGD lr 0.1: three training steps, each on a new "
+                + "randn(4, 3) input and randn(4, 2) target, printing running_mean and running_var after each; then eval "
+                + "mode, inference on randn(2, 3), and the statistics again (unchanged). Random numbers come from "
+                + "PyTorch's stream: --seed 0 prints what the post's script prints under PyTorch. With "
+                + "--no-track-running-stats, BatchNorm1d(2, track_running_stats=False) keeps no running statistics and "
+                + "normalises with the batch's own statistics in eval mode too."})
 final class RunningStatsDemoCommand implements Callable<Integer> {
 
     private static final String RULE = "-".repeat(50);

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -133,5 +134,43 @@ class CommandLineTest {
         java.io.StringWriter out = new java.io.StringWriter();
         assertEquals(2, CliRunner.run(out, "lenet", "--random-stream", "numpy", "--device", "cpu"));
         assertTrue(out.toString().contains("--random-stream must be kiln or pytorch"), out.toString());
+    }
+
+    @Test
+    @DisplayName("--help of every command: no picocli warnings, command summaries are whole sentences, nothing over 80 columns")
+    void helpTextsAreClean() {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream warnings = new java.io.ByteArrayOutputStream();
+        StringBuilder all = new StringBuilder();
+        try {
+            System.setErr(new java.io.PrintStream(warnings, true, java.nio.charset.StandardCharsets.UTF_8));
+            for (String[] cmd : new String[][]{{}, {"lenet"}, {"bn-demo"}, {"running-stats-demo"}, {"doctor"}, {"bench"},
+                    {"bench", "lenet"}, {"bench", "ops"}, {"bench", "bn"}}) {
+                java.io.StringWriter out = new java.io.StringWriter();
+                String[] args = java.util.Arrays.copyOf(cmd, cmd.length + 1);
+                args[cmd.length] = "--help";
+                assertEquals(0, CliRunner.run(out, args), String.join(" ", args));
+                all.append(out);
+            }
+        } finally {
+            System.setErr(err);
+        }
+        String text = all.toString();
+        assertFalse(text.contains("picocli WARN") || warnings.toString().contains("picocli WARN"),
+                "picocli warnings (a '%' in a description must be written '%%'): " + warnings);
+        for (String line : text.split("\\R")) {
+            assertTrue(line.length() <= 80, "help line over 80 columns: " + line);
+        }
+        // The command lists show each command's first description line: it must end a sentence, not stop mid-way.
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^  ([a-z-]+) {2,}(.*(?:\\R {6,}.*)*)").matcher(text);
+        int summaries = 0;
+        while (m.find()) {
+            String summary = m.group(2).replaceAll("\\s+", " ").trim();
+            if (!m.group(1).startsWith("-")) {
+                assertTrue(summary.endsWith("."), "summary of '" + m.group(1) + "' is cut off: " + summary);
+                summaries++;
+            }
+        }
+        assertTrue(summaries >= 8, "found " + summaries + " command summaries in:\n" + text);
     }
 }
