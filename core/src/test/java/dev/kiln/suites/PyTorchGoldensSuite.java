@@ -47,6 +47,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -518,6 +519,28 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
                 // Same weights, one eval forward: summation order only, rtol 1e-5 and atol 1e-5 (seen: 1e-6).
                 close("logits of the post's model", c.get("eval_logits"), logits, 1e-5, 1e-5);
             }
+        }
+        // The same file under the names Kiln saved before (fc1..fc3) loads into the same model.
+        StateDict legacy = new StateDict();
+        sd.entries().forEach((k, v) -> legacy.put(k.replaceFirst("^dense", "fc"), v));
+        assertTrue(legacy.entries().containsKey("fc1.weight") && !legacy.entries().containsKey("dense1.weight"));
+        try (LeNet5 net = new LeNet5(device(), new Generator(2))) {
+            net.loadStateDict(legacy);
+            net.eval();
+            try (GradMode g = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+                float[] logits = net.forward(patternTensor(new int[]{c.get("batch").getAsInt(), 1, 28, 28},
+                        c.get("input_seed").getAsInt(), 1.0, 0.0)).toArray();
+                close("logits of the post's model saved under fc1..fc3", c.get("eval_logits"), logits, 1e-5, 1e-5);
+            }
+            // Both names for one tensor is ambiguous: refused, naming both, and the model is left as it was.
+            StateDict both = new StateDict();
+            sd.entries().forEach(both::put);
+            both.put("fc1.bias", sd.get("dense1.bias"));
+            float[] before = net.stateDict().get("dense1.bias").data();
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> net.loadStateDict(both));
+            assertMessageContains(e, "fc1.bias", "dense1.bias");
+            assertArrayEquals(before, net.stateDict().get("dense1.bias").data());
         }
     }
 
