@@ -198,14 +198,15 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
                     if (track) {
                         JsonObject r = c.getAsJsonArray("running").get(k).getAsJsonObject();
                         // Running statistics: means of at most 24 values and one blend; Kiln sums in double,
-                        // PyTorch in float. Seen: under 1e-6 relative.
+                        // PyTorch in float. Seen: 2e-7 relative.
                         close(name + " step " + k + " running_mean", r.get("mean"), bn.runningMean().toArray(), 1e-5, 1e-6);
                         close(name + " step " + k + " running_var", r.get("var"), bn.runningVar().toArray(), 1e-5, 1e-6);
                         assertEquals(r.get("num_batches_tracked").getAsLong(), bn.numBatchesTracked(), name);
                     }
                 }
                 // Outputs and gradients are divided by the batch std, which magnifies the summation-order
-                // differences of the statistics (inputs here have spread up to 3): 1e-4 relative, 1e-5 absolute.
+                // differences of the statistics (inputs here have spread up to 3): 1e-4 relative, 1e-5 absolute
+                // (seen: 5e-7 absolute on values up to 3, 1e-6 on the accumulated weight/bias gradients up to 17).
                 close(name + " y", c.get("last_y"), y.toArray(), 1e-4, 1e-5);
                 close(name + " grad_x", c.get("last_grad_x"), x.grad().toArray(), 1e-4, 1e-5);
                 if (affine) {
@@ -242,7 +243,8 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
                 y.backward(patternTensor(y.shape(), 53, 1.0, 0.0));
                 // Dot products of up to 150 terms (forward) and up to 2*28*28 terms (weight gradient) of size ~1,
                 // summed in another order than PyTorch's (im2col GEMM blocks vs oneDNN): the absolute error grows
-                // with the number of terms, so atol 1e-4 (seen: 2e-6 forward, 2e-5 weight gradient); rtol 1e-4.
+                // with the number of terms, so rtol 1e-4 and atol 1e-4 (seen: 1.4e-6 on outputs up to 2.5; 3.4e-4 on
+                // weight gradients up to 270, 1.3e-6 of the largest).
                 close(e.getKey() + " y", c.get("y"), y.toArray(), 1e-4, 1e-4);
                 close(e.getKey() + " grad_x", c.get("grad_x"), x.grad().toArray(), 1e-4, 1e-4);
                 close(e.getKey() + " grad_weight", c.get("grad_weight"), wt.grad().toArray(), 1e-4, 1e-4);
@@ -290,8 +292,9 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
             // (sigmoid(-12) = 6e-6).
             close("sigmoid y", s.get("y"), y.toArray(), 1e-6, 1e-9);
             // The gradient g * y * (1 - y): for y near 1, 1 - y cancels, and one ulp of y (6e-8) is an absolute
-            // error of up to 6e-8 * |g| that no float32 implementation avoids (|g| <= 1 here): atol 1e-7.
-            close("sigmoid grad_x", s.get("grad_x"), x.grad().toArray(), 1e-6, 1e-7);
+            // error of up to 6e-8 * |g| that no float32 implementation avoids; |g| <= 1 here, two ulps allowed:
+            // atol 1.5e-7 (seen: 8.9e-8).
+            close("sigmoid grad_x", s.get("grad_x"), x.grad().toArray(), 1e-6, 1.5e-7);
         }
         JsonObject c = goldens.getAsJsonObject("cross_entropy");
         try (TensorScope scope = TensorScope.open()) {
@@ -300,7 +303,7 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
             Tensor logits = patternTensor(shape, 80, c.get("scale").getAsDouble(), 0.0).requiresGrad(true);
             Tensor loss = LossOps.crossEntropy(logits, tensor(labels, labels.length));
             loss.backward();
-            // log-sum-exp over 10 classes and a mean over 8 rows: rtol 1e-6 (seen: 1 ulp).
+            // log-sum-exp over 10 classes and a mean over 8 rows: rtol 1e-6 (seen: equal).
             assertClose(new double[]{c.get("loss").getAsDouble()}, new float[]{loss.item()}, 1e-6, 0, "cross-entropy loss");
             // (softmax - onehot) / N: rtol 1e-5, atol 1e-8 for the tiny probabilities of far-off classes.
             close("cross-entropy grad", c.get("grad"), logits.grad().toArray(), 1e-5, 1e-8);
@@ -336,10 +339,10 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
         for (Map.Entry<String, JsonElement> e : goldens.getAsJsonObject("sgd").entrySet()) {
             JsonObject c = e.getValue().getAsJsonObject();
             // Element-wise updates of a few float operations each, over 5 steps: Kiln may fuse a multiply-add that
-            // PyTorch rounds twice, so a few ulps: rtol 1e-6, atol 1e-7.
+            // PyTorch rounds twice, so a few ulps of values up to 1.7: rtol 1e-6, atol 3e-7 (seen: 1.2e-7, 1 ulp).
             runOptimizer("SGD " + e.getKey(), c, ps -> new SGD(ps, c.get("lr").getAsFloat(), c.get("momentum").getAsFloat(),
                     c.get("dampening").getAsFloat(), c.get("nesterov").getAsBoolean(), c.get("weight_decay").getAsFloat()),
-                    1e-6, 1e-7);
+                    1e-6, 3e-7);
         }
     }
 
@@ -355,7 +358,7 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
             float wd = c.get("weight_decay").getAsFloat();
             boolean decoupled = c.get("class").getAsString().equals("AdamW");
             // A square root, a division and the bias corrections (PyTorch computes those in double, Kiln in float)
-            // per element: rtol 1e-5 on the parameter, atol 1e-7.
+            // per element: rtol 1e-5 on the parameter, atol 1e-7 (seen: 6e-8).
             runOptimizer(e.getKey(), c, ps -> decoupled ? new AdamW(ps, lr, b1, b2, eps, wd) : new Adam(ps, lr, b1, b2, eps, wd),
                     1e-5, 1e-7);
         }
@@ -398,11 +401,12 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
                         }
                         continue;
                     }
-                    // Whole-network gradients pass back through four sigmoids and BN's (g - mean(g) - x^ mean(g x^))
-                    // / std, which cancels; the first layers' gradients are the differences of large sums: seen
-                    // 2e-4 on conv1.weight's sum of squares, 1.4e-4 of the norm on bn1.bias's sum, 7e-5 of the rms
-                    // on one bn1.bias entry (the last layers agree to 1e-6). Tolerance 1e-3 on all three.
-                    compareSummary("grad " + g.getKey(), g.getValue().getAsJsonObject(), got, 1e-3, 1e-3, 1e-3);
+                    // Whole-network gradients pass back through sigmoids (whose y(1 - y) loses relative precision
+                    // where they saturate, batch 8 saturates some) and BN's (g - mean(g) - x^ mean(g x^)) / std,
+                    // which cancels: seen 4e-4 on bn3.weight's sum of squares (2e-4 on conv1.weight, dense1.weight),
+                    // 1.4e-4 of the norm on bn1.bias's sum, 7e-5 of the rms on one bn1.bias entry; dense3 agrees to
+                    // 1e-6. Tolerance 1e-3 on the sum and first values, 2e-3 on the sum of squares.
+                    compareSummary("grad " + g.getKey(), g.getValue().getAsJsonObject(), got, 1e-3, 2e-3, 1e-3);
                 }
                 sgd.step();
             }
@@ -476,7 +480,7 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
                 }
             }
             // Same data, same start: the trajectories differ only by float32 summation order, which 20 steps of SGD
-            // with momentum 0.9 amplify (seen: 2e-6 relative on the last loss): rtol 1e-4 on every loss.
+            // with momentum 0.9 could amplify (seen: 2e-7 relative): rtol 1e-4 on every loss.
             assertClose(floats(c.get("losses")), losses, 1e-4, 1e-6, "loss per step");
             StateDict after = net.stateDict();
             for (Map.Entry<String, JsonElement> s : c.getAsJsonObject("state_after").entrySet()) {
@@ -487,7 +491,7 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
             net.eval();
             try (GradMode g = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
                 float[] logits = net.forward(patternTensor(new int[]{8, 1, 28, 28}, 210, 1.0, 0.0)).toArray();
-                // Logits after 20 steps: the same amplified drift, rtol 1e-4 and atol 1e-5 (logits are O(1)).
+                // Logits after 20 steps: the same drift, rtol 1e-4 and atol 1e-5 on logits up to 1.7 (seen: 1.5e-6).
                 close("eval logits after 20 steps", c.get("eval_logits"), logits, 1e-4, 1e-5);
             }
         }
@@ -516,7 +520,7 @@ public abstract class PyTorchGoldensSuite extends DeviceSuite {
             try (GradMode g = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
                 float[] logits = net.forward(patternTensor(new int[]{c.get("batch").getAsInt(), 1, 28, 28},
                         c.get("input_seed").getAsInt(), 1.0, 0.0)).toArray();
-                // Same weights, one eval forward: summation order only, rtol 1e-5 and atol 1e-5 (seen: 1e-6).
+                // Same weights, one eval forward: summation order only, rtol 1e-5 and atol 1e-5 (seen: 1.2e-7).
                 close("logits of the post's model", c.get("eval_logits"), logits, 1e-5, 1e-5);
             }
         }
