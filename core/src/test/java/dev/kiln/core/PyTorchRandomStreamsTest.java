@@ -42,7 +42,7 @@ class PyTorchRandomStreamsTest {
     }
 
     /** SHA-256 of float32 values, little-endian, as the goldens script hashes them. */
-    public static String sha256(float[] values) {
+    private static String sha256(float[] values) {
         ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : values) {
             b.putFloat(v);
