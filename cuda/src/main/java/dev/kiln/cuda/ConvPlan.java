@@ -1,7 +1,6 @@
 package dev.kiln.cuda;
 
 import dev.kiln.backend.ConvGeometry;
-import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnConvolutionBwdDataAlgoPerf;
 import jcuda.jcudnn.cudnnConvolutionBwdFilterAlgoPerf;
 import jcuda.jcudnn.cudnnConvolutionDescriptor;
@@ -30,6 +29,7 @@ final class ConvPlan implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ConvPlan.class);
     private static final int CANDIDATES = 16;
 
+    private final CudaApi api;
     final ConvGeometry g;
     final cudnnTensorDescriptor x;
     final cudnnFilterDescriptor w;
@@ -43,23 +43,24 @@ final class ConvPlan implements AutoCloseable {
     final int bwdFilterAlgo;
     final long bwdFilterWorkspace;
 
-    ConvPlan(cudnnHandle h, ConvGeometry g, boolean tf32, long workspaceLimit) {
+    ConvPlan(CudaApi api, cudnnHandle h, ConvGeometry g, boolean tf32, long workspaceLimit) {
+        this.api = api;
         this.g = g;
-        x = Descriptors.tensor(g.n(), g.inChannels(), g.inH(), g.inW());
-        w = Descriptors.filter(g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW());
-        y = Descriptors.tensor(g.n(), g.outChannels(), g.outH(), g.outW());
-        bias = Descriptors.tensor(1, g.outChannels(), 1, 1);
-        JCudnn.cudnnCreateConvolutionDescriptor(conv);
-        JCudnn.cudnnSetConvolution2dDescriptor(conv, g.padH(), g.padW(), g.strideH(), g.strideW(),
+        x = Descriptors.tensor(api, g.n(), g.inChannels(), g.inH(), g.inW());
+        w = Descriptors.filter(api, g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW());
+        y = Descriptors.tensor(api, g.n(), g.outChannels(), g.outH(), g.outW());
+        bias = Descriptors.tensor(api, 1, g.outChannels(), 1, 1);
+        api.cudnnCreateConvolutionDescriptor(conv);
+        api.cudnnSetConvolution2dDescriptor(conv, g.padH(), g.padW(), g.strideH(), g.strideW(),
                 g.dilationH(), g.dilationW(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
-        JCudnn.cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+        api.cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
 
         int[] count = new int[1];
         cudnnConvolutionFwdAlgoPerf[] fwd = new cudnnConvolutionFwdAlgoPerf[CANDIDATES];
         for (int i = 0; i < fwd.length; i++) {
             fwd[i] = new cudnnConvolutionFwdAlgoPerf();
         }
-        JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, conv, y, CANDIDATES, count, fwd);
+        api.cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, conv, y, CANDIDATES, count, fwd);
         int pick = -1;
         for (int i = 0; i < count[0] && pick < 0; i++) {
             if (ok(fwd[i].status, fwd[i].determinism, fwd[i].memory, workspaceLimit)) {
@@ -68,14 +69,14 @@ final class ConvPlan implements AutoCloseable {
         }
         fwdAlgo = pick >= 0 ? fwd[pick].algo : fallback("forward", count[0] > 0 ? fwd[0].algo : 0);
         long[] size = new long[1];
-        JCudnn.cudnnGetConvolutionForwardWorkspaceSize(h, x, w, conv, y, fwdAlgo, size);
+        api.cudnnGetConvolutionForwardWorkspaceSize(h, x, w, conv, y, fwdAlgo, size);
         fwdWorkspace = size[0];
 
         cudnnConvolutionBwdDataAlgoPerf[] bd = new cudnnConvolutionBwdDataAlgoPerf[CANDIDATES];
         for (int i = 0; i < bd.length; i++) {
             bd[i] = new cudnnConvolutionBwdDataAlgoPerf();
         }
-        JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, y, conv, x, CANDIDATES, count, bd);
+        api.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, y, conv, x, CANDIDATES, count, bd);
         pick = -1;
         for (int i = 0; i < count[0] && pick < 0; i++) {
             if (ok(bd[i].status, bd[i].determinism, bd[i].memory, workspaceLimit)) {
@@ -83,14 +84,14 @@ final class ConvPlan implements AutoCloseable {
             }
         }
         bwdDataAlgo = pick >= 0 ? bd[pick].algo : fallback("backward-data", count[0] > 0 ? bd[0].algo : 0);
-        JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(h, w, y, conv, x, bwdDataAlgo, size);
+        api.cudnnGetConvolutionBackwardDataWorkspaceSize(h, w, y, conv, x, bwdDataAlgo, size);
         bwdDataWorkspace = size[0];
 
         cudnnConvolutionBwdFilterAlgoPerf[] bf = new cudnnConvolutionBwdFilterAlgoPerf[CANDIDATES];
         for (int i = 0; i < bf.length; i++) {
             bf[i] = new cudnnConvolutionBwdFilterAlgoPerf();
         }
-        JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, y, conv, w, CANDIDATES, count, bf);
+        api.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, y, conv, w, CANDIDATES, count, bf);
         pick = -1;
         for (int i = 0; i < count[0] && pick < 0; i++) {
             if (ok(bf[i].status, bf[i].determinism, bf[i].memory, workspaceLimit)) {
@@ -98,7 +99,7 @@ final class ConvPlan implements AutoCloseable {
             }
         }
         bwdFilterAlgo = pick >= 0 ? bf[pick].algo : fallback("backward-filter", count[0] > 0 ? bf[0].algo : 0);
-        JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x, y, conv, w, bwdFilterAlgo, size);
+        api.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x, y, conv, w, bwdFilterAlgo, size);
         bwdFilterWorkspace = size[0];
         LOG.debug("conv plan {}: fwd algo {} ({} B), bwd-data algo {} ({} B), bwd-filter algo {} ({} B)", g,
                 fwdAlgo, fwdWorkspace, bwdDataAlgo, bwdDataWorkspace, bwdFilterAlgo, bwdFilterWorkspace);
@@ -116,8 +117,8 @@ final class ConvPlan implements AutoCloseable {
 
     @Override
     public void close() {
-        Descriptors.destroy(x, y, bias);
-        JCudnn.cudnnDestroyFilterDescriptor(w);
-        JCudnn.cudnnDestroyConvolutionDescriptor(conv);
+        Descriptors.destroy(api, x, y, bias);
+        api.cudnnDestroyFilterDescriptor(w);
+        api.cudnnDestroyConvolutionDescriptor(conv);
     }
 }
