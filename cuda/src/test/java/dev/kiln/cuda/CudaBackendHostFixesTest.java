@@ -74,6 +74,30 @@ class CudaBackendHostFixesTest {
     }
 
     @Test
+    @DisplayName("the out-of-memory retry empties the cache but not the workspace a live graph captured")
+    void outOfMemoryRetryKeepsCapturedWorkspace() {
+        CheckingCudaApi api = new CheckingCudaApi();
+        CudaBackend b = CheckedCudaBackends.create(api);
+        ConvGeometry small = conv(4);
+        ConvGeometry large = conv(64);
+        try (ConvBuffers s = new ConvBuffers(b, small)) {
+            b.conv2dForward(small, s.x, s.w, null, s.y);
+            try (RecordedWork graph = captureConv(b, small, s)) {
+                try (ConvBuffers l = new ConvBuffers(b, large)) {
+                    b.conv2dForward(large, l.x, l.w, null, l.y);
+                }
+                api.setTotalMemory(api.liveDeviceBytes() + (4L << 20));
+                CudaOutOfMemoryException e = assertThrows(CudaOutOfMemoryException.class, () -> b.allocate(2L << 20));
+                assertTrue(e.getMessage().contains("requested 8388608 bytes"), e.getMessage());
+                assertTrue(api.calls("cuMemFree") > 0, "the retry freed the cache first");
+                assertDoesNotThrow(graph::replay, "replay after the out-of-memory retry");
+            }
+        }
+        b.close();
+        api.assertAllReleased();
+    }
+
+    @Test
     @DisplayName("closing one graph does not free a workspace another live graph captured; the last one releases it")
     void workspaceSharedByTwoGraphs() {
         CheckingCudaApi api = new CheckingCudaApi();
