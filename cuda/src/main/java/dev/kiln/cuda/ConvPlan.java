@@ -86,7 +86,8 @@ final class ConvPlan implements AutoCloseable {
         }
         api.cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, conv, y, CANDIDATES, count, fwd);
         int n = count[0];
-        int fwdAlgo = fwd[choose(g, "forward", n, i -> fwd[i].status, i -> fwd[i].determinism, i -> fwd[i].memory, workspaceLimit)].algo;
+        int fwdAlgo = fwd[choose(g, "forward", n, i -> fwd[i].algo, i -> fwd[i].status, i -> fwd[i].determinism,
+                i -> fwd[i].memory, workspaceLimit)].algo;
         long[] size = new long[1];
         api.cudnnGetConvolutionForwardWorkspaceSize(h, x, w, conv, y, fwdAlgo, size);
         long fwdWorkspace = size[0];
@@ -96,7 +97,8 @@ final class ConvPlan implements AutoCloseable {
             bd[i] = new cudnnConvolutionBwdDataAlgoPerf();
         }
         api.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, y, conv, x, CANDIDATES, count, bd);
-        int bwdDataAlgo = bd[choose(g, "backward-data", count[0], i -> bd[i].status, i -> bd[i].determinism, i -> bd[i].memory,
+        int bwdDataAlgo = bd[choose(g, "backward-data", count[0], i -> bd[i].algo, i -> bd[i].status,
+                i -> bd[i].determinism, i -> bd[i].memory,
                 workspaceLimit)].algo;
         api.cudnnGetConvolutionBackwardDataWorkspaceSize(h, w, y, conv, x, bwdDataAlgo, size);
         long bwdDataWorkspace = size[0];
@@ -106,7 +108,8 @@ final class ConvPlan implements AutoCloseable {
             bf[i] = new cudnnConvolutionBwdFilterAlgoPerf();
         }
         api.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, y, conv, w, CANDIDATES, count, bf);
-        int bwdFilterAlgo = bf[choose(g, "backward-filter", count[0], i -> bf[i].status, i -> bf[i].determinism,
+        int bwdFilterAlgo = bf[choose(g, "backward-filter", count[0], i -> bf[i].algo, i -> bf[i].status,
+                i -> bf[i].determinism,
                 i -> bf[i].memory, workspaceLimit)].algo;
         api.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x, y, conv, w, bwdFilterAlgo, size);
         long bwdFilterWorkspace = size[0];
@@ -118,7 +121,8 @@ final class ConvPlan implements AutoCloseable {
      * within the workspace limit; failing that, the first usable one within the limit (with a warning: results may
      * differ run to run). A candidate whose status is not success is never taken: cuDNN would reject the call.
      */
-    private static int choose(ConvGeometry g, String what, int count, IntUnaryOperator status, IntUnaryOperator determinism,
+    private static int choose(ConvGeometry g, String what, int count, IntUnaryOperator algo, IntUnaryOperator status,
+                              IntUnaryOperator determinism,
                        IntToLongFunction memory, long limit) {
         for (int i = 0; i < count; i++) {
             if (status.applyAsInt(i) == CUDNN_STATUS_SUCCESS && determinism.applyAsInt(i) == CUDNN_DETERMINISTIC
@@ -129,7 +133,7 @@ final class ConvPlan implements AutoCloseable {
         for (int i = 0; i < count; i++) {
             if (status.applyAsInt(i) == CUDNN_STATUS_SUCCESS && memory.applyAsLong(i) <= limit) {
                 LOG.warn("cuda: no deterministic {} convolution algorithm within the workspace limit for {}; using"
-                        + " candidate {} (results may differ run to run)", what, g, i);
+                        + " algorithm {} (results may differ run to run)", what, g, algo.applyAsInt(i));
                 return i;
             }
         }
