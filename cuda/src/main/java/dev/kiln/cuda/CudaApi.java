@@ -132,27 +132,48 @@ interface CudaApi {
 
     void cublasSetWorkspace(cublasHandle handle, Pointer workspace, long workspaceBytes);
 
-    void cublasSgemm(cublasHandle handle, int transa, int transb, int m, int n, int k, Pointer alpha, Pointer A, int lda, Pointer B, int ldb, Pointer beta, Pointer C, int ldc);
+    void cublasSgemm(cublasHandle handle, int transa, int transb, int m, int n, int k, Pointer alpha, Pointer A, int lda,
+            Pointer B, int ldb, Pointer beta, Pointer C, int ldc);
 
-    void cudnnActivationBackward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx);
+    void cudnnActivationBackward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha,
+            cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx);
 
-    void cudnnActivationForward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
+    void cudnnActivationForward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
 
-    void cudnnAddTensor(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor aDesc, Pointer A, Pointer beta, cudnnTensorDescriptor cDesc, Pointer C);
+    void cudnnAddTensor(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor aDesc, Pointer A, Pointer beta,
+            cudnnTensorDescriptor cDesc, Pointer C);
 
-    void cudnnBatchNormalizationBackward(cudnnHandle handle, int mode, Pointer alphaData, Pointer betaData, Pointer alphaParam, Pointer betaParam, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnTensorDescriptor dxDesc, Pointer dx, cudnnTensorDescriptor paramDesc, Pointer scale, Pointer dScale, Pointer dBias, double epsilon, Pointer savedMean, Pointer savedInvVariance);
+    void cudnnBatchNormalizationBackward(cudnnHandle handle, int mode, Pointer alphaData, Pointer betaData,
+            Pointer alphaParam, Pointer betaParam, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor dyDesc,
+            Pointer dy, cudnnTensorDescriptor dxDesc, Pointer dx, cudnnTensorDescriptor paramDesc, Pointer scale,
+            Pointer dScale, Pointer dBias, double epsilon, Pointer savedMean, Pointer savedInvVariance);
 
-    void cudnnBatchNormalizationForwardInference(cudnnHandle handle, int mode, Pointer alpha, Pointer beta, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, Pointer estimatedMean, Pointer estimatedVariance, double epsilon);
+    void cudnnBatchNormalizationForwardInference(cudnnHandle handle, int mode, Pointer alpha, Pointer beta,
+            cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y,
+            cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, Pointer estimatedMean,
+            Pointer estimatedVariance, double epsilon);
 
-    void cudnnBatchNormalizationForwardTraining(cudnnHandle handle, int mode, Pointer alpha, Pointer beta, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, double factor, Pointer runningMean, Pointer runningVariance, double epsilon, Pointer saveMean, Pointer saveInvVariance);
+    void cudnnBatchNormalizationForwardTraining(cudnnHandle handle, int mode, Pointer alpha, Pointer beta,
+            cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y,
+            cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, double factor, Pointer runningMean,
+            Pointer runningVariance, double epsilon, Pointer saveMean, Pointer saveInvVariance);
 
-    void cudnnConvolutionBackwardBias(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor dyDesc, Pointer dy, Pointer beta, cudnnTensorDescriptor dbDesc, Pointer db);
+    void cudnnConvolutionBackwardBias(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor dyDesc, Pointer dy,
+            Pointer beta, cudnnTensorDescriptor dbDesc, Pointer db);
 
-    void cudnnConvolutionBackwardData(cudnnHandle handle, Pointer alpha, cudnnFilterDescriptor wDesc, Pointer w, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace, long workspaceBytes, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx);
+    void cudnnConvolutionBackwardData(cudnnHandle handle, Pointer alpha, cudnnFilterDescriptor wDesc, Pointer w,
+            cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
+            long workspaceBytes, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx);
 
-    void cudnnConvolutionBackwardFilter(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace, long workspaceBytes, Pointer beta, cudnnFilterDescriptor dwDesc, Pointer dw);
+    void cudnnConvolutionBackwardFilter(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x,
+            cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
+            long workspaceBytes, Pointer beta, cudnnFilterDescriptor dwDesc, Pointer dw);
 
-    void cudnnConvolutionForward(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, cudnnFilterDescriptor wDesc, Pointer w, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace, long workspaceBytes, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
+    void cudnnConvolutionForward(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x,
+            cudnnFilterDescriptor wDesc, Pointer w, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
+            long workspaceBytes, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
 
     void cudnnCreate(cudnnHandle handle);
 
@@ -178,37 +199,57 @@ interface CudaApi {
 
     void cudnnDestroyTensorDescriptor(cudnnTensorDescriptor d);
 
-    void cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle handle, cudnnFilterDescriptor wDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc, int requested, int[] returned, cudnnConvolutionBwdDataAlgoPerf[] perf);
+    void cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle handle, cudnnFilterDescriptor wDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc,
+            int requested, int[] returned, cudnnConvolutionBwdDataAlgoPerf[] perf);
 
-    void cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle handle, cudnnFilterDescriptor wDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc, int algo, long[] bytes);
+    void cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle handle, cudnnFilterDescriptor wDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc, int algo,
+            long[] bytes);
 
-    void cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc, int requested, int[] returned, cudnnConvolutionBwdFilterAlgoPerf[] perf);
+    void cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc,
+            int requested, int[] returned, cudnnConvolutionBwdFilterAlgoPerf[] perf);
 
-    void cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc, int algo, long[] bytes);
+    void cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc, int algo,
+            long[] bytes);
 
-    void cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int requested, int[] returned, cudnnConvolutionFwdAlgoPerf[] perf);
+    void cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int requested,
+            int[] returned, cudnnConvolutionFwdAlgoPerf[] perf);
 
-    void cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int algo, long[] bytes);
+    void cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int algo,
+            long[] bytes);
 
-    void cudnnPoolingBackward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx);
+    void cudnnPoolingBackward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha,
+            cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx);
 
-    void cudnnPoolingForward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
+    void cudnnPoolingForward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
 
     void cudnnSetActivationDescriptor(cudnnActivationDescriptor d, int mode, int nanOpt, double coef);
 
-    void cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor d, int padH, int padW, int strideH, int strideW, int dilationH, int dilationW, int mode, int dataType);
+    void cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor d, int padH, int padW, int strideH, int strideW,
+            int dilationH, int dilationW, int mode, int dataType);
 
     void cudnnSetConvolutionMathType(cudnnConvolutionDescriptor d, int mathType);
 
     void cudnnSetFilter4dDescriptor(cudnnFilterDescriptor d, int dataType, int format, int k, int c, int h, int w);
 
-    void cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor d, int mode, int nanOpt, int windowH, int windowW, int padH, int padW, int strideH, int strideW);
+    void cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor d, int mode, int nanOpt, int windowH, int windowW, int padH,
+            int padW, int strideH, int strideW);
 
     void cudnnSetStream(cudnnHandle handle, cudaStream_t stream);
 
     void cudnnSetTensor4dDescriptor(cudnnTensorDescriptor d, int format, int dataType, int n, int c, int h, int w);
 
-    void cudnnSoftmaxBackward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx);
+    void cudnnSoftmaxBackward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor yDesc,
+            Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, Pointer beta, cudnnTensorDescriptor dxDesc,
+            Pointer dx);
 
-    void cudnnSoftmaxForward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
+    void cudnnSoftmaxForward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor xDesc,
+            Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y);
 }

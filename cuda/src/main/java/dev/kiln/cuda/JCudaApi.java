@@ -266,58 +266,85 @@ final class JCudaApi implements CudaApi {
     }
 
     @Override
-    public void cublasSgemm(cublasHandle handle, int transa, int transb, int m, int n, int k, Pointer alpha, Pointer A, int lda, Pointer B, int ldb, Pointer beta, Pointer C, int ldc) {
+    public void cublasSgemm(cublasHandle handle, int transa, int transb, int m, int n, int k, Pointer alpha, Pointer A,
+            int lda, Pointer B, int ldb, Pointer beta, Pointer C, int ldc) {
         JCublas2.cublasSgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     }
 
     @Override
-    public void cudnnActivationBackward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
+    public void cudnnActivationBackward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha,
+            cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
         JCudnn.cudnnActivationBackward(handle, activation, alpha, yDesc, y, dyDesc, dy, xDesc, x, beta, dxDesc, dx);
     }
 
     @Override
-    public void cudnnActivationForward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
+    public void cudnnActivationForward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
         JCudnn.cudnnActivationForward(handle, activation, alpha, xDesc, x, beta, yDesc, y);
     }
 
     @Override
-    public void cudnnAddTensor(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor aDesc, Pointer A, Pointer beta, cudnnTensorDescriptor cDesc, Pointer C) {
+    public void cudnnAddTensor(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor aDesc, Pointer A, Pointer beta,
+            cudnnTensorDescriptor cDesc, Pointer C) {
         JCudnn.cudnnAddTensor(handle, alpha, aDesc, A, beta, cDesc, C);
     }
 
     @Override
-    public void cudnnBatchNormalizationBackward(cudnnHandle handle, int mode, Pointer alphaData, Pointer betaData, Pointer alphaParam, Pointer betaParam, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnTensorDescriptor dxDesc, Pointer dx, cudnnTensorDescriptor paramDesc, Pointer scale, Pointer dScale, Pointer dBias, double epsilon, Pointer savedMean, Pointer savedInvVariance) {
-        JCudnn.cudnnBatchNormalizationBackward(handle, mode, alphaData, betaData, alphaParam, betaParam, xDesc, x, dyDesc, dy, dxDesc, dx, paramDesc, scale, dScale, dBias, epsilon, savedMean, savedInvVariance);
+    public void cudnnBatchNormalizationBackward(cudnnHandle handle, int mode, Pointer alphaData, Pointer betaData,
+            Pointer alphaParam, Pointer betaParam, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor dyDesc,
+            Pointer dy, cudnnTensorDescriptor dxDesc, Pointer dx, cudnnTensorDescriptor paramDesc, Pointer scale,
+            Pointer dScale, Pointer dBias, double epsilon, Pointer savedMean, Pointer savedInvVariance) {
+        JCudnn.cudnnBatchNormalizationBackward(handle, mode, alphaData, betaData, alphaParam, betaParam, xDesc, x,
+                dyDesc, dy, dxDesc, dx, paramDesc, scale, dScale, dBias, epsilon, savedMean, savedInvVariance);
     }
 
     @Override
-    public void cudnnBatchNormalizationForwardInference(cudnnHandle handle, int mode, Pointer alpha, Pointer beta, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, Pointer estimatedMean, Pointer estimatedVariance, double epsilon) {
-        JCudnn.cudnnBatchNormalizationForwardInference(handle, mode, alpha, beta, xDesc, x, yDesc, y, paramDesc, scale, bias, estimatedMean, estimatedVariance, epsilon);
+    public void cudnnBatchNormalizationForwardInference(cudnnHandle handle, int mode, Pointer alpha, Pointer beta,
+            cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y,
+            cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, Pointer estimatedMean,
+            Pointer estimatedVariance, double epsilon) {
+        JCudnn.cudnnBatchNormalizationForwardInference(handle, mode, alpha, beta, xDesc, x, yDesc, y, paramDesc, scale,
+                bias, estimatedMean, estimatedVariance, epsilon);
     }
 
     @Override
-    public void cudnnBatchNormalizationForwardTraining(cudnnHandle handle, int mode, Pointer alpha, Pointer beta, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, double factor, Pointer runningMean, Pointer runningVariance, double epsilon, Pointer saveMean, Pointer saveInvVariance) {
-        JCudnn.cudnnBatchNormalizationForwardTraining(handle, mode, alpha, beta, xDesc, x, yDesc, y, paramDesc, scale, bias, factor, runningMean, runningVariance, epsilon, saveMean, saveInvVariance);
+    public void cudnnBatchNormalizationForwardTraining(cudnnHandle handle, int mode, Pointer alpha, Pointer beta,
+            cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y,
+            cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, double factor, Pointer runningMean,
+            Pointer runningVariance, double epsilon, Pointer saveMean, Pointer saveInvVariance) {
+        JCudnn.cudnnBatchNormalizationForwardTraining(handle, mode, alpha, beta, xDesc, x, yDesc, y, paramDesc, scale,
+                bias, factor, runningMean, runningVariance, epsilon, saveMean, saveInvVariance);
     }
 
     @Override
-    public void cudnnConvolutionBackwardBias(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor dyDesc, Pointer dy, Pointer beta, cudnnTensorDescriptor dbDesc, Pointer db) {
+    public void cudnnConvolutionBackwardBias(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor dyDesc, Pointer dy,
+            Pointer beta, cudnnTensorDescriptor dbDesc, Pointer db) {
         JCudnn.cudnnConvolutionBackwardBias(handle, alpha, dyDesc, dy, beta, dbDesc, db);
     }
 
     @Override
-    public void cudnnConvolutionBackwardData(cudnnHandle handle, Pointer alpha, cudnnFilterDescriptor wDesc, Pointer w, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace, long workspaceBytes, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
-        JCudnn.cudnnConvolutionBackwardData(handle, alpha, wDesc, w, dyDesc, dy, convDesc, algo, workspace, workspaceBytes, beta, dxDesc, dx);
+    public void cudnnConvolutionBackwardData(cudnnHandle handle, Pointer alpha, cudnnFilterDescriptor wDesc, Pointer w,
+            cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
+            long workspaceBytes, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
+        JCudnn.cudnnConvolutionBackwardData(handle, alpha, wDesc, w, dyDesc, dy, convDesc, algo, workspace,
+                workspaceBytes, beta, dxDesc, dx);
     }
 
     @Override
-    public void cudnnConvolutionBackwardFilter(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace, long workspaceBytes, Pointer beta, cudnnFilterDescriptor dwDesc, Pointer dw) {
-        JCudnn.cudnnConvolutionBackwardFilter(handle, alpha, xDesc, x, dyDesc, dy, convDesc, algo, workspace, workspaceBytes, beta, dwDesc, dw);
+    public void cudnnConvolutionBackwardFilter(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x,
+            cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
+            long workspaceBytes, Pointer beta, cudnnFilterDescriptor dwDesc, Pointer dw) {
+        JCudnn.cudnnConvolutionBackwardFilter(handle, alpha, xDesc, x, dyDesc, dy, convDesc, algo, workspace,
+                workspaceBytes, beta, dwDesc, dw);
     }
 
     @Override
-    public void cudnnConvolutionForward(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, cudnnFilterDescriptor wDesc, Pointer w, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace, long workspaceBytes, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
-        JCudnn.cudnnConvolutionForward(handle, alpha, xDesc, x, wDesc, w, convDesc, algo, workspace, workspaceBytes, beta, yDesc, y);
+    public void cudnnConvolutionForward(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x,
+            cudnnFilterDescriptor wDesc, Pointer w, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
+            long workspaceBytes, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
+        JCudnn.cudnnConvolutionForward(handle, alpha, xDesc, x, wDesc, w, convDesc, algo, workspace, workspaceBytes,
+                beta, yDesc, y);
     }
 
     @Override
@@ -381,42 +408,59 @@ final class JCudaApi implements CudaApi {
     }
 
     @Override
-    public void cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle handle, cudnnFilterDescriptor wDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc, int requested, int[] returned, cudnnConvolutionBwdDataAlgoPerf[] perf) {
-        JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, wDesc, dyDesc, convDesc, dxDesc, requested, returned, perf);
+    public void cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle handle, cudnnFilterDescriptor wDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc,
+            int requested, int[] returned, cudnnConvolutionBwdDataAlgoPerf[] perf) {
+        JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, wDesc, dyDesc, convDesc, dxDesc, requested, returned,
+                perf);
     }
 
     @Override
-    public void cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle handle, cudnnFilterDescriptor wDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc, int algo, long[] bytes) {
+    public void cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle handle, cudnnFilterDescriptor wDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc, int algo,
+            long[] bytes) {
         JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, wDesc, dyDesc, convDesc, dxDesc, algo, bytes);
     }
 
     @Override
-    public void cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc, int requested, int[] returned, cudnnConvolutionBwdFilterAlgoPerf[] perf) {
-        JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, xDesc, dyDesc, convDesc, dwDesc, requested, returned, perf);
+    public void cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc,
+            int requested, int[] returned, cudnnConvolutionBwdFilterAlgoPerf[] perf) {
+        JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, xDesc, dyDesc, convDesc, dwDesc, requested,
+                returned, perf);
     }
 
     @Override
-    public void cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc, int algo, long[] bytes) {
+    public void cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc, int algo,
+            long[] bytes) {
         JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, xDesc, dyDesc, convDesc, dwDesc, algo, bytes);
     }
 
     @Override
-    public void cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int requested, int[] returned, cudnnConvolutionFwdAlgoPerf[] perf) {
+    public void cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int requested,
+            int[] returned, cudnnConvolutionFwdAlgoPerf[] perf) {
         JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, xDesc, wDesc, convDesc, yDesc, requested, returned, perf);
     }
 
     @Override
-    public void cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc, cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int algo, long[] bytes) {
+    public void cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc,
+            cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int algo,
+            long[] bytes) {
         JCudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, xDesc, wDesc, convDesc, yDesc, algo, bytes);
     }
 
     @Override
-    public void cudnnPoolingBackward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
+    public void cudnnPoolingBackward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha,
+            cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
         JCudnn.cudnnPoolingBackward(handle, pooling, alpha, yDesc, y, dyDesc, dy, xDesc, x, beta, dxDesc, dx);
     }
 
     @Override
-    public void cudnnPoolingForward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
+    public void cudnnPoolingForward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha,
+            cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
         JCudnn.cudnnPoolingForward(handle, pooling, alpha, xDesc, x, beta, yDesc, y);
     }
 
@@ -426,7 +470,8 @@ final class JCudaApi implements CudaApi {
     }
 
     @Override
-    public void cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor d, int padH, int padW, int strideH, int strideW, int dilationH, int dilationW, int mode, int dataType) {
+    public void cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor d, int padH, int padW, int strideH,
+            int strideW, int dilationH, int dilationW, int mode, int dataType) {
         JCudnn.cudnnSetConvolution2dDescriptor(d, padH, padW, strideH, strideW, dilationH, dilationW, mode, dataType);
     }
 
@@ -436,12 +481,14 @@ final class JCudaApi implements CudaApi {
     }
 
     @Override
-    public void cudnnSetFilter4dDescriptor(cudnnFilterDescriptor d, int dataType, int format, int k, int c, int h, int w) {
+    public void cudnnSetFilter4dDescriptor(cudnnFilterDescriptor d, int dataType, int format, int k, int c, int h,
+            int w) {
         JCudnn.cudnnSetFilter4dDescriptor(d, dataType, format, k, c, h, w);
     }
 
     @Override
-    public void cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor d, int mode, int nanOpt, int windowH, int windowW, int padH, int padW, int strideH, int strideW) {
+    public void cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor d, int mode, int nanOpt, int windowH, int windowW,
+            int padH, int padW, int strideH, int strideW) {
         JCudnn.cudnnSetPooling2dDescriptor(d, mode, nanOpt, windowH, windowW, padH, padW, strideH, strideW);
     }
 
@@ -451,17 +498,21 @@ final class JCudaApi implements CudaApi {
     }
 
     @Override
-    public void cudnnSetTensor4dDescriptor(cudnnTensorDescriptor d, int format, int dataType, int n, int c, int h, int w) {
+    public void cudnnSetTensor4dDescriptor(cudnnTensorDescriptor d, int format, int dataType, int n, int c, int h,
+            int w) {
         JCudnn.cudnnSetTensor4dDescriptor(d, format, dataType, n, c, h, w);
     }
 
     @Override
-    public void cudnnSoftmaxBackward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
+    public void cudnnSoftmaxBackward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor yDesc,
+            Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, Pointer beta, cudnnTensorDescriptor dxDesc,
+            Pointer dx) {
         JCudnn.cudnnSoftmaxBackward(handle, algo, mode, alpha, yDesc, y, dyDesc, dy, beta, dxDesc, dx);
     }
 
     @Override
-    public void cudnnSoftmaxForward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
+    public void cudnnSoftmaxForward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor xDesc,
+            Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
         JCudnn.cudnnSoftmaxForward(handle, algo, mode, alpha, xDesc, x, beta, yDesc, y);
     }
 }
