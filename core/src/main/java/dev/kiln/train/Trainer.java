@@ -11,6 +11,7 @@ import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
 import dev.kiln.nn.Loss;
 import dev.kiln.nn.Module;
+import dev.kiln.nn.StepTransaction;
 import dev.kiln.optim.Optimizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -191,7 +192,7 @@ public final class Trainer {
     }
 
     private Evaluation trainPartialBatch(Batch batch) {
-        try (TensorScope scope = TensorScope.open()) {
+        try (TensorScope scope = TensorScope.open(); StepTransaction tx = StepTransaction.open()) {
             Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
             Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
             optimizer.zeroGrad();
@@ -199,6 +200,7 @@ public final class Trainer {
             Tensor l = loss.forward(logits, y);
             l.backward();
             optimizer.step();
+            tx.commit(l);
             return new Evaluation(l.item(), (double) countCorrect(logits, batch) / batch.size(), batch.size());
         }
     }
