@@ -9,6 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -67,6 +68,25 @@ public final class SafeTensors {
      * {@value #DATA_SHA256_KEY} (replacing any value given).
      */
     public static void write(Path file, StateDict sd, Map<String, String> metadata) throws IOException {
+        AtomicFiles.write(file, out -> write(out, sd, metadata));
+    }
+
+    /** The whole file's content in memory: what {@link #write(Path, StateDict, Map)} would put on disk. */
+    public static byte[] toBytes(StateDict sd, Map<String, String> metadata) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try {
+            write(bytes, sd, metadata);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);   // a ByteArrayOutputStream does not fail
+        }
+        return bytes.toByteArray();
+    }
+
+    /**
+     * Writes the safetensors encoding of {@code sd} to {@code out} (which is left open), with {@code metadata} and
+     * {@value #DATA_SHA256_KEY} (replacing any value given).
+     */
+    public static void write(OutputStream out, StateDict sd, Map<String, String> metadata) throws IOException {
         MessageDigest sha = sha256();
         try (OutputStream digestOnly = new DigestOutputStream(OutputStream.nullOutputStream(), sha)) {
             writeData(digestOnly, sd);
@@ -101,15 +121,13 @@ public final class SafeTensors {
         }
         byte[] json = new Gson().toJson(header).getBytes(StandardCharsets.UTF_8);
         int padded = (json.length + 7) / 8 * 8;
-        AtomicFiles.write(file, out -> {
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
-            out.write(len.array());
-            out.write(json);
-            for (int i = json.length; i < padded; i++) {
-                out.write(' ');
-            }
-            writeData(out, sd);
-        });
+        ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+        out.write(len.array());
+        out.write(json);
+        for (int i = json.length; i < padded; i++) {
+            out.write(' ');
+        }
+        writeData(out, sd);
     }
 
     private static void writeData(OutputStream out, StateDict sd) throws IOException {
@@ -147,9 +165,52 @@ public final class SafeTensors {
         }
     }
 
-    /** Reads a whole safetensors file held in memory; {@code name} is used in messages. */
+    /** Reads safetensors content held in memory; {@code name} is what error messages call it. */
+    public static Content read(byte[] bytes, String name) throws IOException {
+        return parse(name, bytes.length, (position, dst) -> System.arraycopy(bytes, (int) position, dst, 0, dst.length));
+    }
+
+    /** The same, for the fuzz tests' argument order. */
     static Content read(String name, byte[] file) throws IOException {
-        return parse(name, file.length, (position, dst) -> System.arraycopy(file, (int) position, dst, 0, dst.length));
+        return read(file, name);
+    }
+
+    /**
+     * Reads a whole safetensors stream (not closed here); {@code name} is what error messages call it. A stream has
+     * no size to check against, so the header is read and validated first and then exactly the data it describes,
+     * which arrives in chunks (nothing is allocated ahead of the bytes); a shorter stream is truncated, a longer one
+     * has trailing bytes.
+     */
+    public static Content read(InputStream stream, String name) throws IOException {
+        byte[] lenBytes = stream.readNBytes(8);
+        if (lenBytes.length < 8) {
+            return read(lenBytes, name);
+        }
+        long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (headerLen < 0 || headerLen > MAX_HEADER_BYTES) {
+            return read(lenBytes, name);   // reports the bad length
+        }
+        byte[] headerBytes = stream.readNBytes((int) headerLen);
+        if (headerBytes.length < headerLen) {
+            throw new KilnFormatException(name, "header length " + headerLen + " exceeds the stream (" + (8
+                    + headerBytes.length) + " bytes): truncated, or not a safetensors file");
+        }
+        long dataLen = 0;
+        for (TensorInfo t : SafeTensorsHeader.parse(name, headerBytes).tensors()) {
+            dataLen = Math.max(dataLen, t.end());
+        }
+        if (dataLen > MAX_DATA_BYTES) {
+            throw new KilnFormatException(name, "tensor data of " + dataLen + " bytes; Kiln reads at most "
+                    + MAX_DATA_BYTES + " bytes per file");
+        }
+        byte[] data = stream.readNBytes((int) dataLen);
+        byte[] trailing = stream.readNBytes(1 << 16);
+        byte[] whole = new byte[8 + headerBytes.length + data.length + trailing.length];
+        System.arraycopy(lenBytes, 0, whole, 0, 8);
+        System.arraycopy(headerBytes, 0, whole, 8, headerBytes.length);
+        System.arraycopy(data, 0, whole, 8 + headerBytes.length, data.length);
+        System.arraycopy(trailing, 0, whole, 8 + headerBytes.length + data.length, trailing.length);
+        return read(whole, name);
     }
 
     /** Random access to the file's bytes. */

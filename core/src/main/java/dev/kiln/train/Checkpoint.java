@@ -103,7 +103,8 @@ public record Checkpoint(StateDict model, StateDict optimizer, int completedEpoc
 
     private List<EpochMetrics> parseHistory(String file) throws KilnFormatException {
         try {
-            List<EpochMetrics> h = new com.google.gson.GsonBuilder().setStrictness(com.google.gson.Strictness.STRICT).create().fromJson(historyJson, new TypeToken<List<EpochMetrics>>() {
+            // Kiln writes NaN test metrics of a run without a test set as NaN literals, so those are accepted
+            List<EpochMetrics> h = new com.google.gson.GsonBuilder().serializeSpecialFloatingPointValues().create().fromJson(historyJson, new TypeToken<List<EpochMetrics>>() {
             }.getType());
             if (h == null || h.contains(null)) {
                 throw new JsonParseException("not a list of epochs");

@@ -16,7 +16,7 @@ import dev.kiln.optim.SGD;
 import dev.kiln.train.Checkpoint;
 import dev.kiln.train.CheckpointMismatchException;
 import dev.kiln.train.LearningRateSchedule;
-import dev.kiln.train.TrainingStoppedException;
+import dev.kiln.train.TrainingCancelledException;
 import dev.kiln.train.EpochMetrics;
 import dev.kiln.train.LoggingListener;
 import dev.kiln.train.ModelFiles;
@@ -174,15 +174,16 @@ final class LeNetCommand implements Callable<Integer> {
                 }
             }
             List<EpochMetrics> history;
-            try (Interrupts interrupts = Interrupts.stopOnSigint(trainer::requestStop, spec.commandLine().getErr())) {
+            try (Interrupts interrupts = Interrupts.stopOnSigint(trainer.cancellation()::cancel, spec.commandLine().getErr())) {
                 history = trainer.fit(trainLoader, testLoader);
-            } catch (TrainingStoppedException e) {
+            } catch (TrainingCancelledException e) {
                 PrintWriter err = spec.commandLine().getErr();
-                err.println("kiln lenet: interrupted: stopped before batch " + e.batch() + " of epoch " + (e.epoch() + 1)
-                        + "; nothing else was written. " + (e.lastCheckpoint() == null
-                        ? "No checkpoint was written" + (checkpointFile == null ? " (use --checkpoint FILE to keep progress)." : ".")
-                        : "The last checkpoint is " + e.lastCheckpoint() + " (" + e.completedEpochs()
-                        + " epoch(s) completed); continue with --resume " + e.lastCheckpoint() + "."));
+                boolean saved = checkpointFile != null && e.completedEpochs() > 0;
+                err.println("kiln lenet: interrupted: stopped between two batches of epoch " + (e.completedEpochs() + 1)
+                        + "; nothing else was written. " + (saved
+                        ? "The last checkpoint is " + checkpointFile + " (" + e.completedEpochs()
+                        + " epoch(s) completed); continue with --resume " + checkpointFile + "."
+                        : "No checkpoint was written" + (checkpointFile == null ? " (use --checkpoint FILE to keep progress)." : ".")));
                 err.flush();
                 return Interrupts.EXIT_CODE;
             }
@@ -238,7 +239,7 @@ final class LeNetCommand implements Callable<Integer> {
                 provenance.put("random_stream", randomStream);
                 provenance.put("device", dev.backend().description());
                 provenance.put("metrics", finalMetrics);
-                ModelFiles.save(save, model, provenance);
+                ModelFiles.save(save, model, Normalization.MNIST, provenance);
                 out.println("model written to " + save + " (provenance in " + ModelFiles.sidecar(save) + ")");
             }
             if (plot != null) {

@@ -200,7 +200,7 @@ class CheckpointKillTest {
             text = out.toString();
         }
         assertEquals(130, p.exitValue(), text);
-        assertTrue(text.contains("interrupted: stopped before batch"), text);
+        assertTrue(text.contains("interrupted: stopped between two batches"), text);
         assertTrue(text.contains("The last checkpoint is " + ckpt), text);
         assertFalse(Files.exists(metrics), "no metrics for an unfinished run");
         assertFalse(Files.exists(tmp.resolve("model.safetensors")), "no model for an unfinished run");
