@@ -83,27 +83,36 @@ public abstract class BatchNorm extends Module implements FusesActivation {
                         + Shapes.toString(s));
             }
         }
-        double factor = 0;
-        if (isTraining() && trackRunningStats) {
-            CaptureContext capture = CaptureContext.current();
-            if (capture == null) {
-                numBatchesTracked++;
-                factor = momentum == null ? 1.0 / numBatchesTracked : momentum;
-            } else {
-                if (momentum == null) {
-                    CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
-                            + " changes every step and would be frozen into the graph");
-                }
-                // the capture itself runs nothing; every replay is one more batch
-                capture.afterReplay(() -> numBatchesTracked++);
-                factor = momentum;
-            }
-        }
+        double factor = isTraining() && trackRunningStats ? countBatch() : 0;
         boolean useBatchStats = isTraining() || !trackRunningStats;
         // Running buffers are only passed when they should be updated (training) or used (eval).
         Tensor rm = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_mean") : null;
         Tensor rv = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_var") : null;
         return BatchNormOp.batchNorm(input, rm, rv, parameter("weight"), parameter("bias"), useBatchStats, factor, eps);
+    }
+
+    /**
+     * Counts one more training batch in {@code num_batches_tracked} and returns the running-statistics averaging
+     * factor for it: the momentum, or {@code 1/num_batches_tracked} when momentum is null.
+     */
+    protected final double countBatch() {
+        CaptureContext capture = CaptureContext.current();
+        if (capture == null) {
+            numBatchesTracked++;
+            return momentum == null ? 1.0 / numBatchesTracked : momentum;
+        }
+        if (momentum == null) {
+            CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
+                    + " changes every step and would be frozen into the graph");
+        }
+        // the capture itself runs nothing; every replay is one more batch
+        capture.afterReplay(() -> numBatchesTracked++);
+        return momentum;
+    }
+
+    /** Checks rank and channel count of an input. */
+    protected final void checkShape(int[] shape) {
+        checkInput(shape);
     }
 
     @Override
