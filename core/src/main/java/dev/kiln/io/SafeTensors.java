@@ -39,6 +39,22 @@ public final class SafeTensors {
     }
 
     public static void write(Path file, StateDict sd, Map<String, String> metadata) throws IOException {
+        AtomicFiles.write(file, out -> write(out, sd, metadata));
+    }
+
+    /** The whole file's content in memory: what {@link #write(Path, StateDict, Map)} would put on disk. */
+    public static byte[] toBytes(StateDict sd, Map<String, String> metadata) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try {
+            write(bytes, sd, metadata);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);   // a ByteArrayOutputStream does not fail
+        }
+        return bytes.toByteArray();
+    }
+
+    /** Writes the safetensors encoding of {@code sd} to {@code out} (which is left open). */
+    public static void write(java.io.OutputStream out, StateDict sd, Map<String, String> metadata) throws IOException {
         JsonObject header = new JsonObject();
         if (!metadata.isEmpty()) {
             JsonObject meta = new JsonObject();
@@ -65,7 +81,7 @@ public final class SafeTensors {
         }
         byte[] json = new Gson().toJson(header).getBytes(StandardCharsets.UTF_8);
         int padded = (json.length + 7) / 8 * 8;
-        AtomicFiles.write(file, out -> {
+        {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
             out.write(len.array());
             out.write(json);
@@ -81,7 +97,7 @@ public final class SafeTensors {
                     out.write(buf.array());
                 }
             }
-        });
+        }
     }
 
     public static Content read(Path file) throws IOException {
@@ -92,8 +108,24 @@ public final class SafeTensors {
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(name, null, "model/checkpoint file not found");
         }
-        try (InputStream raw = Files.newInputStream(file);
-             DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(raw, 1 << 16))) {
+        try (InputStream raw = Files.newInputStream(file)) {
+            return read(raw, size, name);
+        }
+    }
+
+    /** Reads safetensors content held in memory; {@code name} is what error messages call it. */
+    public static Content read(byte[] bytes, String name) throws IOException {
+        return read(new java.io.ByteArrayInputStream(bytes), bytes.length, name);
+    }
+
+    /** Reads a whole safetensors stream (not closed here); {@code name} is what error messages call it. */
+    public static Content read(InputStream stream, String name) throws IOException {
+        return read(stream.readAllBytes(), name);
+    }
+
+    private static Content read(InputStream raw, long size, String name) throws IOException {
+        {
+            DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(raw, 1 << 16));
             byte[] lenBytes = readFully(in, 8, name, "header length");
             long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
             if (headerLen <= 0 || headerLen > MAX_HEADER || headerLen > size - 8) {

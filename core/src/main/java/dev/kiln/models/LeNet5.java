@@ -10,6 +10,7 @@ import dev.kiln.nn.BatchNorm2d;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Flatten;
 import dev.kiln.nn.LayerChain;
+import dev.kiln.nn.LayerSequence;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.Sigmoid;
@@ -24,7 +25,7 @@ import java.util.List;
  * linear 400→120, BN1d, sigmoid; 120→84, BN1d, sigmoid; 84→10 (logits).
  * State-dict keys: {@code conv1.weight}, {@code bn1.running_mean}, ..., {@code fc3.bias}.
  */
-public final class LeNet5 extends Module {
+public final class LeNet5 extends Module implements LayerSequence {
 
     private final List<Module> layers = new ArrayList<>();
 
@@ -64,6 +65,11 @@ public final class LeNet5 extends Module {
 
     private void add(String name, Module m) {
         layers.add(registerModule(name, m));
+    }
+
+    @Override
+    public List<Module> layers() {
+        return List.copyOf(layers);
     }
 
     /** @param images (N, 1, 28, 28) @return logits (N, 10) */
