@@ -25,12 +25,15 @@ import java.util.Objects;
 /**
  * Data-parallel training on Spark's barrier execution mode: the DataFrame is split into {@code tasks} partitions,
  * one barrier task per partition holds that shard and a model replica, and the replicas train in lock step through
- * a {@link BarrierCollective} ({@link DataParallel}: rank 0's initial parameters broadcast, gradients averaged
+ * the tasks' collective ({@link DataParallel}: rank 0's initial parameters broadcast, gradients averaged
  * after every step, or parameters averaged every k steps). Batch norm is {@code SyncBatchNorm} by default, so
  * {@code tasks} tasks with batch b train like one process with batch {@code tasks * b}; with plain batch norm the
  * running statistics are rank 0's (DDP's {@code broadcast_buffers}). Every task runs the same number of steps per
  * epoch: the smallest shard decides, and the rest of the larger shards is left out of that epoch (each epoch
  * reshuffles each shard).
+ *
+ * <p>The tasks meet through the barrier ({@link BarrierCollective}) and then, by default, exchange over direct
+ * TCP connections ({@link SocketCollective}, {@link Transport}).
  *
  * <p>The returned model is rank 0's replica as self-contained bytes (the others are bitwise identical with
  * gradient averaging), ready for {@link KilnScorer} or {@code Predictor.load}.
@@ -38,6 +41,17 @@ import java.util.Objects;
 public final class DistributedTrainer {
 
     private static final Logger LOG = LoggerFactory.getLogger(DistributedTrainer.class);
+
+    /** How the barrier tasks exchange data during training. */
+    public enum Transport {
+        /** rendezvous through the barrier, then direct TCP between the tasks ({@link SocketCollective}; default) */
+        SOCKETS,
+        /**
+         * every exchange through {@code BarrierTaskContext.allGather} via the driver: no extra ports, but Spark
+         * polls for each answer once a second, so each exchange takes about a second
+         */
+        BARRIER_ALL_GATHER
+    }
 
     /** Everything a barrier task needs to know; serializable. */
     public static final class Config implements Serializable {
@@ -59,6 +73,8 @@ public final class DistributedTrainer {
         float pixelStd = Normalization.MNIST.std();
         ReplicaFactory factory = ReplicaFactory.lenet5();
         int[] inputShape = {1, 28, 28};
+        Transport transport = Transport.SOCKETS;
+        java.time.Duration timeout = java.time.Duration.ofMinutes(10);
 
         public Config tasks(int n) {
             this.tasks = positive(n, "tasks");
@@ -127,6 +143,13 @@ public final class DistributedTrainer {
         }
 
         /** The replica (default LeNet-5) and the shape of one of its input samples (default 1x28x28). */
+        /** How tasks exchange data, and how long one exchange may wait for the others (default 10 minutes). */
+        public Config transport(Transport transport, java.time.Duration timeout) {
+            this.transport = Objects.requireNonNull(transport);
+            this.timeout = Objects.requireNonNull(timeout);
+            return this;
+        }
+
         public Config model(ReplicaFactory factory, int... inputShape) {
             this.factory = Objects.requireNonNull(factory);
             this.inputShape = inputShape.clone();
@@ -177,8 +200,10 @@ public final class DistributedTrainer {
         Result result = new Result(all.stream().filter(r -> r.rank() == 0).findFirst().orElseThrow().model(),
                 all.stream().sorted((a, b) -> Integer.compare(a.rank(), b.rank())).toList());
         TrainingReport r0 = result.rank0();
-        LOG.info("distributed training: {} tasks, {} steps each, {} collective ms per step on rank 0",
-                config.tasks, r0.steps(), r0.steps() == 0 ? 0 : r0.collectiveNanos() / 1e6 / r0.steps());
+        LOG.info("distributed training: {} tasks, {} steps each; per step on rank 0: {} ms all-reduce, {} ms SyncBatchNorm"
+                + " exchanges", config.tasks, r0.steps(),
+                String.format("%.2f", r0.steps() == 0 ? 0 : r0.collectiveNanos() / 1e6 / r0.steps()),
+                String.format("%.2f", r0.steps() == 0 ? 0 : r0.syncBatchNormNanos() / 1e6 / r0.steps()));
         return result;
     }
 

@@ -41,12 +41,26 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
     @Override
     public Iterator<TrainingReport> apply(Iterator<Row> rows) {
         BarrierTaskContext ctx = BarrierTaskContext.get();
-        BarrierCollective collective = new BarrierCollective(ctx);
+        BarrierCollective barrier = new BarrierCollective(ctx);
         Shard shard = Shard.read(CollectionConverters.asJava(rows), binary, config.normalizationRecord(),
-                collective.rank());
+                barrier.rank());
+        Device device = TaskDevices.device(config.device);
+        if (config.transport == DistributedTrainer.Transport.BARRIER_ALL_GATHER) {
+            return CollectionConverters.asScala(List.of(train(barrier, shard, config, device)).iterator());
+        }
+        String host = hostOf(ctx.getTaskInfos()[barrier.rank()].address());
+        try (SocketCollective sockets = SocketCollective.connect(barrier, host, config.timeout)) {
+            return CollectionConverters.asScala(List.of(train(sockets, shard, config, device)).iterator());
+        }
+    }
 
-        return CollectionConverters.asScala(
-                List.of(train(collective, shard, config, TaskDevices.device(config.device))).iterator());
+    /** The host of a barrier task's address ("host:port" of its executor, or a bare host). */
+    static String hostOf(String address) {
+        if (address.startsWith("[")) {
+            return address.substring(1, address.indexOf(']'));
+        }
+        int colon = address.lastIndexOf(':');
+        return colon > 0 && address.indexOf(':') == colon ? address.substring(0, colon) : address;
     }
 
     /**
@@ -56,11 +70,12 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
     static TrainingReport train(dev.kiln.distributed.Collective group, Shard shard, DistributedTrainer.Config config,
                                 Device device) {
         TimedCollective collective = new TimedCollective(group);
+        TimedCollective batchNormGroup = new TimedCollective(group);
         int rank = collective.rank();
         Normalization norm = config.normalizationRecord();
         long t0 = System.nanoTime();
         try (Module model = config.factory.create(device, new Generator(config.seed),
-                config.syncBatchNorm ? collective : null);
+                config.syncBatchNorm ? batchNormGroup : null);
              SGD sgd = new SGD(model.parameters(), config.lr, config.momentum, 0f, false, 0f)) {
             DataParallel dp = new DataParallel(model, collective, config.sync, config.averageEvery,
                     config.broadcastBuffers);
@@ -120,9 +135,8 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
             }
             long trainNanos = System.nanoTime() - t0;
             byte[] bytes = rank == 0 ? ModelFiles.toBytes(model, norm) : null;
-            long total = collective.nanos();
             TrainingReport report = new TrainingReport(rank, collective.worldSize(), step, step * b,
-                    total, total - dp.collectiveNanos(), trainNanos, epochLosses, device.name(), bytes);
+                    collective.nanos(), batchNormGroup.nanos(), trainNanos, epochLosses, device.name(), bytes);
             return report;
         }
     }

@@ -5,7 +5,9 @@ import java.io.Serializable;
 /**
  * What one barrier task reports after training: rank 0 also carries the trained model as self-contained bytes.
  *
- * @param collectiveNanos wall time in all-reduce, broadcast and batch-norm exchanges (waiting for peers included)
+ * @param collectiveNanos    wall time in the data-parallel exchanges: losses, gradient (or parameter) all-reduce,
+ *                           buffer broadcasts (waiting for peers included)
+ * @param syncBatchNormNanos wall time in SyncBatchNorm's statistics exchanges
  * @param trainNanos      wall time of the training loop
  * @param epochLosses     mean (over all tasks) training loss of each epoch
  */
