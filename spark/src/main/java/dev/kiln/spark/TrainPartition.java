@@ -126,6 +126,10 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
                         counted++;
                     }
                     step++;
+                    if (rank == 0 && s % 200 == 199) {
+                        LOG.info("epoch {} step {}/{}: loss {}", epoch + 1, s + 1, stepsPerEpoch,
+                                String.format("%.4f", l));
+                    }
                 }
                 epochLosses[epoch] = counted == 0 ? Double.NaN : lossSum / counted;
                 if (rank == 0) {
