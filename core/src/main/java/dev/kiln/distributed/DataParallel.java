@@ -33,7 +33,8 @@ import java.util.Objects;
  * {@link dev.kiln.nn.SyncBatchNorm} they do (and its running statistics are already identical on every member).
  *
  * <p>A non-finite loss on any member skips the step on every member (the losses are exchanged before the backward
- * pass), leaving parameters and optimizer state unchanged everywhere. Not thread-safe: one instance per member.
+ * pass), leaving parameters, optimizer state, running statistics and {@code num_batches_tracked} unchanged
+ * everywhere. Not thread-safe: one instance per member.
  */
 public final class DataParallel {
 
@@ -147,6 +148,7 @@ public final class DataParallel {
         if (broadcastBuffers) {
             broadcastBuffers();
         }
+        StateDict buffersBefore = bufferState();
         float meanLoss;
         try (TensorScope scope = TensorScope.open()) {
             optimizer.zeroGrad();
@@ -164,6 +166,8 @@ public final class DataParallel {
             }
             meanLoss = (float) (sum / losses.length);
             if (!Float.isFinite(meanLoss)) {
+                // the forward pass already moved the running statistics; a skipped step changes nothing
+                model.loadStateDict(buffersBefore, false);
                 skippedSteps++;
                 LOG.warn("data-parallel step {} skipped on rank {}: a member's loss is not finite", steps, collective.rank());
                 steps++;
@@ -180,6 +184,19 @@ public final class DataParallel {
             averageParameters();
         }
         return meanLoss;
+    }
+
+    /** The buffers and {@code num_batches_tracked} counters: what a forward pass in training mode changes. */
+    private StateDict bufferState() {
+        StateDict all = model.stateDict();
+        StateDict out = new StateDict();
+        java.util.Set<String> buffers = model.namedBuffers().keySet();
+        for (Map.Entry<String, StateDict.Entry> e : all.entries().entrySet()) {
+            if (buffers.contains(e.getKey()) || e.getValue().dtype() == StateDict.DType.I64) {
+                out.put(e.getKey(), e.getValue());
+            }
+        }
+        return out;
     }
 
     /** Steps run by {@link #trainStep}, skipped ones included. */

@@ -348,6 +348,44 @@ public abstract class DataParallelSuite extends DeviceSuite {
     }
 
     @Test
+    void aNonFiniteLossOnOneMemberSkipsTheStepOnAllAndChangesNothing() throws Exception {
+        LocalCollectiveGroup group = new LocalCollectiveGroup(WORLD);
+        ExecutorService pool = Executors.newFixedThreadPool(WORLD);
+        try {
+            List<Future<StateDict[]>> futures = new ArrayList<>();
+            for (int r = 0; r < WORLD; r++) {
+                int rank = r;
+                futures.add(pool.submit(() -> {
+                    Collective c = group.member(rank);
+                    try (LeNet5 model = new LeNet5(device(), new Generator(100 + rank), c);
+                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
+                        DataParallel dp = new DataParallel(model, c);
+                        StateDict before = model.stateDict();
+                        float[] images = shard(IMAGES[0], rank, WORLD, 784);
+                        if (rank == 1) {
+                            images[5] = Float.NaN;
+                        }
+                        float loss;
+                        try (TensorScope scope = TensorScope.open()) {
+                            loss = dp.trainStep(new CrossEntropyLoss(), sgd, tensor(images, 32, 1, 28, 28),
+                                    tensor(shard(LABELS[0], rank, WORLD, 1), 32));
+                        }
+                        assertTrue(Float.isNaN(loss));
+                        assertEquals(1, dp.skippedSteps());
+                        return new StateDict[]{before, model.stateDict()};
+                    }
+                }));
+            }
+            for (Future<StateDict[]> f : futures) {
+                StateDict[] states = f.get();
+                assertBitwiseEqual(states[0], states[1], "state after a skipped step");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void aFailingMemberBreaksTheGroupInsteadOfHangingIt() throws Exception {
         LocalCollectiveGroup group = new LocalCollectiveGroup(2, Duration.ofSeconds(30));
         ExecutorService pool = Executors.newSingleThreadExecutor();

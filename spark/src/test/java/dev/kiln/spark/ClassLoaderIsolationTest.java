@@ -65,7 +65,7 @@ class ClassLoaderIsolationTest {
             List<String> lines = (List<String>) job.getMethod("run", String.class, ClassLoader.class)
                     .invoke(null, String.join(",", jars), sparkLoader);
             String all = String.join("\n", lines);
-            assertEquals(5, lines.size(), all);
+            assertEquals(4, lines.size(), all);
             for (String executor : lines.subList(0, 2)) {
                 // Kiln's classes on the executor come from Spark's user-jar loader, not from the application loader
                 assertTrue(executor.startsWith("executor: user context org.apache.spark"), all);

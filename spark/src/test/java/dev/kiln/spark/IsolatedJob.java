@@ -24,7 +24,7 @@ public final class IsolatedJob {
     }
 
     /** @return lines describing what the executors saw, and the scoring and training outcomes */
-    public static List<String> run(String userJars, ClassLoader sparkLoader) {
+    public static List<String> run(String userJars, ClassLoader sparkLoader) throws java.io.IOException {
         // as spark-submit does: the driver runs with the user jars' loader as context loader; in local mode the
         // executor's own loader (which fetches spark.jars) sits above it
         ClassLoader userLoader = Thread.currentThread().getContextClassLoader();
