@@ -297,4 +297,24 @@ class DataLoaderTest {
                     .info("one MNIST epoch (469 batches) in {} ms", (System.nanoTime() - t0) / 1_000_000);
         }
     }
+
+    @Test
+    void interruptedConsumerClosesWithoutAFalseStuckWarning() throws Exception {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        Counting data = new Counting(400);
+        try (DataLoader loader = DataLoader.builder(data).batchSize(4).prefetch(2).build()) {
+            DataLoader.Epoch epoch = loader.epoch(0);
+            epoch.next();
+            System.setErr(new java.io.PrintStream(captured, true));
+            Thread.currentThread().interrupt();
+            long start = System.nanoTime();
+            epoch.close();
+            assertTrue(Thread.interrupted(), "the interrupt stays set for the caller");
+            assertTrue(System.nanoTime() - start < 4_000_000_000L, "the producer stopped at once");
+        } finally {
+            System.setErr(err);
+        }
+        assertFalse(captured.toString().contains("did not stop"), "no stuck-thread warning: " + captured);
+    }
 }

@@ -194,7 +194,7 @@ final class LeNetCommand implements Callable<Integer> {
                 provenance.put("seed", seed);
                 provenance.put("device", dev.backend().description());
                 provenance.put("metrics", finalMetrics);
-                ModelFiles.save(save, model, provenance);
+                ModelFiles.save(save, model, Normalization.MNIST, provenance);
                 out.println("model written to " + save + " (provenance in " + ModelFiles.sidecar(save) + ")");
             }
             if (plot != null) {

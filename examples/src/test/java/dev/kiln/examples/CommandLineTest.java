@@ -108,5 +108,21 @@ class CommandLineTest {
         assertTrue(Files.exists(tmp.resolve("model.safetensors.json")));
         assertEquals(2, JsonParser.parseString(Files.readString(tmp.resolve("model.safetensors.json"))).getAsJsonObject()
                 .getAsJsonObject("hyperparameters").get("epochs").getAsInt());
+        // the saved file alone scores MNIST: the Predictor's accuracy on the test set is the run's (folded batch
+        // norm may flip an exact near-tie, hence 2 images of slack)
+        dev.kiln.data.ImageSplit test = dev.kiln.data.MnistDirectory.read(data.get(), "test", false).test();
+        byte[][] images = new byte[test.size()][];
+        for (int i = 0; i < images.length; i++) {
+            images[i] = java.util.Arrays.copyOfRange(test.images(), i * 784, (i + 1) * 784);
+        }
+        try (dev.kiln.inference.Predictor p = dev.kiln.inference.Predictor.load(tmp.resolve("model.safetensors"),
+                dev.kiln.inference.Predictor.Options.defaults().device(dev.kiln.core.Device.cpu()))) {
+            int[] classes = p.classes(images);
+            int correct = 0;
+            for (int i = 0; i < classes.length; i++) {
+                correct += classes[i] == test.label(i) ? 1 : 0;
+            }
+            assertEquals(acc, (double) correct / classes.length, 2.0 / classes.length);
+        }
     }
 }

@@ -106,7 +106,7 @@ public final class SyncBatchNormOp {
             // the global count decides the unbiased correction n/(n-1)
             BatchNormGeometry global = new BatchNormGeometry((int) Math.round(total / g.spatial()), c, g.spatial());
             be.batchNormUpdateRunningStats(global, meanT.buffer(), invStdT.buffer(), eps, updateFactor,
-                    runningMean.buffer(), runningVar.buffer());
+                    runningMean.buffer(), runningVar.buffer(), null, null);
         }
         final double globalCount = total;
         return Tensor.fromOp("sync_batch_norm", device, y, s, dy -> {
