@@ -74,15 +74,18 @@ class KilnScorerTest {
         }
         for (String column : new String[]{"image", "pixels"}) {
             List<Row> out = KilnScorer.of(model).inputCol(column).batchSize(64).topK(3)
-                    .transform(frame(COUNT, 5)).orderBy("id").collectAsList();
+                    .transform(frame(COUNT, 5)).collectAsList();
             assertEquals(COUNT, out.size(), column);
             int distinct = (int) java.util.Arrays.stream(wantClasses).distinct().count();
             assertTrue(distinct > 1, "the model separates the inputs (" + distinct + " classes)");
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
             for (Row r : out) {
                 int id = r.getInt(0);
+                assertTrue(seen.add(id), "row " + id + " once");
                 assertEquals(wantClasses[id], r.getInt(r.fieldIndex("prediction")), column + " row " + id);
                 List<Float> probs = r.getList(r.fieldIndex("probability"));
                 float[] got = new float[probs.size()];
+                assertEquals(10, got.length);
                 for (int i = 0; i < got.length; i++) {
                     got[i] = probs.get(i);
                 }
