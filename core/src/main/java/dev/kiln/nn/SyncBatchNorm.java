@@ -54,6 +54,10 @@ public final class SyncBatchNorm extends BatchNorm {
             return super.forward(input);
         }
         checkShape(input.shape());
+        if (input.shape()[0] < 1) {
+            throw new IllegalArgumentException(this + ": every member needs at least one sample when training, got"
+                    + " input of shape " + Shapes.toString(input.shape()));
+        }
         double factor = trackRunningStats() ? countBatch() : 0;
         Tensor rm = trackRunningStats() ? runningMean() : null;
         Tensor rv = trackRunningStats() ? runningVar() : null;

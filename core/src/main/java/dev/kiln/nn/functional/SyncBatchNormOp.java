@@ -40,30 +40,23 @@ public final class SyncBatchNormOp {
         Backend be = device.backend();
         int c = g.channels();
 
-        // local statistics: (count, mean[c], biased var[c])
+        // local statistics (count, mean[c], biased var[c]): the backend's training kernel gives mean and
+        // 1/sqrt(var + eps) per channel (its normalised output is not needed)
         double[] local = new double[1 + 2 * c];
-        long localCount = g.valuesPerChannel();
-        local[0] = localCount;
-        if (localCount > 0) {
-            Buffer scratch = be.allocateUninitialized(g.length());
-            Buffer mean = be.allocateUninitialized(c);
-            Buffer invStd = be.allocateUninitialized(c);
-            try {
-                be.batchNormForwardTraining(g, x.buffer(), null, null, eps, scratch, mean, invStd);
-                float[] m = new float[c];
-                float[] is = new float[c];
-                be.download(mean, 0, m, 0, c);
-                be.download(invStd, 0, is, 0, c);
-                for (int ch = 0; ch < c; ch++) {
-                    double r = is[ch];
-                    local[1 + ch] = m[ch];
-                    local[1 + c + ch] = Math.max(0.0, 1.0 / (r * r) - eps);
-                }
-            } finally {
-                scratch.close();
-                mean.close();
-                invStd.close();
-            }
+        local[0] = g.valuesPerChannel();
+        float[] m = new float[c];
+        float[] is = new float[c];
+        try (Buffer scratch = be.allocateUninitialized(g.length());
+             Buffer mean = be.allocateUninitialized(c);
+             Buffer invStd = be.allocateUninitialized(c)) {
+            be.batchNormForwardTraining(g, x.buffer(), null, null, eps, scratch, mean, invStd);
+            be.download(mean, 0, m, 0, c);
+            be.download(invStd, 0, is, 0, c);
+        }
+        for (int ch = 0; ch < c; ch++) {
+            double r = is[ch];
+            local[1 + ch] = m[ch];
+            local[1 + c + ch] = Math.max(0.0, 1.0 / (r * r) - eps);
         }
         double[][] all = collective.allGatherDoubles(local);
         double total = 0;
@@ -115,15 +108,10 @@ public final class SyncBatchNormOp {
             Buffer sumDyXhat = be.allocateUninitialized(c);
             Buffer sumDy = be.allocateUninitialized(c);
             float[] sums = new float[2 * c];
-            if (localCount > 0) {
-                be.batchNormBackward(g, x.buffer(), dy.buffer(), null, meanT.buffer(), invStdT.buffer(), null,
-                        sumDyXhat, sumDy);
-                be.download(sumDy, 0, sums, 0, c);
-                be.download(sumDyXhat, 0, sums, c, c);
-            } else {
-                be.fill(sumDy, 0, c, 0f);
-                be.fill(sumDyXhat, 0, c, 0f);
-            }
+            be.batchNormBackward(g, x.buffer(), dy.buffer(), null, meanT.buffer(), invStdT.buffer(), null,
+                    sumDyXhat, sumDy);
+            be.download(sumDy, 0, sums, 0, c);
+            be.download(sumDyXhat, 0, sums, c, c);
             double[] reduced = new double[2 * c];
             for (int i = 0; i < reduced.length; i++) {
                 reduced[i] = sums[i];
