@@ -125,6 +125,8 @@ public final class Predictor implements AutoCloseable {
     private final List<Module> foldedLayers = new ArrayList<>();
     private final ReentrantReadWriteLock inFlight = new ReentrantReadWriteLock();
     private volatile boolean closed;
+    /** Guarded by the write lock. */
+    private boolean released;
 
     private Predictor(String source, SafeTensors.Content content, Options options) throws IOException {
         this.source = source;
@@ -344,7 +346,8 @@ public final class Predictor implements AutoCloseable {
         closed = true;
         inFlight.writeLock().lock();
         try {
-            if (model.parameters().isEmpty() || !model.parameters().get(0).isClosed()) {
+            if (!released) {
+                released = true;
                 foldedLayers.forEach(Module::close);
                 model.close();
             }
