@@ -213,8 +213,9 @@ public abstract class DataParallelSuite extends DeviceSuite {
         List<StateDict> ranks = trainParallel((c, seed) -> plainNet(seed), null);
         assertBitwiseEqual(ranks.get(0), ranks.get(1), "replicas");
         assertStatesClose(single, ranks.get(0), "2 x 32 with gradient all-reduce vs 1 x 64");
-        StateDict untrained = plainNet(100).stateDict();
-        assertTrue(maxDiff(single, untrained, "") > 1e-2, "training moved the parameters");
+        try (Module untrained = plainNet(100)) {
+            assertTrue(maxDiff(single, untrained.stateDict(), "") > 1e-2, "training moved the parameters");
+        }
     }
 
     @Test
@@ -224,8 +225,9 @@ public abstract class DataParallelSuite extends DeviceSuite {
         assertBitwiseEqual(ranks.get(0), ranks.get(1), "replicas");
         assertStatesClose(single, ranks.get(0), "LeNet-BN 2 x 32 with SyncBatchNorm vs 1 x 64");
         assertEquals(STEPS, ranks.get(0).get("bn1.num_batches_tracked").longValue());
-        assertTrue(maxDiff(single, new LeNet5(device(), new Generator(100)).stateDict(), "running_var") > 1e-3,
-                "running statistics moved");
+        try (LeNet5 untrained = new LeNet5(device(), new Generator(100))) {
+            assertTrue(maxDiff(single, untrained.stateDict(), "running_var") > 1e-3, "running statistics moved");
+        }
     }
 
     @Test
@@ -279,9 +281,9 @@ public abstract class DataParallelSuite extends DeviceSuite {
     void syncBatchNormForwardAndBackwardMatchBatchNormOnTheConcatenatedBatch() throws Exception {
         int n = 3, c = 4, h = 5, w = 3;
         int per = c * h * w;
-        float[] x = randn(7, WORLD * n, c, h, w).toArray();
-        float[] dyWeights = randn(8, WORLD * n, c, h, w).toArray();
-        float[] gamma = randn(9, c).toArray();
+        float[] x = randnFloats(7, WORLD * n, c, h, w);
+        float[] dyWeights = randnFloats(8, WORLD * n, c, h, w);
+        float[] gamma = randnFloats(9, c);
         // one batch-norm layer on the whole batch
         float[] wantY;
         float[] wantDx;
@@ -334,7 +336,7 @@ public abstract class DataParallelSuite extends DeviceSuite {
 
     @Test
     void syncBatchNormOfOneMemberIsBatchNormAndEvalUsesRunningStatistics() {
-        float[] x = randn(3, 8, 3, 4, 4).toArray();
+        float[] x = randnFloats(3, 8, 3, 4, 4);
         try (BatchNorm2d bn = new BatchNorm2d(device(), 3);
              SyncBatchNorm sync = new SyncBatchNorm(device(), 3, Collective.single());
              TensorScope scope = TensorScope.open()) {
@@ -404,6 +406,12 @@ public abstract class DataParallelSuite extends DeviceSuite {
         one.allReduceMean(v);
         assertArrayEquals(new float[]{1f, 2f}, v);
         assertThrows(IllegalArgumentException.class, () -> one.broadcast(v, 1));
+    }
+
+    private float[] randnFloats(long seed, int... shape) {
+        try (TensorScope scope = TensorScope.open()) {
+            return randn(seed, shape).toArray();
+        }
     }
 
     private static float[] concat(float[] a, float[] b) {
