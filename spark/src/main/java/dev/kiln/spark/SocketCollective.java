@@ -33,8 +33,9 @@ import java.util.concurrent.Future;
  * <p>Each member listens on an ephemeral port of {@code host} (its executor's address), announces
  * {@code host:port} through the rendezvous, connects to every lower rank and accepts every higher one. Each
  * exchange writes the local bytes to all peers on a sender thread and reads theirs; frames carry a sequence
- * number, so members that make different calls fail with a message instead of exchanging garbage. Close it to
- * release the sockets.
+ * number that guards the framing. A peer that closed or died, or stays silent longer than the timeout, fails the
+ * exchange with a {@link CollectiveException} naming both ranks instead of hanging it. Close it to release the
+ * sockets.
  */
 public final class SocketCollective implements Collective, AutoCloseable {
 
@@ -159,10 +160,16 @@ public final class SocketCollective implements Collective, AutoCloseable {
                 if (r == rank) {
                     continue;
                 }
-                long theirs = in[r].readLong();
+                long theirs;
+                try {
+                    theirs = in[r].readLong();
+                } catch (java.io.EOFException e) {
+                    throw new CollectiveException("rank " + rank + " of " + worldSize + ": exchange " + seq
+                            + ": rank " + r + " closed its connection (it failed, or made fewer calls)", e);
+                }
                 if (theirs != seq) {
                     throw new CollectiveException("rank " + rank + ": rank " + r + " is at exchange " + theirs
-                            + ", this member at " + seq + " (the members made different calls)");
+                            + ", this member at " + seq + " (the stream is out of step)");
                 }
                 int n = in[r].readInt();
                 if (n < 0) {
@@ -176,8 +183,7 @@ public final class SocketCollective implements Collective, AutoCloseable {
                 f.get();
             }
         } catch (IOException e) {
-            throw new CollectiveException("rank " + rank + " of " + worldSize + ": exchange " + seq + " failed: "
-                    + e.getMessage(), e);
+            throw new CollectiveException("rank " + rank + " of " + worldSize + ": exchange " + seq + " failed: " + e, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CollectiveException("rank " + rank + ": interrupted in exchange " + seq, e);
