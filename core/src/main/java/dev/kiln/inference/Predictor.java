@@ -288,7 +288,7 @@ public final class Predictor implements AutoCloseable {
 
     /** The most probable class of each image. */
     public int[] classes(float[][] images) {
-        return argmax(logits(images));
+        return guarded(() -> argmax(run(pack(images)), images.length));
     }
 
     /** The {@code k} most probable classes of each image, with their probabilities. */
@@ -308,7 +308,7 @@ public final class Predictor implements AutoCloseable {
     }
 
     public int[] classes(byte[][] images) {
-        return argmax(logits(images));
+        return guarded(() -> argmax(run(pack(images)), images.length));
     }
 
     public Prediction[] topK(byte[][] images, int k) {
@@ -441,6 +441,11 @@ public final class Predictor implements AutoCloseable {
     /** Runs packed, normalised images in chunks; returns logits, {@code numClasses} per image. */
     private float[] run(float[] flat) {
         int n = flat.length / inputSize;
+        if (n > 0 && n <= maxBatchSize) {
+            try (GradMode g = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+                return forward(Tensor.of(device, flat, batchShape(n))).toArray();
+            }
+        }
         float[] logits = new float[n * numClasses];
         float[] chunk = null;
         for (int start = 0; start < n; start += maxBatchSize) {
@@ -487,13 +492,14 @@ public final class Predictor implements AutoCloseable {
         return p;
     }
 
-    private static int[] argmax(float[][] rows) {
-        int[] best = new int[rows.length];
-        for (int i = 0; i < rows.length; i++) {
-            float[] r = rows[i];
+    /** The index of the first largest of each row of {@code n} rows of {@link #numClasses} logits. */
+    private int[] argmax(float[] logits, int n) {
+        int[] best = new int[n];
+        for (int i = 0; i < n; i++) {
+            int base = i * numClasses;
             int b = 0;
-            for (int j = 1; j < r.length; j++) {
-                if (r[j] > r[b]) {
+            for (int j = 1; j < numClasses; j++) {
+                if (logits[base + j] > logits[base + b]) {
                     b = j;
                 }
             }

@@ -262,4 +262,37 @@ public abstract class PredictorSuite extends DeviceSuite {
             assertTrue(served.get() >= 40);
         }
     }
+
+    @Test
+    @DisplayName("an application's own architecture (Sequential with Linear+BatchNorm1d) round-trips through bytes, folded")
+    void customArchitecture() throws IOException {
+        dev.kiln.models.Architecture arch = new dev.kiln.models.Architecture("TinyMlp", new int[]{4}, d -> new dev.kiln.nn.Sequential(
+                new dev.kiln.nn.Linear(d, new Generator(1), 4, 8), new dev.kiln.nn.BatchNorm1d(d, 8), new dev.kiln.nn.ReLU(),
+                new dev.kiln.nn.Linear(d, new Generator(2), 8, 3)));
+        try (dev.kiln.nn.Module mlp = arch.factory().apply(device())) {
+            try (TensorScope s = TensorScope.open()) {
+                mlp.forward(randn(5, 16, 4).mul(3f).add(1f));
+            }
+            byte[] bytes = ModelFiles.toBytes(mlp, arch, Normalization.NONE);
+            IOException unknown = assertThrows(IOException.class, () -> Predictor.load(bytes, options()));
+            assertMessageContains(unknown, "TinyMlp", "Options.architecture");
+            float[][] x = new float[6][4];
+            SplittableRandom r = new SplittableRandom(9);
+            for (float[] row : x) {
+                for (int j = 0; j < 4; j++) {
+                    row[j] = (float) r.nextGaussian();
+                }
+            }
+            float[] want;
+            mlp.eval();
+            try (GradMode g = GradMode.noGrad(); TensorScope s = TensorScope.open()) {
+                want = mlp.forward(tensor(flat(x), 6, 4)).toArray();
+            }
+            try (Predictor p = Predictor.load(bytes, options().architecture(arch))) {
+                assertEquals(1, p.foldedBatchNorms());
+                assertEquals(3, p.numClasses());
+                assertClose(want, flat(p.logits(x)), 1e-4, 1e-4, "folded MLP logits");
+            }
+        }
+    }
 }

@@ -31,7 +31,8 @@ import java.util.function.IntFunction;
  * Scoring LeNet-5 from many caller threads: {@link Predictor#classes(byte[][])} (model from bytes, batch norm
  * folded, normalisation and scoping inside) beside the hand-assembled path a user writes without it (a shared eval
  * model, normalisation by hand, no-grad, a scope, forward, argmax on the host). Both score the same uint8 images;
- * images/s is the median of rounds, the two paths alternating within each round.
+ * images/s is the median of rounds, the two paths alternating within each round. Beside it, the process CPU time
+ * per image (all of this JVM's threads), which other load on the machine disturbs far less than wall-clock rates.
  */
 @Command(name = "predictor", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Predictor images/s at 1, 2 and 8 caller threads beside the hand-assembled scoring path.")
@@ -88,23 +89,24 @@ final class BenchPredictorCommand implements Callable<Integer> {
                 out.println("device: " + dev.name() + " (" + dev.backend().description() + "), LeNet-5-BN, batches of "
                         + batchSize + " uint8 images, " + seconds + " s per path per round, median of " + rounds
                         + " rounds; classes agree on " + agree + "/" + a.length + " images");
-                out.printf("%8s %22s %16s %8s%n", "threads", "hand-assembled img/s", "Predictor img/s", "ratio");
+                out.printf("%8s %22s %16s %8s %16s %16s%n", "threads", "hand-assembled img/s", "Predictor img/s",
+                        "ratio", "hand CPU us/img", "Pred. CPU us/img");
                 for (int t : threads) {
-                    double[] hand = new double[rounds];
-                    double[] pred = new double[rounds];
+                    double[][] hand = new double[2][rounds];
+                    double[][] pred = new double[2][rounds];
                     for (int round = 0; round < rounds; round++) {
                         boolean predictorFirst = round % 2 == 1;
                         if (predictorFirst) {
-                            pred[round] = rate(t, i -> predictor.classes(images).length);
+                            store(pred, round, rate(t, i -> predictor.classes(images).length));
                         }
-                        hand[round] = rate(t, i -> handAssembled(model, dev, images).length);
+                        store(hand, round, rate(t, i -> handAssembled(model, dev, images).length));
                         if (!predictorFirst) {
-                            pred[round] = rate(t, i -> predictor.classes(images).length);
+                            store(pred, round, rate(t, i -> predictor.classes(images).length));
                         }
                     }
-                    double h = median(hand);
-                    double p = median(pred);
-                    out.printf("%8d %22.0f %16.0f %8.2f%n", t, h, p, p / h);
+                    double h = median(hand[0]);
+                    double p = median(pred[0]);
+                    out.printf("%8d %22.0f %16.0f %8.2f %16.1f %16.1f%n", t, h, p, p / h, median(hand[1]), median(pred[1]));
                     out.flush();
                 }
             }
@@ -135,8 +137,16 @@ final class BenchPredictorCommand implements Callable<Integer> {
         return classes;
     }
 
-    /** Images per second with {@code threads} callers each calling {@code score} for {@code seconds}. */
-    private double rate(int threads, IntFunction<Integer> score) throws Exception {
+    private static void store(double[][] into, int round, double[] rateAndCpu) {
+        into[0][round] = rateAndCpu[0];
+        into[1][round] = rateAndCpu[1];
+    }
+
+    /**
+     * Images per second with {@code threads} callers each calling {@code score} for {@code seconds}, and the process
+     * CPU microseconds per image.
+     */
+    private double[] rate(int threads, IntFunction<Integer> score) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         try {
             score.apply(0);   // warm
@@ -153,6 +163,8 @@ final class BenchPredictorCommand implements Callable<Integer> {
                     return images;
                 }));
             }
+            java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+            long cpu0 = os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getProcessCpuTime() : -1;
             start.await();
             long t0 = System.nanoTime();
             Thread.sleep((long) (seconds * 1000));
@@ -161,7 +173,10 @@ final class BenchPredictorCommand implements Callable<Integer> {
             for (Future<Long> f : callers) {
                 total += f.get();
             }
-            return total / ((System.nanoTime() - t0) / 1e9);
+            double wall = (System.nanoTime() - t0) / 1e9;
+            long cpu1 = os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getProcessCpuTime() : -1;
+            double cpuPerImage = cpu0 < 0 || total == 0 ? Double.NaN : (cpu1 - cpu0) / 1e3 / total;
+            return new double[]{total / wall, cpuPerImage};
         } finally {
             pool.shutdownNow();
         }

@@ -161,7 +161,7 @@ class CommandLineTest {
         try {
             System.setErr(new java.io.PrintStream(warnings, true, java.nio.charset.StandardCharsets.UTF_8));
             for (String[] cmd : new String[][]{{}, {"lenet"}, {"bn-demo"}, {"running-stats-demo"}, {"doctor"}, {"bench"},
-                    {"bench", "lenet"}, {"bench", "ops"}, {"bench", "bn"}}) {
+                    {"bench", "lenet"}, {"bench", "ops"}, {"bench", "bn"}, {"bench", "predictor"}}) {
                 java.io.StringWriter out = new java.io.StringWriter();
                 String[] args = java.util.Arrays.copyOf(cmd, cmd.length + 1);
                 args[cmd.length] = "--help";
