@@ -60,11 +60,22 @@ public final class SparkLeNet {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> opts = parse(args);
-        int tasks = Integer.parseInt(opts.getOrDefault("tasks", "2"));
-        int epochs = Integer.parseInt(opts.getOrDefault("epochs", "1"));
-        int batch = Integer.parseInt(opts.getOrDefault("batch-size", "32"));
-        float lr = Float.parseFloat(opts.getOrDefault("lr", "0.1"));
-        int rounds = Integer.parseInt(opts.getOrDefault("score-rounds", "3"));
+        int tasks = positive(opts, "tasks", "2");
+        int epochs = positive(opts, "epochs", "1");
+        int batch = positive(opts, "batch-size", "32");
+        int rounds = positive(opts, "score-rounds", "3");
+        if (opts.containsKey("average-every")) {
+            positive(opts, "average-every", "1");
+        }
+        float lr;
+        try {
+            lr = Float.parseFloat(opts.getOrDefault("lr", "0.1"));
+        } catch (NumberFormatException e) {
+            lr = Float.NaN;
+        }
+        if (!(lr > 0)) {
+            usageError("--lr expects a positive number, got " + opts.get("lr"));
+        }
         String device = opts.getOrDefault("device", "auto");
 
         ImageDataset mnist = MnistLocator.fromEnvironment(opts.containsKey("data") ? Path.of(opts.get("data")) : null).load();
@@ -216,6 +227,26 @@ public final class SparkLeNet {
                     (int) split.labels()[i]));
         }
         return spark.createDataFrame(jsc.parallelize(rows, partitions), SCHEMA);
+    }
+
+    private static int positive(Map<String, String> opts, String key, String fallback) {
+        String v = opts.getOrDefault(key, fallback);
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        usageError("--" + key + " expects a positive integer, got " + v);
+        return -1;
+    }
+
+    private static void usageError(String message) {
+        System.err.println("spark-lenet: " + message);
+        System.err.print(USAGE);
+        System.exit(2);
     }
 
     private static Map<String, String> parse(String[] args) {
