@@ -394,15 +394,46 @@ public final class Tensor implements AutoCloseable {
     }
 
     public Tensor sigmoid() {
-        return activation(Activation.SIGMOID);
+        return activationOp(Activation.SIGMOID);
     }
 
     public Tensor relu() {
-        return activation(Activation.RELU);
+        return activationOp(Activation.RELU);
     }
 
     public Tensor tanh() {
-        return activation(Activation.TANH);
+        return activationOp(Activation.TANH);
+    }
+
+    /**
+     * Element-wise maximum with broadcasting ({@code torch.maximum}); NaN propagates. The gradient goes to the larger
+     * input, split in half where they are equal, as in PyTorch.
+     */
+    public Tensor maximum(Tensor other) {
+        return binary(BinaryOp.MAX, other);
+    }
+
+    /** Element-wise minimum with broadcasting ({@code torch.minimum}); the gradient as for {@link #maximum}. */
+    public Tensor minimum(Tensor other) {
+        return binary(BinaryOp.MIN, other);
+    }
+
+    /** {@code max(x, min)} ({@code torch.clamp_min}); NaN propagates; the gradient passes where {@code x >= min}. */
+    public Tensor clampMin(float min) {
+        return scalarOp(ScalarOp.MAX, min);
+    }
+
+    /** {@code min(x, max)} ({@code torch.clamp_max}); NaN propagates; the gradient passes where {@code x <= max}. */
+    public Tensor clampMax(float max) {
+        return scalarOp(ScalarOp.MIN, max);
+    }
+
+    /**
+     * The activation {@code a} applied element-wise, with its backward ({@code torch.nn.functional.relu} and friends);
+     * {@link #sigmoid}, {@link #relu} and {@link #tanh} are shorthands.
+     */
+    public Tensor activation(Activation a) {
+        return activationOp(a);
     }
 
     private Tensor binary(BinaryOp kind, Tensor other) {
@@ -423,12 +454,14 @@ public final class Tensor implements AutoCloseable {
             case DIV -> g -> new Tensor[]{
                     a.requiresGrad ? g.div(b).sumToShape(a.shape) : null,
                     b.requiresGrad ? g.mul(a).div(b.square()).neg().sumToShape(b.shape) : null};
-            case MAX, MIN -> null;
+            // d max(a, b)/da = H(a - b) with H(0) = 1/2: 1/2 + sign(a - b)/2; for min the sign flips
+            case MAX, MIN -> g -> {
+                Tensor half = a.sub(b).sign().mul(kind == BinaryOp.MAX ? 0.5f : -0.5f);
+                return new Tensor[]{
+                        a.requiresGrad ? g.mul(half.add(0.5f)).sumToShape(a.shape) : null,
+                        b.requiresGrad ? g.mul(half.rsub(0.5f)).sumToShape(b.shape) : null};
+            };
         };
-        if (fn == null && GradMode.isEnabled() && (requiresGrad || other.requiresGrad)) {
-            out.close();
-            throw new UnsupportedOperationException(kind + " is not differentiable in Kiln yet");
-        }
         return fromOp(kind.name().toLowerCase(), device, out, outShape, fn, a, b);
     }
 
@@ -442,8 +475,9 @@ public final class Tensor implements AutoCloseable {
             case MUL -> g -> new Tensor[]{g.mul(s)};
             case RSUB -> g -> new Tensor[]{g.neg()};
             case POW -> g -> new Tensor[]{g.mul(x.pow(s - 1f)).mul(s)};
-            case RDIV -> g -> new Tensor[]{g.mul(x.square().reciprocal()).mul(-s)};
-            case MAX, MIN -> null;
+            // passes where x >= s (MAX, clamp_min) or x <= s (MIN): 1 - relu(sign(s - x)), or of (x - s)
+            case MAX -> g -> new Tensor[]{g.mul(x.rsub(s).sign().relu().rsub(1f))};
+            case MIN -> g -> new Tensor[]{g.mul(x.sub(s).sign().relu().rsub(1f))};
         };
         return fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
     }
@@ -470,7 +504,12 @@ public final class Tensor implements AutoCloseable {
         return result;
     }
 
-    private Tensor activation(Activation kind) {
+    /** -1, 0 or 1 (fractional only for subnormal |x|); not differentiable. */
+    private Tensor sign() {
+        return div(abs().scalarOp(ScalarOp.MAX, Float.MIN_NORMAL));
+    }
+
+    private Tensor activationOp(Activation kind) {
         Backend be = device.backend();
         Buffer out = be.allocateUninitialized(numel());
         be.activationForward(kind, buffer(), out, numel());

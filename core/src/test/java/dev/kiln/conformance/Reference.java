@@ -61,7 +61,6 @@ public final class Reference {
             case MUL: return x * s;
             case POW: return Math.pow(x, s);
             case RSUB: return s - x;
-            case RDIV: return s / x;
             case MAX: return Math.max(x, s);
             case MIN: return Math.min(x, s);
             default: throw new AssertionError("no reference for " + op);
@@ -557,6 +556,7 @@ public final class Reference {
 
     public static double activation(Activation a, double x) {
         switch (a) {
+            case IDENTITY: return x;
             case SIGMOID: return 1.0 / (1.0 + Math.exp(-x));
             case RELU: return x > 0 ? x : 0.0;
             case TANH: return Math.tanh(x);
@@ -578,6 +578,7 @@ public final class Reference {
         for (int i = 0; i < x.length; i++) {
             double d;
             switch (a) {
+                case IDENTITY: d = 1; break;
                 case SIGMOID: {
                     double s = 1.0 / (1.0 + Math.exp(-x[i]));
                     d = s * (1 - s);

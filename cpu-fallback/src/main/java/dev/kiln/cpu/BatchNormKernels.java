@@ -79,16 +79,11 @@ final class BatchNormKernels {
         });
     }
 
-    static void forwardInference(BatchNormGeometry g, float[] x, float[] gamma, float[] beta,
-                                 float[] mean, float[] var, float eps, float[] y, Parallel par) {
-        forwardInferenceActivation(g, null, x, gamma, beta, mean, var, eps, y, par);
-    }
-
     /**
-     * Inference batch norm then, when {@code a} is not null, the activation, channel by channel while the values are
-     * in cache.
+     * Inference batch norm then the activation (none for {@link Activation#IDENTITY}), channel by channel while the
+     * values are in cache.
      */
-    static void forwardInferenceActivation(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
+    static void forwardInference(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
                                            float[] mean, float[] var, float eps, float[] y, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         par.parallelFor(ch, grain(g), (lo, hi) -> {
@@ -97,7 +92,7 @@ final class BatchNormKernels {
                 float scale = (float) (gm / Math.sqrt((double) var[c] + eps));
                 float b = beta == null ? 0f : beta[c];
                 normalise(x, y, n, ch, sp, c, mean[c], scale, b);
-                if (a == null) {
+                if (a == Activation.IDENTITY) {
                     continue;
                 }
                 for (int i = 0; i < n; i++) {

@@ -329,7 +329,8 @@ class CpuKernelsTest {
         be.activationForward(Activation.SIGMOID, up(x), y, 3);
         assertEquals(1 / (1 + Math.exp(2)), down(y)[0], 1e-7);
         Buffer p = up(new float[]{1f}), buf = be.allocate(1);
-        be.sgdStep(new SgdHyper(0.1f, 0.9f, 0f, false, 0.01f, true), p, up(new float[]{0.5f}), buf, 1);
+        be.sgdStepMany(new SgdHyper(0.1f, 0.9f, 0f, false, 0.01f, true), null, null, null, new Buffer[]{p},
+                new Buffer[]{up(new float[]{0.5f})}, new Buffer[]{buf}, new long[]{1});
         assertEquals(1f - 0.1f * (0.5f + 0.01f), down(p)[0], 1e-7);
         Buffer q = up(new float[]{1f}), m = be.allocate(1), v = be.allocate(1);
         be.adamStep(new AdamHyper(0.01f, 0.9f, 0.999f, 1e-8f, 0f, false, 1), q, up(new float[]{0.5f}), m, v, 1);

@@ -187,7 +187,7 @@ class CudaCpuEquivalenceTest {
         }
         for (ScalarOp op : ScalarOp.values()) {
             float s = op == ScalarOp.POW ? 3f : 0.7f;
-            float[] x = op == ScalarOp.POW || op == ScalarOp.RDIV ? pos : any;
+            float[] x = op == ScalarOp.POW ? pos : any;
             same("scalar " + op, op == ScalarOp.POW ? ELEMENTWISE : EXACT, new float[][]{x}, new float[][]{nan(4096)},
                     (be, in, out) -> be.scalar(op, in[0], s, out[0], 4096));
         }
@@ -292,8 +292,8 @@ class CudaCpuEquivalenceTest {
             float[] var = uniform(c, 0.5f, 2f);
             same("bn fwd inference " + g, BATCH_NORM, new float[][]{x, gamma, beta, mean, var}, new float[][]{nan(len), nan(len)},
                     (be, in, o) -> {
-                        be.batchNormForwardInference(g, in[0], in[1], in[2], in[3], in[4], 1e-5f, o[0]);
-                        be.batchNormForwardInference(g, in[0], null, null, in[3], in[4], 1e-5f, o[1]);
+                        be.batchNormForwardInference(g, Activation.IDENTITY, in[0], in[1], in[2], in[3], in[4], 1e-5f, o[0]);
+                        be.batchNormForwardInference(g, Activation.IDENTITY, in[0], null, null, in[3], in[4], 1e-5f, o[1]);
                     });
             float[] dy = randn(len, 1);
             same("bn backward " + g, BATCH_NORM, new float[][]{x, dy, gamma},
@@ -395,8 +395,8 @@ class CudaCpuEquivalenceTest {
         for (SgdHyper h : List.of(new SgdHyper(0.1f, 0f, 0f, false, 0f, true),
                 new SgdHyper(0.1f, 0.9f, 0f, false, 1e-4f, true), new SgdHyper(0.1f, 0.9f, 0.1f, false, 0f, false),
                 new SgdHyper(0.05f, 0.9f, 0f, true, 1e-3f, false))) {
-            same("sgd " + h, EXACT, new float[][]{p, g, buf}, new float[0][], (be, in, o) -> be.sgdStep(h, in[0], in[1],
-                    h.momentum() != 0f ? in[2] : null, n));
+            same("sgd " + h, EXACT, new float[][]{p, g, buf}, new float[0][], (be, in, o) -> be.sgdStepMany(h, null, null, null,
+                    new Buffer[]{in[0]}, new Buffer[]{in[1]}, h.momentum() != 0f ? new Buffer[]{in[2]} : null, new long[]{n}));
         }
         float[] m = randn(n, 0.1f);
         float[] v = uniform(n, 0f, 0.01f);

@@ -16,10 +16,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /** The shipped PTX: loadable by CUDA 12.0+ drivers, and exactly what tools/build-ptx.sh makes from the sources. */
 class PtxResourcesTest {
 
+    /** Every kernel CudaBackend launches. */
     private static final List<String> KERNELS = List.of("kiln_unary", "kiln_scalar", "kiln_binary", "kiln_binary_flat",
             "kiln_axpy", "kiln_broadcast_to", "kiln_sum_to", "kiln_argmax", "kiln_gather_rows",
             "kiln_softmax_xent_rows", "kiln_mean", "kiln_softmax_xent_backward", "kiln_bn_running_stats",
-            "kiln_max_pool_backward", "kiln_sgd", "kiln_adam");
+            "kiln_max_pool_backward", "kiln_sgd_many", "kiln_adam", "kiln_activation_forward",
+            "kiln_activation_backward", "kiln_bias_activation", "kiln_bn_inference_activation");
 
     private static String shipped(String module) {
         return new String(CudaKernels.ptx(module), 0, CudaKernels.ptx(module).length - 1, StandardCharsets.UTF_8);
