@@ -27,4 +27,9 @@ public class ActivationLayer extends Module {
     public Activation activation() {
         return activation;
     }
+
+    @Override
+    protected String extraRepr() {
+        return getClass() == ActivationLayer.class ? activation.name().toLowerCase(java.util.Locale.ROOT) : "";
+    }
 }

@@ -116,6 +116,28 @@ public abstract class LayersSuite extends DeviceSuite {
             }
             assertEquals("sigmoid", linearSigmoid.forward(x).op(), "with gradients recorded the layers run one by one");
         }
+        // any declared activation is a layer, and fuses into Linear and eval BatchNorm like the named ones
+        for (dev.kiln.backend.Activation a : dev.kiln.backend.Activation.values()) {
+            try (Sequential linear = new Sequential(new Linear(device(), new Generator(17), 4, 3),
+                    new dev.kiln.nn.ActivationLayer(a));
+                 Sequential bn = new Sequential(new dev.kiln.nn.BatchNorm1d(device(), 4), new dev.kiln.nn.ActivationLayer(a))) {
+                Tensor x = Tensor.randn(device(), new Generator(19), 6, 4).mul(4f);
+                bn.forward(x);
+                bn.eval();
+                for (Sequential s : List.of(linear, bn)) {
+                    float[] separate = s.get(1).forward(s.get(0).forward(x)).toArray();
+                    float[] fused;
+                    try (GradMode ignored = GradMode.noGrad()) {
+                        Tensor y = s.forward(x);
+                        assertEquals(null, y.op(), a + ": fused without gradients");
+                        fused = y.toArray();
+                    }
+                    for (int i = 0; i < fused.length; i++) {
+                        assertEquals(separate[i], fused[i], 1e-6 + 1e-5 * Math.abs(separate[i]), a + " output " + i);
+                    }
+                }
+            }
+        }
     }
 
     @Test
