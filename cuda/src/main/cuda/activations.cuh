@@ -8,6 +8,7 @@
 #define KILN_ACT_SIGMOID 1
 #define KILN_ACT_RELU 2
 #define KILN_ACT_TANH 3
+#define KILN_ACT_RELU6 4
 
 /** act(v). NaN propagates, as in PyTorch. */
 __device__ __forceinline__ float kiln_activate(int act, float v, int* error) {
@@ -16,6 +17,7 @@ __device__ __forceinline__ float kiln_activate(int act, float v, int* error) {
         case KILN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
         case KILN_ACT_RELU: return v > 0.0f || v != v ? v : 0.0f;
         case KILN_ACT_TANH: return tanhf(v);
+        case KILN_ACT_RELU6: return v != v ? v : fminf(fmaxf(v, 0.0f), 6.0f);
         default: return kiln_unknown_op(error, KILN_KIND_ACTIVATION, act);
     }
 }
@@ -27,6 +29,7 @@ __device__ __forceinline__ float kiln_activate_grad(int act, float x, float y, f
         case KILN_ACT_SIGMOID: return dy * (y * (1.0f - y));
         case KILN_ACT_RELU: return y > 0.0f ? dy : 0.0f;
         case KILN_ACT_TANH: return dy * (1.0f - y * y);
+        case KILN_ACT_RELU6: return y <= 0.0f || y >= 6.0f ? 0.0f : dy;
         default: return kiln_unknown_op(error, KILN_KIND_ACTIVATION, act);
     }
 }

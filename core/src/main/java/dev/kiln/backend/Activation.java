@@ -15,7 +15,12 @@ public enum Activation {
     /** {@code max(x, 0)}; NaN propagates; the derivative at 0 is 0. */
     RELU(2),
     /** {@code tanh(x)}. */
-    TANH(3);
+    TANH(3),
+    /**
+     * {@code min(max(x, 0), 6)} (PyTorch's {@code ReLU6}); NaN propagates. The derivative is 1 on (0, 6) and for NaN,
+     * 0 elsewhere (at 0 and 6 too), as PyTorch's {@code hardtanh_backward}.
+     */
+    RELU6(4);
 
     private final int code;
 

@@ -560,6 +560,7 @@ public final class Reference {
             case SIGMOID: return 1.0 / (1.0 + Math.exp(-x));
             case RELU: return x > 0 ? x : 0.0;
             case TANH: return Math.tanh(x);
+            case RELU6: return Math.min(Math.max(x, 0.0), 6.0);
             default: throw new AssertionError("no reference for " + a);
         }
     }
@@ -585,6 +586,7 @@ public final class Reference {
                     break;
                 }
                 case RELU: d = x[i] > 0 ? 1 : 0; break;
+                case RELU6: d = x[i] <= 0 || x[i] >= 6 ? 0 : 1; break; // 1 for NaN, as PyTorch
                 case TANH: {
                     double t = Math.tanh(x[i]);
                     d = 1 - t * t;

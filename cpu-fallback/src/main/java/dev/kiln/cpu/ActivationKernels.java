@@ -31,6 +31,9 @@ final class ActivationKernels {
             case TANH -> {
                 for (int i = lo; i < hi; i++) y[i] = (float) Math.tanh(x[i]);
             }
+            case RELU6 -> {
+                for (int i = lo; i < hi; i++) y[i] = Math.min(Math.max(x[i], 0f), 6f); // Math.min/max keep NaN
+            }
             default -> throw new IllegalArgumentException("no CPU kernel for activation " + a);
         }
     }
@@ -110,6 +113,9 @@ final class ActivationKernels {
                         float t = y[i];
                         dx[i] = dy[i] * (1f - t * t);
                     }
+                }
+                case RELU6 -> {
+                    for (int i = lo; i < hi; i++) dx[i] = y[i] <= 0f || y[i] >= 6f ? 0f : dy[i];
                 }
                 default -> throw new IllegalArgumentException("no CPU kernel for activation " + a);
             }
