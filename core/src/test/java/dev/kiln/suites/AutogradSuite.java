@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * of the same float32 forward. With h = 1e-2 the truncation error is O(h^2) and the rounding error about
  * 1e-7 * |L| / h, so the tolerance is |analytic - numeric| <= 2e-2 * max(1, |numeric|).
  */
-public abstract class AutogradSuite extends DeviceSuite {
+public class AutogradSuite extends DeviceSuite {
 
     private static final float H = 1e-2f;
 

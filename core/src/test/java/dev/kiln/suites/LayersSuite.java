@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Layers, initialisation and optimizers at module level, on any backend. */
-public abstract class LayersSuite extends DeviceSuite {
+public class LayersSuite extends DeviceSuite {
 
     @Test
     @DisplayName("default init: weights and biases uniform within 1/sqrt(fan_in), not constant")

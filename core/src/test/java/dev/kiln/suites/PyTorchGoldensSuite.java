@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * element-wise; sums compared within 1e-4 of sqrt(n * sumsq).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-public abstract class PyTorchGoldensSuite extends DeviceSuite {
+public class PyTorchGoldensSuite extends DeviceSuite {
 
     private static final String RESOURCE = "/goldens/pytorch-goldens.json";
     private JsonObject goldens;

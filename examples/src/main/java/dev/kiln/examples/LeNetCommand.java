@@ -5,7 +5,7 @@ import dev.kiln.core.Generator;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
-import dev.kiln.data.MnistLocator;
+import dev.kiln.datasets.MnistLocator;
 import dev.kiln.data.Normalization;
 import dev.kiln.models.LeNet5;
 import dev.kiln.nn.CrossEntropyLoss;

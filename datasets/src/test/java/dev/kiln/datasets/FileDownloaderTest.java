@@ -1,4 +1,6 @@
-package dev.kiln.data;
+package dev.kiln.datasets;
+
+import dev.kiln.data.Md5;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,6 @@
-package dev.kiln.data;
+package dev.kiln.datasets;
+
+
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;

@@ -1,4 +1,6 @@
-package dev.kiln.data;
+package dev.kiln.datasets;
+
+import dev.kiln.data.Md5;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;

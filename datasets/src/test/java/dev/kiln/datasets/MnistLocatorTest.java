@@ -1,4 +1,10 @@
-package dev.kiln.data;
+package dev.kiln.datasets;
+
+import dev.kiln.data.IdxTestFiles;
+import dev.kiln.data.ImageDataset;
+import dev.kiln.data.Md5;
+import dev.kiln.data.MnistDataException;
+import dev.kiln.data.MnistFile;
 
 import static dev.kiln.data.IdxTestFiles.gzip;
 import static dev.kiln.data.IdxTestFiles.labels;

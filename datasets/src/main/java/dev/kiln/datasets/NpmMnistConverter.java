@@ -1,4 +1,9 @@
-package dev.kiln.data;
+package dev.kiln.datasets;
+
+import dev.kiln.data.IdxFormatException;
+import dev.kiln.data.ImageDataset;
+import dev.kiln.data.ImageSplit;
+import dev.kiln.data.Md5;
 
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;

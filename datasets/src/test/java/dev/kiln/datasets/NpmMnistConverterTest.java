@@ -1,4 +1,7 @@
-package dev.kiln.data;
+package dev.kiln.datasets;
+
+import dev.kiln.data.IdxFormatException;
+import dev.kiln.data.ImageDataset;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

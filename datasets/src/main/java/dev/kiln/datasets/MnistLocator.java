@@ -1,4 +1,10 @@
-package dev.kiln.data;
+package dev.kiln.datasets;
+
+import dev.kiln.data.ImageDataset;
+import dev.kiln.data.Md5;
+import dev.kiln.data.MnistDataException;
+import dev.kiln.data.MnistDirectory;
+import dev.kiln.data.MnistFile;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
