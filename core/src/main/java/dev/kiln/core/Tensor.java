@@ -7,28 +7,25 @@ import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.UnaryOp;
 
-import java.util.ArrayList;
-import java.util.IdentityHashMap;
-import java.util.List;
-import java.util.Map;
 
 /**
- * A float32 tensor: a shape over contiguous row-major storage owned by a {@link Device}'s backend, plus the autograd
- * node that produced it. Operations are out-of-place and dispatch to {@link Backend}; each knows its own backward
- * ({@link GradFn}); {@link #backward()} is a topological sort and a reverse loop.
+ * A float32 tensor, the user's view: a shape over contiguous row-major storage owned by a {@link Device}'s backend,
+ * plus the autograd node that produced it. Operations are out-of-place; their forward and backward live in
+ * {@code TensorOps} (one backend call each, the backward next to it), the reverse pass in {@code Autograd}.
  *
  * <p>Tensors hold backend memory: close them, or create them inside a {@link TensorScope}.
  */
 public final class Tensor implements AutoCloseable {
 
-    private final Device device;
+    final Device device;
     private final Storage storage;
-    private final int[] shape;
+    final int[] shape;
     private final String op;
-    private final Tensor[] inputs;
-    private final GradFn gradFn;
-    private boolean requiresGrad;
-    private Tensor grad;
+    /** The graph: this tensor's inputs and the function from its gradient to theirs (null for a leaf). */
+    final Tensor[] inputs;
+    final GradFn gradFn;
+    boolean requiresGrad;
+    Tensor grad;
     private boolean closed;
 
     private Tensor(Device device, Storage storage, int[] shape, boolean requiresGrad,
@@ -437,92 +434,23 @@ public final class Tensor implements AutoCloseable {
     }
 
     private Tensor binary(BinaryOp kind, Tensor other) {
-        requireSameDevice(other, kind.name().toLowerCase());
-        int[] outShape = Shapes.broadcast(shape, other.shape);
-        int rank = outShape.length;
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(Shapes.numel(outShape));
-        be.binary(kind, buffer(), Shapes.padLeft(shape, rank), other.buffer(), Shapes.padLeft(other.shape, rank), out, outShape);
-        Tensor a = this;
-        Tensor b = other;
-        GradFn fn = switch (kind) {
-            case ADD -> g -> new Tensor[]{g.sumToShape(a.shape), g.sumToShape(b.shape)};
-            case SUB -> g -> new Tensor[]{g.sumToShape(a.shape), g.neg().sumToShape(b.shape)};
-            case MUL -> g -> new Tensor[]{
-                    a.requiresGrad ? g.mul(b).sumToShape(a.shape) : null,
-                    b.requiresGrad ? g.mul(a).sumToShape(b.shape) : null};
-            case DIV -> g -> new Tensor[]{
-                    a.requiresGrad ? g.div(b).sumToShape(a.shape) : null,
-                    b.requiresGrad ? g.mul(a).div(b.square()).neg().sumToShape(b.shape) : null};
-            // d max(a, b)/da = H(a - b) with H(0) = 1/2: 1/2 + sign(a - b)/2; for min the sign flips
-            case MAX, MIN -> g -> {
-                Tensor half = a.sub(b).sign().mul(kind == BinaryOp.MAX ? 0.5f : -0.5f);
-                return new Tensor[]{
-                        a.requiresGrad ? g.mul(half.add(0.5f)).sumToShape(a.shape) : null,
-                        b.requiresGrad ? g.mul(half.rsub(0.5f)).sumToShape(b.shape) : null};
-            };
-        };
-        return fromOp(kind.name().toLowerCase(), device, out, outShape, fn, a, b);
+        return TensorOps.binary(this, kind, other);
     }
 
-    private Tensor scalarOp(ScalarOp kind, float s) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(numel());
-        be.scalar(kind, buffer(), s, out, numel());
-        Tensor x = this;
-        GradFn fn = switch (kind) {
-            case ADD -> g -> new Tensor[]{g};
-            case MUL -> g -> new Tensor[]{g.mul(s)};
-            case RSUB -> g -> new Tensor[]{g.neg()};
-            case POW -> g -> new Tensor[]{g.mul(x.pow(s - 1f)).mul(s)};
-            // passes where x >= s (MAX, clamp_min) or x <= s (MIN): 1 - relu(sign(s - x)), or of (x - s)
-            case MAX -> g -> new Tensor[]{g.mul(x.rsub(s).sign().relu().rsub(1f))};
-            case MIN -> g -> new Tensor[]{g.mul(x.sub(s).sign().relu().rsub(1f))};
-        };
-        return fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
+    Tensor scalarOp(ScalarOp kind, float s) {
+        return TensorOps.scalar(this, kind, s);
     }
 
     private Tensor unary(UnaryOp kind) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(numel());
-        be.unary(kind, buffer(), out, numel());
-        Tensor x = this;
-        Tensor[] self = new Tensor[1];
-        GradFn fn = switch (kind) {
-            case NEG -> g -> new Tensor[]{g.neg()};
-            case EXP -> g -> new Tensor[]{g.mul(self[0])};
-            case LOG -> g -> new Tensor[]{g.div(x)};
-            case SQRT -> g -> new Tensor[]{g.div(self[0]).mul(0.5f)};
-            // sign(x) as x / max(|x|, tiny): 0 at 0, like PyTorch's abs backward.
-            case ABS -> g -> new Tensor[]{g.mul(x.div(self[0].scalarOp(ScalarOp.MAX, Float.MIN_NORMAL)))};
-            case SQUARE -> g -> new Tensor[]{g.mul(x).mul(2f)};
-            case RECIPROCAL -> g -> new Tensor[]{g.mul(self[0].square()).neg()};
-        };
-        Tensor result = fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
-        // The backward of exp/sqrt/abs/reciprocal reuses the output; detach it to avoid a reference cycle in the graph.
-        self[0] = result.requiresGrad ? result.detach() : result;
-        return result;
-    }
-
-    /** -1, 0 or 1 (fractional only for subnormal |x|); not differentiable. */
-    private Tensor sign() {
-        return div(abs().scalarOp(ScalarOp.MAX, Float.MIN_NORMAL));
+        return TensorOps.unary(this, kind);
     }
 
     private Tensor activationOp(Activation kind) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(numel());
-        be.activationForward(kind, buffer(), out, numel());
-        Tensor x = this;
-        Tensor[] y = new Tensor[1];
-        GradFn fn = g -> {
-            Buffer dx = be.allocateUninitialized(x.numel());
-            be.activationBackward(kind, x.buffer(), y[0].buffer(), g.buffer(), dx, x.numel());
-            return new Tensor[]{wrap(x.device, dx, x.shape.clone())};
-        };
-        Tensor result = fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
-        y[0] = result.requiresGrad ? result.detach() : result;
-        return result;
+        return TensorOps.activation(this, kind);
+    }
+
+    private Tensor reduceTo(int[] keptShape, int[] resultShape) {
+        return TensorOps.reduceTo(this, keptShape, resultShape);
     }
 
     // ------------------------------------------------------------------ reductions
@@ -588,25 +516,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Repeats along broadcast dimensions to {@code target}; the backward of a sum. */
     public Tensor broadcastTo(int[] target) {
-        if (java.util.Arrays.equals(shape, target)) {
-            return this;
-        }
-        int[] padded = Shapes.padLeft(shape, target.length);
-        Shapes.broadcast(padded, target);
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(Shapes.numel(target));
-        be.broadcastTo(buffer(), padded, out, target);
-        int[] original = shape;
-        return fromOp("broadcast_to", device, out, target.clone(), g -> new Tensor[]{g.sumToShape(original)}, this);
-    }
-
-    private Tensor reduceTo(int[] keptShape, int[] resultShape) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(Shapes.numel(keptShape));
-        be.sumTo(buffer(), shape, out, keptShape);
-        int[] original = shape;
-        return fromOp("sum", device, out, resultShape.clone(),
-                g -> new Tensor[]{g.reshape(keptShape).broadcastTo(original)}, this);
+        return TensorOps.broadcastTo(this, target);
     }
 
     private static int[] ones(int rank) {
@@ -629,35 +539,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Matrix product of two 2-d tensors {@code (m,k) x (k,n)}. */
     public Tensor matmul(Tensor other) {
-        requireSameDevice(other, "matmul");
-        if (shape.length != 2 || other.shape.length != 2 || shape[1] != other.shape[0]) {
-            throw new IllegalArgumentException("matmul: shapes " + Shapes.toString(shape) + " and "
-                    + Shapes.toString(other.shape) + " cannot be multiplied (need (m,k) x (k,n))");
-        }
-        int m = shape[0];
-        int k = shape[1];
-        int n = other.shape[1];
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized((long) m * n);
-        be.gemm(false, false, m, n, k, 1f, buffer(), other.buffer(), 0f, out);
-        Tensor a = this;
-        Tensor b = other;
-        GradFn fn = g -> {
-            Tensor ga = null;
-            Tensor gb = null;
-            if (a.requiresGrad) {
-                Buffer da = be.allocateUninitialized((long) m * k);
-                be.gemm(false, true, m, k, n, 1f, g.buffer(), b.buffer(), 0f, da);
-                ga = wrap(a.device, da, m, k);
-            }
-            if (b.requiresGrad) {
-                Buffer db = be.allocateUninitialized((long) k * n);
-                be.gemm(true, false, k, n, m, 1f, a.buffer(), g.buffer(), 0f, db);
-                gb = wrap(b.device, db, k, n);
-            }
-            return new Tensor[]{ga, gb};
-        };
-        return fromOp("matmul", device, out, new int[]{m, n}, fn, a, b);
+        return TensorOps.matmul(this, other);
     }
 
     // ------------------------------------------------------------------ autograd
@@ -701,87 +583,20 @@ public final class Tensor implements AutoCloseable {
 
     /** Backpropagates {@code gradient} (same shape as this tensor) through the recorded graph into leaf gradients. */
     public void backward(Tensor gradient) {
-        if (!requiresGrad) {
-            throw new IllegalStateException("tensor does not require grad and has no grad_fn");
-        }
-        if (!java.util.Arrays.equals(gradient.shape, shape)) {
-            throw new IllegalArgumentException("gradient shape " + Shapes.toString(gradient.shape)
-                    + " does not match tensor shape " + Shapes.toString(shape));
-        }
-        List<Tensor> order = topologicalOrder(this);
-        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
-        grads.put(this, gradient);
-        try (GradMode ignored = GradMode.noGrad()) {
-            for (int i = order.size() - 1; i >= 0; i--) {
-                Tensor t = order.get(i);
-                Tensor g = grads.remove(t);
-                if (g == null) {
-                    continue;
-                }
-                if (t.gradFn == null) {
-                    t.accumulateGrad(g);
-                    continue;
-                }
-                Tensor[] inputGrads = t.gradFn.backward(g);
-                for (int j = 0; j < t.inputs.length; j++) {
-                    Tensor in = t.inputs[j];
-                    Tensor gi = j < inputGrads.length ? inputGrads[j] : null;
-                    if (in == null || gi == null || !in.requiresGrad) {
-                        continue;
-                    }
-                    Tensor previous = grads.get(in);
-                    grads.put(in, previous == null ? gi : previous.add(gi));
-                }
-            }
-        }
-    }
-
-    private static List<Tensor> topologicalOrder(Tensor root) {
-        List<Tensor> order = new ArrayList<>();
-        Map<Tensor, Boolean> visited = new IdentityHashMap<>();
-        // Iterative DFS: deep graphs (long unrolled loops) must not overflow the Java stack.
-        ArrayList<Object[]> stack = new ArrayList<>();
-        stack.add(new Object[]{root, 0});
-        visited.put(root, Boolean.TRUE);
-        while (!stack.isEmpty()) {
-            Object[] frame = stack.get(stack.size() - 1);
-            Tensor t = (Tensor) frame[0];
-            int next = (Integer) frame[1];
-            Tensor[] ins = t.inputs == null ? new Tensor[0] : t.inputs;
-            if (next < ins.length) {
-                frame[1] = next + 1;
-                Tensor in = ins[next];
-                if (in != null && in.requiresGrad && visited.put(in, Boolean.TRUE) == null) {
-                    stack.add(new Object[]{in, 0});
-                }
-            } else {
-                stack.remove(stack.size() - 1);
-                order.add(t);
-            }
-        }
-        return order;
-    }
-
-    private void accumulateGrad(Tensor g) {
-        if (!requiresGrad) {
-            return;
-        }
-        if (grad == null) {
-            // Leaf gradients belong to the leaf, not to the step's scope.
-            Buffer b = device.backend().allocateUninitialized(numel());
-            device.backend().copy(g.buffer(), 0, b, 0, numel());
-            grad = new Tensor(device, new Storage(b), shape.clone(), false, null, null, null, false);
-        } else {
-            device.backend().axpy(1f, g.buffer(), grad.buffer(), numel());
-        }
+        Autograd.backward(this, gradient);
     }
 
     // ------------------------------------------------------------------ misc
 
-    private void requireSameDevice(Tensor other, String what) {
+    void requireSameDevice(Tensor other, String what) {
         if (other.device != device) {
             throw new IllegalArgumentException(what + ": tensors are on different devices (" + device + " and " + other.device + ")");
         }
+    }
+
+    /** A leaf gradient: owned by its leaf, not by the step's scope. */
+    static Tensor unscopedWrap(Device device, Buffer buffer, int[] shape) {
+        return new Tensor(device, new Storage(buffer), shape, false, null, null, null, false);
     }
 
     /** A leaf owned by the caller, not by any open scope (parameters and buffers of modules). */
