@@ -124,19 +124,13 @@ public final class BackendChecks {
     // ------------------------------------------------------------------------------------------------ reductions
 
     public void sumTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
-        String op = "sumTo";
-        broadcastable(op, xShape, "outShape", outShape);
-        buffer(op, "x", x, volume(xShape));
-        buffer(op, "out", out, volume(outShape));
-        distinct(op, "out", out, "x", x);
+        broadcastable("sumTo", xShape, "outShape", outShape);
+        new OneOutput("sumTo").output("out", out, volume(outShape), in("x", x, volume(xShape)));
     }
 
     public void broadcastTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
-        String op = "broadcastTo";
-        broadcastable(op, outShape, "xShape", xShape);
-        buffer(op, "x", x, volume(xShape));
-        buffer(op, "out", out, volume(outShape));
-        distinct(op, "out", out, "x", x);
+        broadcastable("broadcastTo", outShape, "xShape", xShape);
+        new OneOutput("broadcastTo").output("out", out, volume(outShape), in("x", x, volume(xShape)));
     }
 
     public void argmax(Buffer x, int outer, int extent, int inner, Buffer out) {
@@ -145,9 +139,7 @@ public final class BackendChecks {
             throw new IllegalArgumentException(op + ": need outer >= 0, extent >= 1, inner >= 0, got (" + outer + ", "
                     + extent + ", " + inner + ")");
         }
-        buffer(op, "x", x, (long) outer * extent * inner);
-        buffer(op, "out", out, (long) outer * inner);
-        distinct(op, "out", out, "x", x);
+        new OneOutput(op).output("out", out, (long) outer * inner, in("x", x, (long) outer * extent * inner));
     }
 
     // ------------------------------------------------------------------------------------------------ dense
@@ -158,48 +150,28 @@ public final class BackendChecks {
         if (m < 0 || n < 0 || k < 0) {
             throw new IllegalArgumentException(op + ": m, n, k must be >= 0, got (" + m + ", " + n + ", " + k + ")");
         }
-        buffer(op, "a", a, (long) m * k);
-        buffer(op, "b", b, (long) k * n);
-        buffer(op, "c", c, (long) m * n);
-        distinct(op, "c", c, "a", a, "b", b);
+        new OneOutput(op).output("c", c, (long) m * n, in("a", a, (long) m * k), in("b", b, (long) k * n));
     }
 
     // ------------------------------------------------------------------------------------------------ convolution
 
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
-        String op = "conv2dForward";
-        required(op, "geometry", g);
-        buffer(op, "x", x, g.inputLength());
-        buffer(op, "w", w, g.weightLength());
-        optional(op, "bias", bias, g.outChannels());
-        buffer(op, "y", y, g.outputLength());
-        distinct(op, "y", y, "x", x, "w", w, "bias", bias);
+        present("conv2dForward", g).output("y", y, g.outputLength(), in("x", x, g.inputLength()),
+                in("w", w, g.weightLength()), optionalIn("bias", bias, g.outChannels()));
     }
 
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
-        String op = "conv2dBackwardData";
-        required(op, "geometry", g);
-        buffer(op, "w", w, g.weightLength());
-        buffer(op, "dy", dy, g.outputLength());
-        buffer(op, "dx", dx, g.inputLength());
-        distinct(op, "dx", dx, "w", w, "dy", dy);
+        present("conv2dBackwardData", g).output("dx", dx, g.inputLength(), in("w", w, g.weightLength()),
+                in("dy", dy, g.outputLength()));
     }
 
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
-        String op = "conv2dBackwardWeight";
-        required(op, "geometry", g);
-        buffer(op, "x", x, g.inputLength());
-        buffer(op, "dy", dy, g.outputLength());
-        buffer(op, "dw", dw, g.weightLength());
-        distinct(op, "dw", dw, "x", x, "dy", dy);
+        present("conv2dBackwardWeight", g).output("dw", dw, g.weightLength(), in("x", x, g.inputLength()),
+                in("dy", dy, g.outputLength()));
     }
 
     public void conv2dBackwardBias(ConvGeometry g, Buffer dy, Buffer db) {
-        String op = "conv2dBackwardBias";
-        required(op, "geometry", g);
-        buffer(op, "dy", dy, g.outputLength());
-        buffer(op, "db", db, g.outChannels());
-        distinct(op, "db", db, "dy", dy);
+        present("conv2dBackwardBias", g).output("db", db, g.outChannels(), in("dy", dy, g.outputLength()));
     }
 
     // ------------------------------------------------------------------------------------------------ batch norm
@@ -210,8 +182,7 @@ public final class BackendChecks {
         required(op, "geometry", g);
         int c = g.channels();
         buffers(op, g.length(), "x", x, "y", y);
-        optional(op, "gamma", gamma, c);
-        optional(op, "beta", beta, c);
+        affine(op, c, gamma, beta);
         buffers(op, c, "saveMean", saveMean, "saveInvStd", saveInvStd);
         distinct(op, "y", y, "x", x, "gamma", gamma, "beta", beta, "saveMean", saveMean, "saveInvStd", saveInvStd);
         distinct(op, "saveMean", saveMean, "x", x, "gamma", gamma, "beta", beta, "saveInvStd", saveInvStd);
@@ -225,8 +196,7 @@ public final class BackendChecks {
         required(op, "activation", a);
         int c = g.channels();
         buffers(op, g.length(), "x", x, "y", y);
-        optional(op, "gamma", gamma, c);
-        optional(op, "beta", beta, c);
+        affine(op, c, gamma, beta);
         buffers(op, c, "mean", mean, "var", var);
         distinct(op, "y", y, "gamma", gamma, "beta", beta, "mean", mean, "var", var);
     }
@@ -268,31 +238,20 @@ public final class BackendChecks {
     // ------------------------------------------------------------------------------------------------ pooling
 
     public void avgPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
-        pool("avgPool2dForward", g, "x", x, g == null ? 0 : g.inputLength(), "y", y, g == null ? 0 : g.outputLength());
+        present("avgPool2dForward", g).output("y", y, g.outputLength(), in("x", x, g.inputLength()));
     }
 
     public void avgPool2dBackward(PoolGeometry g, Buffer dy, Buffer dx) {
-        pool("avgPool2dBackward", g, "dy", dy, g == null ? 0 : g.outputLength(), "dx", dx, g == null ? 0 : g.inputLength());
+        present("avgPool2dBackward", g).output("dx", dx, g.inputLength(), in("dy", dy, g.outputLength()));
     }
 
     public void maxPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
-        pool("maxPool2dForward", g, "x", x, g == null ? 0 : g.inputLength(), "y", y, g == null ? 0 : g.outputLength());
+        present("maxPool2dForward", g).output("y", y, g.outputLength(), in("x", x, g.inputLength()));
     }
 
     public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
-        String op = "maxPool2dBackward";
-        required(op, "geometry", g);
-        buffers(op, g.inputLength(), "x", x, "dx", dx);
-        buffers(op, g.outputLength(), "y", y, "dy", dy);
-        distinct(op, "dx", dx, "x", x, "y", y, "dy", dy);
-    }
-
-    private void pool(String op, PoolGeometry g, String inName, Buffer in, long inLength, String outName, Buffer out,
-                      long outLength) {
-        required(op, "geometry", g);
-        buffer(op, inName, in, inLength);
-        buffer(op, outName, out, outLength);
-        distinct(op, outName, out, inName, in);
+        present("maxPool2dBackward", g).output("dx", dx, g.inputLength(), in("x", x, g.inputLength()),
+                in("y", y, g.outputLength()), in("dy", dy, g.outputLength()));
     }
 
     // ------------------------------------------------------------------------------------------------ activations
@@ -326,34 +285,40 @@ public final class BackendChecks {
     }
 
     public void softmaxForward(int rows, int cols, Buffer x, Buffer y) {
-        String op = "softmaxForward";
-        buffers(op, matrix(op, rows, cols, 0), "x", x, "y", y);
-        distinct(op, "y", y, "x", x);
+        rowwise("softmaxForward", rows, cols, 0, "y", y, "x", x);
     }
 
     public void softmaxBackward(int rows, int cols, Buffer y, Buffer dy, Buffer dx) {
-        String op = "softmaxBackward";
-        buffers(op, matrix(op, rows, cols, 0), "y", y, "dy", dy, "dx", dx);
-        distinct(op, "dx", dx, "y", y, "dy", dy);
+        rowwise("softmaxBackward", rows, cols, 0, "dx", dx, "y", y, "dy", dy);
     }
 
     public void softmaxCrossEntropyForward(int rows, int classes, Buffer logits, Buffer targets, Buffer probs,
                                            Buffer loss) {
-        String op = "softmaxCrossEntropyForward";
-        buffers(op, matrix(op, rows, classes, 1), "logits", logits, "probs", probs);
-        buffer(op, "targets", targets, rows);
-        buffer(op, "loss", loss, 1);
-        distinct(op, "probs", probs, "logits", logits, "targets", targets, "loss", loss);
-        distinct(op, "loss", loss, "logits", logits, "targets", targets);
+        rowwise("softmaxCrossEntropyForward", rows, classes, 1, "probs", probs, "logits", logits);
+        perRow("softmaxCrossEntropyForward", rows, targets, "loss", loss, "probs", probs, "logits", logits);
     }
 
     public void softmaxCrossEntropyBackward(int rows, int classes, Buffer probs, Buffer targets, Buffer dLoss,
                                             Buffer dLogits) {
-        String op = "softmaxCrossEntropyBackward";
-        buffers(op, matrix(op, rows, classes, 1), "probs", probs, "dLogits", dLogits);
+        rowwise("softmaxCrossEntropyBackward", rows, classes, 1, "dLogits", dLogits, "probs", probs);
+        perRow("softmaxCrossEntropyBackward", rows, targets, "dLoss", dLoss, "dLogits", dLogits, "probs", probs);
+    }
+
+    /** A {@code (rows, cols)} op: every input of {@code inputs} (name, buffer pairs) and {@code out} hold it. */
+    private void rowwise(String op, int rows, int cols, int minRows, String outName, Buffer out, Object... inputs) {
+        long n = matrix(op, rows, cols, minRows);
+        buffers(op, n, inputs);
+        buffer(op, outName, out, n);
+        distinct(op, outName, out, inputs);
+    }
+
+    /** The class targets (one per row) and a one-float loss of a cross-entropy op, apart from its matrices. */
+    private void perRow(String op, int rows, Buffer targets, String lossName, Buffer loss, Object... matrices) {
         buffer(op, "targets", targets, rows);
-        buffer(op, "dLoss", dLoss, 1);
-        distinct(op, "dLogits", dLogits, "probs", probs, "targets", targets, "dLoss", dLoss);
+        buffer(op, lossName, loss, 1);
+        distinct(op, "targets", targets, lossName, loss);
+        distinct(op, lossName, loss, matrices);
+        distinct(op, "targets", targets, matrices);
     }
 
     // ------------------------------------------------------------------------------------------------ optimizers
@@ -424,6 +389,51 @@ public final class BackendChecks {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
+    /** One input of {@link OneOutput#output}: its name, the buffer and the floats it must hold. */
+    private record In(String name, Buffer buffer, long need, boolean optional) {
+    }
+
+    private static In in(String name, Buffer b, long need) {
+        return new In(name, b, need, false);
+    }
+
+    private static In optionalIn(String name, Buffer b, long need) {
+        return new In(name, b, need, true);
+    }
+
+    /** The checks after an op's geometry is known to be present. */
+    private final class OneOutput {
+        private final String op;
+
+        OneOutput(String op) {
+            this.op = op;
+        }
+
+        /** Each input holds its length, {@code out} holds {@code outLength} and is none of the inputs. */
+        void output(String outName, Buffer out, long outLength, In... inputs) {
+            for (In i : inputs) {
+                if (i.optional()) {
+                    optional(op, i.name(), i.buffer(), i.need());
+                } else {
+                    buffer(op, i.name(), i.buffer(), i.need());
+                }
+            }
+            buffer(op, outName, out, outLength);
+            for (In i : inputs) {
+                if (i.buffer() == out) {
+                    throw new IllegalArgumentException(op + ": " + outName + " and " + i.name() + " are the same"
+                            + " buffer; this op does not work in place");
+                }
+            }
+        }
+    }
+
+    /** Checks {@code geometry} is not null (evaluated before the lengths the caller then takes from it). */
+    private OneOutput present(String op, Object geometry) {
+        required(op, "geometry", geometry);
+        return new OneOutput(op);
+    }
+
     /** {@code b} is an open buffer of the owner holding at least {@code need} floats. */
     private void buffer(String op, String name, Buffer b, long need) {
         if (b == null) {
@@ -448,6 +458,12 @@ public final class BackendChecks {
         for (int i = 0; i < namesAndBuffers.length; i += 2) {
             buffer(op, (String) namesAndBuffers[i], (Buffer) namesAndBuffers[i + 1], need);
         }
+    }
+
+    /** Batch norm's optional per-channel scale and shift. */
+    private void affine(String op, int channels, Buffer gamma, Buffer beta) {
+        optional(op, "gamma", gamma, channels);
+        optional(op, "beta", beta, channels);
     }
 
     private void optional(String op, String name, Buffer b, long need) {

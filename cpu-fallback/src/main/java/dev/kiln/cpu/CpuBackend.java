@@ -83,8 +83,12 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** The array of a buffer {@link BackendChecks} has accepted, or null for an absent optional one. */
-    private static float[] arr(Buffer b) {
+    /**
+     * The array of a buffer {@link BackendChecks} has accepted, or null for an absent optional one; every op takes its
+     * arrays through here, which is also where a closed backend refuses work.
+     */
+    private float[] arr(Buffer b) {
+        open();
         return b == null ? null : ((CpuBuffer) b).array();
     }
 
@@ -164,35 +168,30 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void download(Buffer src, long srcOffset, float[] dst, int dstOffset, int length) {
-        open();
         check.download(src, srcOffset, dst, dstOffset, length);
         System.arraycopy(arr(src), (int) srcOffset, dst, dstOffset, length);
     }
 
     @Override
     public void write(float[] src, int srcOffset, Buffer dst, long dstOffset, int length) {
-        open();
         check.write(src, srcOffset, dst, dstOffset, length);
         System.arraycopy(src, srcOffset, arr(dst), (int) dstOffset, length);
     }
 
     @Override
     public void copy(Buffer src, long srcOffset, Buffer dst, long dstOffset, long length) {
-        open();
         check.copy(src, srcOffset, dst, dstOffset, length);
         System.arraycopy(arr(src), (int) srcOffset, arr(dst), (int) dstOffset, (int) length);
     }
 
     @Override
     public void fill(Buffer dst, long offset, long length, float value) {
-        open();
         check.fill(dst, offset, length, value);
         Arrays.fill(arr(dst), (int) offset, (int) (offset + length), value);
     }
 
     @Override
     public void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst) {
-        open();
         check.gatherRows(src, rowLength, rows, dst);
         float[] s = arr(src);
         float[] d = arr(dst);
@@ -210,28 +209,24 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void unary(UnaryOp op, Buffer x, Buffer y, long n) {
-        open();
         check.unary(op, x, y, n);
         ElementwiseKernels.unary(op, arr(x), arr(y), (int) n, par);
     }
 
     @Override
     public void scalar(ScalarOp op, Buffer x, float s, Buffer y, long n) {
-        open();
         check.scalar(op, x, s, y, n);
         ElementwiseKernels.scalar(op, arr(x), s, arr(y), (int) n, par);
     }
 
     @Override
     public void binary(BinaryOp op, Buffer a, int[] aShape, Buffer b, int[] bShape, Buffer out, int[] outShape) {
-        open();
         check.binary(op, a, aShape, b, bShape, out, outShape);
         ElementwiseKernels.binary(op, arr(a), aShape, arr(b), bShape, arr(out), outShape, par);
     }
 
     @Override
     public void axpy(float alpha, Buffer x, Buffer y, long n) {
-        open();
         check.axpy(alpha, x, y, n);
         ElementwiseKernels.axpy(alpha, arr(x), arr(y), (int) n, par);
     }
@@ -240,21 +235,18 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sumTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
-        open();
         check.sumTo(x, xShape, out, outShape);
         ReductionKernels.sumTo(arr(x), xShape, arr(out), outShape, scratch.get());
     }
 
     @Override
     public void broadcastTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
-        open();
         check.broadcastTo(x, xShape, out, outShape);
         ReductionKernels.broadcastTo(arr(x), xShape, arr(out), outShape, par);
     }
 
     @Override
     public void argmax(Buffer x, int outer, int extent, int inner, Buffer out) {
-        open();
         check.argmax(x, outer, extent, inner, out);
         ReductionKernels.argmax(arr(x), outer, extent, inner, arr(out));
     }
@@ -264,7 +256,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k,
                      float alpha, Buffer a, Buffer b, float beta, Buffer c) {
-        open();
         check.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
         float[] aa = arr(a);
         float[] bb = arr(b);
@@ -301,28 +292,24 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
-        open();
         check.conv2dForward(g, x, w, bias, y);
         Conv2dKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par, scratch);
     }
 
     @Override
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
-        open();
         check.conv2dBackwardData(g, w, dy, dx);
         Conv2dKernels.backwardData(g, arr(w), arr(dy), arr(dx), par, scratch);
     }
 
     @Override
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
-        open();
         check.conv2dBackwardWeight(g, x, dy, dw);
         Conv2dKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par, scratch);
     }
 
     @Override
     public void conv2dBackwardBias(ConvGeometry g, Buffer dy, Buffer db) {
-        open();
         check.conv2dBackwardBias(g, dy, db);
         Conv2dKernels.backwardBias(g, arr(dy), arr(db), par);
     }
@@ -332,7 +319,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void batchNormForwardTraining(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta, float eps,
                                          Buffer y, Buffer saveMean, Buffer saveInvStd) {
-        open();
         check.batchNormForwardTraining(g, x, gamma, beta, eps, y, saveMean, saveInvStd);
         BatchNormKernels.forwardTraining(g, arr(x), arr(gamma), arr(beta), eps, arr(y), arr(saveMean),
                 arr(saveInvStd), par);
@@ -341,7 +327,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void batchNormForwardInference(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
                                           Buffer mean, Buffer var, float eps, Buffer y) {
-        open();
         check.batchNormForwardInference(g, a, x, gamma, beta, mean, var, eps, y);
         BatchNormKernels.forwardInference(g, a, arr(x), arr(gamma), arr(beta), arr(mean), arr(var), eps, arr(y), par);
     }
@@ -349,7 +334,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma,
                                   Buffer saveMean, Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
-        open();
         check.batchNormBackward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
         BatchNormKernels.backward(g, arr(x), arr(dy), arr(gamma), arr(saveMean), arr(saveInvStd), arr(dx),
                 arr(dGamma), arr(dBeta), par);
@@ -358,7 +342,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
                                             double factor, Buffer runningMean, Buffer runningVar) {
-        open();
         check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar);
         BatchNormKernels.updateRunningStats(g, arr(saveMean), arr(saveInvStd), eps, factor, arr(runningMean),
                 arr(runningVar));
@@ -368,28 +351,24 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void avgPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
-        open();
         check.avgPool2dForward(g, x, y);
         PoolKernels.avgForward(g, arr(x), arr(y), par);
     }
 
     @Override
     public void avgPool2dBackward(PoolGeometry g, Buffer dy, Buffer dx) {
-        open();
         check.avgPool2dBackward(g, dy, dx);
         PoolKernels.avgBackward(g, arr(dy), arr(dx), par);
     }
 
     @Override
     public void maxPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
-        open();
         check.maxPool2dForward(g, x, y);
         PoolKernels.maxForward(g, arr(x), arr(y), par);
     }
 
     @Override
     public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
-        open();
         check.maxPool2dBackward(g, x, y, dy, dx);
         PoolKernels.maxBackward(g, arr(x), arr(y), arr(dy), arr(dx), par);
     }
@@ -398,35 +377,30 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void activationForward(Activation a, Buffer x, Buffer y, long n) {
-        open();
         check.activationForward(a, x, y, n);
         ActivationKernels.forward(a, arr(x), arr(y), (int) n, par);
     }
 
     @Override
     public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
-        open();
         check.biasActivation(a, outer, channels, inner, x, bias, y);
         ActivationKernels.biasActivation(a, outer, channels, inner, arr(x), arr(bias), arr(y), par);
     }
 
     @Override
     public void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n) {
-        open();
         check.activationBackward(a, x, y, dy, dx, n);
         ActivationKernels.backward(a, arr(x), arr(y), arr(dy), arr(dx), (int) n, par);
     }
 
     @Override
     public void softmaxForward(int rows, int cols, Buffer x, Buffer y) {
-        open();
         check.softmaxForward(rows, cols, x, y);
         SoftmaxKernels.forward(rows, cols, arr(x), arr(y), par);
     }
 
     @Override
     public void softmaxBackward(int rows, int cols, Buffer y, Buffer dy, Buffer dx) {
-        open();
         check.softmaxBackward(rows, cols, y, dy, dx);
         SoftmaxKernels.backward(rows, cols, arr(y), arr(dy), arr(dx), par);
     }
@@ -434,7 +408,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void softmaxCrossEntropyForward(int rows, int classes, Buffer logits, Buffer targets, Buffer probs,
                                            Buffer loss) {
-        open();
         check.softmaxCrossEntropyForward(rows, classes, logits, targets, probs, loss);
         SoftmaxKernels.crossEntropyForward(rows, classes, arr(logits), arr(targets), arr(probs), arr(loss));
     }
@@ -442,7 +415,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void softmaxCrossEntropyBackward(int rows, int classes, Buffer probs, Buffer targets, Buffer dLoss,
                                             Buffer dLogits) {
-        open();
         check.softmaxCrossEntropyBackward(rows, classes, probs, targets, dLoss, dLogits);
         SoftmaxKernels.crossEntropyBackward(rows, classes, arr(probs), arr(targets), arr(dLoss), arr(dLogits));
     }
@@ -452,7 +424,6 @@ public final class CpuBackend implements Backend {
     @Override
     public void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
                             Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
-        open();
         check.sgdStepMany(h, lr, guard, skipped, params, grads, momentumBuffers, lengths);
         int count = params.length;
         float[][] p = new float[count][];
@@ -483,7 +454,6 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void adamStep(AdamHyper h, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, long n) {
-        open();
         check.adamStep(h, param, grad, expAvg, expAvgSq, n);
         OptimizerKernels.adam(h, arr(param), arr(grad), arr(expAvg), arr(expAvgSq), (int) n, par);
     }
