@@ -488,6 +488,32 @@ public final class Tensor implements AutoCloseable {
         return centered.square().sum(d, keepDim).mul(1f / (shape[d] - (unbiased ? 1 : 0)));
     }
 
+    /**
+     * The rows {@code indices} of this tensor along dimension 0, in that order ({@code torch.index_select(x, 0, idx)}):
+     * batch gathering on the device. Only dimension 0 is supported, and the result has no gradient: a tensor that
+     * requires one is refused (use it on data, not on parameters).
+     */
+    public Tensor indexSelect(int dim, int... indices) {
+        if (Shapes.dim(dim, shape.length) != 0) {
+            throw new IllegalArgumentException("indexSelect: only dimension 0 is supported, got " + dim + " for shape "
+                    + Shapes.toString(shape));
+        }
+        if (requiresGrad && GradMode.isEnabled()) {
+            throw new UnsupportedOperationException("indexSelect has no backward; select from data, or detach()");
+        }
+        int[] outShape = shape.clone();
+        outShape[0] = indices.length;
+        int rowLength = (int) (numel() / Math.max(1, shape[0]));
+        Buffer out = device.backend().allocateUninitialized(Shapes.numel(outShape));
+        try {
+            device.backend().gatherRows(buffer(), rowLength, indices, out);
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+        return wrap(device, out, outShape);
+    }
+
     /** Indices of the first maximum along {@code dim} (not differentiable; indices as floats). */
     public Tensor argmax(int dim) {
         int d = Shapes.dim(dim, shape.length);

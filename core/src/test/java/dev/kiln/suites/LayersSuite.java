@@ -28,6 +28,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 public class LayersSuite extends DeviceSuite {
 
     @Test
+    @DisplayName("indexSelect gathers rows along dimension 0 (data on the device); bad indices and dims are refused")
+    void indexSelect() {
+        Tensor x = tensor(new float[]{0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32}, 4, 3);
+        Tensor rows = x.indexSelect(0, 3, 0, 3);
+        assertArrayEquals(new int[]{3, 3}, rows.shape());
+        assertArrayEquals(new float[]{30, 31, 32, 0, 1, 2, 30, 31, 32}, rows.toArray());
+        assertArrayEquals(new int[]{0, 3}, x.indexSelect(0).shape());
+        assertThrows(IllegalArgumentException.class, () -> x.indexSelect(0, 4));
+        assertThrows(IllegalArgumentException.class, () -> x.indexSelect(1, 0));
+        Tensor p = tensor(new float[]{1, 2}, 2, 1).requiresGrad(true);
+        assertThrows(UnsupportedOperationException.class, () -> p.indexSelect(0, 1));
+        device().synchronize();
+    }
+
+    @Test
     @DisplayName("default init: weights and biases uniform within 1/sqrt(fan_in), not constant")
     void initialisationBounds() {
         try (Conv2d conv = new Conv2d(device(), new Generator(1), 6, 16, 5); Linear fc = new Linear(device(), new Generator(2), 400, 120)) {
