@@ -43,6 +43,23 @@ class PtxResourcesTest {
     }
 
     @Test
+    @DisplayName("every kernel name in the backend's Java sources is in the list above, hence an entry of the shipped PTX")
+    void launchedKernelsAreListed() throws Exception {
+        ToolSupport.requireSources();
+        java.util.Set<String> launched = new java.util.TreeSet<>();
+        try (java.util.stream.Stream<Path> files = Files.list(ToolSupport.ROOT.resolve("cuda/src/main/java/dev/kiln/cuda"))) {
+            for (Path f : files.toList()) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"(kiln_[a-z_]+)\"").matcher(Files.readString(f));
+                while (m.find()) {
+                    launched.add(m.group(1));
+                }
+            }
+        }
+        assertTrue(launched.size() >= KERNELS.size() / 2, "found only " + launched);
+        assertTrue(KERNELS.containsAll(launched), "launched but not listed: " + launched);
+    }
+
+    @Test
     @DisplayName("ptxas --gpu-name sm_75 accepts the shipped PTX (nothing newer than ISA 8.0 / sm_75 is used)")
     void ptxasAccepts(@TempDir Path tmp) throws Exception {
         ToolSupport.requireTool("ptxas");
