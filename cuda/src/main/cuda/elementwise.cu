@@ -41,8 +41,8 @@ extern "C" __global__ void kiln_scalar(int op, const float* __restrict__ x, floa
             case KILN_SCALAR_MUL: r = v * s; break;
             case KILN_SCALAR_POW: r = s == 2.0f ? v * v : (s == 1.0f ? v : powf(v, s)); break;
             case KILN_SCALAR_RSUB: r = s - v; break;
-            case KILN_SCALAR_MAX: r = (v != v) ? v : fmaxf(v, s); break;    // NaN propagates, as in PyTorch
-            case KILN_SCALAR_MIN: r = (v != v) ? v : fminf(v, s); break;
+            case KILN_SCALAR_MAX: r = (v != v || s != s) ? v + s : fmaxf(v, s); break;  // a NaN on either side propagates
+            case KILN_SCALAR_MIN: r = (v != v || s != s) ? v + s : fminf(v, s); break;
             default: r = kiln_unknown_op(error, KILN_KIND_SCALAR, op); break;
         }
         y[i] = r;
@@ -61,8 +61,9 @@ __device__ __forceinline__ float binary_op(int op, float a, float b, int* error)
     }
 }
 
-extern "C" __global__ void kiln_binary(int op, const float* a, const float* b, float* out, long long n, Broadcast g,
-                                      int* error) {
+// __grid_constant__: indexed in a loop, the by-value struct is read from parameter space, not copied per thread.
+extern "C" __global__ void kiln_binary(int op, const float* a, const float* b, float* out, long long n,
+                                       const __grid_constant__ Broadcast g, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         long long rem = i, ia = 0, ib = 0;
         for (int d = g.rank - 1; d >= 0; d--) {
@@ -89,7 +90,8 @@ extern "C" __global__ void kiln_axpy(float alpha, const float* __restrict__ x, f
 }
 
 /** out[i] = x[broadcast index of i]; aStride holds x's strides (0 along repeated dimensions). */
-extern "C" __global__ void kiln_broadcast_to(const float* __restrict__ x, float* out, long long n, Broadcast g) {
+extern "C" __global__ void kiln_broadcast_to(const float* __restrict__ x, float* out, long long n,
+                                             const __grid_constant__ Broadcast g) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         long long rem = i, ix = 0;
         for (int d = g.rank - 1; d >= 0; d--) {

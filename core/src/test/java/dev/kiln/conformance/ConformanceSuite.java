@@ -79,8 +79,13 @@ public abstract class ConformanceSuite {
     void requireBackend() {
         if (b == null) {
             // throws TestAbortedException with the reason (no GPU): every test is reported skipped, never absent
-            b = TestBackends.newBackend(backendName);
+            b = backend();
         }
+    }
+
+    /** A new instance of the backend under test, closed after the class's last test (a test may supply another). */
+    protected Backend backend() {
+        return TestBackends.newBackend(backendName);
     }
 
     @AfterAll

@@ -20,13 +20,12 @@ import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.JCudaDriver;
-import jcuda.jcublas.JCublas2;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
 
@@ -48,6 +47,7 @@ public final class CudaBackend implements Backend {
     private final Object lock = new Object();
     private final BackendChecks check = new BackendChecks(this);
     private final CudaOptions options;
+    private final CudaApi api;
     private final CudaContext ctx;
     private final CachingAllocator allocator;
     private final PinnedStaging staging;
@@ -56,8 +56,11 @@ public final class CudaBackend implements Backend {
     private final CUdeviceptr errorFlag;
     private final Map<Integer, CUdeviceptr> ones = new HashMap<>();
     private final Map<Integer, CUdeviceptr> zeros = new HashMap<>();
-    private CUdeviceptr workspace;
-    private long workspaceBytes;
+    private final CudnnWorkspace workspace;
+    /** Graphs captured and not yet destroyed, by their reservation; close() destroys them. */
+    private final Map<DeviceReservation, CUgraphExec> liveGraphs = new IdentityHashMap<>();
+    private final Map<DeviceReservation, CUgraph> liveGraphDefinitions = new IdentityHashMap<>();
+    /** Whether a kernel that reports through the error flag ran since the flag was last read. */
     private boolean deviceCheckPending;
     private int lastClasses;
     private boolean closed;
@@ -65,15 +68,26 @@ public final class CudaBackend implements Backend {
     private CudaGraphCapture capturing;
 
     public CudaBackend(CudaOptions options) {
-        this.options = options;
+        this(options, loadLibraries());
+    }
+
+    private static CudaApi loadLibraries() {
         CudaLibraries.load(LibrarySearchPath.fromEnvironment());
-        this.ctx = new CudaContext(options.deviceIndex(), options.tf32());
+        return JCudaApi.INSTANCE;
+    }
+
+    /** A backend whose driver, cuBLAS and cuDNN calls all go through {@code api}. */
+    CudaBackend(CudaOptions options, CudaApi api) {
+        this.options = options;
+        this.api = api;
+        this.ctx = new CudaContext(api, options.deviceIndex(), options.tf32());
         this.allocator = new CachingAllocator(ctx);
+        this.workspace = new CudnnWorkspace(allocator);
         this.staging = new PinnedStaging(ctx);
         this.kernels = new CudaKernels(ctx);
-        this.cudnn = new CudnnOps(ctx.cudnn, options.tf32(), options.workspaceLimitBytes(), this::workspace);
+        this.cudnn = new CudnnOps(api, ctx.cudnn, options.tf32(), options.workspaceLimitBytes(), this::workspace);
         this.errorFlag = allocator.allocate(Integer.BYTES);
-        JCudaDriver.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+        api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
         LOG.debug("cuda backend started: {}", description());
     }
 
@@ -171,17 +185,7 @@ public final class CudaBackend implements Backend {
     }
 
     private Pointer workspace(long bytes) {
-        if (bytes == 0) {
-            return null;
-        }
-        if (bytes > workspaceBytes) {
-            if (workspace != null) {
-                allocator.release(workspace, workspaceBytes);
-            }
-            workspace = allocator.allocate(bytes);
-            workspaceBytes = bytes;
-        }
-        return workspace;
+        return workspace.get(bytes, capturing == null ? null : capturing.reservation);
     }
 
     private CUdeviceptr constant(Map<Integer, CUdeviceptr> cache, int n, float value) {
@@ -192,7 +196,7 @@ public final class CudaBackend implements Backend {
         }
         return cache.computeIfAbsent(n, k -> {
             CUdeviceptr p = allocator.allocate((long) k * Float.BYTES);
-            JCudaDriver.cuMemsetD32Async(p, Float.floatToRawIntBits(value), k, ctx.stream);
+            api.cuMemsetD32Async(p, Float.floatToRawIntBits(value), k, ctx.stream);
             return p;
         });
     }
@@ -204,7 +208,7 @@ public final class CudaBackend implements Backend {
             enter();
             CudaBuffer b = newBuffer(length);
             if (length > 0) {
-                JCudaDriver.cuMemsetD32Async(b.ptr(), 0, length, ctx.stream);
+                api.cuMemsetD32Async(b.ptr(), 0, length, ctx.stream);
             }
             return b;
         }
@@ -238,8 +242,12 @@ public final class CudaBackend implements Backend {
             enter();
             notWhileCapturing("download of " + length + " floats");
             CudaBuffer b = cuda(src, "download source", 0);
-            staging.download(b.at(srcOffset), dst, dstOffset, length);
-            checkDeviceErrors();
+            // the error flag, when a kernel may have raised it, travels with the data: one wait, not two
+            int flag = staging.download(b.at(srcOffset), dst, dstOffset, length, deviceCheckPending ? errorFlag : null);
+            if (deviceCheckPending) {
+                deviceCheckPending = false;
+                raiseDeviceError(flag);
+            }
         }
     }
 
@@ -262,7 +270,7 @@ public final class CudaBackend implements Backend {
             CudaBuffer s = cuda(src, "copy source", 0);
             CudaBuffer d = cuda(dst, "copy destination", 0);
             if (length > 0) {
-                JCudaDriver.cuMemcpyDtoDAsync(d.at(dstOffset), s.at(srcOffset), length * Float.BYTES, ctx.stream);
+                api.cuMemcpyDtoDAsync(d.at(dstOffset), s.at(srcOffset), length * Float.BYTES, ctx.stream);
             }
         }
     }
@@ -274,7 +282,7 @@ public final class CudaBackend implements Backend {
             enter();
             CudaBuffer d = cuda(dst, "fill destination", 0);
             if (length > 0) {
-                JCudaDriver.cuMemsetD32Async(d.at(offset), Float.floatToRawIntBits(value), length, ctx.stream);
+                api.cuMemsetD32Async(d.at(offset), Float.floatToRawIntBits(value), length, ctx.stream);
             }
         }
     }
@@ -326,9 +334,13 @@ public final class CudaBackend implements Backend {
             return;
         }
         deviceCheckPending = false;
-        int flag = staging.downloadInt(errorFlag);
+        raiseDeviceError(staging.downloadInt(errorFlag));
+    }
+
+    /** Turns a raised device error flag (ops.cuh: < 0 an unknown op code, > 0 a cross-entropy row) into an exception. */
+    private void raiseDeviceError(int flag) {
         if (flag < 0) {
-            JCudaDriver.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+            api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
             int kind = (-flag - 1) / 65536;
             int code = (-flag - 1) % 65536;
             String[] kinds = {"?", "unary", "scalar", "binary", "activation"};
@@ -337,7 +349,7 @@ public final class CudaBackend implements Backend {
                     + " declarations differ (rebuild with tools/build-ptx.sh)");
         }
         if (flag != 0) {
-            JCudaDriver.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+            api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
             throw new IllegalArgumentException("cross-entropy: target of row " + (flag - 1) + " is outside [0, "
                     + lastClasses + ") or not an integer (detected on the GPU; reported at this synchronisation point)");
         }
@@ -478,7 +490,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
             if (redCount == 0) {
-                JCudaDriver.cuMemsetD32Async(po, 0, outCount, ctx.stream);
+                api.cuMemsetD32Async(po, 0, outCount, ctx.stream);
                 return;
             }
             kernels.launchGrid("elementwise", "kiln_sum_to", (int) Math.min(outCount, 65535), px, po, outCount, redCount, g);
@@ -527,7 +539,7 @@ public final class CudaBackend implements Backend {
             }
             int lda = transA ? m : k;
             int ldb = transB ? k : n;
-            JCublas2.cublasSgemm(ctx.cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+            api.cublasSgemm(ctx.cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                     n, m, k, Pointer.to(new float[]{alpha}), pb, Math.max(1, ldb), pa, Math.max(1, lda),
                     Pointer.to(new float[]{beta}), pc, Math.max(1, n));
         }
@@ -863,7 +875,7 @@ public final class CudaBackend implements Backend {
                 throw new IllegalStateException("cuda: a graph capture is already running on this backend");
             }
             CudaGraphCapture c = new CudaGraphCapture(this);
-            JCudaDriver.cuStreamBeginCapture(ctx.stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED);
+            api.cuStreamBeginCapture(ctx.stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED);
             allocator.beginReservation(c.reservation);
             capturing = c;
             return c;
@@ -874,31 +886,35 @@ public final class CudaBackend implements Backend {
         synchronized (lock) {
             ctx.makeCurrent();
             try {
-                JCudaDriver.cuStreamEndCapture(ctx.stream, graph);
+                api.cuStreamEndCapture(ctx.stream, graph);
             } catch (CudaException e) {
                 stopCapture(c);
+                workspace.graphReleased(c.reservation);
                 allocator.releaseReservation(c.reservation);
                 throw new GraphCaptureException("cuda: stream capture failed: " + e.getMessage(), e);
             }
             stopCapture(c);
             try {
                 nodes[0] = nodeCount(graph);
-                JCudaDriver.cuGraphInstantiate(exec, graph, 0L);
+                api.cuGraphInstantiate(exec, graph, 0L);
                 // uploading now keeps the first replay as cheap as the others
-                JCudaDriver.cuGraphUpload(exec, ctx.stream);
+                api.cuGraphUpload(exec, ctx.stream);
             } catch (CudaException e) {
-                CudaGraphCapture.destroyQuietly(graph, null);
+                CudaGraphCapture.destroyQuietly(api, graph, null);
+                workspace.graphReleased(c.reservation);
                 allocator.releaseReservation(c.reservation);
                 throw new GraphCaptureException("cuda: could not instantiate the captured graph: " + e.getMessage(), e);
             }
+            liveGraphs.put(c.reservation, exec);
+            liveGraphDefinitions.put(c.reservation, graph);
             LOG.debug("cuda graph captured: {} nodes", nodes[0]);
         }
     }
 
-    private static int nodeCount(CUgraph graph) {
+    private int nodeCount(CUgraph graph) {
         try {
             long[] count = new long[1];
-            JCudaDriver.cuGraphGetNodes(graph, null, count); // a null node array asks for the count only
+            api.cuGraphGetNodes(graph, null, count); // a null node array asks for the count only
             return (int) count[0];
         } catch (RuntimeException e) {
             LOG.debug("cuGraphGetNodes: {}", e.toString());
@@ -911,12 +927,13 @@ public final class CudaBackend implements Backend {
             ctx.makeCurrent();
             CUgraph partial = new CUgraph();
             try {
-                JCudaDriver.cuStreamEndCapture(ctx.stream, partial);
-                CudaGraphCapture.destroyQuietly(partial, null);
+                api.cuStreamEndCapture(ctx.stream, partial);
+                CudaGraphCapture.destroyQuietly(api, partial, null);
             } catch (CudaException e) {
                 LOG.debug("ending an aborted capture: {}", e.getMessage()); // an invalidated capture has no graph
             }
             stopCapture(c);
+            workspace.graphReleased(c.reservation);
             allocator.releaseReservation(c.reservation);
         }
     }
@@ -933,7 +950,7 @@ public final class CudaBackend implements Backend {
         synchronized (lock) {
             enter();
             notWhileCapturing("replay of a captured graph");
-            JCudaDriver.cuGraphLaunch(exec, ctx.stream);
+            api.cuGraphLaunch(exec, ctx.stream);
             deviceCheckPending = true; // op-coded kernels and the loss in the graph report through the flag
         }
     }
@@ -944,7 +961,10 @@ public final class CudaBackend implements Backend {
                 return; // the context and everything in it are gone
             }
             ctx.makeCurrent();
-            CudaGraphCapture.destroyQuietly(graph, exec);
+            CudaGraphCapture.destroyQuietly(api, graph, exec);
+            liveGraphs.remove(reservation);
+            liveGraphDefinitions.remove(reservation);
+            workspace.graphReleased(reservation);
             allocator.releaseReservation(reservation);
         }
     }
@@ -960,12 +980,25 @@ public final class CudaBackend implements Backend {
             ctx.makeCurrent();
             ctx.synchronize();
             LOG.debug("closing cuda backend: {}", allocator.stats());
+            // The CUDA runtime inside cuBLAS/cuDNN keeps the primary context alive after Kiln releases it, so
+            // nothing may be left to the context's teardown: graphs, workspace, flag, constants, every block.
+            for (DeviceReservation r : liveGraphs.keySet()) {
+                CudaGraphCapture.destroyQuietly(api, liveGraphDefinitions.get(r), liveGraphs.get(r));
+                allocator.releaseReservation(r);
+            }
+            liveGraphs.clear();
+            liveGraphDefinitions.clear();
+            workspace.releaseAll();
+            allocator.release(errorFlag, Integer.BYTES);
+            ones.forEach((n, p) -> allocator.release(p, (long) n * Float.BYTES));
+            zeros.forEach((n, p) -> allocator.release(p, (long) n * Float.BYTES));
+            ones.clear();
+            zeros.clear();
             cudnn.close();
             kernels.close();
             staging.close();
             closed = true;
-            // Device memory goes with the context's allocations below; cached blocks are freed explicitly.
-            allocator.close();
+            allocator.close(); // frees every block it ever allocated, including those of buffers still open
             ctx.close();
         }
     }

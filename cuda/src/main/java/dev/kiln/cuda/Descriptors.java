@@ -1,6 +1,5 @@
 package dev.kiln.cuda;
 
-import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnFilterDescriptor;
 import jcuda.jcudnn.cudnnTensorDescriptor;
 
@@ -13,24 +12,24 @@ final class Descriptors {
     private Descriptors() {
     }
 
-    static cudnnTensorDescriptor tensor(int n, int c, int h, int w) {
+    static cudnnTensorDescriptor tensor(CudaApi api, int n, int c, int h, int w) {
         cudnnTensorDescriptor d = new cudnnTensorDescriptor();
-        JCudnn.cudnnCreateTensorDescriptor(d);
-        JCudnn.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w);
+        api.cudnnCreateTensorDescriptor(d);
+        api.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w);
         return d;
     }
 
-    static cudnnFilterDescriptor filter(int k, int c, int h, int w) {
+    static cudnnFilterDescriptor filter(CudaApi api, int k, int c, int h, int w) {
         cudnnFilterDescriptor d = new cudnnFilterDescriptor();
-        JCudnn.cudnnCreateFilterDescriptor(d);
-        JCudnn.cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k, c, h, w);
+        api.cudnnCreateFilterDescriptor(d);
+        api.cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k, c, h, w);
         return d;
     }
 
-    static void destroy(cudnnTensorDescriptor... ds) {
+    static void destroy(CudaApi api, cudnnTensorDescriptor... ds) {
         for (cudnnTensorDescriptor d : ds) {
             if (d != null) {
-                JCudnn.cudnnDestroyTensorDescriptor(d);
+                api.cudnnDestroyTensorDescriptor(d);
             }
         }
     }
