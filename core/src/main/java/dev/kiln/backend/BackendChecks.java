@@ -222,7 +222,8 @@ public final class BackendChecks {
     }
 
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                            double factor, Buffer runningMean, Buffer runningVar) {
+                                            double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
+                                            Buffer skipped) {
         String op = "batchNormUpdateRunningStats";
         required(op, "geometry", g);
         if (g.valuesPerChannel() < 2) {
@@ -233,6 +234,10 @@ public final class BackendChecks {
                 "runningVar", runningVar);
         distinct(op, "runningMean", runningMean, "saveMean", saveMean, "saveInvStd", saveInvStd, "runningVar", runningVar);
         distinct(op, "runningVar", runningVar, "saveMean", saveMean, "saveInvStd", saveInvStd);
+        optional(op, "guard", guard, 1);
+        optional(op, "skipped", skipped, 1);
+        distinct(op, "skipped", skipped, "guard", guard, "runningMean", runningMean, "runningVar", runningVar,
+                "saveMean", saveMean, "saveInvStd", saveInvStd);
     }
 
     // ------------------------------------------------------------------------------------------------ pooling

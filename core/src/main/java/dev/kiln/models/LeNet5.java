@@ -9,6 +9,7 @@ import dev.kiln.nn.BatchNorm2d;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Flatten;
 import dev.kiln.nn.LayerChain;
+import dev.kiln.nn.LayerSequence;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.Sigmoid;
@@ -26,7 +27,7 @@ import java.util.List;
  * {@code LeNetModel().state_dict()} loads as it is. Files written before the linear layers took the post's names
  * ({@code fc1..fc3}) still load: {@link #upgradeStateDictKey} maps those keys.
  */
-public final class LeNet5 extends Module {
+public final class LeNet5 extends Module implements LayerSequence {
 
     private final List<Module> layers = new ArrayList<>();
 
@@ -62,6 +63,11 @@ public final class LeNet5 extends Module {
 
     private void add(String name, Module m) {
         layers.add(registerModule(name, m));
+    }
+
+    @Override
+    public List<Module> layers() {
+        return List.copyOf(layers);
     }
 
     /** @param images (N, 1, 28, 28) @return logits (N, 10) */

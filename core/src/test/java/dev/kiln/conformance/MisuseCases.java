@@ -87,7 +87,7 @@ final class MisuseCases {
         m.put("batchNormBackward", be -> new Object[] {BG, be.allocate(BG.length()), be.allocate(BG.length()),
                 be.allocate(c), be.allocate(c), be.allocate(c), be.allocate(BG.length()), be.allocate(c), be.allocate(c)});
         m.put("batchNormUpdateRunningStats", be -> new Object[] {BG, be.allocate(c), be.allocate(c), 1e-5f, 0.1,
-                be.allocate(c), be.allocate(c)});
+                be.allocate(c), be.allocate(c), be.allocate(1), be.allocate(1)});
         m.put("avgPool2dForward", be -> new Object[] {PG, be.allocate(PG.inputLength()), be.allocate(PG.outputLength())});
         m.put("avgPool2dBackward", be -> new Object[] {PG, be.allocate(PG.outputLength()), be.allocate(PG.inputLength())});
         m.put("maxPool2dForward", be -> new Object[] {PG, be.allocate(PG.inputLength()), be.allocate(PG.outputLength())});
@@ -259,7 +259,8 @@ final class MisuseCases {
                 new Misuse("softmaxCrossEntropyForward: zero rows", be -> be.softmaxCrossEntropyForward(0, 3,
                         be.allocate(6), be.allocate(2), be.allocate(6), be.allocate(1))),
                 new Misuse("batchNormUpdateRunningStats: one value per channel", be -> be.batchNormUpdateRunningStats(
-                        new BatchNormGeometry(1, 3, 1), be.allocate(3), be.allocate(3), 1e-5f, 0.1, be.allocate(3), be.allocate(3))),
+                        new BatchNormGeometry(1, 3, 1), be.allocate(3), be.allocate(3), 1e-5f, 0.1, be.allocate(3), be.allocate(3),
+                        null, null)),
                 new Misuse("sgdStepMany: lengths and params differ", be -> be.sgdStepMany(new SgdHyper(0.1f, 0f, 0f, false, 0f, false),
                         null, null, null, new Buffer[] {be.allocate(5), be.allocate(5)}, new Buffer[] {be.allocate(5), be.allocate(5)},
                         null, new long[] {5})),
@@ -304,7 +305,7 @@ final class MisuseCases {
                 }),
                 new Misuse("batchNormUpdateRunningStats: runningMean is saveMean", be -> {
                     Buffer m = be.allocate(3);
-                    be.batchNormUpdateRunningStats(BG, m, be.allocate(3), 1e-5f, 0.1, m, be.allocate(3));
+                    be.batchNormUpdateRunningStats(BG, m, be.allocate(3), 1e-5f, 0.1, m, be.allocate(3), null, null);
                 }),
                 new Misuse("maxPool2dBackward: dx is x", be -> {
                     Buffer x = be.allocate(PG.inputLength());

@@ -52,17 +52,30 @@ public final class CpuBackend implements Backend {
     }
 
     public CpuBackend(int threads) {
+        this(threads, defaultPoolBytes());
+    }
+
+    /** @param poolBytes bound of the pool of reusable arrays (0: no pool) */
+    public CpuBackend(int threads, long poolBytes) {
         if (threads < 1) {
             throw new IllegalArgumentException("cpu backend: threads must be >= 1, got " + threads);
         }
+        if (poolBytes < 0) {
+            throw new IllegalArgumentException("cpu backend: poolBytes must be >= 0, got " + poolBytes);
+        }
         this.threads = threads;
         this.par = new Parallel(threads);
-        this.pool = new ArrayPool(defaultPoolBytes());
+        this.pool = new ArrayPool(poolBytes);
         LOG.debug("created cpu backend with {} threads", threads);
     }
 
     public int threads() {
         return threads;
+    }
+
+    /** Bytes of arrays the pool holds for reuse now. */
+    public long pooledBytes() {
+        return pool.pooledBytes();
     }
 
     @Override
@@ -341,8 +354,17 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                            double factor, Buffer runningMean, Buffer runningVar) {
-        check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar);
+                                            double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
+                                            Buffer skipped) {
+        check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar, guard, skipped);
+        float[] guardArray = arr(guard);
+        if (guardArray != null && !Float.isFinite(guardArray[0])) {
+            float[] skippedArray = arr(skipped);
+            if (skippedArray != null) {
+                skippedArray[0] += 1f;
+            }
+            return;
+        }
         BatchNormKernels.updateRunningStats(g, arr(saveMean), arr(saveInvStd), eps, factor, arr(runningMean),
                 arr(runningVar));
     }

@@ -649,15 +649,17 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                            double factor, Buffer runningMean, Buffer runningVar) {
-        check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar);
+                                            double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
+                                            Buffer skipped) {
+        check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar, guard, skipped);
         long m = g.valuesPerChannel();
         int c = g.channels();
         synchronized (lock) {
             enter();
             kernels.launch("nn", "kiln_bn_running_stats", c, c, ptr(saveMean, "saveMean", c),
                     ptr(saveInvStd, "saveInvStd", c), eps, factor, (double) m / (m - 1),
-                    ptr(runningMean, "runningMean", c), ptr(runningVar, "runningVar", c));
+                    ptr(runningMean, "runningMean", c), ptr(runningVar, "runningVar", c),
+                    DeviceAddress.of(optional(guard, "guard", 1)), DeviceAddress.of(optional(skipped, "skipped", 1)));
         }
     }
 
