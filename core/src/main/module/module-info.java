@@ -9,6 +9,7 @@ module kiln.core {
     exports dev.kiln.backend;
     exports dev.kiln.core;
     exports dev.kiln.data;
+    exports dev.kiln.distributed;
     exports dev.kiln.inference;
     exports dev.kiln.io;
     exports dev.kiln.models;

@@ -128,6 +128,37 @@ public abstract class BatchNorm extends Module implements FusesActivation {
                 tx == null ? null : skippedUpdates);
     }
 
+    /**
+     * For subclasses that compute their statistics themselves ({@link SyncBatchNorm}): counts one more training batch
+     * in {@code num_batches_tracked} and returns the running-statistics averaging factor for it (the momentum, or
+     * {@code 1/num_batches_tracked} when momentum is null). Such layers commit their statistics at once, so they
+     * refuse to run inside a {@link StepTransaction}.
+     */
+    protected final double countBatch() {
+        if (StepTransaction.current() != null) {
+            throw new IllegalStateException(this + ": cannot defer its running statistics to the end of an"
+                    + " all-or-nothing training step (Trainer, TrainingStep); train it with DataParallel.trainStep,"
+                    + " which restores the statistics of a skipped step");
+        }
+        CaptureContext capture = CaptureContext.current();
+        if (capture != null) {
+            if (momentum == null) {
+                CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
+                        + " changes every step and would be frozen into the graph");
+            }
+            capture.afterReplay(() -> numBatchesTracked++);
+            return momentum;
+        }
+        long count = (momentum == null ? numBatchesTracked() : numBatchesTracked) + 1;
+        numBatchesTracked++;
+        return momentum == null ? 1.0 / count : momentum;
+    }
+
+    /** Checks rank and channel count of an input. */
+    protected final void checkShape(int[] shape) {
+        checkInput(shape);
+    }
+
     @Override
     protected Map<String, StateDict.Entry> extraState() {
         return trackRunningStats ? Map.of("num_batches_tracked", StateDict.Entry.ofLong(numBatchesTracked())) : Map.of();
