@@ -1,0 +1,60 @@
+package dev.kiln.cpu;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.util.Random;
+
+/**
+ * The scalar and SIMD SGEMM paths side by side on LeNet's per-image convolution GEMMs, one thread, alternating rounds,
+ * timed in thread CPU time (so other processes on a shared machine disturb it less than wall time). Not a test: run
+ * by hand, {@code java --add-modules jdk.incubator.vector -cp ... dev.kiln.cpu.GemmBench [rounds]}.
+ */
+public final class GemmBench {
+
+    record Shape(String name, boolean ta, boolean tb, int m, int n, int k) {
+    }
+
+    public static void main(String[] args) {
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
+        Shape[] shapes = {
+                new Shape("conv1 forward  W(6x25) col(25x784)", false, false, 6, 784, 25),
+                new Shape("conv2 forward  W(16x150) col(150x100)", false, false, 16, 100, 150),
+                new Shape("conv2 bwd data W^T(150x16) dY(16x100)", true, false, 150, 100, 16),
+                new Shape("conv2 bwd wgt  dY(16x100) col^T(100x150)", false, true, 16, 150, 100),
+                new Shape("fc1 forward    X(256x400) W^T(400x120)", false, true, 256, 120, 400),
+        };
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        Random r = new Random(1);
+        Scratch s = new Scratch();
+        System.out.println("SIMD: " + SimdSupport.describe() + " (lanes " + VectorSgemm.L + ")");
+        for (Shape sh : shapes) {
+            float[] a = new float[sh.m * sh.k], b = new float[sh.k * sh.n], c = new float[sh.m * sh.n];
+            for (int i = 0; i < a.length; i++) a[i] = r.nextFloat();
+            for (int i = 0; i < b.length; i++) b[i] = r.nextFloat();
+            double flops = 2.0 * sh.m * sh.n * sh.k;
+            int reps = (int) Math.max(10, 2e8 / flops);
+            double[][] gf = new double[2][rounds];
+            for (int round = -2; round < rounds; round++) {
+                for (int path = 0; path < 2; path++) {
+                    long t0 = mx.getCurrentThreadCpuTime();
+                    for (int i = 0; i < reps; i++) {
+                        if (path == 0) {
+                            Sgemm.gemmScalar(sh.ta, sh.tb, sh.m, sh.n, sh.k, 1f, a, 0, sh.ta ? sh.m : sh.k, b, 0,
+                                    sh.tb ? sh.k : sh.n, 0f, c, 0, sh.n, s);
+                        } else {
+                            VectorSgemm.gemm(sh.ta, sh.tb, sh.m, sh.n, sh.k, 1f, a, 0, sh.ta ? sh.m : sh.k, b, 0,
+                                    sh.tb ? sh.k : sh.n, 0f, c, 0, sh.n, s);
+                        }
+                    }
+                    double sec = (mx.getCurrentThreadCpuTime() - t0) / 1e9;
+                    if (round >= 0) gf[path][round] = flops * reps / sec / 1e9;
+                }
+            }
+            java.util.Arrays.sort(gf[0]);
+            java.util.Arrays.sort(gf[1]);
+            System.out.printf("%-42s scalar %6.1f (%5.1f-%5.1f)  simd %6.1f (%5.1f-%5.1f) GFLOP/s per core  %.2fx%n",
+                    sh.name, gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1], gf[1][rounds / 2], gf[1][0],
+                    gf[1][rounds - 1], gf[1][rounds / 2] / gf[0][rounds / 2]);
+        }
+    }
+}
