@@ -102,6 +102,25 @@ final class Scratch {
     private float[] vectorStrip = new float[0];
     private float[] vectorPanel = new float[0];
 
+    private float[] vectorLanes = new float[0];
+    private float[] paddedRows = new float[0];
+
+    /** Lane accumulators of {@link VectorSgemm#dotAccumulate}. */
+    float[] vectorLanes(int size) {
+        if (vectorLanes.length < size) {
+            vectorLanes = new float[grow(size)];
+        }
+        return vectorLanes;
+    }
+
+    /** A convolution's output gradient rows, copied with their length padded to whole vectors. */
+    float[] paddedRows(int size) {
+        if (paddedRows.length < size) {
+            paddedRows = new float[grow(size)];
+        }
+        return paddedRows;
+    }
+
     /** {@link VectorSgemm}'s block of C between the micro-kernel and the store. */
     float[] vectorTile(int size) {
         if (vectorTile.length < size) {

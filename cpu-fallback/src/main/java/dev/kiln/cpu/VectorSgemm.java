@@ -284,4 +284,100 @@ final class VectorSgemm {
         c00.intoArray(tile, 0);
         c01.intoArray(tile, L);
     }
+
+    // ---------------------------------------------------------------- long-depth products (weight gradients)
+
+    /**
+     * {@code lanes[(i*n + j)*L + t] += sum over p = t (mod L) of A[i, p] * B[j, p]} for i < m, j < n, p < kp, with A
+     * {@code (m, kp)} and B {@code (n, kp)} row-major along the depth and {@code kp} a multiple of {@link #L}: a
+     * convolution's weight gradient {@code dY * col^T} without transposing either operand. Blocks of 4 x 3 outputs keep
+     * 12 vector accumulators in registers while A and B stream along the depth (7 loads per 12 FMAs); outputs outside
+     * the 4 x 3 grid take one accumulator each. The caller sums the lanes once, after every image of a chunk
+     * ({@link #reduceLanes}), so the order of every sum is fixed by the shapes alone.
+     */
+    static void dotAccumulate(int m, int n, int kp, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                              float[] lanes) {
+        int m4 = m / 4 * 4;
+        int n3 = n / 3 * 3;
+        for (int i = 0; i < m4; i += 4) {
+            for (int j = 0; j < n3; j += 3) {
+                dot4x3(kp, a, aOff + i * lda, lda, b, bOff + j * ldb, ldb, lanes, (i * n + j) * L, n * L);
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            for (int j = i < m4 ? n3 : 0; j < n; j++) {
+                dot1x1(kp, a, aOff + i * lda, b, bOff + j * ldb, lanes, (i * n + j) * L);
+            }
+        }
+    }
+
+    private static void dot4x3(int kp, float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] lanes, int lo,
+                               int rowStride) {
+        FloatVector c00 = FloatVector.fromArray(SPECIES, lanes, lo);
+        FloatVector c01 = FloatVector.fromArray(SPECIES, lanes, lo + L);
+        FloatVector c02 = FloatVector.fromArray(SPECIES, lanes, lo + 2 * L);
+        FloatVector c10 = FloatVector.fromArray(SPECIES, lanes, lo + rowStride);
+        FloatVector c11 = FloatVector.fromArray(SPECIES, lanes, lo + rowStride + L);
+        FloatVector c12 = FloatVector.fromArray(SPECIES, lanes, lo + rowStride + 2 * L);
+        FloatVector c20 = FloatVector.fromArray(SPECIES, lanes, lo + 2 * rowStride);
+        FloatVector c21 = FloatVector.fromArray(SPECIES, lanes, lo + 2 * rowStride + L);
+        FloatVector c22 = FloatVector.fromArray(SPECIES, lanes, lo + 2 * rowStride + 2 * L);
+        FloatVector c30 = FloatVector.fromArray(SPECIES, lanes, lo + 3 * rowStride);
+        FloatVector c31 = FloatVector.fromArray(SPECIES, lanes, lo + 3 * rowStride + L);
+        FloatVector c32 = FloatVector.fromArray(SPECIES, lanes, lo + 3 * rowStride + 2 * L);
+        for (int p = 0; p < kp; p += L) {
+            FloatVector b0 = FloatVector.fromArray(SPECIES, b, bo + p);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, b, bo + ldb + p);
+            FloatVector b2 = FloatVector.fromArray(SPECIES, b, bo + 2 * ldb + p);
+            FloatVector x = FloatVector.fromArray(SPECIES, a, ao + p);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            x = FloatVector.fromArray(SPECIES, a, ao + lda + p);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            x = FloatVector.fromArray(SPECIES, a, ao + 2 * lda + p);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            x = FloatVector.fromArray(SPECIES, a, ao + 3 * lda + p);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+        }
+        c00.intoArray(lanes, lo);
+        c01.intoArray(lanes, lo + L);
+        c02.intoArray(lanes, lo + 2 * L);
+        c10.intoArray(lanes, lo + rowStride);
+        c11.intoArray(lanes, lo + rowStride + L);
+        c12.intoArray(lanes, lo + rowStride + 2 * L);
+        c20.intoArray(lanes, lo + 2 * rowStride);
+        c21.intoArray(lanes, lo + 2 * rowStride + L);
+        c22.intoArray(lanes, lo + 2 * rowStride + 2 * L);
+        c30.intoArray(lanes, lo + 3 * rowStride);
+        c31.intoArray(lanes, lo + 3 * rowStride + L);
+        c32.intoArray(lanes, lo + 3 * rowStride + 2 * L);
+    }
+
+    private static void dot1x1(int kp, float[] a, int ao, float[] b, int bo, float[] lanes, int lo) {
+        FloatVector c = FloatVector.fromArray(SPECIES, lanes, lo);
+        for (int p = 0; p < kp; p += L) {
+            c = FloatVector.fromArray(SPECIES, a, ao + p).fma(FloatVector.fromArray(SPECIES, b, bo + p), c);
+        }
+        c.intoArray(lanes, lo);
+    }
+
+    /** {@code out[off + i] = sum of the L lanes of output i} (in double, fixed order) for {@code i < count}. */
+    static void reduceLanes(float[] lanes, int count, float[] out, int off) {
+        for (int i = 0; i < count; i++) {
+            int o = i * L;
+            double s0 = 0, s1 = 0;
+            for (int t = 0; t < L; t += 2) {
+                s0 += lanes[o + t];
+                s1 += lanes[o + t + 1];
+            }
+            out[off + i] = (float) (s0 + s1);
+        }
+    }
 }

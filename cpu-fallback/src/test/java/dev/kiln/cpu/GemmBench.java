@@ -56,5 +56,42 @@ public final class GemmBench {
                     sh.name, gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1], gf[1][rounds / 2], gf[1][0],
                     gf[1][rounds - 1], gf[1][rounds / 2] / gf[0][rounds / 2]);
         }
+        convWeightGradient(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1), "conv1");
+        convWeightGradient(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1), "conv2");
+    }
+
+    /** Conv2dKernels' scalar and SIMD weight gradients at batch 64 on one thread (the chunking of the real op). */
+    private static void convWeightGradient(ThreadMXBean mx, int rounds, dev.kiln.backend.ConvGeometry g, String name) {
+        Random r = new Random(2);
+        float[] x = new float[g.n() * g.inChannels() * g.inH() * g.inW()];
+        float[] dy = new float[g.n() * g.outChannels() * g.outH() * g.outW()];
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        for (int i = 0; i < dy.length; i++) dy[i] = r.nextFloat();
+        int chunks = Math.min(g.n(), 16);
+        float[] partial = new float[chunks * g.outChannels() * g.inChannels() * g.kernelH() * g.kernelW()];
+        Scratch sc = new Scratch();
+        try (Parallel par = new Parallel(1)) {
+            double flops = 2.0 * g.n() * g.outChannels() * g.inChannels() * g.kernelH() * g.kernelW() * g.outH() * g.outW();
+            double[][] gf = new double[2][rounds];
+            for (int round = -3; round < rounds; round++) {
+                for (int path = 0; path < 2; path++) {
+                    long t0 = mx.getCurrentThreadCpuTime();
+                    for (int i = 0; i < 20; i++) {
+                        if (path == 0) {
+                            Conv2dKernels.backwardWeightScalar(g, x, dy, partial, chunks, par, () -> sc);
+                        } else {
+                            Conv2dKernels.backwardWeightSimd(g, x, dy, partial, chunks, par, () -> sc);
+                        }
+                    }
+                    double sec = (mx.getCurrentThreadCpuTime() - t0) / 1e9;
+                    if (round >= 0) gf[path][round] = flops * 20 / sec / 1e9;
+                }
+            }
+            java.util.Arrays.sort(gf[0]);
+            java.util.Arrays.sort(gf[1]);
+            System.out.printf("%-42s scalar %6.1f (%5.1f-%5.1f)  simd %6.1f (%5.1f-%5.1f) GFLOP/s per core  %.2fx%n",
+                    name + " weight gradient, batch 64 (with im2col)", gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1],
+                    gf[1][rounds / 2], gf[1][0], gf[1][rounds - 1], gf[1][rounds / 2] / gf[0][rounds / 2]);
+        }
     }
 }
