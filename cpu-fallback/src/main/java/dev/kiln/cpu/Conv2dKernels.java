@@ -22,6 +22,15 @@ final class Conv2dKernels {
 
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y,
                         Parallel par, Supplier<Scratch> scratch) {
+        if (SimdSupport.ENABLED && VectorConv.fits(g)) {
+            VectorConv.forward(g, x, w, bias, y, par, scratch);
+            return;
+        }
+        forwardIm2col(g, x, w, bias, y, par, scratch);
+    }
+
+    static void forwardIm2col(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y,
+                              Parallel par, Supplier<Scratch> scratch) {
         int ckk = g.inChannels() * g.kernelH() * g.kernelW();
         int ohw = g.outH() * g.outW();
         int oc = g.outChannels();

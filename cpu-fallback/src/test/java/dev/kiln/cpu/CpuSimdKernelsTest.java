@@ -1,5 +1,7 @@
 package dev.kiln.cpu;
 
+import dev.kiln.backend.Buffer;
+import dev.kiln.backend.ConvGeometry;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.GradMode;
@@ -29,6 +31,61 @@ class CpuSimdKernelsTest {
         assertEquals(one.size(), three.size());
         for (int i = 0; i < one.size(); i++) {
             assertArrayEquals(one.get(i), three.get(i), "tensor " + i + " (" + SimdSupport.describe() + " kernels)");
+        }
+    }
+
+    /**
+     * Convolutions with one input channel (the direct SIMD kernel where it fits: overlapping last vectors, channel
+     * tails, padding, bias or none) against a float64 reference.
+     */
+    @Test
+    void oneInputChannelConvolutionMatchesFloat64() {
+        ConvGeometry[] shapes = {
+                new ConvGeometry(3, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1),   // LeNet conv1
+                new ConvGeometry(2, 1, 20, 37, 8, 3, 3, 1, 1, 1, 1, 1, 1),   // 35-wide rows, 6 + 2 channels
+                new ConvGeometry(2, 1, 9, 40, 3, 2, 4, 1, 1, 0, 0, 1, 1),    // 37 wide, 3 channels, no padding
+                new ConvGeometry(1, 1, 12, 12, 2, 3, 3, 2, 2, 1, 1, 1, 1),   // strided: the im2col path
+        };
+        Generator gen = new Generator(11);
+        try (CpuBackend be = new CpuBackend(2)) {
+            for (ConvGeometry g : shapes) {
+                for (boolean withBias : new boolean[]{true, false}) {
+                    float[] x = new float[(int) g.inputLength()];
+                    float[] w = new float[(int) g.weightLength()];
+                    float[] b = new float[g.outChannels()];
+                    gen.fillUniform(x, -1f, 1f);
+                    gen.fillUniform(w, -1f, 1f);
+                    gen.fillUniform(b, -1f, 1f);
+                    Buffer y = be.allocate(g.outputLength());
+                    be.conv2dForward(g, be.upload(x, 0, x.length), be.upload(w, 0, w.length),
+                            withBias ? be.upload(b, 0, b.length) : null, y);
+                    float[] got = new float[(int) g.outputLength()];
+                    be.download(y, 0, got, 0, got.length);
+                    int oh = g.outH(), ow = g.outW();
+                    for (int n = 0; n < g.n(); n++) {
+                        for (int o = 0; o < g.outChannels(); o++) {
+                            for (int r = 0; r < oh; r++) {
+                                for (int c = 0; c < ow; c++) {
+                                    double sum = withBias ? b[o] : 0;
+                                    for (int ky = 0; ky < g.kernelH(); ky++) {
+                                        for (int kx = 0; kx < g.kernelW(); kx++) {
+                                            int iy = r * g.strideH() - g.padH() + ky;
+                                            int ix = c * g.strideW() - g.padW() + kx;
+                                            if (iy >= 0 && iy < g.inH() && ix >= 0 && ix < g.inW()) {
+                                                sum += (double) w[(o * g.kernelH() + ky) * g.kernelW() + kx]
+                                                        * x[(n * g.inH() + iy) * g.inW() + ix];
+                                            }
+                                        }
+                                    }
+                                    int at = ((n * g.outChannels() + o) * oh + r) * ow + c;
+                                    assertEquals(sum, got[at], 1e-5 * (1 + Math.abs(sum)),
+                                            g + " bias=" + withBias + " at " + at);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -56,8 +56,42 @@ public final class GemmBench {
                     sh.name, gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1], gf[1][rounds / 2], gf[1][0],
                     gf[1][rounds - 1], gf[1][rounds / 2] / gf[0][rounds / 2]);
         }
+        convForward(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1));
         convWeightGradient(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1), "conv1");
         convWeightGradient(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1), "conv2");
+    }
+
+    /** conv1 forward at batch 64 on one thread: im2col + SGEMM (whichever path is on) against the direct kernel. */
+    private static void convForward(ThreadMXBean mx, int rounds, dev.kiln.backend.ConvGeometry g) {
+        Random r = new Random(3);
+        float[] x = new float[(int) g.inputLength()], w = new float[(int) g.weightLength()];
+        float[] b = new float[g.outChannels()], y = new float[(int) g.outputLength()];
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        for (int i = 0; i < w.length; i++) w[i] = r.nextFloat();
+        Scratch sc = new Scratch();
+        try (Parallel par = new Parallel(1)) {
+            double flops = 2.0 * g.outputLength() * g.inChannels() * g.kernelH() * g.kernelW();
+            double[][] gf = new double[2][rounds];
+            for (int round = -3; round < rounds; round++) {
+                for (int path = 0; path < 2; path++) {
+                    long t0 = mx.getCurrentThreadCpuTime();
+                    for (int i = 0; i < 20; i++) {
+                        if (path == 0) {
+                            Conv2dKernels.forwardIm2col(g, x, w, b, y, par, () -> sc);
+                        } else {
+                            VectorConv.forward(g, x, w, b, y, par, () -> sc);
+                        }
+                    }
+                    double sec = (mx.getCurrentThreadCpuTime() - t0) / 1e9;
+                    if (round >= 0) gf[path][round] = flops * 20 / sec / 1e9;
+                }
+            }
+            java.util.Arrays.sort(gf[0]);
+            java.util.Arrays.sort(gf[1]);
+            System.out.printf("%-42s im2col %6.1f (%5.1f-%5.1f)  direct %6.1f (%5.1f-%5.1f) GFLOP/s per core  %.2fx%n",
+                    "conv1 forward, batch 64, with bias", gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1],
+                    gf[1][rounds / 2], gf[1][0], gf[1][rounds - 1], gf[1][rounds / 2] / gf[0][rounds / 2]);
+        }
     }
 
     /** Conv2dKernels' scalar and SIMD weight gradients at batch 64 on one thread (the chunking of the real op). */
