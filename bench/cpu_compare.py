@@ -168,6 +168,7 @@ def main():
         return doc
 
     kiln_doc = torch_doc = None
+    loads = [load_before[0]]
     for r in range(args.rounds):
         order = [kiln_throughput, torch_throughput] if r % 2 == 0 else [torch_throughput, kiln_throughput]
         for f in order:
@@ -176,6 +177,7 @@ def main():
                 kiln_doc = doc
             else:
                 torch_doc = doc
+        loads.append(os.getloadavg()[0])
         print("cpu-compare: round %d/%d: %s" % (r + 1, args.rounds, ", ".join(
             "%s b%d Kiln %.0f / PyTorch %.0f" % (k[0], k[1], kiln_tp[k][-1], torch_tp[k][-1]) for k in kiln_tp)),
             flush=True)
@@ -192,7 +194,8 @@ def main():
         if code != 0 or doc is None:
             fail("./kiln lenet --epochs 1 failed (exit %d)" % code, log)
         epoch["kiln"].append({"ips": doc["train_images_per_second"], "wall": wall, "rss": rss,
-                              "acc": doc["test_accuracy"], "train_s": doc["train_seconds"]})
+                              "acc": doc["test_accuracy"], "train_s": doc["train_seconds"],
+                              "test_s": doc.get("test_pass_seconds")})
 
     def torch_epoch(r):
         out = os.path.join(tmp, "torch-epoch-%d.json" % r)
@@ -204,7 +207,8 @@ def main():
         if code != 0 or doc is None:
             fail("pytorch_lenet.py --epochs 1 failed (exit %d)" % code, log)
         epoch["torch"].append({"ips": doc["train_images_per_second"], "wall": wall, "rss": rss,
-                               "acc": doc["test_accuracy"], "train_s": doc["train_seconds"]})
+                               "acc": doc["test_accuracy"], "train_s": doc["train_seconds"],
+                               "test_s": doc.get("test_pass_seconds")})
 
     for r in range(args.epoch_rounds):
         order = [kiln_epoch, torch_epoch] if r % 2 == 0 else [torch_epoch, kiln_epoch]
@@ -215,11 +219,14 @@ def main():
             epoch["torch"][-1]["ips"], epoch["torch"][-1]["rss"]), flush=True)
 
     load_after = os.getloadavg()
+    loads.append(load_after[0])
     lines = ["# Kiln vs PyTorch on the CPU, LeNet-5-BN (%s)" % started.strftime("%Y-%m-%d %H:%M"), ""]
-    lines.append("%s, %d cores; %d threads on both sides; Kiln %s (Java %s), PyTorch %s (%s). Load average %.2f "
-                 "before, %.2f after (1 min): the machine may be shared, so compare the ratios, not the absolute "
-                 "numbers." % (cpu_model(), os.cpu_count(), args.threads, git_commit(),
-                               (kiln_doc or {}).get("java", "?"), torch_version, py, load_before[0], load_after[0]))
+    lines.append("%s, %d cores; %d threads on both sides; Kiln %s (Java %s), PyTorch %s (%s). 1-minute load average "
+                 "%.1f-%.1f over the run (%.1f before, %.1f after): above the core count the machine was shared, "
+                 "and an oversubscribed CPU hurts the two sides differently (PyTorch's OpenMP threads spin at "
+                 "barriers), so compare ratios from quiet runs." % (
+                     cpu_model(), os.cpu_count(), args.threads, git_commit(), (kiln_doc or {}).get("java", "?"),
+                     torch_version, py, min(loads), max(loads), load_before[0], load_after[0]))
     lines.append("")
     lines.append("Throughput: %d alternating rounds per side (each a fresh process: %d warm-up steps, median of %d x %d "
                  "steps), batches gathered by index from %d random images, SGD lr 0.1 momentum 0.9; inference in "
@@ -253,6 +260,18 @@ def main():
         kr, pr = [e["rss"] for e in ke], [e["rss"] for e in pe]
         lines.append("| peak RSS, MB | %s | %s | %.2fx memory |" % (
             spread(kr, "%.0f"), spread(pr, "%.0f"), statistics.median(kr) / statistics.median(pr)))
+        kt, pt = [e["train_s"] for e in ke], [e["train_s"] for e in pe]
+        lines.append("| training loop, s | %s | %s | |" % (spread(kt, "%.1f"), spread(pt, "%.1f")))
+        if all(e["test_s"] is not None for e in ke + pe):
+            ks, ps_ = [e["test_s"] for e in ke], [e["test_s"] for e in pe]
+            lines.append("| test pass (10,000 images), s | %s | %s | |" % (spread(ks, "%.2f"), spread(ps_, "%.2f")))
+        if 64 in batches and kiln_tp[("train", 64)] and torch_tp[("train", 64)]:
+            # the epoch's loop adds data gathering (shuffle, normalise, copy in) and per-step host work to the steps
+            ks_ = statistics.median(kiln_tp[("train", 64)])
+            ps2 = statistics.median(torch_tp[("train", 64)])
+            lines.append("| share of the training loop outside the step (1 - loop images/s / steps-only images/s at "
+                         "batch 64, from the throughput rounds) | %.0f%% | %.0f%% | |" % (
+                             100 * (1 - statistics.median(kv) / ks_), 100 * (1 - statistics.median(pv) / ps2)))
         lines.append("| test accuracy | %s | %s | |" % (
             spread([100 * e["acc"] for e in ke], "%.2f%%"), spread([100 * e["acc"] for e in pe], "%.2f%%")))
     table = "\n".join(lines) + "\n"

@@ -212,6 +212,7 @@ def main():
         total = batches * args.epochs
         gen = torch.Generator(device="cpu").manual_seed(args.seed)
         train_seconds = 0.0
+        test_pass_seconds = 0.0
         step = 0
         for epoch in range(args.epochs):
             net.train()
@@ -235,13 +236,16 @@ def main():
             else:
                 train_seconds += time.perf_counter() - t0
             net.eval()
+            t_eval = time.perf_counter()
             with torch.no_grad():
                 correct = sum(int((net(test_x[j:j + 1000]).argmax(1) == test_y[j:j + 1000]).sum())
                               for j in range(0, test_x.shape[0], 1000))
             acc = correct / test_x.shape[0]
+            test_pass_seconds = test_pass_seconds + time.perf_counter() - t_eval
             print("epoch %d: test accuracy %.4f" % (epoch + 1, acc))
         result.update({"test_accuracy": acc, "epochs": args.epochs, "train_seconds": train_seconds,
-                       "train_images_per_second": n * args.epochs / train_seconds, "batch_size": args.batch_size})
+                       "train_images_per_second": n * args.epochs / train_seconds, "batch_size": args.batch_size,
+                       "test_pass_seconds": test_pass_seconds})
         print("PyTorch LeNet-BN: test accuracy %.2f%%, %.0f images/s (%s)" % (
             100 * acc, result["train_images_per_second"], result["device_name"]))
     if args.json:
