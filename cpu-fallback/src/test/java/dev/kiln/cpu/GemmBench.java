@@ -56,9 +56,63 @@ public final class GemmBench {
                     sh.name, gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1], gf[1][rounds / 2], gf[1][0],
                     gf[1][rounds - 1], gf[1][rounds / 2] / gf[0][rounds / 2]);
         }
+        bnBackward(mx, rounds);
         convForward(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1));
         convWeightGradient(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1), "conv1");
         convWeightGradient(mx, rounds, new dev.kiln.backend.ConvGeometry(64, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1), "conv2");
+    }
+
+    /** The batch-norm backward reduction before the chunked float lanes (one double chain per sum), as a baseline. */
+    private static void bnBackwardDoubleChains(int n, int ch, int sp, float[] x, float[] dy, float[] mean, float[] out) {
+        for (int c = 0; c < ch; c++) {
+            double sdy = 0, sdyx = 0;
+            float mu = mean[c];
+            for (int i = 0; i < n; i++) {
+                int o = (i * ch + c) * sp;
+                for (int j = 0; j < sp; j++) {
+                    double d = dy[o + j];
+                    sdy += d;
+                    sdyx += d * ((double) x[o + j] - mu);
+                }
+            }
+            out[c] = (float) (sdy + sdyx);
+        }
+    }
+
+    /** Batch-norm backward sums (bn1 shape at batch 64) on one thread: the kernel now against the scalar double chains. */
+    private static void bnBackward(ThreadMXBean mx, int rounds) {
+        dev.kiln.backend.BatchNormGeometry g = new dev.kiln.backend.BatchNormGeometry(64, 6, 784);
+        int len = 64 * 6 * 784;
+        Random r = new Random(4);
+        float[] x = new float[len], dy = new float[len], dx = new float[len];
+        for (int i = 0; i < len; i++) {
+            x[i] = (float) r.nextGaussian();
+            dy[i] = (float) r.nextGaussian() * 1e-3f;
+        }
+        float[] gamma = {1, 1, 1, 1, 1, 1}, mean = new float[6], inv = {1, 1, 1, 1, 1, 1};
+        float[] dg = new float[6], db = new float[6], out = new float[6];
+        try (Parallel par = new Parallel(1)) {
+            double[][] ns = new double[2][rounds];
+            for (int round = -3; round < rounds; round++) {
+                for (int path = 0; path < 2; path++) {
+                    long t0 = mx.getCurrentThreadCpuTime();
+                    for (int i = 0; i < 20; i++) {
+                        if (path == 0) {
+                            bnBackwardDoubleChains(64, 6, 784, x, dy, mean, out);
+                        } else {
+                            BatchNormKernels.backward(g, x, dy, gamma, mean, inv, null, dg, db, par);
+                        }
+                    }
+                    double sec = (mx.getCurrentThreadCpuTime() - t0) / 1e9;
+                    if (round >= 0) ns[path][round] = sec / 20 / len * 1e9;
+                }
+            }
+            java.util.Arrays.sort(ns[0]);
+            java.util.Arrays.sort(ns[1]);
+            System.out.printf("%-42s double chains %.3f (%.3f-%.3f)  now %.3f (%.3f-%.3f) ns/value  %.2fx%n",
+                    "bn1 backward sums, batch 64 (" + SimdSupport.describe() + ")", ns[0][rounds / 2], ns[0][0], ns[0][rounds - 1], ns[1][rounds / 2],
+                    ns[1][0], ns[1][rounds - 1], ns[0][rounds / 2] / ns[1][rounds / 2]);
+        }
     }
 
     /** conv1 forward at batch 64 on one thread: im2col + SGEMM (whichever path is on) against the direct kernel. */
