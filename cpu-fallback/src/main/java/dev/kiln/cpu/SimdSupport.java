@@ -36,7 +36,8 @@ final class SimdSupport {
             return false;
         }
         if (!modulePresent()) {
-            LOG.debug("scalar CPU kernels: the JVM was started without --add-modules jdk.incubator.vector");
+            LOG.info("CPU backend: scalar kernels; start the JVM with --add-modules jdk.incubator.vector (as ./kiln does)"
+                    + " for the SIMD ones");
             return false;
         }
         int lanes = VectorSgemm.L;
