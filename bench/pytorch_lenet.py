@@ -49,19 +49,19 @@ class LeNet5(nn.Module):
         self.bn1 = nn.BatchNorm2d(6)
         self.conv2 = nn.Conv2d(6, 16, 5)
         self.bn2 = nn.BatchNorm2d(16)
-        self.fc1 = nn.Linear(400, 120)
+        self.dense1 = nn.Linear(400, 120)
         self.bn3 = nn.BatchNorm1d(120)
-        self.fc2 = nn.Linear(120, 84)
+        self.dense2 = nn.Linear(120, 84)
         self.bn4 = nn.BatchNorm1d(84)
-        self.fc3 = nn.Linear(84, 10)
+        self.dense3 = nn.Linear(84, 10)
 
     def forward(self, x):
         x = F.avg_pool2d(torch.sigmoid(self.bn1(self.conv1(x))), 2)
         x = F.avg_pool2d(torch.sigmoid(self.bn2(self.conv2(x))), 2)
         x = torch.flatten(x, 1)
-        x = torch.sigmoid(self.bn3(self.fc1(x)))
-        x = torch.sigmoid(self.bn4(self.fc2(x)))
-        return self.fc3(x)
+        x = torch.sigmoid(self.bn3(self.dense1(x)))
+        x = torch.sigmoid(self.bn4(self.dense2(x)))
+        return self.dense3(x)
 
 
 class Timer:

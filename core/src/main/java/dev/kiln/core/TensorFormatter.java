@@ -83,6 +83,15 @@ final class TensorFormatter {
         return "fixed";
     }
 
+    /**
+     * Four decimals of the exact binary value, ties to even, sign kept for values that round to zero: what Python's
+     * {@code '{:.4f}'} prints for the same float, so Kiln prints PyTorch's digits.
+     */
+    private static String fixed4(float v) {
+        String digits = new java.math.BigDecimal(Math.abs((double) v)).setScale(4, java.math.RoundingMode.HALF_EVEN).toPlainString();
+        return (Float.floatToRawIntBits(v) < 0 ? "-" : "") + digits;
+    }
+
     private static String formatValue(float v, String style) {
         if (Float.isNaN(v)) {
             return "nan";
@@ -93,7 +102,7 @@ final class TensorFormatter {
         return switch (style) {
             case "int" -> String.format(Locale.ROOT, "%.0f.", v);
             case "sci" -> String.format(Locale.ROOT, "%.4e", v);
-            default -> String.format(Locale.ROOT, "%.4f", v);
+            default -> fixed4(v);
         };
     }
 }

@@ -37,6 +37,7 @@ public final class DataLoader implements AutoCloseable {
     private final int batchSize;
     private final boolean shuffle;
     private final long seed;
+    private final boolean pytorchOrder;
     private final boolean dropLast;
     private final Normalization normalization;
     private final int prefetch;
@@ -50,6 +51,7 @@ public final class DataLoader implements AutoCloseable {
         this.batchSize = b.batchSize;
         this.shuffle = b.shuffle;
         this.seed = b.seed;
+        this.pytorchOrder = b.pytorchOrder;
         this.dropLast = b.dropLast;
         this.normalization = b.normalization;
         this.prefetch = b.prefetch;
@@ -92,7 +94,7 @@ public final class DataLoader implements AutoCloseable {
     public int[] order(int epoch) {
         int n = dataset.size();
         if (shuffle) {
-            return EpochOrder.permutation(seed, epoch, n);
+            return pytorchOrder ? EpochOrder.pytorchPermutation(seed, epoch, n) : EpochOrder.permutation(seed, epoch, n);
         }
         int[] p = new int[n];
         for (int i = 0; i < n; i++) {
@@ -325,6 +327,7 @@ public final class DataLoader implements AutoCloseable {
         private int batchSize = 64;
         private boolean shuffle = true;
         private long seed;
+        private boolean pytorchOrder;
         private boolean dropLast;
         private Normalization normalization = Normalization.NONE;
         private int prefetch = 2;
@@ -348,6 +351,15 @@ public final class DataLoader implements AutoCloseable {
 
         public Builder seed(long seed) {
             this.seed = seed;
+            return this;
+        }
+
+        /**
+         * Shuffle in the order PyTorch's {@code DataLoader(shuffle=True, generator=torch.Generator().manual_seed(seed))}
+         * uses ({@link EpochOrder#pytorchPermutation}) instead of Kiln's own ({@link EpochOrder#permutation}).
+         */
+        public Builder pytorchOrder(boolean pytorchOrder) {
+            this.pytorchOrder = pytorchOrder;
             return this;
         }
 

@@ -31,6 +31,27 @@ public final class EpochOrder {
         }
     }
 
+    /**
+     * The order PyTorch's {@code DataLoader(dataset, shuffle=True, generator=torch.Generator().manual_seed(seed))}
+     * gives in epoch {@code epoch} (0-based) for {@code n} samples (PyTorch 1.13): each epoch draws one 64-bit base
+     * seed, then {@code torch.randperm(n)}, then a second {@code randperm(n)} that its {@code RandomSampler} computes
+     * for the empty remainder ({@code num_samples % n}) when the epoch runs out, all from that generator. Replays the
+     * epochs before, so it too depends only on {@code (seed, epoch, n)} and a resumed run gets the same order.
+     */
+    public static int[] pytorchPermutation(long seed, int epoch, int n) {
+        if (epoch < 0) {
+            throw new IllegalArgumentException("epoch must be >= 0, got " + epoch);
+        }
+        dev.kiln.core.Generator gen = dev.kiln.core.Generator.pytorch(seed);
+        int[] p = null;
+        for (int e = 0; e <= epoch; e++) {
+            gen.nextLong(); // the loader iterator's base seed for worker processes
+            p = gen.randperm(n);
+            gen.randperm(n); // drawn and sliced to nothing at the end of the epoch
+        }
+        return p;
+    }
+
     /** The SplitMix64 finaliser. */
     static long mix(long z) {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;

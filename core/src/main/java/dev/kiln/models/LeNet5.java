@@ -20,7 +20,11 @@ import java.util.List;
  * LeNet-5 with batch normalisation for 1×28×28 inputs (d2l.ai's "BN LeNet"):
  * conv 1→6 k5 p2, BN2d, sigmoid, avgpool 2; conv 6→16 k5, BN2d, sigmoid, avgpool 2; flatten 400;
  * linear 400→120, BN1d, sigmoid; 120→84, BN1d, sigmoid; 84→10 (logits).
- * State-dict keys: {@code conv1.weight}, {@code bn1.running_mean}, ..., {@code fc3.bias}.
+ * Layer names, and so state-dict keys, are those of the {@code LeNetModel} in PyTorch that this model reproduces:
+ * {@code conv1}, {@code bn1}, {@code conv2}, {@code bn2}, {@code dense1}, {@code bn3}, {@code dense2}, {@code bn4},
+ * {@code dense3} ({@code conv1.weight}, {@code bn1.running_mean}, ..., {@code dense3.bias}); a state dict from
+ * {@code LeNetModel().state_dict()} loads as it is. Files written before the linear layers took the post's names
+ * ({@code fc1..fc3}) still load: {@link #upgradeStateDictKey} maps those keys.
  */
 public final class LeNet5 extends Module {
 
@@ -36,13 +40,24 @@ public final class LeNet5 extends Module {
         add("act2", new Sigmoid());
         add("pool2", new AvgPool2d(2));
         add("flatten", new Flatten());
-        add("fc1", new Linear(device, gen, 400, 120));
+        add("dense1", new Linear(device, gen, 400, 120));
         add("bn3", new BatchNorm1d(device, 120));
         add("act3", new Sigmoid());
-        add("fc2", new Linear(device, gen, 120, 84));
+        add("dense2", new Linear(device, gen, 120, 84));
         add("bn4", new BatchNorm1d(device, 84));
         add("act4", new Sigmoid());
-        add("fc3", new Linear(device, gen, 84, 10));
+        add("dense3", new Linear(device, gen, 84, 10));
+    }
+
+    /** {@code fc1.*}, {@code fc2.*}, {@code fc3.*} (Kiln's earlier names) become {@code dense1.*} .. {@code dense3.*}. */
+    @Override
+    protected String upgradeStateDictKey(String key) {
+        for (int i = 1; i <= 3; i++) {
+            if (key.startsWith("fc" + i + ".")) {
+                return "dense" + i + key.substring(3);
+            }
+        }
+        return key;
     }
 
     private void add(String name, Module m) {

@@ -12,13 +12,20 @@ public final class Init {
 
     /**
      * {@code kaiming_uniform_(w, a=sqrt(5))} as used by {@code nn.Linear}/{@code nn.Conv2d}: gain sqrt(2/(1+a^2)),
-     * bound = gain * sqrt(3 / fanIn), which is {@code 1/sqrt(fanIn)}.
+     * bound = sqrt(3) * gain / sqrt(fanIn), which is about {@code 1/sqrt(fanIn)}. The double arithmetic follows
+     * {@code torch.nn.init} step for step, so the float bound (and with {@link Generator#pytorch} every value) is
+     * PyTorch's.
      */
     public static Tensor kaimingUniformDefault(Device device, Generator gen, int fanIn, int... shape) {
+        return uniform(device, gen, (float) kaimingUniformBound(fanIn), shape);
+    }
+
+    /** {@code math.sqrt(3.0) * (calculate_gain('leaky_relu', math.sqrt(5)) / math.sqrt(fan_in))}. */
+    static double kaimingUniformBound(int fanIn) {
         double a = Math.sqrt(5);
         double gain = Math.sqrt(2.0 / (1 + a * a));
-        float bound = (float) (gain * Math.sqrt(3.0 / fanIn));
-        return uniform(device, gen, bound, shape);
+        double std = gain / Math.sqrt(fanIn);
+        return Math.sqrt(3.0) * std;
     }
 
     /** The default bias: uniform in {@code [-1/sqrt(fanIn), 1/sqrt(fanIn))}. */

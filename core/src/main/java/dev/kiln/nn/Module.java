@@ -183,6 +183,7 @@ public abstract class Module implements AutoCloseable {
      * always are. Everything is validated before anything is written, so a failed load leaves the module unchanged.
      */
     public final void loadStateDict(StateDict sd, boolean strict) {
+        sd = upgradeStateDictKeys(sd);
         StateDict mine = new StateDict();
         Map<String, Runnable> writers = new LinkedHashMap<>();
         collectWriters("", mine, writers, sd);
@@ -225,6 +226,36 @@ public abstract class Module implements AutoCloseable {
 
     public final void loadStateDict(StateDict sd) {
         loadStateDict(sd, true);
+    }
+
+    /**
+     * Maps a key saved by an earlier version of this model to today's name (PyTorch's {@code _load_from_state_dict}
+     * version hooks do the same job); the default keeps every key. Applied by {@link #loadStateDict} to the keys of
+     * the whole state dict when this module is the one loading.
+     */
+    protected String upgradeStateDictKey(String key) {
+        return key;
+    }
+
+    private StateDict upgradeStateDictKeys(StateDict sd) {
+        StateDict upgraded = null;
+        for (Map.Entry<String, StateDict.Entry> e : sd.entries().entrySet()) {
+            String key = upgradeStateDictKey(e.getKey());
+            if (!key.equals(e.getKey())) {
+                if (sd.get(key) != null) {
+                    throw new IllegalArgumentException("state dict holds both '" + e.getKey() + "' and its current name '"
+                            + key + "' for " + getClass().getSimpleName());
+                }
+                upgraded = upgraded != null ? upgraded : new StateDict();
+            }
+        }
+        if (upgraded == null) {
+            return sd;
+        }
+        for (Map.Entry<String, StateDict.Entry> e : sd.entries().entrySet()) {
+            upgraded.put(upgradeStateDictKey(e.getKey()), e.getValue());
+        }
+        return upgraded;
     }
 
     private void collectWriters(String prefix, StateDict shapes, Map<String, Runnable> writers, StateDict source) {

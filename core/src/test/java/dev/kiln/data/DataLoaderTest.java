@@ -297,4 +297,16 @@ class DataLoaderTest {
                     .info("one MNIST epoch (469 batches) in {} ms", (System.nanoTime() - t0) / 1_000_000);
         }
     }
+
+    @Test
+    void pytorchOrderIsEpochOrderPytorchPermutationEpochByEpoch() {
+        try (DataLoader torchOrder = DataLoader.builder(new Counting(100)).batchSize(10).seed(0).pytorchOrder(true).build();
+             DataLoader kilnOrder = DataLoader.builder(new Counting(100)).batchSize(10).seed(0).build()) {
+            for (int epoch = 0; epoch < 3; epoch++) {
+                // EpochOrder.pytorchPermutation is checked against PyTorch's DataLoader in PyTorchRandomStreamsTest.
+                assertArrayEquals(EpochOrder.pytorchPermutation(0, epoch, 100), torchOrder.order(epoch), "epoch " + epoch);
+                assertFalse(java.util.Arrays.equals(kilnOrder.order(epoch), torchOrder.order(epoch)));
+            }
+        }
+    }
 }

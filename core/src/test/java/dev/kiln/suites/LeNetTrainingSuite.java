@@ -98,7 +98,7 @@ public abstract class LeNetTrainingSuite extends DeviceSuite {
             assertTrue(keys.contains("bn1.running_mean"));
             assertTrue(keys.contains("bn1.num_batches_tracked"));
             assertTrue(keys.contains("bn4.running_var"));
-            assertTrue(keys.contains("fc3.bias"));
+            assertTrue(keys.contains("dense3.bias"));
             // conv 156 + 2416, fc 48120 + 10164 + 850, BN affine 2*(6+16+120+84).
             assertEquals(156 + 2416 + 48120 + 10164 + 850 + 2 * (6 + 16 + 120 + 84), net.parameterCount());
         }

@@ -28,7 +28,7 @@ import java.util.function.Predicate;
  * GFLOP/s and % of peak FLOP/s; memory-bound ops show GB/s (bytes that must move at least once) and % of bandwidth.
  */
 @Command(name = "ops", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Per-op time, GFLOP/s or GB/s and % of the measured machine peak (LeNet shapes and a large shape).")
+        description = "Per-op time, GFLOP/s or GB/s and %% of the measured machine peak (LeNet shapes and a large shape).")
 final class BenchOpsCommand implements Callable<Integer> {
 
     @Spec

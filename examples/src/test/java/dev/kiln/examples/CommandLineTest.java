@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -51,12 +52,12 @@ class CommandLineTest {
     }
 
     @Test
-    @DisplayName("bn-demo: manual and BatchNorm1d agree; a PNG is written")
+    @DisplayName("bn-demo --plot: manual and BatchNorm1d agree; the PNG is written where asked")
     void bnDemo(@TempDir Path tmp) throws Exception {
         Path png = tmp.resolve("bn.png");
         java.io.StringWriter out = new java.io.StringWriter();
         assertEquals(0, CliRunner.run(out, "bn-demo", "--device", "cpu", "--plot", png.toString()), out.toString());
-        assertTrue(out.toString().contains("AGREE"), out.toString());
+        assertTrue(out.toString().contains("allclose(output, y, rtol=1e-4): True"), out.toString());
         byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 8);
         assertEquals((byte) 0x89, head[0]);
         assertEquals('P', head[1]);
@@ -67,8 +68,8 @@ class CommandLineTest {
     void runningStatsDemo() {
         java.io.StringWriter out = new java.io.StringWriter();
         assertEquals(0, CliRunner.run(out, "running-stats-demo", "--device", "cpu"), out.toString());
-        assertTrue(out.toString().contains("eval mode left the running statistics unchanged"), out.toString());
-        assertTrue(out.toString().contains("num_batches_tracked 15"), out.toString());
+        assertTrue(out.toString().contains("Eval mode left the running statistics unchanged"), out.toString());
+        assertTrue(out.toString().contains("Epoch 3:"), out.toString());
     }
 
     @Test
@@ -102,11 +103,74 @@ class CommandLineTest {
         assertEquals(2, m.get("epochs").getAsInt(), "resumed run continues the history");
         assertEquals(f.getAsJsonArray("history").get(0), m.getAsJsonArray("history").get(0),
                 "epoch 1 of the resumed run is the checkpointed one");
+        assertEquals(1, m.getAsJsonArray("history").get(0).getAsJsonObject().get("epoch").getAsInt(), "epochs count from 1, as the log does");
+        assertEquals(2, m.getAsJsonArray("history").get(1).getAsJsonObject().get("epoch").getAsInt());
+        assertSnakeCase(m, "metrics");
         double acc = m.get("test_accuracy").getAsDouble();
         assertTrue(acc >= 0 && acc <= 1, m.toString());
         assertTrue(Files.size(tmp.resolve("p.png")) > 1000);
         assertTrue(Files.exists(tmp.resolve("model.safetensors.json")));
         assertEquals(2, JsonParser.parseString(Files.readString(tmp.resolve("model.safetensors.json"))).getAsJsonObject()
                 .getAsJsonObject("hyperparameters").get("epochs").getAsInt());
+    }
+
+    /** One naming style in the metrics file: every key snake_case. */
+    private static void assertSnakeCase(com.google.gson.JsonElement e, String path) {
+        if (e.isJsonObject()) {
+            for (java.util.Map.Entry<String, com.google.gson.JsonElement> kv : e.getAsJsonObject().entrySet()) {
+                assertTrue(kv.getKey().matches("[a-z0-9_]+"), path + "." + kv.getKey() + " is not snake_case");
+                assertSnakeCase(kv.getValue(), path + "." + kv.getKey());
+            }
+        } else if (e.isJsonArray()) {
+            for (com.google.gson.JsonElement x : e.getAsJsonArray()) {
+                assertSnakeCase(x, path + "[]");
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("lenet --random-stream accepts kiln or pytorch only: anything else is a usage error (exit 2)")
+    void randomStreamOption() {
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(2, CliRunner.run(out, "lenet", "--random-stream", "numpy", "--device", "cpu"));
+        assertTrue(out.toString().contains("--random-stream must be kiln or pytorch"), out.toString());
+    }
+
+    @Test
+    @DisplayName("--help of every command: no picocli warnings, command summaries are whole sentences, nothing over 80 columns")
+    void helpTextsAreClean() {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream warnings = new java.io.ByteArrayOutputStream();
+        StringBuilder all = new StringBuilder();
+        try {
+            System.setErr(new java.io.PrintStream(warnings, true, java.nio.charset.StandardCharsets.UTF_8));
+            for (String[] cmd : new String[][]{{}, {"lenet"}, {"bn-demo"}, {"running-stats-demo"}, {"doctor"}, {"bench"},
+                    {"bench", "lenet"}, {"bench", "ops"}, {"bench", "bn"}}) {
+                java.io.StringWriter out = new java.io.StringWriter();
+                String[] args = java.util.Arrays.copyOf(cmd, cmd.length + 1);
+                args[cmd.length] = "--help";
+                assertEquals(0, CliRunner.run(out, args), String.join(" ", args));
+                all.append(out);
+            }
+        } finally {
+            System.setErr(err);
+        }
+        String text = all.toString();
+        assertFalse(text.contains("picocli WARN") || warnings.toString().contains("picocli WARN"),
+                "picocli warnings (a '%' in a description must be written '%%'): " + warnings);
+        for (String line : text.split("\\R")) {
+            assertTrue(line.length() <= 80, "help line over 80 columns: " + line);
+        }
+        // The command lists show each command's first description line: it must end a sentence, not stop mid-way.
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^  ([a-z-]+) {2,}(.*(?:\\R {6,}.*)*)").matcher(text);
+        int summaries = 0;
+        while (m.find()) {
+            String summary = m.group(2).replaceAll("\\s+", " ").trim();
+            if (!m.group(1).startsWith("-")) {
+                assertTrue(summary.endsWith("."), "summary of '" + m.group(1) + "' is cut off: " + summary);
+                summaries++;
+            }
+        }
+        assertTrue(summaries >= 8, "found " + summaries + " command summaries in:\n" + text);
     }
 }
