@@ -98,7 +98,9 @@ final class Conv2dKernels {
         int n = g.n();
         int chunks = Math.min(n, 16);
         float[] partial = chunks == 1 ? dw : scratch.get().partial(chunks * wl);
-        if (SimdSupport.ENABLED) {
+        if (SimdSupport.ENABLED && VectorConv.fits(g)) {
+            VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
+        } else if (SimdSupport.ENABLED) {
             backwardWeightSimd(g, x, dy, partial, chunks, par, scratch);
         } else {
             backwardWeightScalar(g, x, dy, partial, chunks, par, scratch);

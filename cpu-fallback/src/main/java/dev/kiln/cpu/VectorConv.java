@@ -154,4 +154,135 @@ final class VectorConv {
     private static FloatVector init(float[] bias, int o) {
         return FloatVector.broadcast(S, bias == null ? 0f : bias[o]);
     }
+
+    /**
+     * Weight gradient of a {@link #fits} convolution into {@code partial} (one {@code OC x KH*KW} block per chunk, the
+     * chunks as {@link Conv2dKernels#backwardWeight} splits the batch): {@code dW[o][t] = sum dY[o][oy][ox] *
+     * xpad[oy + ky][ox + kx]}, read straight from a zero-padded copy of each image, no im2col. Output rows are padded
+     * with zeros to whole vectors (so no lane is counted twice), and each weight keeps one vector of lanes over the
+     * chunk's images, summed in double once per chunk. Blocks of 3 channels x 4 taps hold 12 accumulators over one
+     * flat loop of output-row vectors.
+     */
+    static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
+                               Supplier<Scratch> scratch) {
+        int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
+        int kh = g.kernelH(), kw = g.kernelW(), ph = g.padH(), pw = g.padW();
+        int oc = g.outChannels();
+        int kk = kh * kw;
+        int wl = oc * kk;
+        int nv = (ow + L - 1) / L;
+        int owp = nv * L;
+        int rowW = Math.max(iw + 2 * pw, owp + kw - 1);
+        int rowsH = ih + 2 * ph;
+        int vectors = oh * nv;
+        int[] rowOff = new int[vectors];
+        for (int r = 0; r < vectors; r++) {
+            rowOff[r] = (r / nv) * rowW + (r % nv) * L;
+        }
+        int[] taps = new int[kk];
+        for (int ky = 0; ky < kh; ky++) {
+            for (int kx = 0; kx < kw; kx++) {
+                taps[ky * kw + kx] = ky * rowW + kx;
+            }
+        }
+        int n = g.n();
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] xp = s.col(rowsH * rowW);
+            float[] dyp = s.paddedRows(oc * vectors * L);
+            float[] lanes = s.vectorLanes(wl * L);
+            Arrays.fill(xp, 0, rowsH * rowW, 0f);
+            Arrays.fill(dyp, 0, oc * vectors * L, 0f);
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                Arrays.fill(lanes, 0, wl * L, 0f);
+                for (int img = first; img < last; img++) {
+                    for (int r = 0; r < ih; r++) {
+                        System.arraycopy(x, img * ih * iw + r * iw, xp, (r + ph) * rowW + pw, iw);
+                    }
+                    for (int o = 0; o < oc; o++) {
+                        for (int r = 0; r < oh; r++) {
+                            System.arraycopy(dy, ((img * oc + o) * oh + r) * ow, dyp, (o * oh + r) * owp, ow);
+                        }
+                    }
+                    int o3 = oc / 3 * 3;
+                    int t4 = kk / 4 * 4;
+                    for (int o = 0; o < o3; o += 3) {
+                        for (int t = 0; t < t4; t += 4) {
+                            grad3x4(xp, taps, t, rowOff, vectors, dyp, o * vectors * L, vectors * L, lanes,
+                                    (o * kk + t) * L, kk * L);
+                        }
+                    }
+                    for (int o = 0; o < oc; o++) {
+                        for (int t = o < o3 ? t4 : 0; t < kk; t++) {
+                            grad1x1(xp, taps[t], rowOff, vectors, dyp, o * vectors * L, lanes, (o * kk + t) * L);
+                        }
+                    }
+                }
+                VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
+            }
+        });
+    }
+
+    private static void grad3x4(float[] xp, int[] taps, int t, int[] rowOff, int vectors, float[] dyp, int dyo,
+                                int dyStride, float[] lanes, int lo, int laneStride) {
+        int t0 = taps[t], t1 = taps[t + 1], t2 = taps[t + 2], t3 = taps[t + 3];
+        FloatVector c00 = FloatVector.fromArray(S, lanes, lo);
+        FloatVector c01 = FloatVector.fromArray(S, lanes, lo + L);
+        FloatVector c02 = FloatVector.fromArray(S, lanes, lo + 2 * L);
+        FloatVector c03 = FloatVector.fromArray(S, lanes, lo + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(S, lanes, lo + laneStride);
+        FloatVector c11 = FloatVector.fromArray(S, lanes, lo + laneStride + L);
+        FloatVector c12 = FloatVector.fromArray(S, lanes, lo + laneStride + 2 * L);
+        FloatVector c13 = FloatVector.fromArray(S, lanes, lo + laneStride + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(S, lanes, lo + 2 * laneStride);
+        FloatVector c21 = FloatVector.fromArray(S, lanes, lo + 2 * laneStride + L);
+        FloatVector c22 = FloatVector.fromArray(S, lanes, lo + 2 * laneStride + 2 * L);
+        FloatVector c23 = FloatVector.fromArray(S, lanes, lo + 2 * laneStride + 3 * L);
+        for (int r = 0; r < vectors; r++) {
+            int xo = rowOff[r];
+            FloatVector x0 = FloatVector.fromArray(S, xp, xo + t0);
+            FloatVector x1 = FloatVector.fromArray(S, xp, xo + t1);
+            FloatVector x2 = FloatVector.fromArray(S, xp, xo + t2);
+            FloatVector x3 = FloatVector.fromArray(S, xp, xo + t3);
+            int d = dyo + r * L;
+            FloatVector g = FloatVector.fromArray(S, dyp, d);
+            c00 = g.fma(x0, c00);
+            c01 = g.fma(x1, c01);
+            c02 = g.fma(x2, c02);
+            c03 = g.fma(x3, c03);
+            g = FloatVector.fromArray(S, dyp, d + dyStride);
+            c10 = g.fma(x0, c10);
+            c11 = g.fma(x1, c11);
+            c12 = g.fma(x2, c12);
+            c13 = g.fma(x3, c13);
+            g = FloatVector.fromArray(S, dyp, d + 2 * dyStride);
+            c20 = g.fma(x0, c20);
+            c21 = g.fma(x1, c21);
+            c22 = g.fma(x2, c22);
+            c23 = g.fma(x3, c23);
+        }
+        c00.intoArray(lanes, lo);
+        c01.intoArray(lanes, lo + L);
+        c02.intoArray(lanes, lo + 2 * L);
+        c03.intoArray(lanes, lo + 3 * L);
+        c10.intoArray(lanes, lo + laneStride);
+        c11.intoArray(lanes, lo + laneStride + L);
+        c12.intoArray(lanes, lo + laneStride + 2 * L);
+        c13.intoArray(lanes, lo + laneStride + 3 * L);
+        c20.intoArray(lanes, lo + 2 * laneStride);
+        c21.intoArray(lanes, lo + 2 * laneStride + L);
+        c22.intoArray(lanes, lo + 2 * laneStride + 2 * L);
+        c23.intoArray(lanes, lo + 2 * laneStride + 3 * L);
+    }
+
+    private static void grad1x1(float[] xp, int tap, int[] rowOff, int vectors, float[] dyp, int dyo, float[] lanes,
+                                int lo) {
+        FloatVector c = FloatVector.fromArray(S, lanes, lo);
+        for (int r = 0; r < vectors; r++) {
+            c = FloatVector.fromArray(S, dyp, dyo + r * L).fma(FloatVector.fromArray(S, xp, rowOff[r] + tap), c);
+        }
+        c.intoArray(lanes, lo);
+    }
 }

@@ -35,8 +35,8 @@ class CpuSimdKernelsTest {
     }
 
     /**
-     * Convolutions with one input channel (the direct SIMD kernel where it fits: overlapping last vectors, channel
-     * tails, padding, bias or none) against a float64 reference.
+     * Convolutions with one input channel, forward and weight gradient (the direct SIMD kernels where they fit:
+     * overlapping or zero-padded last vectors, channel and tap tails, padding, bias or none) against float64.
      */
     @Test
     void oneInputChannelConvolutionMatchesFloat64() {
@@ -81,6 +81,36 @@ class CpuSimdKernelsTest {
                                     assertEquals(sum, got[at], 1e-5 * (1 + Math.abs(sum)),
                                             g + " bias=" + withBias + " at " + at);
                                 }
+                            }
+                        }
+                    }
+                    // weight gradient with a random output gradient (the direct kernel where it fits)
+                    float[] dy = new float[(int) g.outputLength()];
+                    gen.fillUniform(dy, -1f, 1f);
+                    Buffer dw = be.allocate(g.weightLength());
+                    be.conv2dBackwardWeight(g, be.upload(x, 0, x.length), be.upload(dy, 0, dy.length), dw);
+                    float[] gotDw = new float[(int) g.weightLength()];
+                    be.download(dw, 0, gotDw, 0, gotDw.length);
+                    for (int o = 0; o < g.outChannels(); o++) {
+                        for (int ky = 0; ky < g.kernelH(); ky++) {
+                            for (int kx = 0; kx < g.kernelW(); kx++) {
+                                double sum = 0, mag = 0;
+                                for (int n = 0; n < g.n(); n++) {
+                                    for (int r = 0; r < oh; r++) {
+                                        for (int c = 0; c < ow; c++) {
+                                            int iy = r * g.strideH() - g.padH() + ky;
+                                            int ix = c * g.strideW() - g.padW() + kx;
+                                            if (iy >= 0 && iy < g.inH() && ix >= 0 && ix < g.inW()) {
+                                                double p = (double) dy[((n * g.outChannels() + o) * oh + r) * ow + c]
+                                                        * x[(n * g.inH() + iy) * g.inW() + ix];
+                                                sum += p;
+                                                mag += Math.abs(p);
+                                            }
+                                        }
+                                    }
+                                }
+                                int at = (o * g.kernelH() + ky) * g.kernelW() + kx;
+                                assertEquals(sum, gotDw[at], 1e-5 * (1 + mag), g + " dW at " + at);
                             }
                         }
                     }

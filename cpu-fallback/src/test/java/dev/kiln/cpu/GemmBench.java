@@ -148,7 +148,10 @@ public final class GemmBench {
         }
     }
 
-    /** Conv2dKernels' scalar and SIMD weight gradients at batch 64 on one thread (the chunking of the real op). */
+    /**
+     * Weight gradients at batch 64 on one thread (the chunking of the real op): for one input channel im2col + SIMD
+     * lanes against the direct kernel, otherwise the scalar path against im2col + SIMD lanes.
+     */
     private static void convWeightGradient(ThreadMXBean mx, int rounds, dev.kiln.backend.ConvGeometry g, String name) {
         Random r = new Random(2);
         float[] x = new float[g.n() * g.inChannels() * g.inH() * g.inW()];
@@ -166,7 +169,13 @@ public final class GemmBench {
                     long t0 = mx.getCurrentThreadCpuTime();
                     for (int i = 0; i < 20; i++) {
                         if (path == 0) {
-                            Conv2dKernels.backwardWeightScalar(g, x, dy, partial, chunks, par, () -> sc);
+                            if (VectorConv.fits(g)) {
+                                Conv2dKernels.backwardWeightSimd(g, x, dy, partial, chunks, par, () -> sc);
+                            } else {
+                                Conv2dKernels.backwardWeightScalar(g, x, dy, partial, chunks, par, () -> sc);
+                            }
+                        } else if (VectorConv.fits(g)) {
+                            VectorConv.weightGradient(g, x, dy, partial, chunks, par, () -> sc);
                         } else {
                             Conv2dKernels.backwardWeightSimd(g, x, dy, partial, chunks, par, () -> sc);
                         }
@@ -177,9 +186,10 @@ public final class GemmBench {
             }
             java.util.Arrays.sort(gf[0]);
             java.util.Arrays.sort(gf[1]);
-            System.out.printf("%-42s scalar %6.1f (%5.1f-%5.1f)  simd %6.1f (%5.1f-%5.1f) GFLOP/s per core  %.2fx%n",
-                    name + " weight gradient, batch 64 (with im2col)", gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1],
-                    gf[1][rounds / 2], gf[1][0], gf[1][rounds - 1], gf[1][rounds / 2] / gf[0][rounds / 2]);
+            System.out.printf("%-42s %s %6.1f (%5.1f-%5.1f)  %s %6.1f (%5.1f-%5.1f) GFLOP/s per core  %.2fx%n",
+                    name + " weight gradient, batch 64", VectorConv.fits(g) ? "im2col+lanes" : "scalar", gf[0][rounds / 2], gf[0][0], gf[0][rounds - 1],
+                    VectorConv.fits(g) ? "direct" : "im2col+lanes", gf[1][rounds / 2], gf[1][0], gf[1][rounds - 1],
+                    gf[1][rounds / 2] / gf[0][rounds / 2]);
         }
     }
 }
