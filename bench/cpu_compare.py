@@ -133,6 +133,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kiln-cpu-compare-")
     load_before = os.getloadavg()
     started = datetime.datetime.now()
+    commit = git_commit()  # the jar was built from this tree just before (bench/cpu-compare)
 
     common = ["--warmup", str(args.warmup), "--steps", str(args.steps), "--rounds", str(args.inner_rounds),
               "--pool", str(args.pool)]
@@ -225,7 +226,7 @@ def main():
                  "%.1f-%.1f over the run (%.1f before, %.1f after): above the core count the machine was shared, "
                  "and an oversubscribed CPU hurts the two sides differently (PyTorch's OpenMP threads spin at "
                  "barriers), so compare ratios from quiet runs." % (
-                     cpu_model(), os.cpu_count(), args.threads, git_commit(), (kiln_doc or {}).get("java", "?"),
+                     cpu_model(), os.cpu_count(), args.threads, commit, (kiln_doc or {}).get("java", "?"),
                      torch_version, py, min(loads), max(loads), load_before[0], load_after[0]))
     lines.append("")
     lines.append("Throughput: %d alternating rounds per side (each a fresh process: %d warm-up steps, median of %d x %d "
