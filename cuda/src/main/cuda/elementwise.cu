@@ -39,8 +39,8 @@ extern "C" __global__ void kiln_scalar(int op, const float* __restrict__ x, floa
             case 2: r = s == 2.0f ? v * v : (s == 1.0f ? v : powf(v, s)); break;  // POW
             case 3: r = s - v; break;                                   // RSUB
             case 4: r = s / v; break;                                   // RDIV
-            case 5: r = (v != v) ? v : fmaxf(v, s); break;              // MAX (NaN propagates, as in PyTorch)
-            default: r = (v != v) ? v : fminf(v, s); break;             // MIN
+            case 5: r = (v != v || s != s) ? v + s : fmaxf(v, s); break;  // MAX (a NaN on either side propagates, as in PyTorch)
+            default: r = (v != v || s != s) ? v + s : fminf(v, s); break; // MIN
         }
         y[i] = r;
     }
@@ -57,7 +57,9 @@ __device__ __forceinline__ float binary_op(int op, float a, float b) {
     }
 }
 
-extern "C" __global__ void kiln_binary(int op, const float* a, const float* b, float* out, long long n, Broadcast g) {
+// __grid_constant__: indexed in a loop, the by-value struct is read from parameter space, not copied per thread.
+extern "C" __global__ void kiln_binary(int op, const float* a, const float* b, float* out, long long n,
+                                       const __grid_constant__ Broadcast g) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         long long rem = i, ia = 0, ib = 0;
         for (int d = g.rank - 1; d >= 0; d--) {
@@ -84,7 +86,8 @@ extern "C" __global__ void kiln_axpy(float alpha, const float* __restrict__ x, f
 }
 
 /** out[i] = x[broadcast index of i]; aStride holds x's strides (0 along repeated dimensions). */
-extern "C" __global__ void kiln_broadcast_to(const float* __restrict__ x, float* out, long long n, Broadcast g) {
+extern "C" __global__ void kiln_broadcast_to(const float* __restrict__ x, float* out, long long n,
+                                             const __grid_constant__ Broadcast g) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         long long rem = i, ix = 0;
         for (int d = g.rank - 1; d >= 0; d--) {

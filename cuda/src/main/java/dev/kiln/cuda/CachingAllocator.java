@@ -2,13 +2,14 @@ package dev.kiln.cuda;
 
 import jcuda.CudaException;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.JCudaDriver;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayDeque;
 import java.util.HashMap;
+import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.Set;
 import java.util.Map;
 
 /**
@@ -30,6 +31,8 @@ final class CachingAllocator implements AutoCloseable {
     /** Blocks allocated during a graph capture, by identity of the pointer object handed out, and their capture. */
     private final Map<CUdeviceptr, DeviceReservation> capturedBlocks = new IdentityHashMap<>();
     private DeviceReservation recording;
+    /** Every block obtained from cuMemAlloc and not yet freed, wherever it is now (in use, cached, held). */
+    private final Set<CUdeviceptr> owned = Collections.newSetFromMap(new IdentityHashMap<>());
     private long cachedBytes;
     private long inUseBytes;
     private long peakInUseBytes;
@@ -96,7 +99,7 @@ final class CachingAllocator implements AutoCloseable {
         }
         CUdeviceptr p = new CUdeviceptr();
         try {
-            JCudaDriver.cuMemAlloc(p, cls);
+            ctx.api.cuMemAlloc(p, cls);
         } catch (CudaException e) {
             if (!isOutOfMemory(e)) {
                 throw e;
@@ -109,7 +112,7 @@ final class CachingAllocator implements AutoCloseable {
             LOG.info("cuda: out of memory allocating {} bytes; freeing {} cached bytes and retrying", cls, cachedBytes);
             emptyCache();
             try {
-                JCudaDriver.cuMemAlloc(p, cls);
+                ctx.api.cuMemAlloc(p, cls);
             } catch (CudaException e2) {
                 if (!isOutOfMemory(e2)) {
                     throw e2;
@@ -119,6 +122,7 @@ final class CachingAllocator implements AutoCloseable {
             }
         }
         deviceAllocations++;
+        owned.add(p);
         account(cls);
         return p;
     }
@@ -149,7 +153,8 @@ final class CachingAllocator implements AutoCloseable {
         ctx.synchronize();
         for (ArrayDeque<CUdeviceptr> list : free.values()) {
             for (CUdeviceptr p : list) {
-                JCudaDriver.cuMemFree(p);
+                ctx.api.cuMemFree(p);
+                owned.remove(p);
             }
         }
         free.clear();
@@ -176,8 +181,20 @@ final class CachingAllocator implements AutoCloseable {
     @Override
     public void close() {
         emptyCache();
-        if (inUseBytes != 0) {
-            LOG.debug("cuda allocator closed with {} bytes still referenced by open buffers (freed with the context)", inUseBytes);
+        if (!owned.isEmpty()) {
+            LOG.debug("cuda allocator closed with {} blocks ({} bytes) still in use by open buffers: freed now",
+                    owned.size(), inUseBytes);
         }
+        for (CUdeviceptr p : owned) {
+            ctx.api.cuMemFree(p);
+        }
+        owned.clear();
+        capturedBlocks.clear();
+        inUseBytes = 0;
+    }
+
+    /** Blocks currently obtained from the driver (in use, cached or held for graphs). */
+    int deviceBlocks() {
+        return owned.size();
     }
 }

@@ -1,7 +1,6 @@
 package dev.kiln.cuda;
 
 import dev.kiln.backend.ConvGeometry;
-import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnConvolutionBwdDataAlgoPerf;
 import jcuda.jcudnn.cudnnConvolutionBwdFilterAlgoPerf;
 import jcuda.jcudnn.cudnnConvolutionDescriptor;
@@ -11,6 +10,9 @@ import jcuda.jcudnn.cudnnHandle;
 import jcuda.jcudnn.cudnnTensorDescriptor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import java.util.function.IntToLongFunction;
+import java.util.function.IntUnaryOperator;
 
 import static jcuda.jcudnn.cudnnConvolutionMode.CUDNN_CROSS_CORRELATION;
 import static jcuda.jcudnn.cudnnDataType.CUDNN_DATA_FLOAT;
@@ -30,6 +32,7 @@ final class ConvPlan implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ConvPlan.class);
     private static final int CANDIDATES = 16;
 
+    private final CudaApi api;
     final ConvGeometry g;
     final cudnnTensorDescriptor x;
     final cudnnFilterDescriptor w;
@@ -43,81 +46,113 @@ final class ConvPlan implements AutoCloseable {
     final int bwdFilterAlgo;
     final long bwdFilterWorkspace;
 
-    ConvPlan(cudnnHandle h, ConvGeometry g, boolean tf32, long workspaceLimit) {
+    ConvPlan(CudaApi api, cudnnHandle h, ConvGeometry g, boolean tf32, long workspaceLimit) {
+        this.api = api;
         this.g = g;
-        x = Descriptors.tensor(g.n(), g.inChannels(), g.inH(), g.inW());
-        w = Descriptors.filter(g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW());
-        y = Descriptors.tensor(g.n(), g.outChannels(), g.outH(), g.outW());
-        bias = Descriptors.tensor(1, g.outChannels(), 1, 1);
-        JCudnn.cudnnCreateConvolutionDescriptor(conv);
-        JCudnn.cudnnSetConvolution2dDescriptor(conv, g.padH(), g.padW(), g.strideH(), g.strideW(),
+        x = Descriptors.tensor(api, g.n(), g.inChannels(), g.inH(), g.inW());
+        w = Descriptors.filter(api, g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW());
+        y = Descriptors.tensor(api, g.n(), g.outChannels(), g.outH(), g.outW());
+        bias = Descriptors.tensor(api, 1, g.outChannels(), 1, 1);
+        api.cudnnCreateConvolutionDescriptor(conv);
+        api.cudnnSetConvolution2dDescriptor(conv, g.padH(), g.padW(), g.strideH(), g.strideW(),
                 g.dilationH(), g.dilationW(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
-        JCudnn.cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+        api.cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
 
+        long[] picked;
+        try {
+            picked = chooseAlgorithms(api, h, g, x, w, y, conv, workspaceLimit);
+        } catch (RuntimeException e) {
+            close(); // no plan: its descriptors would otherwise leak
+            throw e;
+        }
+        fwdAlgo = (int) picked[0];
+        fwdWorkspace = picked[1];
+        bwdDataAlgo = (int) picked[2];
+        bwdDataWorkspace = picked[3];
+        bwdFilterAlgo = (int) picked[4];
+        bwdFilterWorkspace = picked[5];
+        LOG.debug("conv plan {}: fwd algo {} ({} B), bwd-data algo {} ({} B), bwd-filter algo {} ({} B)", g,
+                fwdAlgo, fwdWorkspace, bwdDataAlgo, bwdDataWorkspace, bwdFilterAlgo, bwdFilterWorkspace);
+    }
+
+    /** {fwd algo, its workspace, bwd-data algo, its workspace, bwd-filter algo, its workspace} for this shape. */
+    private static long[] chooseAlgorithms(CudaApi api, cudnnHandle h, ConvGeometry g, cudnnTensorDescriptor x,
+                                           cudnnFilterDescriptor w, cudnnTensorDescriptor y,
+                                           cudnnConvolutionDescriptor conv, long workspaceLimit) {
         int[] count = new int[1];
         cudnnConvolutionFwdAlgoPerf[] fwd = new cudnnConvolutionFwdAlgoPerf[CANDIDATES];
         for (int i = 0; i < fwd.length; i++) {
             fwd[i] = new cudnnConvolutionFwdAlgoPerf();
         }
-        JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, conv, y, CANDIDATES, count, fwd);
-        int pick = -1;
-        for (int i = 0; i < count[0] && pick < 0; i++) {
-            if (ok(fwd[i].status, fwd[i].determinism, fwd[i].memory, workspaceLimit)) {
-                pick = i;
-            }
-        }
-        fwdAlgo = pick >= 0 ? fwd[pick].algo : fallback("forward", count[0] > 0 ? fwd[0].algo : 0);
+        api.cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, conv, y, CANDIDATES, count, fwd);
+        int n = count[0];
+        int fwdAlgo = fwd[choose(g, "forward", n, i -> fwd[i].algo, i -> fwd[i].status, i -> fwd[i].determinism,
+                i -> fwd[i].memory, workspaceLimit)].algo;
         long[] size = new long[1];
-        JCudnn.cudnnGetConvolutionForwardWorkspaceSize(h, x, w, conv, y, fwdAlgo, size);
-        fwdWorkspace = size[0];
+        api.cudnnGetConvolutionForwardWorkspaceSize(h, x, w, conv, y, fwdAlgo, size);
+        long fwdWorkspace = size[0];
 
         cudnnConvolutionBwdDataAlgoPerf[] bd = new cudnnConvolutionBwdDataAlgoPerf[CANDIDATES];
         for (int i = 0; i < bd.length; i++) {
             bd[i] = new cudnnConvolutionBwdDataAlgoPerf();
         }
-        JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, y, conv, x, CANDIDATES, count, bd);
-        pick = -1;
-        for (int i = 0; i < count[0] && pick < 0; i++) {
-            if (ok(bd[i].status, bd[i].determinism, bd[i].memory, workspaceLimit)) {
-                pick = i;
-            }
-        }
-        bwdDataAlgo = pick >= 0 ? bd[pick].algo : fallback("backward-data", count[0] > 0 ? bd[0].algo : 0);
-        JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(h, w, y, conv, x, bwdDataAlgo, size);
-        bwdDataWorkspace = size[0];
+        api.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, y, conv, x, CANDIDATES, count, bd);
+        int bwdDataAlgo = bd[choose(g, "backward-data", count[0], i -> bd[i].algo, i -> bd[i].status,
+                i -> bd[i].determinism, i -> bd[i].memory,
+                workspaceLimit)].algo;
+        api.cudnnGetConvolutionBackwardDataWorkspaceSize(h, w, y, conv, x, bwdDataAlgo, size);
+        long bwdDataWorkspace = size[0];
 
         cudnnConvolutionBwdFilterAlgoPerf[] bf = new cudnnConvolutionBwdFilterAlgoPerf[CANDIDATES];
         for (int i = 0; i < bf.length; i++) {
             bf[i] = new cudnnConvolutionBwdFilterAlgoPerf();
         }
-        JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, y, conv, w, CANDIDATES, count, bf);
-        pick = -1;
-        for (int i = 0; i < count[0] && pick < 0; i++) {
-            if (ok(bf[i].status, bf[i].determinism, bf[i].memory, workspaceLimit)) {
-                pick = i;
+        api.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, y, conv, w, CANDIDATES, count, bf);
+        int bwdFilterAlgo = bf[choose(g, "backward-filter", count[0], i -> bf[i].algo, i -> bf[i].status,
+                i -> bf[i].determinism,
+                i -> bf[i].memory, workspaceLimit)].algo;
+        api.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x, y, conv, w, bwdFilterAlgo, size);
+        long bwdFilterWorkspace = size[0];
+        return new long[]{fwdAlgo, fwdWorkspace, bwdDataAlgo, bwdDataWorkspace, bwdFilterAlgo, bwdFilterWorkspace};
+    }
+
+    /**
+     * The index of the first candidate (cuDNN lists them best first) that cuDNN reports as usable, deterministic and
+     * within the workspace limit; failing that, the first usable one within the limit (with a warning: results may
+     * differ run to run). A candidate whose status is not success is never taken: cuDNN would reject the call.
+     */
+    private static int choose(ConvGeometry g, String what, int count, IntUnaryOperator algo, IntUnaryOperator status,
+                              IntUnaryOperator determinism,
+                       IntToLongFunction memory, long limit) {
+        for (int i = 0; i < count; i++) {
+            if (status.applyAsInt(i) == CUDNN_STATUS_SUCCESS && determinism.applyAsInt(i) == CUDNN_DETERMINISTIC
+                    && memory.applyAsLong(i) <= limit) {
+                return i;
             }
         }
-        bwdFilterAlgo = pick >= 0 ? bf[pick].algo : fallback("backward-filter", count[0] > 0 ? bf[0].algo : 0);
-        JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x, y, conv, w, bwdFilterAlgo, size);
-        bwdFilterWorkspace = size[0];
-        LOG.debug("conv plan {}: fwd algo {} ({} B), bwd-data algo {} ({} B), bwd-filter algo {} ({} B)", g,
-                fwdAlgo, fwdWorkspace, bwdDataAlgo, bwdDataWorkspace, bwdFilterAlgo, bwdFilterWorkspace);
-    }
-
-    private static boolean ok(int status, int determinism, long memory, long limit) {
-        return status == CUDNN_STATUS_SUCCESS && determinism == CUDNN_DETERMINISTIC && memory <= limit;
-    }
-
-    private int fallback(String what, int algo) {
-        LOG.warn("cuda: no deterministic {} convolution algorithm within the workspace limit for {}; using algorithm {}"
-                + " (results may differ run to run)", what, g, algo);
-        return algo;
+        for (int i = 0; i < count; i++) {
+            if (status.applyAsInt(i) == CUDNN_STATUS_SUCCESS && memory.applyAsLong(i) <= limit) {
+                LOG.warn("cuda: no deterministic {} convolution algorithm within the workspace limit for {}; using"
+                        + " algorithm {} (results may differ run to run)", what, g, algo.applyAsInt(i));
+                return i;
+            }
+        }
+        long smallest = Long.MAX_VALUE;
+        for (int i = 0; i < count; i++) {
+            if (status.applyAsInt(i) == CUDNN_STATUS_SUCCESS) {
+                smallest = Math.min(smallest, memory.applyAsLong(i));
+            }
+        }
+        throw new IllegalStateException("cuda: no cuDNN " + what + " convolution algorithm for " + g + " within the"
+                + " workspace limit of " + limit + " bytes" + (smallest == Long.MAX_VALUE
+                ? " (cuDNN offered " + count + " candidates, none usable)"
+                : "; the smallest usable one needs " + smallest + " bytes (raise the option workspaceMiB)"));
     }
 
     @Override
     public void close() {
-        Descriptors.destroy(x, y, bias);
-        JCudnn.cudnnDestroyFilterDescriptor(w);
-        JCudnn.cudnnDestroyConvolutionDescriptor(conv);
+        Descriptors.destroy(api, x, y, bias);
+        api.cudnnDestroyFilterDescriptor(w);
+        api.cudnnDestroyConvolutionDescriptor(conv);
     }
 }

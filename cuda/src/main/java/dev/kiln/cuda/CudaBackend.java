@@ -20,13 +20,12 @@ import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.JCudaDriver;
-import jcuda.jcublas.JCublas2;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -48,6 +47,7 @@ public final class CudaBackend implements Backend {
 
     private final Object lock = new Object();
     private final CudaOptions options;
+    private final CudaApi api;
     private final CudaContext ctx;
     private final CachingAllocator allocator;
     private final PinnedStaging staging;
@@ -56,8 +56,10 @@ public final class CudaBackend implements Backend {
     private final CUdeviceptr errorFlag;
     private final Map<Integer, CUdeviceptr> ones = new HashMap<>();
     private final Map<Integer, CUdeviceptr> zeros = new HashMap<>();
-    private CUdeviceptr workspace;
-    private long workspaceBytes;
+    private final CudnnWorkspace workspace;
+    /** Graphs captured and not yet destroyed, by their reservation; close() destroys them. */
+    private final Map<DeviceReservation, CUgraphExec> liveGraphs = new IdentityHashMap<>();
+    private final Map<DeviceReservation, CUgraph> liveGraphDefinitions = new IdentityHashMap<>();
     private boolean targetCheckPending;
     private int lastClasses;
     private boolean closed;
@@ -65,15 +67,26 @@ public final class CudaBackend implements Backend {
     private CudaGraphCapture capturing;
 
     public CudaBackend(CudaOptions options) {
-        this.options = options;
+        this(options, loadLibraries());
+    }
+
+    private static CudaApi loadLibraries() {
         CudaLibraries.load(LibrarySearchPath.fromEnvironment());
-        this.ctx = new CudaContext(options.deviceIndex(), options.tf32());
+        return JCudaApi.INSTANCE;
+    }
+
+    /** A backend whose driver, cuBLAS and cuDNN calls all go through {@code api}. */
+    CudaBackend(CudaOptions options, CudaApi api) {
+        this.options = options;
+        this.api = api;
+        this.ctx = new CudaContext(api, options.deviceIndex(), options.tf32());
         this.allocator = new CachingAllocator(ctx);
+        this.workspace = new CudnnWorkspace(allocator);
         this.staging = new PinnedStaging(ctx);
         this.kernels = new CudaKernels(ctx);
-        this.cudnn = new CudnnOps(ctx.cudnn, options.tf32(), options.workspaceLimitBytes(), this::workspace);
+        this.cudnn = new CudnnOps(api, ctx.cudnn, options.tf32(), options.workspaceLimitBytes(), this::workspace);
         this.errorFlag = allocator.allocate(Integer.BYTES);
-        JCudaDriver.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+        api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
         LOG.debug("cuda backend started: {}", description());
     }
 
@@ -182,17 +195,7 @@ public final class CudaBackend implements Backend {
     }
 
     private Pointer workspace(long bytes) {
-        if (bytes == 0) {
-            return null;
-        }
-        if (bytes > workspaceBytes) {
-            if (workspace != null) {
-                allocator.release(workspace, workspaceBytes);
-            }
-            workspace = allocator.allocate(bytes);
-            workspaceBytes = bytes;
-        }
-        return workspace;
+        return workspace.get(bytes, capturing == null ? null : capturing.reservation);
     }
 
     private CUdeviceptr constant(Map<Integer, CUdeviceptr> cache, int n, float value) {
@@ -203,7 +206,7 @@ public final class CudaBackend implements Backend {
         }
         return cache.computeIfAbsent(n, k -> {
             CUdeviceptr p = allocator.allocate((long) k * Float.BYTES);
-            JCudaDriver.cuMemsetD32Async(p, Float.floatToRawIntBits(value), k, ctx.stream);
+            api.cuMemsetD32Async(p, Float.floatToRawIntBits(value), k, ctx.stream);
             return p;
         });
     }
@@ -214,7 +217,7 @@ public final class CudaBackend implements Backend {
             enter();
             CudaBuffer b = newBuffer(length);
             if (length > 0) {
-                JCudaDriver.cuMemsetD32Async(b.ptr(), 0, length, ctx.stream);
+                api.cuMemsetD32Async(b.ptr(), 0, length, ctx.stream);
             }
             return b;
         }
@@ -248,8 +251,12 @@ public final class CudaBackend implements Backend {
             notWhileCapturing("download of " + length + " floats");
             CudaBuffer b = cuda(src, "download source", 0);
             checkRange(b.length(), srcOffset, length, "download source");
-            staging.download(b.at(srcOffset), dst, dstOffset, length);
-            checkDeviceErrors();
+            // the error flag, when a kernel may have raised it, travels with the data: one wait, not two
+            int flag = staging.download(b.at(srcOffset), dst, dstOffset, length, targetCheckPending ? errorFlag : null);
+            if (targetCheckPending) {
+                targetCheckPending = false;
+                raiseTargetError(flag);
+            }
         }
     }
 
@@ -274,7 +281,7 @@ public final class CudaBackend implements Backend {
             checkRange(s.length(), srcOffset, length, "copy source");
             checkRange(d.length(), dstOffset, length, "copy destination");
             if (length > 0) {
-                JCudaDriver.cuMemcpyDtoDAsync(d.at(dstOffset), s.at(srcOffset), length * Float.BYTES, ctx.stream);
+                api.cuMemcpyDtoDAsync(d.at(dstOffset), s.at(srcOffset), length * Float.BYTES, ctx.stream);
             }
         }
     }
@@ -286,7 +293,7 @@ public final class CudaBackend implements Backend {
             CudaBuffer d = cuda(dst, "fill destination", 0);
             checkRange(d.length(), offset, length, "fill destination");
             if (length > 0) {
-                JCudaDriver.cuMemsetD32Async(d.at(offset), Float.floatToRawIntBits(value), length, ctx.stream);
+                api.cuMemsetD32Async(d.at(offset), Float.floatToRawIntBits(value), length, ctx.stream);
             }
         }
     }
@@ -335,9 +342,12 @@ public final class CudaBackend implements Backend {
             return;
         }
         targetCheckPending = false;
-        int flag = staging.downloadInt(errorFlag);
+        raiseTargetError(staging.downloadInt(errorFlag));
+    }
+
+    private void raiseTargetError(int flag) {
         if (flag != 0) {
-            JCudaDriver.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+            api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
             throw new IllegalArgumentException("cross-entropy: target of row " + (flag - 1) + " is outside [0, "
                     + lastClasses + ") or not an integer (detected on the GPU; reported at this synchronisation point)");
         }
@@ -490,7 +500,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
             if (redCount == 0) {
-                JCudaDriver.cuMemsetD32Async(po, 0, outCount, ctx.stream);
+                api.cuMemsetD32Async(po, 0, outCount, ctx.stream);
                 return;
             }
             kernels.launchGrid("elementwise", "kiln_sum_to", (int) Math.min(outCount, 65535), px, po, outCount, redCount, g);
@@ -553,7 +563,7 @@ public final class CudaBackend implements Backend {
             }
             int lda = transA ? m : k;
             int ldb = transB ? k : n;
-            JCublas2.cublasSgemm(ctx.cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+            api.cublasSgemm(ctx.cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                     n, m, k, Pointer.to(new float[]{alpha}), pb, Math.max(1, ldb), pa, Math.max(1, lda),
                     Pointer.to(new float[]{beta}), pc, Math.max(1, n));
         }
@@ -908,7 +918,7 @@ public final class CudaBackend implements Backend {
                 throw new IllegalStateException("cuda: a graph capture is already running on this backend");
             }
             CudaGraphCapture c = new CudaGraphCapture(this);
-            JCudaDriver.cuStreamBeginCapture(ctx.stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED);
+            api.cuStreamBeginCapture(ctx.stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED);
             allocator.beginReservation(c.reservation);
             capturing = c;
             return c;
@@ -919,31 +929,35 @@ public final class CudaBackend implements Backend {
         synchronized (lock) {
             ctx.makeCurrent();
             try {
-                JCudaDriver.cuStreamEndCapture(ctx.stream, graph);
+                api.cuStreamEndCapture(ctx.stream, graph);
             } catch (CudaException e) {
                 stopCapture(c);
+                workspace.graphReleased(c.reservation);
                 allocator.releaseReservation(c.reservation);
                 throw new GraphCaptureException("cuda: stream capture failed: " + e.getMessage(), e);
             }
             stopCapture(c);
             try {
                 nodes[0] = nodeCount(graph);
-                JCudaDriver.cuGraphInstantiate(exec, graph, 0L);
+                api.cuGraphInstantiate(exec, graph, 0L);
                 // uploading now keeps the first replay as cheap as the others
-                JCudaDriver.cuGraphUpload(exec, ctx.stream);
+                api.cuGraphUpload(exec, ctx.stream);
             } catch (CudaException e) {
-                CudaGraphCapture.destroyQuietly(graph, null);
+                CudaGraphCapture.destroyQuietly(api, graph, null);
+                workspace.graphReleased(c.reservation);
                 allocator.releaseReservation(c.reservation);
                 throw new GraphCaptureException("cuda: could not instantiate the captured graph: " + e.getMessage(), e);
             }
+            liveGraphs.put(c.reservation, exec);
+            liveGraphDefinitions.put(c.reservation, graph);
             LOG.debug("cuda graph captured: {} nodes", nodes[0]);
         }
     }
 
-    private static int nodeCount(CUgraph graph) {
+    private int nodeCount(CUgraph graph) {
         try {
             long[] count = new long[1];
-            JCudaDriver.cuGraphGetNodes(graph, null, count); // a null node array asks for the count only
+            api.cuGraphGetNodes(graph, null, count); // a null node array asks for the count only
             return (int) count[0];
         } catch (RuntimeException e) {
             LOG.debug("cuGraphGetNodes: {}", e.toString());
@@ -956,12 +970,13 @@ public final class CudaBackend implements Backend {
             ctx.makeCurrent();
             CUgraph partial = new CUgraph();
             try {
-                JCudaDriver.cuStreamEndCapture(ctx.stream, partial);
-                CudaGraphCapture.destroyQuietly(partial, null);
+                api.cuStreamEndCapture(ctx.stream, partial);
+                CudaGraphCapture.destroyQuietly(api, partial, null);
             } catch (CudaException e) {
                 LOG.debug("ending an aborted capture: {}", e.getMessage()); // an invalidated capture has no graph
             }
             stopCapture(c);
+            workspace.graphReleased(c.reservation);
             allocator.releaseReservation(c.reservation);
         }
     }
@@ -978,7 +993,7 @@ public final class CudaBackend implements Backend {
         synchronized (lock) {
             enter();
             notWhileCapturing("replay of a captured graph");
-            JCudaDriver.cuGraphLaunch(exec, ctx.stream);
+            api.cuGraphLaunch(exec, ctx.stream);
             if (crossEntropy) {
                 targetCheckPending = true;
             }
@@ -991,7 +1006,10 @@ public final class CudaBackend implements Backend {
                 return; // the context and everything in it are gone
             }
             ctx.makeCurrent();
-            CudaGraphCapture.destroyQuietly(graph, exec);
+            CudaGraphCapture.destroyQuietly(api, graph, exec);
+            liveGraphs.remove(reservation);
+            liveGraphDefinitions.remove(reservation);
+            workspace.graphReleased(reservation);
             allocator.releaseReservation(reservation);
         }
     }
@@ -1007,12 +1025,25 @@ public final class CudaBackend implements Backend {
             ctx.makeCurrent();
             ctx.synchronize();
             LOG.debug("closing cuda backend: {}", allocator.stats());
+            // The CUDA runtime inside cuBLAS/cuDNN keeps the primary context alive after Kiln releases it, so
+            // nothing may be left to the context's teardown: graphs, workspace, flag, constants, every block.
+            for (DeviceReservation r : liveGraphs.keySet()) {
+                CudaGraphCapture.destroyQuietly(api, liveGraphDefinitions.get(r), liveGraphs.get(r));
+                allocator.releaseReservation(r);
+            }
+            liveGraphs.clear();
+            liveGraphDefinitions.clear();
+            workspace.releaseAll();
+            allocator.release(errorFlag, Integer.BYTES);
+            ones.forEach((n, p) -> allocator.release(p, (long) n * Float.BYTES));
+            zeros.forEach((n, p) -> allocator.release(p, (long) n * Float.BYTES));
+            ones.clear();
+            zeros.clear();
             cudnn.close();
             kernels.close();
             staging.close();
             closed = true;
-            // Device memory goes with the context's allocations below; cached blocks are freed explicitly.
-            allocator.close();
+            allocator.close(); // frees every block it ever allocated, including those of buffers still open
             ctx.close();
         }
     }

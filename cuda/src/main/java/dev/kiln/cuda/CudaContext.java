@@ -5,11 +5,9 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUstream;
-import jcuda.driver.JCudaDriver;
-import jcuda.jcublas.JCublas2;
+import jcuda.driver.CUstream_flags;
 import jcuda.jcublas.cublasHandle;
 import jcuda.jcublas.cublasMath;
-import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnHandle;
 import jcuda.runtime.cudaStream_t;
 
@@ -22,6 +20,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class CudaContext implements AutoCloseable {
 
+    final CudaApi api;
     final int index;
     final CUdevice device = new CUdevice();
     final CUcontext context = new CUcontext();
@@ -32,77 +31,82 @@ final class CudaContext implements AutoCloseable {
     final long totalMemory;
     final int ccMajor;
     final int ccMinor;
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> Boolean.FALSE);
     private boolean closed;
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
     private final CUdeviceptr cublasWorkspace = new CUdeviceptr();
 
-    CudaContext(int index, boolean tf32) {
+    CudaContext(CudaApi api, int index, boolean tf32) {
+        this.api = api;
         this.index = index;
-        JCudaDriver.setExceptionsEnabled(true);
-        JCublas2.setExceptionsEnabled(true);
-        JCudnn.setExceptionsEnabled(true);
-        JCudaDriver.cuInit(0);
+        api.enableExceptions();
+        api.cuInit(0);
         int[] count = new int[1];
-        JCudaDriver.cuDeviceGetCount(count);
+        api.cuDeviceGetCount(count);
         if (index >= count[0]) {
             throw new IllegalArgumentException("cuda:" + index + " does not exist: this host has " + count[0] + " CUDA device(s)");
         }
-        JCudaDriver.cuDeviceGet(device, index);
-        JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
-        JCudaDriver.cuCtxSetCurrent(context);
-        current.set(Boolean.TRUE);
-        JCudaDriver.cuStreamCreate(stream, 0);
+        api.cuDeviceGet(device, index);
+        api.cuDevicePrimaryCtxRetain(context, device);
+        api.cuCtxSetCurrent(context);
+        // Non-blocking: no implicit synchronisation with the legacy NULL stream, so legacy-stream work elsewhere in the
+        // process neither serialises with Kiln's kernels nor invalidates a capture in progress.
+        api.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
         byte[] nameBytes = new byte[256];
-        JCudaDriver.cuDeviceGetName(nameBytes, nameBytes.length, device);
+        api.cuDeviceGetName(nameBytes, nameBytes.length, device);
         int len = 0;
         while (len < nameBytes.length && nameBytes[len] != 0) {
             len++;
         }
         name = new String(nameBytes, 0, len, StandardCharsets.UTF_8);
         long[] total = new long[1];
-        JCudaDriver.cuDeviceTotalMem(total, device);
+        api.cuDeviceTotalMem(total, device);
         totalMemory = total[0];
         ccMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
         ccMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
 
         cudaStream_t rtStream = new cudaStream_t(stream);
-        JCublas2.cublasCreate(cublas);
-        JCublas2.cublasSetStream(cublas, rtStream);
+        api.cublasCreate(cublas);
+        api.cublasSetStream(cublas, rtStream);
         // A workspace of our own, so cuBLAS never allocates behind a graph capture's back (32 MiB: NVIDIA's figure for Hopper).
-        JCudaDriver.cuMemAlloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
-        JCublas2.cublasSetWorkspace(cublas, cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
+        api.cuMemAlloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
+        api.cublasSetWorkspace(cublas, cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
         setTf32(tf32);
-        JCudnn.cudnnCreate(cudnn);
-        JCudnn.cudnnSetStream(cudnn, rtStream);
+        api.cudnnCreate(cudnn);
+        api.cudnnSetStream(cudnn, rtStream);
     }
 
     /** cuBLAS math mode: CUBLAS_DEFAULT_MATH (FP32 FMA, no TF32) unless TF32 is allowed. */
     void setTf32(boolean tf32) {
-        JCublas2.cublasSetMathMode(cublas, tf32 ? cublasMath.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath.CUBLAS_DEFAULT_MATH);
+        api.cublasSetMathMode(cublas, tf32 ? cublasMath.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath.CUBLAS_DEFAULT_MATH);
     }
 
     int attribute(int attribute) {
         int[] v = new int[1];
-        JCudaDriver.cuDeviceGetAttribute(v, attribute, device);
+        api.cuDeviceGetAttribute(v, attribute, device);
         return v[0];
     }
 
+    /**
+     * Makes this context current on the calling thread unless it already is. Asks the driver rather than remembering
+     * per thread: anything else in the process (cuBLAS's runtime, another library, {@link CudaDiagnostics}) may have
+     * switched the thread to another context since.
+     */
     void makeCurrent() {
-        if (!current.get()) {
-            JCudaDriver.cuCtxSetCurrent(context);
-            current.set(Boolean.TRUE);
+        CUcontext now = new CUcontext();
+        api.cuCtxGetCurrent(now);
+        if (!context.equals(now)) {
+            api.cuCtxSetCurrent(context);
         }
     }
 
     void synchronize() {
-        JCudaDriver.cuStreamSynchronize(stream);
+        api.cuStreamSynchronize(stream);
     }
 
     long[] memoryInfo() {
         long[] free = new long[1];
         long[] total = new long[1];
-        JCudaDriver.cuMemGetInfo(free, total);
+        api.cuMemGetInfo(free, total);
         return new long[]{free[0], total[0]};
     }
 
@@ -113,11 +117,11 @@ final class CudaContext implements AutoCloseable {
         }
         closed = true;
         makeCurrent();
-        JCudaDriver.cuStreamSynchronize(stream);
-        JCudnn.cudnnDestroy(cudnn);
-        JCublas2.cublasDestroy(cublas);
-        JCudaDriver.cuMemFree(cublasWorkspace);
-        JCudaDriver.cuStreamDestroy(stream);
-        JCudaDriver.cuDevicePrimaryCtxRelease(device);
+        api.cuStreamSynchronize(stream);
+        api.cudnnDestroy(cudnn);
+        api.cublasDestroy(cublas);
+        api.cuMemFree(cublasWorkspace);
+        api.cuStreamDestroy(stream);
+        api.cuDevicePrimaryCtxRelease(device);
     }
 }

@@ -7,7 +7,6 @@ import dev.kiln.backend.RecordedWork;
 import jcuda.CudaException;
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
-import jcuda.driver.JCudaDriver;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -110,17 +109,17 @@ final class CudaGraphCapture implements GraphCapture {
         }
     }
 
-    static void destroyQuietly(CUgraph graph, CUgraphExec exec) {
+    static void destroyQuietly(CudaApi api, CUgraph graph, CUgraphExec exec) {
         try {
             if (exec != null) {
-                JCudaDriver.cuGraphExecDestroy(exec);
+                api.cuGraphExecDestroy(exec);
             }
         } catch (CudaException ignored) {
             // already invalid: nothing to free
         }
         try {
             if (graph != null) {
-                JCudaDriver.cuGraphDestroy(graph);
+                api.cuGraphDestroy(graph);
             }
         } catch (CudaException ignored) {
             // already invalid: nothing to free

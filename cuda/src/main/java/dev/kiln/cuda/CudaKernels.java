@@ -3,7 +3,6 @@ package dev.kiln.cuda;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
-import jcuda.driver.JCudaDriver;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -34,7 +33,7 @@ final class CudaKernels implements AutoCloseable {
             byte[] ptx = ptx(m);
             signatures.addModule(ptx);
             try {
-                JCudaDriver.cuModuleLoadData(module, ptx);
+                ctx.api.cuModuleLoadData(module, ptx);
             } catch (RuntimeException e) {
                 throw new IllegalStateException("cuda: the driver rejected dev/kiln/cuda/" + m + ".ptx (PTX ISA 8.0, sm_75): "
                         + e.getMessage() + " - the driver must support CUDA 12.0 or newer", e);
@@ -62,7 +61,7 @@ final class CudaKernels implements AutoCloseable {
     CUfunction function(String module, String name) {
         return functions.computeIfAbsent(name, k -> {
             CUfunction f = new CUfunction();
-            JCudaDriver.cuModuleGetFunction(f, modules.get(module), name);
+            ctx.api.cuModuleGetFunction(f, modules.get(module), name);
             return f;
         });
     }
@@ -82,8 +81,7 @@ final class CudaKernels implements AutoCloseable {
             return;
         }
         signatures.check(name, args);
-        JCudaDriver.cuLaunchKernel(function(module, name), grid, 1, 1, BLOCK, 1, 1, 0, ctx.stream,
-                params(args), null);
+        ctx.api.launchKernel(function(module, name), name, grid, BLOCK, ctx.stream, args);
     }
 
     /**
@@ -120,7 +118,7 @@ final class CudaKernels implements AutoCloseable {
     @Override
     public void close() {
         for (CUmodule m : modules.values()) {
-            JCudaDriver.cuModuleUnload(m);
+            ctx.api.cuModuleUnload(m);
         }
         modules.clear();
         functions.clear();

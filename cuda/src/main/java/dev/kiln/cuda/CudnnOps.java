@@ -5,7 +5,6 @@ import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
 import jcuda.Pointer;
-import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnActivationDescriptor;
 import jcuda.jcudnn.cudnnHandle;
 import jcuda.jcudnn.cudnnPoolingDescriptor;
@@ -35,6 +34,7 @@ final class CudnnOps implements AutoCloseable {
     private static final Pointer ONE = Pointer.to(new float[]{1f});
     private static final Pointer ZERO = Pointer.to(new float[]{0f});
 
+    private final CudaApi api;
     private final cudnnHandle h;
     private final boolean tf32;
     private final long workspaceLimit;
@@ -44,19 +44,22 @@ final class CudnnOps implements AutoCloseable {
     private final Map<PoolGeometry, Object[]> poolDescs = new HashMap<>();
     private final Map<Activation, cudnnActivationDescriptor> activations = new EnumMap<>(Activation.class);
     /** Element-wise vectors by length and softmax matrices by (rows, cols); created once per shape, not per call. */
-    private final TensorDescriptorCache<Long> vectors = new TensorDescriptorCache<>(64);
-    private final TensorDescriptorCache<Long> matrices = new TensorDescriptorCache<>(64);
+    private final TensorDescriptorCache<Long> vectors;
+    private final TensorDescriptorCache<Long> matrices;
 
     /** @param workspace returns device scratch of at least the given bytes, valid until the next call */
-    CudnnOps(cudnnHandle h, boolean tf32, long workspaceLimit, LongFunction<Pointer> workspace) {
+    CudnnOps(CudaApi api, cudnnHandle h, boolean tf32, long workspaceLimit, LongFunction<Pointer> workspace) {
+        this.api = api;
         this.h = h;
+        this.vectors = new TensorDescriptorCache<>(api, 64);
+        this.matrices = new TensorDescriptorCache<>(api, 64);
         this.tf32 = tf32;
         this.workspaceLimit = workspaceLimit;
         this.workspace = workspace;
     }
 
     ConvPlan plan(ConvGeometry g) {
-        return plans.computeIfAbsent(g, k -> new ConvPlan(h, k, tf32, workspaceLimit));
+        return plans.computeIfAbsent(g, k -> new ConvPlan(api, h, k, tf32, workspaceLimit));
     }
 
     int cachedPlans() {
@@ -67,28 +70,28 @@ final class CudnnOps implements AutoCloseable {
 
     void convForward(ConvGeometry g, Pointer x, Pointer w, Pointer bias, Pointer y) {
         ConvPlan p = plan(g);
-        JCudnn.cudnnConvolutionForward(h, ONE, p.x, x, p.w, w, p.conv, p.fwdAlgo, workspace.apply(p.fwdWorkspace),
+        api.cudnnConvolutionForward(h, ONE, p.x, x, p.w, w, p.conv, p.fwdAlgo, workspace.apply(p.fwdWorkspace),
                 p.fwdWorkspace, ZERO, p.y, y);
         if (bias != null) {
-            JCudnn.cudnnAddTensor(h, ONE, p.bias, bias, ONE, p.y, y);
+            api.cudnnAddTensor(h, ONE, p.bias, bias, ONE, p.y, y);
         }
     }
 
     void convBackwardData(ConvGeometry g, Pointer w, Pointer dy, Pointer dx) {
         ConvPlan p = plan(g);
-        JCudnn.cudnnConvolutionBackwardData(h, ONE, p.w, w, p.y, dy, p.conv, p.bwdDataAlgo,
+        api.cudnnConvolutionBackwardData(h, ONE, p.w, w, p.y, dy, p.conv, p.bwdDataAlgo,
                 workspace.apply(p.bwdDataWorkspace), p.bwdDataWorkspace, ZERO, p.x, dx);
     }
 
     void convBackwardWeight(ConvGeometry g, Pointer x, Pointer dy, Pointer dw) {
         ConvPlan p = plan(g);
-        JCudnn.cudnnConvolutionBackwardFilter(h, ONE, p.x, x, p.y, dy, p.conv, p.bwdFilterAlgo,
+        api.cudnnConvolutionBackwardFilter(h, ONE, p.x, x, p.y, dy, p.conv, p.bwdFilterAlgo,
                 workspace.apply(p.bwdFilterWorkspace), p.bwdFilterWorkspace, ZERO, p.w, dw);
     }
 
     void convBackwardBias(ConvGeometry g, Pointer dy, Pointer db) {
         ConvPlan p = plan(g);
-        JCudnn.cudnnConvolutionBackwardBias(h, ONE, p.y, dy, ZERO, p.bias, db);
+        api.cudnnConvolutionBackwardBias(h, ONE, p.y, dy, ZERO, p.bias, db);
     }
 
     // ------------------------------------------------------------ batch norm
@@ -106,28 +109,28 @@ final class CudnnOps implements AutoCloseable {
      */
     private cudnnTensorDescriptor[] bn(BatchNormGeometry g) {
         return bnDescs.computeIfAbsent(g, k -> new cudnnTensorDescriptor[]{
-                Descriptors.tensor(k.n(), k.channels(), k.spatial(), 1),
-                Descriptors.tensor(1, k.channels(), 1, 1)});
+                Descriptors.tensor(api, k.n(), k.channels(), k.spatial(), 1),
+                Descriptors.tensor(api, 1, k.channels(), 1, 1)});
     }
 
     void bnForwardTraining(BatchNormGeometry g, Pointer x, Pointer gamma, Pointer beta, double eps, Pointer y,
                            Pointer saveMean, Pointer saveInvStd) {
         cudnnTensorDescriptor[] d = bn(g);
-        JCudnn.cudnnBatchNormalizationForwardTraining(h, CUDNN_BATCHNORM_SPATIAL, ONE, ZERO, d[0], x, d[0], y, d[1],
+        api.cudnnBatchNormalizationForwardTraining(h, CUDNN_BATCHNORM_SPATIAL, ONE, ZERO, d[0], x, d[0], y, d[1],
                 gamma, beta, 0.0, null, null, eps, saveMean, saveInvStd);
     }
 
     void bnForwardInference(BatchNormGeometry g, Pointer x, Pointer gamma, Pointer beta, Pointer mean, Pointer var,
                             double eps, Pointer y) {
         cudnnTensorDescriptor[] d = bn(g);
-        JCudnn.cudnnBatchNormalizationForwardInference(h, CUDNN_BATCHNORM_SPATIAL, ONE, ZERO, d[0], x, d[0], y, d[1],
+        api.cudnnBatchNormalizationForwardInference(h, CUDNN_BATCHNORM_SPATIAL, ONE, ZERO, d[0], x, d[0], y, d[1],
                 gamma, beta, mean, var, eps);
     }
 
     void bnBackward(BatchNormGeometry g, Pointer x, Pointer dy, Pointer gamma, Pointer saveMean, Pointer saveInvStd,
                     double eps, Pointer dx, Pointer dGamma, Pointer dBeta) {
         cudnnTensorDescriptor[] d = bn(g);
-        JCudnn.cudnnBatchNormalizationBackward(h, CUDNN_BATCHNORM_SPATIAL, ONE, ZERO, ONE, ZERO, d[0], x, d[0], dy,
+        api.cudnnBatchNormalizationBackward(h, CUDNN_BATCHNORM_SPATIAL, ONE, ZERO, ONE, ZERO, d[0], x, d[0], dy,
                 d[0], dx, d[1], gamma, dGamma, dBeta, eps, saveMean, saveInvStd);
     }
 
@@ -136,22 +139,22 @@ final class CudnnOps implements AutoCloseable {
     private Object[] pool(PoolGeometry g, int mode) {
         return poolDescs.computeIfAbsent(g, k -> {
             cudnnPoolingDescriptor avg = new cudnnPoolingDescriptor();
-            JCudnn.cudnnCreatePoolingDescriptor(avg);
-            JCudnn.cudnnSetPooling2dDescriptor(avg, CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING, CUDNN_PROPAGATE_NAN,
+            api.cudnnCreatePoolingDescriptor(avg);
+            api.cudnnSetPooling2dDescriptor(avg, CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING, CUDNN_PROPAGATE_NAN,
                     k.kernelH(), k.kernelW(), k.padH(), k.padW(), k.strideH(), k.strideW());
             cudnnPoolingDescriptor max = new cudnnPoolingDescriptor();
-            JCudnn.cudnnCreatePoolingDescriptor(max);
-            JCudnn.cudnnSetPooling2dDescriptor(max, CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_PROPAGATE_NAN,
+            api.cudnnCreatePoolingDescriptor(max);
+            api.cudnnSetPooling2dDescriptor(max, CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_PROPAGATE_NAN,
                     k.kernelH(), k.kernelW(), k.padH(), k.padW(), k.strideH(), k.strideW());
             return new Object[]{avg, max,
-                    Descriptors.tensor(k.n(), k.channels(), k.inH(), k.inW()),
-                    Descriptors.tensor(k.n(), k.channels(), k.outH(), k.outW())};
+                    Descriptors.tensor(api, k.n(), k.channels(), k.inH(), k.inW()),
+                    Descriptors.tensor(api, k.n(), k.channels(), k.outH(), k.outW())};
         });
     }
 
     void avgPoolForward(PoolGeometry g, Pointer x, Pointer y) {
         Object[] d = pool(g, 0);
-        JCudnn.cudnnPoolingForward(h, (cudnnPoolingDescriptor) d[0], ONE, (cudnnTensorDescriptor) d[2], x, ZERO,
+        api.cudnnPoolingForward(h, (cudnnPoolingDescriptor) d[0], ONE, (cudnnTensorDescriptor) d[2], x, ZERO,
                 (cudnnTensorDescriptor) d[3], y);
     }
 
@@ -163,12 +166,12 @@ final class CudnnOps implements AutoCloseable {
         Object[] d = pool(g, 0);
         cudnnTensorDescriptor xd = (cudnnTensorDescriptor) d[2];
         cudnnTensorDescriptor yd = (cudnnTensorDescriptor) d[3];
-        JCudnn.cudnnPoolingBackward(h, (cudnnPoolingDescriptor) d[0], ONE, yd, dy, yd, dy, xd, dx, ZERO, xd, dx);
+        api.cudnnPoolingBackward(h, (cudnnPoolingDescriptor) d[0], ONE, yd, dy, yd, dy, xd, dx, ZERO, xd, dx);
     }
 
     void maxPoolForward(PoolGeometry g, Pointer x, Pointer y) {
         Object[] d = pool(g, 1);
-        JCudnn.cudnnPoolingForward(h, (cudnnPoolingDescriptor) d[1], ONE, (cudnnTensorDescriptor) d[2], x, ZERO,
+        api.cudnnPoolingForward(h, (cudnnPoolingDescriptor) d[1], ONE, (cudnnTensorDescriptor) d[2], x, ZERO,
                 (cudnnTensorDescriptor) d[3], y);
     }
 
@@ -177,54 +180,54 @@ final class CudnnOps implements AutoCloseable {
     private cudnnActivationDescriptor activation(Activation a) {
         return activations.computeIfAbsent(a, k -> {
             cudnnActivationDescriptor d = new cudnnActivationDescriptor();
-            JCudnn.cudnnCreateActivationDescriptor(d);
+            api.cudnnCreateActivationDescriptor(d);
             int mode = switch (k) {
                 case SIGMOID -> CUDNN_ACTIVATION_SIGMOID;
                 case RELU -> CUDNN_ACTIVATION_RELU;
                 case TANH -> CUDNN_ACTIVATION_TANH;
             };
-            JCudnn.cudnnSetActivationDescriptor(d, mode, CUDNN_PROPAGATE_NAN, 0.0);
+            api.cudnnSetActivationDescriptor(d, mode, CUDNN_PROPAGATE_NAN, 0.0);
             return d;
         });
     }
 
     void activationForward(Activation a, Pointer x, Pointer y, long n) {
-        cudnnTensorDescriptor d = vectors.get(n, Descriptors::vector);
-        JCudnn.cudnnActivationForward(h, activation(a), ONE, d, x, ZERO, d, y);
+        cudnnTensorDescriptor d = vectors.get(n, k -> Descriptors.vector(api, k));
+        api.cudnnActivationForward(h, activation(a), ONE, d, x, ZERO, d, y);
     }
 
     void activationBackward(Activation a, Pointer x, Pointer y, Pointer dy, Pointer dx, long n) {
-        cudnnTensorDescriptor d = vectors.get(n, Descriptors::vector);
-        JCudnn.cudnnActivationBackward(h, activation(a), ONE, d, y, d, dy, d, x, ZERO, d, dx);
+        cudnnTensorDescriptor d = vectors.get(n, k -> Descriptors.vector(api, k));
+        api.cudnnActivationBackward(h, activation(a), ONE, d, y, d, dy, d, x, ZERO, d, dx);
     }
 
     private cudnnTensorDescriptor matrix(int rows, int cols) {
-        return matrices.get(((long) rows << 32) | (cols & 0xffffffffL), k -> Descriptors.tensor(rows, cols, 1, 1));
+        return matrices.get(((long) rows << 32) | (cols & 0xffffffffL), k -> Descriptors.tensor(api, rows, cols, 1, 1));
     }
 
     void softmaxForward(int rows, int cols, Pointer x, Pointer y) {
         cudnnTensorDescriptor d = matrix(rows, cols);
-        JCudnn.cudnnSoftmaxForward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, x, ZERO, d, y);
+        api.cudnnSoftmaxForward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, x, ZERO, d, y);
     }
 
     void softmaxBackward(int rows, int cols, Pointer y, Pointer dy, Pointer dx) {
         cudnnTensorDescriptor d = matrix(rows, cols);
-        JCudnn.cudnnSoftmaxBackward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, y, d, dy, ZERO, d, dx);
+        api.cudnnSoftmaxBackward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, y, d, dy, ZERO, d, dx);
     }
 
     @Override
     public void close() {
         plans.values().forEach(ConvPlan::close);
         plans.clear();
-        bnDescs.values().forEach(Descriptors::destroy);
+        bnDescs.values().forEach(d -> Descriptors.destroy(api, d));
         bnDescs.clear();
         for (Object[] d : poolDescs.values()) {
-            JCudnn.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[0]);
-            JCudnn.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[1]);
-            Descriptors.destroy((cudnnTensorDescriptor) d[2], (cudnnTensorDescriptor) d[3]);
+            api.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[0]);
+            api.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[1]);
+            Descriptors.destroy(api, (cudnnTensorDescriptor) d[2], (cudnnTensorDescriptor) d[3]);
         }
         poolDescs.clear();
-        activations.values().forEach(JCudnn::cudnnDestroyActivationDescriptor);
+        activations.values().forEach(api::cudnnDestroyActivationDescriptor);
         activations.clear();
         vectors.close();
         matrices.close();

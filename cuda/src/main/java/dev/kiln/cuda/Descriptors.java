@@ -1,6 +1,5 @@
 package dev.kiln.cuda;
 
-import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnFilterDescriptor;
 import jcuda.jcudnn.cudnnTensorDescriptor;
 
@@ -13,34 +12,34 @@ final class Descriptors {
     private Descriptors() {
     }
 
-    static cudnnTensorDescriptor tensor(int n, int c, int h, int w) {
+    static cudnnTensorDescriptor tensor(CudaApi api, int n, int c, int h, int w) {
         cudnnTensorDescriptor d = new cudnnTensorDescriptor();
-        JCudnn.cudnnCreateTensorDescriptor(d);
-        JCudnn.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w);
+        api.cudnnCreateTensorDescriptor(d);
+        api.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w);
         return d;
     }
 
-    static cudnnFilterDescriptor filter(int k, int c, int h, int w) {
+    static cudnnFilterDescriptor filter(CudaApi api, int k, int c, int h, int w) {
         cudnnFilterDescriptor d = new cudnnFilterDescriptor();
-        JCudnn.cudnnCreateFilterDescriptor(d);
-        JCudnn.cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k, c, h, w);
+        api.cudnnCreateFilterDescriptor(d);
+        api.cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k, c, h, w);
         return d;
     }
 
-    static void destroy(cudnnTensorDescriptor... ds) {
+    static void destroy(CudaApi api, cudnnTensorDescriptor... ds) {
         for (cudnnTensorDescriptor d : ds) {
             if (d != null) {
-                JCudnn.cudnnDestroyTensorDescriptor(d);
+                api.cudnnDestroyTensorDescriptor(d);
             }
         }
     }
 
     /** A length-n vector as a 4-d tensor cuDNN accepts (dimensions must be ints). */
-    static cudnnTensorDescriptor vector(long n) {
+    static cudnnTensorDescriptor vector(CudaApi api, long n) {
         if (n > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("cuda: cuDNN element-wise ops take at most " + Integer.MAX_VALUE
                     + " elements, got " + n);
         }
-        return tensor(1, 1, 1, (int) n);
+        return tensor(api, 1, 1, 1, (int) n);
     }
 }

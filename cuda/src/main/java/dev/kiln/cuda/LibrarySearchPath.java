@@ -32,6 +32,7 @@ public final class LibrarySearchPath {
     private final List<Path> dirs;
     private final boolean usePython;
     private final boolean systemLookups;
+    private final List<String> python;
     private volatile List<Path> pipDirs;
     private volatile Map<String, Path> ldconfig;
 
@@ -41,10 +42,27 @@ public final class LibrarySearchPath {
 
     /** @param systemLookups whether to consult the pip layout and {@code ldconfig -p} beyond {@code dirs} */
     LibrarySearchPath(List<Path> dirs, boolean usePython, boolean systemLookups) {
+        this(dirs, usePython, systemLookups, List.of("python3"));
+    }
+
+    /** @param python the interpreter command whose site-packages are searched (the {@code python3} on the PATH) */
+    LibrarySearchPath(List<Path> dirs, boolean usePython, boolean systemLookups, List<String> python) {
         this.dirs = List.copyOf(dirs);
         this.usePython = usePython;
         this.systemLookups = systemLookups;
+        this.python = List.copyOf(python);
     }
+
+    /**
+     * Prints the interpreter's site-packages directories (a virtual environment's own included) and every directory
+     * of the {@code nvidia} namespace package, one per line; works whether or not {@code nvidia} is importable.
+     */
+    static final String SITE_PACKAGES_SCRIPT = String.join("\n",
+            "import os, site, sysconfig",
+            "paths = [sysconfig.get_paths()[k] for k in ('purelib', 'platlib')]",
+            "try:\n    paths += site.getsitepackages()\nexcept Exception:\n    pass",
+            "try:\n    import nvidia\n    paths += [os.path.dirname(p) for p in nvidia.__path__]\nexcept Exception:\n    pass",
+            "print('\\n'.join(dict.fromkeys(paths)))");
 
     /** Only {@code dirs}: no pip layout, no ldconfig (for tests and for pinning libraries exactly). */
     public static LibrarySearchPath only(List<Path> dirs) {
@@ -111,7 +129,10 @@ public final class LibrarySearchPath {
         if (p == null) {
             Set<Path> roots = new LinkedHashSet<>();
             if (usePython) {
-                run(List.of("python3", "-c", "import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))"), 5)
+                List<String> cmd = new ArrayList<>(python);
+                cmd.add("-c");
+                cmd.add(SITE_PACKAGES_SCRIPT);
+                run(cmd, 10)
                         .ifPresent(out -> out.lines().map(String::trim).filter(s -> !s.isEmpty())
                                 .forEach(s -> roots.add(Path.of(s))));
             }

@@ -3,10 +3,8 @@ package dev.kiln.cuda;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
-import jcuda.driver.JCudaDriver;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * Page-locked host buffers for uploads and downloads (pageable copies would stage through the driver's own bounce
@@ -14,13 +12,17 @@ import java.nio.ByteOrder;
  * event marks when that staging memory may be overwritten. A ring of {@value #SLOTS} slots is used in turn, so an
  * upload waits only for the one {@value #SLOTS} uploads back: a training step with two uploads (batch indices for
  * images and labels) lets the host queue about two steps ahead of the GPU instead of waiting for the previous step at
- * its second upload. Each slot grows to the largest transfer it has seen.
+ * its second upload. Each slot grows to the largest transfer it has seen, up to a slot limit (1 GiB by default: a
+ * {@code ByteBuffer} addresses at most 2 GiB); larger transfers go through the ring in pieces of at most that size.
  */
 final class PinnedStaging implements AutoCloseable {
 
     static final int SLOTS = 4;
+    static final long DEFAULT_SLOT_LIMIT = 1L << 30;
+    private static final long MIN_SLOT = 1L << 20;
 
     private final CudaContext ctx;
+    private final long slotLimit;
     private final Slot[] slots = new Slot[SLOTS];
     private int next;
 
@@ -33,82 +35,126 @@ final class PinnedStaging implements AutoCloseable {
     }
 
     PinnedStaging(CudaContext ctx) {
+        this(ctx, DEFAULT_SLOT_LIMIT);
+    }
+
+    /** @param slotLimit the largest slot, in bytes (a multiple of 8, at most {@link Integer#MAX_VALUE}) */
+    PinnedStaging(CudaContext ctx, long slotLimit) {
+        if (slotLimit < 8 || slotLimit % 8 != 0 || slotLimit > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("cuda staging: slot limit must be a multiple of 8 in [8, 2^31), got " + slotLimit);
+        }
         this.ctx = ctx;
+        this.slotLimit = slotLimit;
         for (int i = 0; i < SLOTS; i++) {
             slots[i] = new Slot();
-            JCudaDriver.cuEventCreate(slots[i].done, 0);
+            ctx.api.cuEventCreate(slots[i].done, 0);
         }
     }
 
-    /** The next slot in the ring, after its previous transfer finished, with room for {@code nbytes}. */
+    /** The size a slot of {@code capacity} bytes grows to for a transfer of {@code nbytes} (at most the slot limit). */
+    static long grownCapacity(long capacity, long nbytes, long slotLimit) {
+        return Math.min(slotLimit, Math.max(nbytes, Math.max(Math.min(MIN_SLOT, slotLimit), Math.min(capacity, slotLimit / 2) * 2)));
+    }
+
+    /** The next slot in the ring, after its previous transfer finished, with room for {@code nbytes} (<= slot limit). */
     private Slot acquire(long nbytes) {
         Slot s = slots[next];
         next = (next + 1) % SLOTS;
         if (s.pending) {
-            JCudaDriver.cuEventSynchronize(s.done);
+            ctx.api.cuEventSynchronize(s.done);
             s.pending = false;
         }
         if (nbytes > s.capacity) {
             freeHost(s);
-            long cap = Math.max(nbytes, Math.max(1L << 20, s.capacity * 2));
+            long cap = grownCapacity(s.capacity, nbytes, slotLimit);
             s.host = new Pointer();
-            JCudaDriver.cuMemAllocHost(s.host, cap);
+            ctx.api.cuMemAllocHost(s.host, cap);
             s.capacity = cap;
-            s.bytes = s.host.getByteBuffer(0, cap).order(ByteOrder.nativeOrder());
+            s.bytes = ctx.api.hostBuffer(s.host, cap);
         }
         s.bytes.clear();
         return s;
     }
 
     private void queueUpload(Slot s, CUdeviceptr dst, long nbytes) {
-        JCudaDriver.cuMemcpyHtoDAsync(dst, s.host, nbytes, ctx.stream);
-        JCudaDriver.cuEventRecord(s.done, ctx.stream);
+        ctx.api.cuMemcpyHtoDAsync(dst, s.host, nbytes, ctx.stream);
+        ctx.api.cuEventRecord(s.done, ctx.stream);
         s.pending = true;
     }
 
+    private int floatsPerPiece() {
+        return (int) (slotLimit / Float.BYTES);
+    }
+
     void upload(float[] src, int offset, int length, CUdeviceptr dst) {
-        long n = (long) length * Float.BYTES;
-        if (n == 0) {
-            return;
+        for (int done = 0; done < length; ) {
+            int piece = Math.min(length - done, floatsPerPiece());
+            long n = (long) piece * Float.BYTES;
+            Slot s = acquire(n);
+            s.bytes.asFloatBuffer().put(src, offset + done, piece);
+            queueUpload(s, at(dst, (long) done * Float.BYTES), n);
+            done += piece;
         }
-        Slot s = acquire(n);
-        s.bytes.asFloatBuffer().put(src, offset, length);
-        queueUpload(s, dst, n);
     }
 
     void uploadInts(int[] src, CUdeviceptr dst) {
-        long n = (long) src.length * Integer.BYTES;
-        if (n == 0) {
-            return;
+        for (int done = 0; done < src.length; ) {
+            int piece = Math.min(src.length - done, floatsPerPiece());
+            long n = (long) piece * Integer.BYTES;
+            Slot s = acquire(n);
+            s.bytes.asIntBuffer().put(src, done, piece);
+            queueUpload(s, at(dst, (long) done * Integer.BYTES), n);
+            done += piece;
         }
-        Slot s = acquire(n);
-        s.bytes.asIntBuffer().put(src);
-        queueUpload(s, dst, n);
     }
 
-    /** Queues the copy after all earlier work, waits for it, and copies into {@code dst}. */
-    void download(CUdeviceptr src, float[] dst, int offset, int length) {
-        long n = (long) length * Float.BYTES;
-        if (n == 0) {
+    /**
+     * Queues the copy after all earlier work, waits for it, and copies into {@code dst}. With {@code flag} non-null
+     * the 4 bytes at {@code flag} travel in the same wait (a second copy right after the data, no second host wait)
+     * and are returned; otherwise 0.
+     */
+    int download(CUdeviceptr src, float[] dst, int offset, int length, CUdeviceptr flag) {
+        int result = 0;
+        int done = 0;
+        do {
+            int piece = Math.min(length - done, floatsPerPiece());
+            long n = (long) piece * Float.BYTES;
+            boolean last = done + piece >= length;
+            long flagAt = (n + 7) / 8 * 8;
+            boolean withFlag = last && flag != null;
+            Slot s = acquire(withFlag ? flagAt + Integer.BYTES : Math.max(n, 1));
+            if (n > 0) {
+                ctx.api.cuMemcpyDtoHAsync(s.host, at(src, (long) done * Float.BYTES), n, ctx.stream);
+            }
+            if (withFlag) {
+                ctx.api.cuMemcpyDtoHAsync(s.host.withByteOffset(flagAt), flag, Integer.BYTES, ctx.stream);
+            }
             ctx.synchronize();
-            return;
-        }
-        Slot s = acquire(n);
-        JCudaDriver.cuMemcpyDtoHAsync(s.host, src, n, ctx.stream);
-        ctx.synchronize();
-        s.bytes.asFloatBuffer().get(dst, offset, length);
+            if (piece > 0) {
+                s.bytes.asFloatBuffer().get(dst, offset + done, piece);
+            }
+            if (withFlag) {
+                result = s.bytes.getInt((int) flagAt);
+            }
+            done += piece;
+        } while (done < length);
+        return result;
     }
 
     int downloadInt(CUdeviceptr src) {
         Slot s = acquire(Integer.BYTES);
-        JCudaDriver.cuMemcpyDtoHAsync(s.host, src, Integer.BYTES, ctx.stream);
+        ctx.api.cuMemcpyDtoHAsync(s.host, src, Integer.BYTES, ctx.stream);
         ctx.synchronize();
         return s.bytes.getInt(0);
     }
 
-    private static void freeHost(Slot s) {
+    private static CUdeviceptr at(CUdeviceptr p, long byteOffset) {
+        return byteOffset == 0 ? p : p.withByteOffset(byteOffset);
+    }
+
+    private void freeHost(Slot s) {
         if (s.host != null) {
-            JCudaDriver.cuMemFreeHost(s.host);
+            ctx.api.cuMemFreeHost(s.host);
             s.host = null;
             s.bytes = null;
             s.capacity = 0;
@@ -121,7 +167,7 @@ final class PinnedStaging implements AutoCloseable {
         for (Slot s : slots) {
             s.pending = false;
             freeHost(s);
-            JCudaDriver.cuEventDestroy(s.done);
+            ctx.api.cuEventDestroy(s.done);
         }
     }
 }

@@ -13,14 +13,16 @@ import java.util.function.Function;
  */
 final class TensorDescriptorCache<K> implements AutoCloseable {
 
+    private final CudaApi api;
     private final LinkedHashMap<K, cudnnTensorDescriptor> entries;
 
-    TensorDescriptorCache(int capacity) {
+    TensorDescriptorCache(CudaApi api, int capacity) {
+        this.api = api;
         this.entries = new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<K, cudnnTensorDescriptor> eldest) {
                 if (size() > capacity) {
-                    Descriptors.destroy(eldest.getValue());
+                    Descriptors.destroy(api, eldest.getValue());
                     return true;
                 }
                 return false;
@@ -43,7 +45,7 @@ final class TensorDescriptorCache<K> implements AutoCloseable {
 
     @Override
     public void close() {
-        entries.values().forEach(Descriptors::destroy);
+        entries.values().forEach(d -> Descriptors.destroy(api, d));
         entries.clear();
     }
 }
