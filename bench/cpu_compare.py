@@ -110,6 +110,10 @@ def main():
     ap.add_argument("--pool", type=int, default=4096, help="random images each batch is gathered from")
     ap.add_argument("--data", default=os.environ.get("KILN_MNIST_DIR") or "/work/shared/data/mnist",
                     help="MNIST directory for the epoch (default: $KILN_MNIST_DIR)")
+    ap.add_argument("--torch-passive-wait", action="store_true",
+                    help="OMP_WAIT_POLICY=PASSIVE for PyTorch: on a shared, oversubscribed machine its OpenMP threads "
+                         "otherwise spin at every barrier for a descheduled partner (not PyTorch's default; leave it "
+                         "off on a quiet machine)")
     ap.add_argument("--out", help="table file (default bench/results/<date>-<time>-cpu-compare.md)")
     args = ap.parse_args()
 
@@ -129,6 +133,8 @@ def main():
     kiln_env = dict(os.environ, KILN_SKIP_BUILD="1",
                     KILN_JAVA_OPTS=(os.environ.get("KILN_JAVA_OPTS", "-Xmx1g") + " -Dkiln.cpu.threads=%d" % args.threads))
     torch_env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    if args.torch_passive_wait:
+        torch_env["OMP_WAIT_POLICY"] = "PASSIVE"
     batches = [int(b) for b in args.batch_sizes.split(",")]
     tmp = tempfile.mkdtemp(prefix="kiln-cpu-compare-")
     load_before = os.getloadavg()
@@ -225,9 +231,11 @@ def main():
     lines.append("%s, %d cores; %d threads on both sides; Kiln %s (Java %s), PyTorch %s (%s). 1-minute load average "
                  "%.1f-%.1f over the run (%.1f before, %.1f after): above the core count the machine was shared, "
                  "and an oversubscribed CPU hurts the two sides differently (PyTorch's OpenMP threads spin at "
-                 "barriers), so compare ratios from quiet runs." % (
+                 "barriers), so compare ratios from quiet runs.%s" % (
                      cpu_model(), os.cpu_count(), args.threads, commit, (kiln_doc or {}).get("java", "?"),
-                     torch_version, py, min(loads), max(loads), load_before[0], load_after[0]))
+                     torch_version, py, min(loads), max(loads), load_before[0], load_after[0],
+                     " PyTorch ran with OMP_WAIT_POLICY=PASSIVE (--torch-passive-wait)." if args.torch_passive_wait
+                     else ""))
     lines.append("")
     lines.append("Throughput: %d alternating rounds per side (each a fresh process: %d warm-up steps, median of %d x %d "
                  "steps), batches gathered by index from %d random images, SGD lr 0.1 momentum 0.9; inference in "
