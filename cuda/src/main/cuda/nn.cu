@@ -101,7 +101,14 @@ extern "C" __global__ void kiln_softmax_xent_backward(int rows, int classes, con
  */
 extern "C" __global__ void kiln_bn_running_stats(int channels, const float* __restrict__ saveMean,
                                                 const float* __restrict__ saveInvStd, float eps, double factor,
-                                                double correction, float* runningMean, float* runningVar) {
+                                                double correction, float* runningMean, float* runningVar,
+                                                const float* guard, float* skipped) {
+    if (guard != nullptr && !isfinite(guard[0])) {
+        if (skipped != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {
+            skipped[0] += 1.0f;
+        }
+        return;
+    }
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
         double is = saveInvStd[c];
         double varUnbiased = (1.0 / (is * is) - (double) eps) * correction;

@@ -171,9 +171,13 @@ public interface Backend extends AutoCloseable {
      * {@code runningMean = (1-factor) * runningMean + factor * mean} and likewise for {@code runningVar}.
      * {@code factor} is the momentum, or {@code 1 / numBatchesTracked} for a cumulative average.
      * {@code m = 1} (one value per channel) is an {@link IllegalArgumentException}, as PyTorch refuses to train then.
+     * <p>
+     * {@code guard} and {@code skipped} (nullable, one float each) work as in {@link #sgdStepMany}: when
+     * {@code guard[0]} (the step's loss) is NaN or infinite, the running statistics stay bitwise unchanged and
+     * {@code skipped[0]} is incremented instead, so a training step commits its statistics with its update.
      */
     void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                     double factor, Buffer runningMean, Buffer runningVar);
+                                     double factor, Buffer runningMean, Buffer runningVar, Buffer guard, Buffer skipped);
 
     // ---------------------------------------------------------------- pooling
 

@@ -369,16 +369,20 @@ public final class RecordingBackend implements Backend, GraphCapture {
 
     @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                            double factor, Buffer runningMean, Buffer runningVar) {
+                                            double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
+                                            Buffer skipped) {
         if (g.valuesPerChannel() < 2) {
             // fail at capture, as the delegate would at the call, not at the first replay
-            delegate.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar);
+            delegate.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar, guard, skipped);
         }
         Buffer saveMeanPinned = pin(saveMean);
         Buffer saveInvStdPinned = pin(saveInvStd);
         Buffer runningMeanPinned = pin(runningMean);
         Buffer runningVarPinned = pin(runningVar);
-        record(() -> delegate.batchNormUpdateRunningStats(g, saveMeanPinned, saveInvStdPinned, eps, factor, runningMeanPinned, runningVarPinned));
+        Buffer guardPinned = pin(guard);
+        Buffer skippedPinned = pin(skipped);
+        record(() -> delegate.batchNormUpdateRunningStats(g, saveMeanPinned, saveInvStdPinned, eps, factor,
+                runningMeanPinned, runningVarPinned, guardPinned, skippedPinned));
     }
 
     // ---------------------------------------------------------------- pooling

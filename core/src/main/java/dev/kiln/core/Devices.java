@@ -18,7 +18,13 @@ import java.util.ServiceLoader;
 /**
  * A registry of backends discovered with {@link ServiceLoader}, creating each device's backend once. The default
  * registry ({@link #defaults()}) serves {@code Device.cpu()/cuda()/auto()}; an embedding application that wants other
- * options (thread count, class loader) builds its own and closes it when done.
+ * options (thread count, pool size, class loader) builds its own and closes it when done, or installs it as the
+ * default ({@link #setDefaults}).
+ * <p>
+ * Discovery looks through the class loader that loaded Kiln as well as the given (or context) one, so Kiln loaded in
+ * a child class loader (as Spark and Flink load user jars) finds the backends beside it, and a default registry that
+ * found no backend is not kept: the next call looks again. {@link #releaseDefaults()} closes the default registry's
+ * backends (threads, memory pools) for a service that stops using Kiln without stopping the JVM.
  */
 public final class Devices implements AutoCloseable {
 
@@ -34,29 +40,82 @@ public final class Devices implements AutoCloseable {
      * @param options     passed to every provider's {@code create} (e.g. {@code threads=4} for the CPU)
      */
     public Devices(ClassLoader classLoader, Map<String, String> options) {
-        List<BackendProvider> found = new ArrayList<>();
-        for (BackendProvider p : ServiceLoader.load(BackendProvider.class, classLoader)) {
-            found.add(p);
-        }
-        found.sort(Comparator.comparingInt(BackendProvider::priority).reversed());
-        this.providers = List.copyOf(found);
+        Map<String, BackendProvider> found = new LinkedHashMap<>();
+        discover(classLoader, found);
+        discover(Devices.class.getClassLoader(), found);
+        List<BackendProvider> sorted = new ArrayList<>(found.values());
+        sorted.sort(Comparator.comparingInt(BackendProvider::priority).reversed());
+        this.providers = List.copyOf(sorted);
         this.options = Map.copyOf(options);
     }
 
-    /** The process-wide registry, created on first use from the context class loader with no options. */
+    /** Adds the providers {@code loader} sees and that implement this Kiln's SPI; the first of each name wins. */
+    private static void discover(ClassLoader loader, Map<String, BackendProvider> found) {
+        if (loader == null) {
+            return;
+        }
+        java.util.Iterator<BackendProvider> it = ServiceLoader.load(BackendProvider.class, loader).iterator();
+        while (true) {
+            BackendProvider p;
+            try {
+                if (!it.hasNext()) {
+                    return;
+                }
+                p = it.next();
+            } catch (java.util.ServiceConfigurationError e) {
+                // e.g. a provider of another copy of Kiln on a parent loader: not ours, skip it
+                LOG.debug("skipping a backend provider: {}", e.getMessage());
+                continue;
+            }
+            found.putIfAbsent(p.name(), p);
+        }
+    }
+
+    /**
+     * The process-wide registry, created on first use from the context class loader and Kiln's own, with the
+     * options of {@link #setDefaults} or none. A registry that found no backend is not kept.
+     */
     public static Devices defaults() {
         Devices d = defaults;
         if (d == null) {
             synchronized (Devices.class) {
                 d = defaults;
                 if (d == null) {
-                    ClassLoader cl = Thread.currentThread().getContextClassLoader();
-                    d = new Devices(cl != null ? cl : Devices.class.getClassLoader(), Map.of());
-                    defaults = d;
+                    d = new Devices(Thread.currentThread().getContextClassLoader(), Map.of());
+                    if (!d.providers.isEmpty()) {
+                        defaults = d;
+                    }
                 }
             }
         }
         return d;
+    }
+
+    /**
+     * Makes {@code registry} the default (for {@code Device.cpu()/auto()} and everything that uses them) and returns
+     * the previous default, which the caller may close; null clears it.
+     */
+    public static Devices setDefaults(Devices registry) {
+        synchronized (Devices.class) {
+            Devices old = defaults;
+            defaults = registry;
+            return old;
+        }
+    }
+
+    /**
+     * Closes the default registry's backends (their threads and memory pools) and forgets it; the next use creates a
+     * new one. Tensors and models on its devices must not be used afterwards.
+     */
+    public static void releaseDefaults() {
+        Devices old;
+        synchronized (Devices.class) {
+            old = defaults;
+            defaults = null;
+        }
+        if (old != null) {
+            old.close();
+        }
     }
 
     /** Names of the backends found, highest priority first. */

@@ -9,10 +9,12 @@ import dev.kiln.backend.Buffer;
 final class Storage {
 
     private final Buffer buffer;
+    private final ResourceLeaks.Tracker leak;
     private int references = 1;
 
     Storage(Buffer buffer) {
         this.buffer = buffer;
+        this.leak = ResourceLeaks.track(this, "tensor");
     }
 
     Buffer buffer() {
@@ -30,6 +32,7 @@ final class Storage {
     synchronized void release() {
         if (references > 0 && --references == 0) {
             buffer.close();
+            leak.close();
         }
     }
 

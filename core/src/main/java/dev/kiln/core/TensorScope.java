@@ -24,17 +24,40 @@ public final class TensorScope implements AutoCloseable {
 
     private static final ThreadLocal<ArrayDeque<TensorScope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
 
+    /** The depth at which open scopes were last reported on this thread (reports again at each doubling). */
+    private static final ThreadLocal<int[]> REPORTED_DEPTH = ThreadLocal.withInitial(() -> new int[1]);
+
     private final Set<Tensor> owned = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Thread owner = Thread.currentThread();
+    private final ResourceLeaks.Tracker leak;
     private boolean closed;
 
     private TensorScope() {
+        this.leak = ResourceLeaks.track(this, "TensorScope", ResourceLeaks.sampledTrace());
     }
 
-    /** Opens a scope nested in the current one (if any) on this thread. */
+    /**
+     * Opens a scope nested in the current one (if any) on this thread. A thread that holds more than
+     * {@link ResourceLeaks#maxOpenScopes()} open scopes is reported as a leak (a scope opened per request and never
+     * closed keeps every tensor of every request), naming where the oldest sampled one was opened.
+     */
     public static TensorScope open() {
         TensorScope scope = new TensorScope();
-        STACK.get().push(scope);
+        ArrayDeque<TensorScope> stack = STACK.get();
+        stack.push(scope);
+        int depth = stack.size();
+        int[] reported = REPORTED_DEPTH.get();
+        if (depth > ResourceLeaks.maxOpenScopes() && depth >= 2 * reported[0] && ResourceLeaks.level() != ResourceLeaks.Level.DISABLED) {
+            reported[0] = depth;
+            StackTraceElement[] oldest = null;
+            for (java.util.Iterator<TensorScope> it = stack.descendingIterator(); it.hasNext() && oldest == null; ) {
+                oldest = it.next().leak.createdAt();
+            }
+            ResourceLeaks.report(new ResourceLeaks.LeakReport("TensorScope", depth + " TensorScopes are open on thread '"
+                    + Thread.currentThread().getName() + "'; a scope that is never closed keeps every tensor created in"
+                    + " it, so memory grows with each one" + (oldest != null ? "; the oldest sampled one was opened here" : ""),
+                    oldest));
+        }
         return scope;
     }
 
@@ -79,6 +102,9 @@ public final class TensorScope implements AutoCloseable {
         }
         closed = true;
         ArrayDeque<TensorScope> stack = STACK.get();
+        if (stack.size() <= ResourceLeaks.maxOpenScopes()) {
+            REPORTED_DEPTH.get()[0] = 0;
+        }
         // Closing an outer scope first also closes the inner ones still open, like nested try blocks would.
         while (!stack.isEmpty()) {
             TensorScope top = stack.pop();
@@ -91,6 +117,7 @@ public final class TensorScope implements AutoCloseable {
 
     private void closeOwned() {
         closed = true;
+        leak.close();
         List<Tensor> tensors = new ArrayList<>(owned);
         owned.clear();
         for (Tensor t : tensors) {

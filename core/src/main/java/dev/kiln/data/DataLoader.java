@@ -301,13 +301,20 @@ public final class DataLoader implements AutoCloseable {
                 return;
             }
             producer.interrupt();
+            // An interrupted consumer still waits for the producer it just interrupted (which stops at once);
+            // otherwise join would return at once and a working loader would be reported as stuck.
+            boolean interrupted = Thread.interrupted();
             boolean stopped;
             try {
                 producer.join(JOIN_MILLIS);
                 stopped = !producer.isAlive();
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                stopped = false;
+                interrupted = true;
+                stopped = !producer.isAlive();
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
             }
             if (!stopped) {
                 // The data set is stuck in fill(); never share its batches with the next epoch.

@@ -31,7 +31,7 @@ public final class AtomicFiles {
         if (dir != null) {
             Files.createDirectories(dir);
         }
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        Path tmp = createTemporary(abs);
         boolean done = false;
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
@@ -50,6 +50,35 @@ public final class AtomicFiles {
             if (!done) {
                 Files.deleteIfExists(tmp);
             }
+        }
+    }
+
+    /**
+     * A new file beside {@code target}. Not {@code Files.createTempFile}, which makes it owner-only (0600): the file
+     * becomes the target, so it gets the target's permissions when it replaces one, else the process umask's, as any
+     * other tool's output would.
+     */
+    private static Path createTemporary(Path target) throws IOException {
+        Path dir = target.getParent();
+        java.util.Set<java.nio.file.attribute.PosixFilePermission> keep = null;
+        if (Files.exists(target) && Files.getFileStore(target).supportsFileAttributeView("posix")) {
+            keep = Files.getPosixFilePermissions(target);
+        }
+        for (int attempt = 0; ; attempt++) {
+            Path tmp = (dir == null ? target.getFileSystem().getPath("") : dir).resolve("." + target.getFileName() + "."
+                    + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
+            try {
+                Files.createFile(tmp);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (attempt < 100) {
+                    continue;
+                }
+                throw e;
+            }
+            if (keep != null) {
+                Files.setPosixFilePermissions(tmp, keep);
+            }
+            return tmp;
         }
     }
 

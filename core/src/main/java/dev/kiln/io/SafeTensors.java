@@ -39,6 +39,22 @@ public final class SafeTensors {
     }
 
     public static void write(Path file, StateDict sd, Map<String, String> metadata) throws IOException {
+        AtomicFiles.write(file, out -> write(out, sd, metadata));
+    }
+
+    /** The whole file's content in memory: what {@link #write(Path, StateDict, Map)} would put on disk. */
+    public static byte[] toBytes(StateDict sd, Map<String, String> metadata) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try {
+            write(bytes, sd, metadata);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);   // a ByteArrayOutputStream does not fail
+        }
+        return bytes.toByteArray();
+    }
+
+    /** Writes the safetensors encoding of {@code sd} to {@code out} (which is left open). */
+    public static void write(java.io.OutputStream out, StateDict sd, Map<String, String> metadata) throws IOException {
         JsonObject header = new JsonObject();
         if (!metadata.isEmpty()) {
             JsonObject meta = new JsonObject();
@@ -65,23 +81,21 @@ public final class SafeTensors {
         }
         byte[] json = new Gson().toJson(header).getBytes(StandardCharsets.UTF_8);
         int padded = (json.length + 7) / 8 * 8;
-        AtomicFiles.write(file, out -> {
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
-            out.write(len.array());
-            out.write(json);
-            for (int i = json.length; i < padded; i++) {
-                out.write(' ');
+        ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+        out.write(len.array());
+        out.write(json);
+        for (int i = json.length; i < padded; i++) {
+            out.write(' ');
+        }
+        for (StateDict.Entry v : sd.entries().values()) {
+            if (v.dtype() == StateDict.DType.I64) {
+                out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v.longValue()).array());
+            } else {
+                ByteBuffer buf = ByteBuffer.allocate(v.data().length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                buf.asFloatBuffer().put(v.data());
+                out.write(buf.array());
             }
-            for (StateDict.Entry v : sd.entries().values()) {
-                if (v.dtype() == StateDict.DType.I64) {
-                    out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v.longValue()).array());
-                } else {
-                    ByteBuffer buf = ByteBuffer.allocate(v.data().length * 4).order(ByteOrder.LITTLE_ENDIAN);
-                    buf.asFloatBuffer().put(v.data());
-                    out.write(buf.array());
-                }
-            }
-        });
+        }
     }
 
     public static Content read(Path file) throws IOException {
@@ -92,77 +106,91 @@ public final class SafeTensors {
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(name, null, "model/checkpoint file not found");
         }
-        try (InputStream raw = Files.newInputStream(file);
-             DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(raw, 1 << 16))) {
-            byte[] lenBytes = readFully(in, 8, name, "header length");
-            long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
-            if (headerLen <= 0 || headerLen > MAX_HEADER || headerLen > size - 8) {
-                throw new IOException(name + ": not a safetensors file: header length " + headerLen
-                        + " (file is " + size + " bytes)");
-            }
-            String json = new String(readFully(in, (int) headerLen, name, "header"), StandardCharsets.UTF_8);
-            JsonObject header;
-            try {
-                header = JsonParser.parseString(json).getAsJsonObject();
-            } catch (JsonParseException | IllegalStateException e) {
-                throw new IOException(name + ": corrupt safetensors header: " + e.getMessage(), e);
-            }
-            long dataLen = size - 8 - headerLen;
-            Map<String, String> metadata = new LinkedHashMap<>();
-            record Spec(String key, StateDict.DType dtype, int[] shape, long begin, long end) {
-            }
-            java.util.List<Spec> specs = new java.util.ArrayList<>();
-            for (Map.Entry<String, JsonElement> e : header.entrySet()) {
-                if (e.getKey().equals("__metadata__")) {
-                    for (Map.Entry<String, JsonElement> m : e.getValue().getAsJsonObject().entrySet()) {
-                        metadata.put(m.getKey(), m.getValue().getAsString());
-                    }
-                    continue;
-                }
-                JsonObject t = e.getValue().getAsJsonObject();
-                String dtype = t.get("dtype").getAsString();
-                StateDict.DType dt;
-                if (dtype.equals("F32")) {
-                    dt = StateDict.DType.F32;
-                } else if (dtype.equals("I64")) {
-                    dt = StateDict.DType.I64;
-                } else {
-                    throw new IOException(name + ": tensor " + e.getKey() + " has dtype " + dtype + "; Kiln reads F32 and I64");
-                }
-                JsonArray sh = t.getAsJsonArray("shape");
-                int[] shape = new int[sh.size()];
-                for (int i = 0; i < shape.length; i++) {
-                    shape[i] = sh.get(i).getAsInt();
-                }
-                JsonArray off = t.getAsJsonArray("data_offsets");
-                long begin = off.get(0).getAsLong();
-                long end = off.get(1).getAsLong();
-                long expected = Shapes.numel(shape) * (dt == StateDict.DType.I64 ? 8 : 4);
-                if (begin < 0 || end < begin || end > dataLen || end - begin != expected) {
-                    throw new IOException(name + ": tensor " + e.getKey() + ": data offsets [" + begin + ", " + end
-                            + ") do not fit shape " + Shapes.toString(shape) + " " + dtype + " (" + expected
-                            + " bytes) in " + dataLen + " data bytes (truncated or corrupt file?)");
-                }
-                specs.add(new Spec(e.getKey(), dt, shape, begin, end));
-            }
-            byte[] data = readFully(in, (int) dataLen, name, "tensor data");
-            ByteBuffer buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
-            StateDict sd = new StateDict();
-            for (Spec s : specs) {
-                if (s.dtype() == StateDict.DType.I64) {
-                    if (s.shape().length != 0) {
-                        throw new IOException(name + ": tensor " + s.key() + ": only 0-d I64 counters are supported");
-                    }
-                    long v = buf.getLong((int) s.begin());
-                    sd.put(s.key(), StateDict.Entry.ofLong(v));
-                } else {
-                    float[] values = new float[(int) ((s.end() - s.begin()) / 4)];
-                    buf.slice((int) s.begin(), (int) (s.end() - s.begin())).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
-                    sd.put(s.key(), new StateDict.Entry(s.shape(), values, StateDict.DType.F32));
-                }
-            }
-            return new Content(sd, metadata);
+        try (InputStream raw = Files.newInputStream(file)) {
+            return read(raw, size, name);
         }
+    }
+
+    /** Reads safetensors content held in memory; {@code name} is what error messages call it. */
+    public static Content read(byte[] bytes, String name) throws IOException {
+        return read(new java.io.ByteArrayInputStream(bytes), bytes.length, name);
+    }
+
+    /** Reads a whole safetensors stream (not closed here); {@code name} is what error messages call it. */
+    public static Content read(InputStream stream, String name) throws IOException {
+        return read(stream.readAllBytes(), name);
+    }
+
+    private static Content read(InputStream raw, long size, String name) throws IOException {
+        DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(raw, 1 << 16));
+        byte[] lenBytes = readFully(in, 8, name, "header length");
+        long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (headerLen <= 0 || headerLen > MAX_HEADER || headerLen > size - 8) {
+            throw new IOException(name + ": not a safetensors file: header length " + headerLen
+                    + " (file is " + size + " bytes)");
+        }
+        String json = new String(readFully(in, (int) headerLen, name, "header"), StandardCharsets.UTF_8);
+        JsonObject header;
+        try {
+            header = JsonParser.parseString(json).getAsJsonObject();
+        } catch (JsonParseException | IllegalStateException e) {
+            throw new IOException(name + ": corrupt safetensors header: " + e.getMessage(), e);
+        }
+        long dataLen = size - 8 - headerLen;
+        Map<String, String> metadata = new LinkedHashMap<>();
+        record Spec(String key, StateDict.DType dtype, int[] shape, long begin, long end) {
+        }
+        java.util.List<Spec> specs = new java.util.ArrayList<>();
+        for (Map.Entry<String, JsonElement> e : header.entrySet()) {
+            if (e.getKey().equals("__metadata__")) {
+                for (Map.Entry<String, JsonElement> m : e.getValue().getAsJsonObject().entrySet()) {
+                    metadata.put(m.getKey(), m.getValue().getAsString());
+                }
+                continue;
+            }
+            JsonObject t = e.getValue().getAsJsonObject();
+            String dtype = t.get("dtype").getAsString();
+            StateDict.DType dt;
+            if (dtype.equals("F32")) {
+                dt = StateDict.DType.F32;
+            } else if (dtype.equals("I64")) {
+                dt = StateDict.DType.I64;
+            } else {
+                throw new IOException(name + ": tensor " + e.getKey() + " has dtype " + dtype + "; Kiln reads F32 and I64");
+            }
+            JsonArray sh = t.getAsJsonArray("shape");
+            int[] shape = new int[sh.size()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = sh.get(i).getAsInt();
+            }
+            JsonArray off = t.getAsJsonArray("data_offsets");
+            long begin = off.get(0).getAsLong();
+            long end = off.get(1).getAsLong();
+            long expected = Shapes.numel(shape) * (dt == StateDict.DType.I64 ? 8 : 4);
+            if (begin < 0 || end < begin || end > dataLen || end - begin != expected) {
+                throw new IOException(name + ": tensor " + e.getKey() + ": data offsets [" + begin + ", " + end
+                        + ") do not fit shape " + Shapes.toString(shape) + " " + dtype + " (" + expected
+                        + " bytes) in " + dataLen + " data bytes (truncated or corrupt file?)");
+            }
+            specs.add(new Spec(e.getKey(), dt, shape, begin, end));
+        }
+        byte[] data = readFully(in, (int) dataLen, name, "tensor data");
+        ByteBuffer buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        StateDict sd = new StateDict();
+        for (Spec s : specs) {
+            if (s.dtype() == StateDict.DType.I64) {
+                if (s.shape().length != 0) {
+                    throw new IOException(name + ": tensor " + s.key() + ": only 0-d I64 counters are supported");
+                }
+                long v = buf.getLong((int) s.begin());
+                sd.put(s.key(), StateDict.Entry.ofLong(v));
+            } else {
+                float[] values = new float[(int) ((s.end() - s.begin()) / 4)];
+                buf.slice((int) s.begin(), (int) (s.end() - s.begin())).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+                sd.put(s.key(), new StateDict.Entry(s.shape(), values, StateDict.DType.F32));
+            }
+        }
+        return new Content(sd, metadata);
     }
 
     private static byte[] readFully(DataInputStream in, int n, String file, String what) throws IOException {

@@ -3,15 +3,18 @@ package dev.kiln.models;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.Tensor;
+import dev.kiln.distributed.Collective;
 import dev.kiln.nn.AvgPool2d;
 import dev.kiln.nn.BatchNorm1d;
 import dev.kiln.nn.BatchNorm2d;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Flatten;
 import dev.kiln.nn.LayerChain;
+import dev.kiln.nn.LayerSequence;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.Sigmoid;
+import dev.kiln.nn.SyncBatchNorm;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -26,25 +29,33 @@ import java.util.List;
  * {@code LeNetModel().state_dict()} loads as it is. Files written before the linear layers took the post's names
  * ({@code fc1..fc3}) still load: {@link #upgradeStateDictKey} maps those keys.
  */
-public final class LeNet5 extends Module {
+public final class LeNet5 extends Module implements LayerSequence {
 
     private final List<Module> layers = new ArrayList<>();
 
     public LeNet5(Device device, Generator gen) {
+        this(device, gen, null);
+    }
+
+    /**
+     * @param syncGroup null for plain batch norm; otherwise every batch-norm layer is a {@link SyncBatchNorm} over
+     *                  this group (data-parallel training with global-batch statistics). Same keys, same file.
+     */
+    public LeNet5(Device device, Generator gen, Collective syncGroup) {
         add("conv1", new Conv2d(device, gen, 1, 6, 5, 1, 2));
-        add("bn1", new BatchNorm2d(device, 6));
+        add("bn1", batchNorm(device, 6, true, syncGroup));
         add("act1", new Sigmoid());
         add("pool1", new AvgPool2d(2));
         add("conv2", new Conv2d(device, gen, 6, 16, 5));
-        add("bn2", new BatchNorm2d(device, 16));
+        add("bn2", batchNorm(device, 16, true, syncGroup));
         add("act2", new Sigmoid());
         add("pool2", new AvgPool2d(2));
         add("flatten", new Flatten());
         add("dense1", new Linear(device, gen, 400, 120));
-        add("bn3", new BatchNorm1d(device, 120));
+        add("bn3", batchNorm(device, 120, false, syncGroup));
         add("act3", new Sigmoid());
         add("dense2", new Linear(device, gen, 120, 84));
-        add("bn4", new BatchNorm1d(device, 84));
+        add("bn4", batchNorm(device, 84, false, syncGroup));
         add("act4", new Sigmoid());
         add("dense3", new Linear(device, gen, 84, 10));
     }
@@ -60,8 +71,20 @@ public final class LeNet5 extends Module {
         return key;
     }
 
+    private static Module batchNorm(Device device, int features, boolean spatial, Collective syncGroup) {
+        if (syncGroup != null) {
+            return new SyncBatchNorm(device, features, syncGroup);
+        }
+        return spatial ? new BatchNorm2d(device, features) : new BatchNorm1d(device, features);
+    }
+
     private void add(String name, Module m) {
         layers.add(registerModule(name, m));
+    }
+
+    @Override
+    public List<Module> layers() {
+        return List.copyOf(layers);
     }
 
     /** @param images (N, 1, 28, 28) @return logits (N, 10) */

@@ -23,7 +23,10 @@ public abstract class BatchNorm extends Module implements FusesActivation {
     private final Float momentum;
     private final boolean affine;
     private final boolean trackRunningStats;
+    /** Batches counted on the host: every committed (or immediate) update, including ones the device skipped. */
     private long numBatchesTracked;
+    /** Guarded updates the device skipped for a non-finite loss (one float; created at the first guarded step). */
+    private Tensor skippedUpdates;
 
     protected BatchNorm(Device device, int numFeatures, float eps, Float momentum, boolean affine, boolean trackRunningStats) {
         if (numFeatures < 1) {
@@ -84,11 +87,29 @@ public abstract class BatchNorm extends Module implements FusesActivation {
             }
         }
         double factor = 0;
+        StepTransaction tx = StepTransaction.current();
         if (isTraining() && trackRunningStats) {
             CaptureContext capture = CaptureContext.current();
+            if (skippedUpdates != null && skippedUpdates.device() != input.device() && capture == null) {
+                // moved to another device: settle the count on the host, start a counter there
+                numBatchesTracked = numBatchesTracked();
+                skippedUpdates.close();
+                skippedUpdates = null;
+            }
+            if (tx != null && skippedUpdates == null) {
+                if (capture != null) {
+                    CaptureContext.refuse(this + ": its skip counter is created at the first eager step; capture after one");
+                }
+                skippedUpdates = Tensor.unscoped(input.device(), new float[1], 1);
+            }
             if (capture == null) {
-                numBatchesTracked++;
-                factor = momentum == null ? 1.0 / numBatchesTracked : momentum;
+                long count = (momentum == null ? numBatchesTracked() : numBatchesTracked) + 1;
+                factor = momentum == null ? 1.0 / count : momentum;
+                if (tx == null) {
+                    numBatchesTracked++;
+                } else {
+                    tx.deferHostUpdate(() -> numBatchesTracked++);
+                }
             } else {
                 if (momentum == null) {
                     CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
@@ -103,12 +124,44 @@ public abstract class BatchNorm extends Module implements FusesActivation {
         // Running buffers are only passed when they should be updated (training) or used (eval).
         Tensor rm = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_mean") : null;
         Tensor rv = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_var") : null;
-        return BatchNormOp.batchNorm(input, rm, rv, parameter("weight"), parameter("bias"), useBatchStats, factor, eps);
+        return BatchNormOp.batchNorm(input, rm, rv, parameter("weight"), parameter("bias"), useBatchStats, factor, eps,
+                tx == null ? null : skippedUpdates);
+    }
+
+    /**
+     * For subclasses that compute their statistics themselves ({@link SyncBatchNorm}): counts one more training batch
+     * in {@code num_batches_tracked} and returns the running-statistics averaging factor for it (the momentum, or
+     * {@code 1/num_batches_tracked} when momentum is null). Such layers commit their statistics at once, so they
+     * refuse to run inside a {@link StepTransaction}.
+     */
+    protected final double countBatch() {
+        if (StepTransaction.current() != null) {
+            throw new IllegalStateException(this + ": cannot defer its running statistics to the end of an"
+                    + " all-or-nothing training step (Trainer, TrainingStep); train it with DataParallel.trainStep,"
+                    + " which restores the statistics of a skipped step");
+        }
+        CaptureContext capture = CaptureContext.current();
+        if (capture != null) {
+            if (momentum == null) {
+                CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
+                        + " changes every step and would be frozen into the graph");
+            }
+            capture.afterReplay(() -> numBatchesTracked++);
+            return momentum;
+        }
+        long count = (momentum == null ? numBatchesTracked() : numBatchesTracked) + 1;
+        numBatchesTracked++;
+        return momentum == null ? 1.0 / count : momentum;
+    }
+
+    /** Checks rank and channel count of an input. */
+    protected final void checkShape(int[] shape) {
+        checkInput(shape);
     }
 
     @Override
     protected Map<String, StateDict.Entry> extraState() {
-        return trackRunningStats ? Map.of("num_batches_tracked", StateDict.Entry.ofLong(numBatchesTracked)) : Map.of();
+        return trackRunningStats ? Map.of("num_batches_tracked", StateDict.Entry.ofLong(numBatchesTracked())) : Map.of();
     }
 
     @Override
@@ -117,6 +170,18 @@ public abstract class BatchNorm extends Module implements FusesActivation {
             super.loadExtraState(key, value);
         }
         numBatchesTracked = value.dtype() == StateDict.DType.I64 ? value.longValue() : (long) value.data()[0];
+        if (skippedUpdates != null) {
+            skippedUpdates.fill(0f);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (skippedUpdates != null) {
+            skippedUpdates.close();
+            skippedUpdates = null;
+        }
+        super.close();
     }
 
     public Tensor runningMean() {
@@ -135,8 +200,12 @@ public abstract class BatchNorm extends Module implements FusesActivation {
         return parameter("bias");
     }
 
+    /**
+     * Batches the running statistics have absorbed; after training steps whose loss was not finite (skipped on the
+     * device) this reads the device's skip count, a host wait.
+     */
     public long numBatchesTracked() {
-        return numBatchesTracked;
+        return skippedUpdates == null ? numBatchesTracked : numBatchesTracked - (long) skippedUpdates.item();
     }
 
     public int numFeatures() {

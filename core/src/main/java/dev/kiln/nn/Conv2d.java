@@ -57,6 +57,31 @@ public final class Conv2d extends Module {
         return parameter("bias");
     }
 
+    public int inChannels() {
+        return inChannels;
+    }
+
+    public int outChannels() {
+        return outChannels;
+    }
+
+    /** The (square) kernel's side. */
+    public int kernelSize() {
+        return kernelH;
+    }
+
+    public int stride() {
+        return stride;
+    }
+
+    public int padding() {
+        return padding;
+    }
+
+    public int dilation() {
+        return dilation;
+    }
+
     @Override
     protected String extraRepr() {
         return inChannels + ", " + outChannels + ", kernel_size=(" + kernelH + ", " + kernelW + "), stride=(" + stride + ", " + stride + ")"

@@ -6,7 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Children applied in order, named "0", "1", ... as in PyTorch (or by the names given). */
-public final class Sequential extends Module {
+public final class Sequential extends Module implements LayerSequence {
 
     private final List<Module> layers = new ArrayList<>();
 
@@ -33,6 +33,11 @@ public final class Sequential extends Module {
 
     public int size() {
         return layers.size();
+    }
+
+    @Override
+    public List<Module> layers() {
+        return List.copyOf(layers);
     }
 
     @Override

@@ -7,10 +7,14 @@ import dev.kiln.core.GradMode;
 import dev.kiln.core.NonFiniteLossException;
 import dev.kiln.core.Tensor;
 import dev.kiln.core.TensorScope;
-import dev.kiln.data.Batch;
+import dev.kiln.data.ArrayBatch;
 import dev.kiln.data.DataLoader;
+import dev.kiln.data.DataLoaderException;
+import dev.kiln.data.Dataset;
+import dev.kiln.data.Normalization;
 import dev.kiln.nn.Loss;
 import dev.kiln.nn.Module;
+import dev.kiln.nn.StepTransaction;
 import dev.kiln.optim.Optimizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,13 +28,17 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * Trains a classifier: epochs of (forward, loss, backward, step) over a {@link DataLoader}, evaluation on a test
- * loader after each epoch, progress to listeners, and an atomic checkpoint after each epoch when a path is set.
- * Not specific to any model: anything mapping a batch tensor to logits works.
+ * Trains a classifier: epochs of (forward, loss, backward, step) over a {@link DataLoader}, the user's own
+ * {@link Dataset} or an {@code Iterable} of {@link ArrayBatch}es, evaluation after each epoch, progress to listeners,
+ * and an atomic checkpoint after each epoch when a path is set (written before the listeners hear of the epoch).
+ * Every step is all-or-nothing ({@link StepTransaction}); a run stops cleanly between steps through its
+ * {@link #cancellation()} or an interrupt. Not specific to any model: anything mapping a batch tensor to logits works.
  */
 public final class Trainer {
 
     private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+    /** Without a test set an epoch's test metrics are NaN, which plain JSON cannot hold. */
+    private static final Gson HISTORY_JSON = new com.google.gson.GsonBuilder().serializeSpecialFloatingPointValues().create();
 
     private final Module model;
     private final Loss loss;
@@ -45,6 +53,9 @@ public final class Trainer {
     private final List<EpochMetrics> history = new ArrayList<>();
     private final boolean graphs;
     private final int reportEvery;
+    private final int batchSize;
+    private final Normalization normalization;
+    private final Cancellation cancellation;
     private int trainBatchSize;
     private TrainingStep step;
     private int startEpoch;
@@ -63,6 +74,9 @@ public final class Trainer {
         this.baseLr = optimizer.lr();
         this.graphs = b.graphs;
         this.reportEvery = b.reportEvery;
+        this.batchSize = b.batchSize;
+        this.normalization = b.normalization;
+        this.cancellation = b.cancellation;
     }
 
     public static Builder builder() {
@@ -78,13 +92,40 @@ public final class Trainer {
         c.restore(model, optimizer);
         startEpoch = c.completedEpochs();
         history.clear();
-        history.addAll(new Gson().fromJson(c.historyJson(), new TypeToken<List<EpochMetrics>>() {
+        history.addAll(HISTORY_JSON.fromJson(c.historyJson(), new TypeToken<List<EpochMetrics>>() {
         }.getType()));
         LOG.info("resumed from {} after {} completed epoch(s)", file, startEpoch);
     }
 
     /** Runs the remaining epochs; returns the metrics of every epoch (including resumed ones). */
     public List<EpochMetrics> fit(DataLoader train, DataLoader test) {
+        return fit(BatchSource.of(train), test == null ? null : BatchSource.of(test));
+    }
+
+    /**
+     * Trains on the user's own {@link Dataset}s (e.g. {@link dev.kiln.data.ArrayDataset}), batched with the builder's
+     * {@link Builder#batchSize batch size}, {@link Builder#normalization normalisation} and the run's seed for the
+     * order of each epoch; {@code test} (nullable) is evaluated after every epoch.
+     */
+    public List<EpochMetrics> fit(Dataset train, Dataset test) {
+        try (DataLoader tl = DataLoader.builder(train).batchSize(batchSize).seed(seed).normalization(normalization).build();
+             DataLoader vl = test == null ? null : DataLoader.builder(test).batchSize(batchSize).shuffle(false)
+                     .normalization(normalization).build()) {
+            return fit(tl, vl);
+        }
+    }
+
+    /**
+     * Trains on batches the caller produces: {@code train.iterator()} is called once per epoch, so an
+     * {@code Iterable} over a collection, a file or a query works, and so does {@code () -> stream().iterator()} for
+     * a stream made anew each epoch. Batches may differ in size; {@code test} (nullable) is evaluated after every
+     * epoch. Listeners see {@code batches = -1} in an epoch whose length is not known in advance.
+     */
+    public List<EpochMetrics> fit(Iterable<ArrayBatch> train, Iterable<ArrayBatch> test) {
+        return fit(BatchSource.of(train), test == null ? null : BatchSource.of(test));
+    }
+
+    private List<EpochMetrics> fit(BatchSource train, BatchSource test) {
         trainBatchSize = train.batchSize();
         try {
             return fitEpochs(train, test);
@@ -96,6 +137,11 @@ public final class Trainer {
         }
     }
 
+    /** The handle that stops a {@link #fit} run from another thread. */
+    public Cancellation cancellation() {
+        return cancellation;
+    }
+
     /** Whether the last {@link #fit} replayed captured graphs, or why not (null before any step). */
     public String graphStatus() {
         return lastGraphStatus;
@@ -103,65 +149,95 @@ public final class Trainer {
 
     private String lastGraphStatus;
 
-    private List<EpochMetrics> fitEpochs(DataLoader train, DataLoader test) {
+    private List<EpochMetrics> fitEpochs(BatchSource train, BatchSource test) {
         for (int epoch = startEpoch; epoch < epochs; epoch++) {
+            checkCancelled(epoch);
             EpochMetrics m = trainEpoch(train, test, epoch);
             lastGraphStatus = step == null ? null : step.graphed() ? "graphed" : "eager: " + step.eagerReason();
             history.add(m);
-            for (TrainingListener l : listeners) {
-                l.onEpochEnd(m);
-            }
+            startEpoch = epoch + 1;
+            // the checkpoint first: a listener that throws must not cost the epoch it was told about
             if (checkpoint != null) {
                 try {
-                    Checkpoint.save(checkpoint, model, optimizer, epoch + 1, seed, new Gson().toJson(history), Map.of());
+                    Checkpoint.save(checkpoint, model, optimizer, epoch + 1, seed, HISTORY_JSON.toJson(history), Map.of());
                 } catch (IOException e) {
                     throw new UncheckedIOException("could not write checkpoint " + checkpoint, e);
                 }
             }
+            for (TrainingListener l : listeners) {
+                l.onEpochEnd(m);
+            }
         }
         return List.copyOf(history);
+    }
+
+    private void checkCancelled(int epoch) {
+        boolean interrupted = Thread.currentThread().isInterrupted();
+        if (cancellation.isCancelled() || interrupted) {
+            LOG.info("training {} in epoch {}; {} epoch(s) completed", interrupted ? "interrupted" : "cancelled",
+                    epoch, startEpoch);
+            throw new TrainingCancelledException("training " + (interrupted ? "interrupted" : "cancelled")
+                    + " in epoch " + epoch + " after " + startEpoch + " completed epoch(s)", startEpoch);
+        }
     }
 
     public List<EpochMetrics> history() {
         return List.copyOf(history);
     }
 
-    private EpochMetrics trainEpoch(DataLoader train, DataLoader test, int epoch) {
+    private EpochMetrics trainEpoch(BatchSource train, BatchSource test, int epoch) {
         model.train();
         int batches = train.batchesPerEpoch();
         for (TrainingListener l : listeners) {
             l.onEpochStart(epoch, epochs, batches);
         }
+        int expected = batches > 0 ? batches : knownBatchesPerEpoch;
         double lossSum = 0;
         long correct = 0;
         long seen = 0;
+        int count = 0;
         long start = System.nanoTime();
-        try (DataLoader.Epoch e = train.epoch(epoch)) {
-            for (Batch batch : e) {
-                double progress = ((double) epoch * batches + batch.index()) / ((double) epochs * batches);
-                optimizer.setLr(schedule.lr(baseLr, progress));
+        try (BatchSource.Epoch e = train.epoch(epoch)) {
+            while (true) {
+                checkCancelled(epoch);
+                BatchSource.View batch;
+                try {
+                    if (!e.hasNext()) {
+                        break;
+                    }
+                    batch = e.next();
+                } catch (DataLoaderException ex) {
+                    if (Thread.currentThread().isInterrupted()) {
+                        checkCancelled(epoch);
+                    }
+                    throw ex;
+                }
+                count++;
+                checkLabels(batch, epoch);
+                double within = expected > 0 ? Math.min(1.0, (double) batch.index() / expected) : 0.0;
+                optimizer.setLr(schedule.lr(baseLr, (epoch + within) / epochs));
                 TrainingStep step = stepFor(batch);
                 if (batch.size() == step.batchSize()) {
                     step.inputs().copyFrom(batch.features());
                     step.targets().copyFrom(batch.labels());
                     step.run();
                 } else {
-                    // the short last batch: an eager step of its own shape, read at once (once per epoch)
+                    // a batch of another size (the short last one): an eager step of its own shape, read at once
                     Evaluation partial = trainPartialBatch(batch);
                     lossSum += partial.loss() * batch.size();
                     correct += Math.round(partial.accuracy() * batch.size());
                     seen += batch.size();
                 }
-                boolean last = batch.index() == batches - 1;
+                boolean last = batches > 0 ? batch.index() == batches - 1 : !e.hasNext();
                 if (last || (batch.index() + 1) % reportEvery == 0) {
                     TrainingStep.Totals t = step.drain();
                     if (t.samples() > 0 && !Double.isFinite(t.lossSum())) {
-                        // Optimizer.step(loss) skipped the update of every step whose loss was not finite, on the
-                        // device: the parameters are those of the last finite step.
+                        // Every step whose loss was not finite was skipped as a whole (parameters, optimizer state,
+                        // running statistics): the model is that of the last finite step.
                         throw new NonFiniteLossException("training loss became " + t.lossSum() + " in epoch " + epoch
                                 + " between batches " + (batch.index() + 1 - t.samples() / step.batchSize()) + " and "
-                                + batch.index() + "; the optimizer skipped those updates (" + optimizer.skippedSteps()
-                                + " skipped so far), so the parameters are still finite");
+                                + batch.index() + "; those steps were skipped (" + optimizer.skippedSteps()
+                                + " skipped so far), so the model is still finite");
                     }
                     lossSum += t.lossSum();
                     correct += t.correct();
@@ -174,14 +250,29 @@ public final class Trainer {
                 }
             }
         }
+        knownBatchesPerEpoch = count;
         double trainSeconds = (System.nanoTime() - start) / 1e9;
         Evaluation eval = test == null ? new Evaluation(Double.NaN, Double.NaN, 0) : evaluate(test);
         return new EpochMetrics(epoch, lossSum / Math.max(seen, 1), (double) correct / Math.max(seen, 1),
                 eval.loss(), eval.accuracy(), seen, trainSeconds);
     }
 
+    private int knownBatchesPerEpoch;
+
+    /** Labels are class indices: whole, non-negative numbers, one per sample (the loss checks the upper bound). */
+    private static void checkLabels(BatchSource.View batch, int epoch) {
+        float[] labels = batch.labels();
+        for (int i = 0; i < batch.size(); i++) {
+            float y = labels[i];
+            if (!(y >= 0) || y != Math.rint(y) || y > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("epoch " + epoch + ", batch " + batch.index() + ": label " + y
+                        + " of sample " + i + " is not a class index");
+            }
+        }
+    }
+
     /** The fixed-shape step for full batches, created at the first batch (its shape is the loader's batch size). */
-    private TrainingStep stepFor(Batch batch) {
+    private TrainingStep stepFor(BatchSource.View batch) {
         if (step == null) {
             int[] shape = batch.shape();
             step = new TrainingStep(model, loss, optimizer, device, Math.max(batch.size(), trainBatchSize),
@@ -190,8 +281,8 @@ public final class Trainer {
         return step;
     }
 
-    private Evaluation trainPartialBatch(Batch batch) {
-        try (TensorScope scope = TensorScope.open()) {
+    private Evaluation trainPartialBatch(BatchSource.View batch) {
+        try (TensorScope scope = TensorScope.open(); StepTransaction tx = StepTransaction.open()) {
             Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
             Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
             optimizer.zeroGrad();
@@ -199,19 +290,30 @@ public final class Trainer {
             Tensor l = loss.forward(logits, y);
             l.backward();
             optimizer.step();
+            tx.commit(l);
             return new Evaluation(l.item(), (double) countCorrect(logits, batch) / batch.size(), batch.size());
         }
     }
 
     /** Mean loss and accuracy over every batch of {@code loader} (eval mode, no gradients); restores the mode after. */
     public Evaluation evaluate(DataLoader loader) {
+        return evaluate(BatchSource.of(loader));
+    }
+
+    /** Mean loss and accuracy over the caller's batches (eval mode, no gradients); restores the mode after. */
+    public Evaluation evaluate(Iterable<ArrayBatch> batches) {
+        return evaluate(BatchSource.of(batches));
+    }
+
+    private Evaluation evaluate(BatchSource source) {
         boolean wasTraining = model.isTraining();
         model.eval();
         double lossSum = 0;
         long correct = 0;
         long seen = 0;
-        try (GradMode ignored = GradMode.noGrad(); DataLoader.Epoch e = loader.epoch(0)) {
-            for (Batch batch : e) {
+        try (GradMode ignored = GradMode.noGrad(); BatchSource.Epoch e = source.epoch(0)) {
+            while (e.hasNext()) {
+                BatchSource.View batch = e.next();
                 try (TensorScope scope = TensorScope.open()) {
                     Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
                     Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
@@ -227,7 +329,7 @@ public final class Trainer {
         return new Evaluation(lossSum / Math.max(seen, 1), (double) correct / Math.max(seen, 1), seen);
     }
 
-    private static long countCorrect(Tensor logits, Batch batch) {
+    private static long countCorrect(Tensor logits, BatchSource.View batch) {
         float[] predicted;
         try (GradMode ignored = GradMode.noGrad(); Tensor am = logits.argmax(1)) {
             predicted = am.toArray();
@@ -255,6 +357,30 @@ public final class Trainer {
         private LearningRateSchedule schedule = LearningRateSchedule.constant();
         private boolean graphs;
         private int reportEvery = 20;
+        private int batchSize = 64;
+        private Normalization normalization = Normalization.NONE;
+        private Cancellation cancellation = new Cancellation();
+
+        /** Batch size when the trainer batches a {@link Dataset} itself (default 64). */
+        public Builder batchSize(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("batchSize must be >= 1, got " + n);
+            }
+            this.batchSize = n;
+            return this;
+        }
+
+        /** Normalisation when the trainer batches a {@link Dataset} itself (default none). */
+        public Builder normalization(Normalization n) {
+            this.normalization = Objects.requireNonNull(n, "normalization");
+            return this;
+        }
+
+        /** A cancellation handle shared with other code (default: a new one, see {@link Trainer#cancellation()}). */
+        public Builder cancellation(Cancellation c) {
+            this.cancellation = Objects.requireNonNull(c, "cancellation");
+            return this;
+        }
 
         /**
          * Capture the training step as a graph after a short warm-up and replay it (a CUDA graph on the GPU); when the

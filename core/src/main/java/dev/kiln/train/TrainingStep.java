@@ -10,6 +10,7 @@ import dev.kiln.core.Tensor;
 import dev.kiln.core.TensorScope;
 import dev.kiln.nn.Loss;
 import dev.kiln.nn.Module;
+import dev.kiln.nn.StepTransaction;
 import dev.kiln.optim.Optimizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,7 +21,9 @@ import java.util.Objects;
 /**
  * One classifier training step (zero grads, forward, loss, backward, optimizer update) on fixed-shape input tensors,
  * without a host wait: the loss and the number of correct predictions are summed on the device and read only by
- * {@link #drain()}, and a non-finite loss skips the update on the device ({@link Optimizer#step(Tensor)}).
+ * {@link #drain()}, and a non-finite loss skips the update on the device ({@link Optimizer#step(Tensor)}). The step is
+ * one {@link StepTransaction}: batch norm's running statistics and {@code num_batches_tracked} change with the
+ * parameters or not at all, so a step that throws or meets a non-finite loss leaves the model bitwise unchanged.
  *
  * <p>With graphs on, the first {@code warmupSteps} steps run eagerly (they choose convolution algorithms, create the
  * optimizer state and fill the allocator's cache), the next one is captured as a {@link CapturedGraph}, and every
@@ -153,12 +156,13 @@ public final class TrainingStep implements AutoCloseable {
 
     private void body() {
         Backend be = device.backend();
-        try (TensorScope scope = TensorScope.open()) {
+        try (TensorScope scope = TensorScope.open(); StepTransaction tx = StepTransaction.open()) {
             optimizer.zeroGrad();
             Tensor logits = model.forward(inputs);
             Tensor l = loss.forward(logits, targets);
             l.backwardWithoutHostCheck();
             optimizer.step(l);
+            tx.commit(l);
             try (GradMode ignored = GradMode.noGrad()) {
                 be.axpy(batchSize, l.buffer(), lossSum.buffer(), 1);
                 // correct = sum(1 - min(|argmax - target|, 1)): equality from ops every backend has

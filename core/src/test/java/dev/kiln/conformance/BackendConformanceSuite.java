@@ -1013,7 +1013,7 @@ public abstract class BackendConformanceSuite {
         try (Scope s = scope()) {
             Buffer rmb = s.up(rm);
             Buffer rvb = s.up(rv);
-            b.batchNormUpdateRunningStats(g, s.in(saveMean), s.in(saveInvStd), BN_EPS, factor, rmb, rvb);
+            b.batchNormUpdateRunningStats(g, s.in(saveMean), s.in(saveInvStd), BN_EPS, factor, rmb, rvb, null, null);
             // a few float32 element-wise ops: RTOL times the magnitude of each term of the blend
             double[] tolM = new double[g.channels()];
             double[] tolV = new double[g.channels()];
@@ -1026,6 +1026,38 @@ public abstract class BackendConformanceSuite {
             assertClose(op + " runningMean", new int[] {g.channels()}, s.down(rmb), ref[0], tolM);
             assertClose(op + " runningVar", new int[] {g.channels()}, s.down(rvb), ref[1], tolV);
             s.assertInputsUnchanged(op);
+        }
+    }
+
+    @ParameterizedTest(name = "guard {0}")
+    @ValueSource(floats = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY})
+    @DisplayName("batchNormUpdateRunningStats: a non-finite guard leaves the running statistics bitwise unchanged and counts one skip; a finite one updates exactly as no guard")
+    void batchNormUpdateRunningStatsGuard(float bad) {
+        BatchNormGeometry g = new BatchNormGeometry(4, 70, 3);
+        Inputs in = new Inputs(1990);
+        float[] saveMean = in.uniform(g.channels(), -1, 1);
+        float[] saveInvStd = in.uniform(g.channels(), 0.5, 3);
+        float[] rm = in.uniform(g.channels(), -1, 1);
+        float[] rv = in.uniform(g.channels(), 0.2, 2);
+        try (Scope s = scope()) {
+            Buffer rmb = s.up(rm);
+            Buffer rvb = s.up(rv);
+            Buffer guard = s.up(new float[] {bad});
+            Buffer skipped = s.up(new float[] {4f});
+            b.batchNormUpdateRunningStats(g, s.in(saveMean), s.in(saveInvStd), BN_EPS, 0.1, rmb, rvb, guard, skipped);
+            b.batchNormUpdateRunningStats(g, s.in(saveMean), s.in(saveInvStd), BN_EPS, 0.1, rmb, rvb, guard, null);
+            assertArrayEquals(rm, s.down(rmb), "runningMean after a skipped update");
+            assertArrayEquals(rv, s.down(rvb), "runningVar after a skipped update");
+            assertEquals(5f, s.down(skipped)[0], "one skip counted once");
+            Buffer rmFree = s.up(rm);
+            Buffer rvFree = s.up(rv);
+            b.fill(guard, 0, 1, -3.5f);
+            b.batchNormUpdateRunningStats(g, s.in(saveMean), s.in(saveInvStd), BN_EPS, 0.1, rmb, rvb, guard, skipped);
+            b.batchNormUpdateRunningStats(g, s.in(saveMean), s.in(saveInvStd), BN_EPS, 0.1, rmFree, rvFree, null, null);
+            assertFalse(Arrays.equals(rm, s.down(rmb)), "a finite guard lets the update through");
+            assertArrayEquals(s.down(rmFree), s.down(rmb), "guarded = unguarded runningMean");
+            assertArrayEquals(s.down(rvFree), s.down(rvb), "guarded = unguarded runningVar");
+            assertEquals(5f, s.down(skipped)[0]);
         }
     }
 
@@ -1066,7 +1098,7 @@ public abstract class BackendConformanceSuite {
                 Buffer sm = s.out(g.channels());
                 Buffer si = s.out(g.channels());
                 b.batchNormForwardTraining(g, s.in(x), null, null, BN_EPS, s.out(g.length()), sm, si);
-                b.batchNormUpdateRunningStats(g, sm, si, BN_EPS, 1.0 / k, rm, rv);
+                b.batchNormUpdateRunningStats(g, sm, si, BN_EPS, 1.0 / k, rm, rv, null, null);
             }
             // 4 chained float32 updates of O(1) values; eps is subtracted back exactly in the reference, and
             // float32 1/invStd^2 - eps loses ~eps*1e-7 absolutely: tolerance 1e-5 relative plus 1e-6
@@ -1682,7 +1714,9 @@ public abstract class BackendConformanceSuite {
                 new Misuse("batchNormBackward dx too short", be -> be.batchNormBackward(bg, be.allocate(bg.length()),
                         be.allocate(bg.length()), null, be.allocate(3), be.allocate(3), be.allocate(bg.length() - 1), null, null)),
                 new Misuse("batchNormUpdateRunningStats runningVar too short", be -> be.batchNormUpdateRunningStats(bg,
-                        be.allocate(3), be.allocate(3), 1e-5f, 0.1, be.allocate(3), be.allocate(2))),
+                        be.allocate(3), be.allocate(3), 1e-5f, 0.1, be.allocate(3), be.allocate(2), null, null)),
+                new Misuse("batchNormUpdateRunningStats guard of length 0", be -> be.batchNormUpdateRunningStats(bg,
+                        be.allocate(3), be.allocate(3), 1e-5f, 0.1, be.allocate(3), be.allocate(3), be.allocate(0), null)),
                 new Misuse("avgPool2dForward y too short", be -> be.avgPool2dForward(pg, be.allocate(pg.inputLength()), be.allocate(pg.outputLength() - 1))),
                 new Misuse("avgPool2dBackward dx too short", be -> be.avgPool2dBackward(pg, be.allocate(pg.outputLength()), be.allocate(pg.inputLength() - 1))),
                 new Misuse("maxPool2dForward x too short", be -> be.maxPool2dForward(pg, be.allocate(pg.inputLength() - 1), be.allocate(pg.outputLength()))),

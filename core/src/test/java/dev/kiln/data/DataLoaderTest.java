@@ -299,6 +299,26 @@ class DataLoaderTest {
     }
 
     @Test
+    void interruptedConsumerClosesWithoutAFalseStuckWarning() throws Exception {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        Counting data = new Counting(400);
+        try (DataLoader loader = DataLoader.builder(data).batchSize(4).prefetch(2).build()) {
+            DataLoader.Epoch epoch = loader.epoch(0);
+            epoch.next();
+            System.setErr(new java.io.PrintStream(captured, true));
+            Thread.currentThread().interrupt();
+            long start = System.nanoTime();
+            epoch.close();
+            assertTrue(Thread.interrupted(), "the interrupt stays set for the caller");
+            assertTrue(System.nanoTime() - start < 4_000_000_000L, "the producer stopped at once");
+        } finally {
+            System.setErr(err);
+        }
+        assertFalse(captured.toString().contains("did not stop"), "no stuck-thread warning: " + captured);
+    }
+
+    @Test
     void pytorchOrderIsEpochOrderPytorchPermutationEpochByEpoch() {
         try (DataLoader torchOrder = DataLoader.builder(new Counting(100)).batchSize(10).seed(0).pytorchOrder(true).build();
              DataLoader kilnOrder = DataLoader.builder(new Counting(100)).batchSize(10).seed(0).build()) {

@@ -52,17 +52,30 @@ public final class CpuBackend implements Backend {
     }
 
     public CpuBackend(int threads) {
+        this(threads, defaultPoolBytes());
+    }
+
+    /** @param poolBytes bound of the pool of reusable arrays (0: no pool) */
+    public CpuBackend(int threads, long poolBytes) {
         if (threads < 1) {
             throw new IllegalArgumentException("cpu backend: threads must be >= 1, got " + threads);
         }
+        if (poolBytes < 0) {
+            throw new IllegalArgumentException("cpu backend: poolBytes must be >= 0, got " + poolBytes);
+        }
         this.threads = threads;
         this.par = new Parallel(threads);
-        this.pool = new ArrayPool(defaultPoolBytes());
+        this.pool = new ArrayPool(poolBytes);
         LOG.debug("created cpu backend with {} threads", threads);
     }
 
     public int threads() {
         return threads;
+    }
+
+    /** Bytes of arrays the pool holds for reuse now. */
+    public long pooledBytes() {
+        return pool.pooledBytes();
     }
 
     @Override
@@ -486,14 +499,28 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                            double factor, Buffer runningMean, Buffer runningVar) {
+                                            double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
+                                            Buffer skipped) {
         open();
         String op = "batchNormUpdateRunningStats";
         Objects.requireNonNull(g, op + ": geometry is null");
         int c = g.channels();
-        BatchNormKernels.updateRunningStats(g, arr(op, "saveMean", saveMean, c),
-                arr(op, "saveInvStd", saveInvStd, c), eps, factor, arr(op, "runningMean", runningMean, c),
-                arr(op, "runningVar", runningVar, c));
+        float[] mean = arr(op, "saveMean", saveMean, c);
+        float[] invStd = arr(op, "saveInvStd", saveInvStd, c);
+        float[] rm = arr(op, "runningMean", runningMean, c);
+        float[] rv = arr(op, "runningVar", runningVar, c);
+        float[] guardArray = opt(op, "guard", guard, 1);
+        float[] skippedArray = opt(op, "skipped", skipped, 1);
+        if (guardArray != null && !Float.isFinite(guardArray[0])) {
+            if (g.valuesPerChannel() < 2) {
+                BatchNormKernels.updateRunningStats(g, mean, invStd, eps, factor, rm, rv);   // throws: bad geometry
+            }
+            if (skippedArray != null) {
+                skippedArray[0] += 1f;
+            }
+            return;
+        }
+        BatchNormKernels.updateRunningStats(g, mean, invStd, eps, factor, rm, rv);
     }
 
     // ---------------------------------------------------------------- pooling

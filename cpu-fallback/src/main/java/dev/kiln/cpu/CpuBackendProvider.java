@@ -8,12 +8,15 @@ import java.util.Optional;
 
 /**
  * Provider of the pure-Java backend: name "cpu", priority 0, always available. The thread count comes from the
- * {@code threads} option, else the system property {@code kiln.cpu.threads}, else the number of processors.
+ * {@code threads} option, else the system property {@code kiln.cpu.threads}, else the number of processors; the
+ * array pool's bound from the {@code poolBytes} option, else {@code kiln.cpu.poolBytes}.
  */
 public final class CpuBackendProvider implements BackendProvider {
 
     public static final String THREADS_OPTION = "threads";
     public static final String THREADS_PROPERTY = "kiln.cpu.threads";
+    /** Bound of the backend's pool of reusable arrays in bytes (default: a quarter of the heap, at most 512 MiB). */
+    public static final String POOL_BYTES_OPTION = "poolBytes";
 
     @Override
     public String name() {
@@ -32,7 +35,21 @@ public final class CpuBackendProvider implements BackendProvider {
 
     @Override
     public Backend create(Map<String, String> options) {
-        return new CpuBackend(resolveThreads(options));
+        String pool = options == null ? null : options.get(POOL_BYTES_OPTION);
+        if (pool == null) {
+            return new CpuBackend(resolveThreads(options));
+        }
+        long bytes;
+        try {
+            bytes = Long.parseLong(pool.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("cpu backend: option '" + POOL_BYTES_OPTION
+                    + "' must be a number of bytes, got '" + pool + "'", e);
+        }
+        if (bytes < 0) {
+            throw new IllegalArgumentException("cpu backend: option '" + POOL_BYTES_OPTION + "' must be >= 0, got " + bytes);
+        }
+        return new CpuBackend(resolveThreads(options), bytes);
     }
 
     static int resolveThreads(Map<String, String> options) {

@@ -266,7 +266,7 @@ class CpuKernelsTest {
             }
         }
         Buffer rm = up(new float[]{0, 0, 0}), rv = up(new float[]{1, 1, 1});
-        be.batchNormUpdateRunningStats(g, mean, inv, 1e-5f, 0.1, rm, rv);
+        be.batchNormUpdateRunningStats(g, mean, inv, 1e-5f, 0.1, rm, rv, null, null);
         float[] rvv = down(rv);
         double v0 = (1.0 / ((double) ii[0] * ii[0]) - 1e-5f) * 35.0 / 34.0;
         assertEquals((float) (0.9 + 0.1 * v0), rvv[0]);

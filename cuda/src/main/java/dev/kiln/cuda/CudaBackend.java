@@ -681,7 +681,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                            double factor, Buffer runningMean, Buffer runningVar) {
+                                            double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
+                                            Buffer skipped) {
         long m = g.valuesPerChannel();
         if (m < 2) {
             throw new IllegalArgumentException("batch norm: the unbiased running variance needs more than 1 value per"
@@ -692,7 +693,8 @@ public final class CudaBackend implements Backend {
             enter();
             kernels.launch("nn", "kiln_bn_running_stats", c, c, ptr(saveMean, "saveMean", c),
                     ptr(saveInvStd, "saveInvStd", c), eps, factor, (double) m / (m - 1),
-                    ptr(runningMean, "runningMean", c), ptr(runningVar, "runningVar", c));
+                    ptr(runningMean, "runningMean", c), ptr(runningVar, "runningVar", c),
+                    DeviceAddress.of(optional(guard, "guard", 1)), DeviceAddress.of(optional(skipped, "skipped", 1)));
         }
     }
 

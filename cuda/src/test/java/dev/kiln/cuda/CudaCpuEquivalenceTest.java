@@ -312,7 +312,7 @@ class CudaCpuEquivalenceTest {
                         (be, in, o) -> {
                             try (Buffer m = be.allocate(c); Buffer is = be.allocate(c); Buffer y = be.allocate(len)) {
                                 be.batchNormForwardTraining(g, in[0], null, null, 1e-5f, y, m, is);
-                                be.batchNormUpdateRunningStats(g, m, is, 1e-5f, factor, o[0], o[1]);
+                                be.batchNormUpdateRunningStats(g, m, is, 1e-5f, factor, o[0], o[1], null, null);
                             }
                         });
             }

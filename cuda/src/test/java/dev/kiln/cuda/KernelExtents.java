@@ -145,7 +145,8 @@ final class KernelExtents {
             }),
             Map.entry("kiln_bn_running_stats", a -> {
                 long c = i(a[0]);
-                return List.of(at(1, "saveMean", c), at(2, "saveInvStd", c), at(6, "runningMean", c), at(7, "runningVar", c));
+                return List.of(at(1, "saveMean", c), at(2, "saveInvStd", c), at(6, "runningMean", c), at(7, "runningVar", c),
+                        nullable(8, "guard", 1), nullable(9, "skipped", 1));
             }),
             Map.entry("kiln_max_pool_backward", a -> {
                 long nc = (long) i(a[0]) * i(a[1]);

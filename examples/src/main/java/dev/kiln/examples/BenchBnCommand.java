@@ -82,7 +82,7 @@ final class BenchBnCommand implements Callable<Integer> {
             float eps = 1e-5f;
             Runnable forward = () -> {
                 b.batchNormForwardTraining(g, x, gamma, beta, eps, y, mean, invStd);
-                b.batchNormUpdateRunningStats(g, mean, invStd, eps, 0.1, runningMean, runningVar);
+                b.batchNormUpdateRunningStats(g, mean, invStd, eps, 0.1, runningMean, runningVar, null, null);
             };
             Runnable backward = () -> b.batchNormBackward(g, x, dy, gamma, mean, invStd, dx, dGamma, dBeta);
             forward.run();

@@ -221,7 +221,7 @@ final class LeNetCommand implements Callable<Integer> {
                 provenance.put("random_stream", randomStream);
                 provenance.put("device", dev.backend().description());
                 provenance.put("metrics", finalMetrics);
-                ModelFiles.save(save, model, provenance);
+                ModelFiles.save(save, model, Normalization.MNIST, provenance);
                 out.println("model written to " + save + " (provenance in " + ModelFiles.sidecar(save) + ")");
             }
             if (plot != null) {

@@ -29,4 +29,17 @@ class BenchCommandTest {
         assertEquals(0, CliRunner.run(out, "bench", "ops", "--help"));
         assertTrue(out.toString().contains("--filter"), out.toString());
     }
+
+    @Test
+    @DisplayName("bench predictor prints one row per thread count, hand-assembled beside Predictor, and the two agree on the classes")
+    void benchPredictor() {
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "bench", "predictor", "--threads", "1,2", "--batch-size", "8",
+                "--seconds", "0.05", "--rounds", "1"), out.toString());
+        String s = out.toString();
+        assertTrue(s.contains("hand-assembled img/s") && s.contains("Predictor img/s"), s);
+        assertTrue(s.contains("classes agree on 8/8 images"), s);
+        assertTrue(s.lines().anyMatch(l -> l.trim().startsWith("1 ")), s);
+        assertTrue(s.lines().anyMatch(l -> l.trim().startsWith("2 ")), s);
+    }
 }

@@ -112,6 +112,22 @@ class CommandLineTest {
         assertTrue(Files.exists(tmp.resolve("model.safetensors.json")));
         assertEquals(2, JsonParser.parseString(Files.readString(tmp.resolve("model.safetensors.json"))).getAsJsonObject()
                 .getAsJsonObject("hyperparameters").get("epochs").getAsInt());
+        // the saved file alone scores MNIST: the Predictor's accuracy on the test set is the run's (folded batch
+        // norm may flip an exact near-tie, hence 2 images of slack)
+        dev.kiln.data.ImageSplit test = dev.kiln.data.MnistDirectory.read(data.get(), "test", false).test();
+        byte[][] images = new byte[test.size()][];
+        for (int i = 0; i < images.length; i++) {
+            images[i] = java.util.Arrays.copyOfRange(test.images(), i * 784, (i + 1) * 784);
+        }
+        try (dev.kiln.inference.Predictor p = dev.kiln.inference.Predictor.load(tmp.resolve("model.safetensors"),
+                dev.kiln.inference.Predictor.Options.defaults().device(dev.kiln.core.Device.cpu()))) {
+            int[] classes = p.classes(images);
+            int correct = 0;
+            for (int i = 0; i < classes.length; i++) {
+                correct += classes[i] == test.label(i) ? 1 : 0;
+            }
+            assertEquals(acc, (double) correct / classes.length, 2.0 / classes.length);
+        }
     }
 
     /** One naming style in the metrics file: every key snake_case. */
@@ -145,7 +161,7 @@ class CommandLineTest {
         try {
             System.setErr(new java.io.PrintStream(warnings, true, java.nio.charset.StandardCharsets.UTF_8));
             for (String[] cmd : new String[][]{{}, {"lenet"}, {"bn-demo"}, {"running-stats-demo"}, {"doctor"}, {"bench"},
-                    {"bench", "lenet"}, {"bench", "ops"}, {"bench", "bn"}}) {
+                    {"bench", "lenet"}, {"bench", "ops"}, {"bench", "bn"}, {"bench", "predictor"}}) {
                 java.io.StringWriter out = new java.io.StringWriter();
                 String[] args = java.util.Arrays.copyOf(cmd, cmd.length + 1);
                 args[cmd.length] = "--help";

@@ -5,6 +5,7 @@ import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.Buffer;
 import dev.kiln.core.GradMode;
 import dev.kiln.core.Tensor;
+import dev.kiln.nn.StepTransaction;
 
 /**
  * Batch normalisation over (N, C, *) with PyTorch's {@code F.batch_norm} semantics. Statistics per channel over
@@ -24,6 +25,15 @@ public final class BatchNormOp {
      */
     public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                    boolean useBatchStats, double updateFactor, float eps) {
+        return batchNorm(x, runningMean, runningVar, weight, bias, useBatchStats, updateFactor, eps, null);
+    }
+
+    /**
+     * As above; inside a {@link StepTransaction} the running-statistics update is deferred to the step's commit,
+     * where a non-finite loss skips it and counts the skip in {@code skipCounter} (one float, nullable).
+     */
+    public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                   boolean useBatchStats, double updateFactor, float eps, Tensor skipCounter) {
         int[] s = x.shape();
         BatchNormGeometry g = geometry(s);
         Backend be = x.device().backend();
@@ -51,7 +61,16 @@ public final class BatchNormOp {
         Buffer saveInvStd = be.allocateUninitialized(g.channels());
         be.batchNormForwardTraining(g, x.buffer(), gamma, beta, eps, y, saveMean, saveInvStd);
         if (runningMean != null && runningVar != null) {
-            be.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, updateFactor, runningMean.buffer(), runningVar.buffer());
+            StepTransaction tx = StepTransaction.current();
+            if (tx == null) {
+                be.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, updateFactor, runningMean.buffer(),
+                        runningVar.buffer(), null, null);
+            } else {
+                // saveMean / saveInvStd live in the step's scope, which closes after the commit
+                tx.deferDeviceUpdate(guard -> be.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, updateFactor,
+                        runningMean.buffer(), runningVar.buffer(), guard == null ? null : guard.buffer(),
+                        guard == null || skipCounter == null ? null : skipCounter.buffer()));
+            }
         }
         Tensor mean = Tensor.wrap(x.device(), saveMean, g.channels());
         Tensor invStd = Tensor.wrap(x.device(), saveInvStd, g.channels());

@@ -1,0 +1,90 @@
+package dev.kiln.nn;
+
+import dev.kiln.core.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Makes a training step all-or-nothing for the state a forward pass changes besides its output: batch norm's
+ * running statistics and {@code num_batches_tracked}. While one is open on a thread, a training forward records those
+ * updates here instead of applying them; {@link #commit(Tensor)} applies them after the optimizer step, guarded by
+ * the step's loss on the device (a NaN or infinite loss leaves them bitwise unchanged, as the fused SGD leaves the
+ * parameters), and closing without a commit (an exception anywhere in the step) drops them.
+ * <p>
+ * {@code TrainingStep} and {@code Trainer} open one around every step. A plain {@code forward} outside a transaction
+ * keeps PyTorch's semantics and updates the running statistics at once.
+ */
+public final class StepTransaction implements AutoCloseable {
+
+    private static final ThreadLocal<StepTransaction> CURRENT = new ThreadLocal<>();
+
+    private final Thread owner = Thread.currentThread();
+    private final List<Consumer<Tensor>> deviceUpdates = new ArrayList<>();
+    private final List<Runnable> hostUpdates = new ArrayList<>();
+    private boolean finished;
+
+    private StepTransaction() {
+    }
+
+    /** Opens a transaction on this thread; transactions do not nest. */
+    public static StepTransaction open() {
+        if (CURRENT.get() != null) {
+            throw new IllegalStateException("a step transaction is already open on this thread");
+        }
+        StepTransaction tx = new StepTransaction();
+        CURRENT.set(tx);
+        return tx;
+    }
+
+    /** The transaction open on this thread, or null. */
+    public static StepTransaction current() {
+        return CURRENT.get();
+    }
+
+    /** An update to apply at commit, given the loss guard (null when the commit is unguarded). */
+    public void deferDeviceUpdate(Consumer<Tensor> update) {
+        checkOpen();
+        deviceUpdates.add(update);
+    }
+
+    /** Host bookkeeping (counters) to apply at commit. */
+    public void deferHostUpdate(Runnable update) {
+        checkOpen();
+        hostUpdates.add(update);
+    }
+
+    /**
+     * Applies the recorded updates. With {@code lossGuard} (one value, normally the step's loss) each device update
+     * is skipped on the device when the loss is not finite; with null they are applied unconditionally.
+     */
+    public void commit(Tensor lossGuard) {
+        checkOpen();
+        finished = true;
+        for (Consumer<Tensor> u : deviceUpdates) {
+            u.accept(lossGuard);
+        }
+        for (Runnable r : hostUpdates) {
+            r.run();
+        }
+    }
+
+    private void checkOpen() {
+        if (finished) {
+            throw new IllegalStateException("step transaction already committed or closed");
+        }
+        if (Thread.currentThread() != owner) {
+            throw new IllegalStateException("a step transaction belongs to the thread that opened it (" + owner.getName() + ")");
+        }
+    }
+
+    /** Ends the transaction; updates not committed are dropped. */
+    @Override
+    public void close() {
+        finished = true;
+        if (CURRENT.get() == this) {
+            CURRENT.remove();
+        }
+    }
+}

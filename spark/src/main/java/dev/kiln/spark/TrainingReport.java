@@ -1,0 +1,17 @@
+package dev.kiln.spark;
+
+import java.io.Serializable;
+
+/**
+ * What one barrier task reports after training: rank 0 also carries the trained model as self-contained bytes.
+ *
+ * @param collectiveNanos    wall time in the data-parallel exchanges: losses, gradient (or parameter) all-reduce,
+ *                           buffer broadcasts (waiting for peers included)
+ * @param syncBatchNormNanos wall time in SyncBatchNorm's statistics exchanges
+ * @param trainNanos      wall time of the training loop
+ * @param epochLosses     mean (over all tasks) training loss of each epoch
+ */
+public record TrainingReport(int rank, int worldSize, long steps, long images, long collectiveNanos,
+                             long syncBatchNormNanos, long trainNanos, double[] epochLosses, String device,
+                             byte[] model) implements Serializable {
+}

@@ -1,0 +1,172 @@
+package dev.kiln.spark;
+
+import dev.kiln.core.Device;
+import dev.kiln.data.Normalization;
+import dev.kiln.distributed.DataParallel;
+import dev.kiln.distributed.LocalCollectiveGroup;
+import dev.kiln.inference.Predictor;
+import dev.kiln.io.SafeTensors;
+import dev.kiln.nn.StateDict;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Barrier-mode training in local[2]. The exactness of data parallelism itself (2 x 32 == 1 x 64, with and without
+ * SyncBatchNorm) is proven in core's DataParallelSuite over threads; here the same loop over Spark's barrier
+ * collective must give bitwise the model the thread collective gives on the same shards.
+ */
+class DistributedTrainerTest {
+
+    private static final int COUNT = 256;
+    private static SparkSession spark;
+    private static List<Row> rows;
+
+    private static final StructType SCHEMA = new StructType()
+            .add("image", DataTypes.BinaryType, false)
+            .add("label", DataTypes.IntegerType, false);
+
+    @BeforeAll
+    static void start() {
+        spark = LocalSpark.start("DistributedTrainerTest");
+        byte[][] images = TestModels.images(COUNT, 21);
+        rows = new ArrayList<>();
+        for (int i = 0; i < COUNT; i++) {
+            rows.add(RowFactory.create(images[i], TestModels.label(i)));
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        if (spark != null) {
+            spark.stop();
+        }
+    }
+
+    /** Two partitions: the first and the second half of the rows, in order. */
+    private static Dataset<Row> frame() {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        return spark.createDataFrame(jsc.parallelize(rows, 2), SCHEMA);
+    }
+
+    private static byte[] onThreads(DistributedTrainer.Config config) throws Exception {
+        LocalCollectiveGroup group = new LocalCollectiveGroup(2);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            List<Future<TrainingReport>> futures = new ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                int rank = r;
+                List<Row> half = rows.subList(rank * COUNT / 2, (rank + 1) * COUNT / 2);
+                futures.add(pool.submit(() -> TrainPartition.train(group.member(rank),
+                        TrainPartition.Shard.read(half.iterator(), true, Normalization.MNIST, rank), config,
+                        Device.cpu())));
+            }
+            futures.get(1).get();
+            return futures.get(0).get().model();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static StateDict state(byte[] model) throws Exception {
+        return SafeTensors.read(model, "model").tensors();
+    }
+
+    @Test
+    void barrierTasksWithSyncBatchNormTrainBitwiseLikeTheThreadCollective() throws Exception {
+        DistributedTrainer.Config config = new DistributedTrainer.Config().tasks(2).batchSizePerTask(16).epochs(2)
+                .device("cpu").seed(7);
+        DistributedTrainer.Result result = DistributedTrainer.fit(frame(), "image", "label", config);
+        assertEquals(2, result.reports().size());
+        for (TrainingReport r : result.reports()) {
+            assertEquals(16, r.steps(), "8 steps of 16 per shard of 128, 2 epochs");
+            assertTrue(r.collectiveNanos() > 0 && r.syncBatchNormNanos() > 0, "exchanges were timed");
+        }
+        StateDict spark = state(result.model());
+        StateDict threads = state(onThreads(config));
+        assertEquals(threads.entries().keySet(), spark.entries().keySet());
+        for (Map.Entry<String, StateDict.Entry> e : threads.entries().entrySet()) {
+            if (e.getValue().dtype() == StateDict.DType.I64) {
+                assertEquals(e.getValue().longValue(), spark.get(e.getKey()).longValue(), e.getKey());
+            } else {
+                assertArrayEquals(e.getValue().data(), spark.get(e.getKey()).data(), e.getKey());
+            }
+        }
+        assertEquals(16, spark.get("bn1.num_batches_tracked").longValue());
+        try (Predictor p = Predictor.load(result.model())) {
+            assertEquals(10, p.numClasses());
+        }
+        double[] losses = result.rank0().epochLosses();
+        assertTrue(losses[1] < losses[0], "the loss falls: " + losses[0] + " -> " + losses[1]);
+    }
+
+    @Test
+    void parameterAveragingWithPlainBatchNormAlsoRunsOverRepartitionedData() throws Exception {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        Dataset<Row> five = spark.createDataFrame(jsc.parallelize(rows, 5), SCHEMA);   // repartitioned to 2
+        DistributedTrainer.Config config = new DistributedTrainer.Config().tasks(2).batchSizePerTask(16)
+                .syncBatchNorm(false).sync(DataParallel.Sync.PARAMETER_AVERAGING, 4).device("cpu");
+        DistributedTrainer.Result result = DistributedTrainer.fit(five, "image", "label", config);
+        assertEquals(result.reports().get(0).steps(), result.reports().get(1).steps());
+        assertTrue(result.rank0().steps() >= 4);
+        assertEquals(0, result.reports().get(1).syncBatchNormNanos(), "no SyncBatchNorm exchanges");
+        try (Predictor p = Predictor.load(result.model())) {
+            assertEquals(10, p.numClasses());
+        }
+    }
+
+    @Test
+    void theBarrierAllGatherTransportGivesTheSameModel() throws Exception {
+        // 2 shards of 32 rows in 2 partitions, one step: every exchange through the driver (about 1 s each)
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        List<Row> few = new ArrayList<>(rows.subList(0, 32));
+        few.addAll(rows.subList(COUNT / 2, COUNT / 2 + 32));
+        Dataset<Row> small = spark.createDataFrame(jsc.parallelize(few, 2), SCHEMA);
+        DistributedTrainer.Config base = new DistributedTrainer.Config().tasks(2).batchSizePerTask(32)
+                .syncBatchNorm(false).broadcastBuffers(false).device("cpu");
+        byte[] viaDriver = DistributedTrainer.fit(small, "image", "label",
+                base.transport(DistributedTrainer.Transport.BARRIER_ALL_GATHER, java.time.Duration.ofMinutes(2))).model();
+        byte[] viaSockets = DistributedTrainer.fit(small, "image", "label",
+                base.transport(DistributedTrainer.Transport.SOCKETS, java.time.Duration.ofMinutes(2))).model();
+        assertArrayEquals(viaSockets, viaDriver);
+    }
+
+    @Test
+    void badInputIsNamed() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> DistributedTrainer.fit(frame(), "label", "label", new DistributedTrainer.Config()));
+        assertTrue(e.getMessage().contains("'label'") && e.getMessage().contains("binary"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new DistributedTrainer.Config().tasks(0));
+        // a shard smaller than one batch stops every task with the reason
+        Exception failed = assertThrows(Exception.class, () -> DistributedTrainer.fit(frame(), "image", "label",
+                new DistributedTrainer.Config().tasks(2).batchSizePerTask(1000).device("cpu")));
+        assertTrue(String.valueOf(rootCause(failed).getMessage()).contains("fewer than one batch of 1000"),
+                String.valueOf(rootCause(failed)));
+    }
+
+    private static Throwable rootCause(Throwable t) {
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t;
+    }
+}
