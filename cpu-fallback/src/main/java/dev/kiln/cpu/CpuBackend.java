@@ -85,7 +85,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String description() {
-        return "cpu (" + threads + (threads == 1 ? " thread)" : " threads)");
+        return "cpu (" + threads + (threads == 1 ? " thread, " : " threads, ") + SimdSupport.describe() + " kernels)";
     }
 
     // ---------------------------------------------------------------- validation
