@@ -7,6 +7,10 @@ training set on the device before the loop, timing of the training loop only wit
 
   python3 bench/pytorch_lenet.py --data DIR --epochs 1 [--batch-size 64] [--device cuda] [--json OUT]
   python3 bench/pytorch_lenet.py --data DIR --throughput 64,256,1024 [--graphs]   # images/s only, as `kiln bench lenet`
+  python3 bench/pytorch_lenet.py --throughput 64,256 --pool 4096 --device cpu --threads 2   # random images, no MNIST
+
+--threads sets torch.set_num_threads (on the CPU, the peer of Kiln's -Dkiln.cpu.threads); --pool draws that many
+random images in [0, 1) and random labels instead of reading MNIST, as `kiln bench lenet --pool` does.
 """
 import argparse
 import gzip
@@ -89,6 +93,7 @@ def time_training(args, dev, train_x, train_y, bs, graphed):
     torch.manual_seed(args.seed)
     net = LeNet5().to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
+    # a fixed cycle of 64 random batches, drawn once, as `kiln bench lenet`
     idx = torch.randint(0, train_x.shape[0], (64, bs), device=dev)
     static_x, static_y = train_x[idx[0]].clone(), train_y[idx[0]].clone()
 
@@ -148,7 +153,7 @@ def time_training(args, dev, train_x, train_y, bs, graphed):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", help="directory with the four MNIST files (not needed with --throughput and --pool)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.1)
@@ -160,19 +165,29 @@ def main():
     ap.add_argument("--warmup", type=int, default=150, help="untimed steps first (throughput mode)")
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds, median reported (throughput mode)")
     ap.add_argument("--graphs", action="store_true", help="also time the step captured with torch.cuda.graph")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU intra-op threads)")
+    ap.add_argument("--pool", type=int, help="throughput mode: gather batches from this many random images")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.data and not (args.throughput and args.pool):
+        ap.error("--data is required unless --throughput is given with --pool")
     torch.manual_seed(args.seed)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     dev = torch.device(args.device)
     norm = lambda u8: ((u8.to(torch.float32) / 255.0 - 0.1307) / 0.3081).unsqueeze(1)
-    train_x = norm(load(args.data, "train-images-idx3-ubyte")).to(dev)
-    train_y = load(args.data, "train-labels-idx1-ubyte").to(torch.int64).to(dev)
-    test_x = norm(load(args.data, "t10k-images-idx3-ubyte")).to(dev)
-    test_y = load(args.data, "t10k-labels-idx1-ubyte").to(torch.int64).to(dev)
+    if args.throughput and args.pool:
+        train_x = torch.rand(args.pool, 1, 28, 28).to(dev)
+        train_y = torch.randint(0, 10, (args.pool,)).to(dev)
+    else:
+        train_x = norm(load(args.data, "train-images-idx3-ubyte")).to(dev)
+        train_y = load(args.data, "train-labels-idx1-ubyte").to(torch.int64).to(dev)
+        test_x = norm(load(args.data, "t10k-images-idx3-ubyte")).to(dev)
+        test_y = load(args.data, "t10k-labels-idx1-ubyte").to(torch.int64).to(dev)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    result = {"torch_version": torch.__version__, "device": str(dev),
+    result = {"torch_version": torch.__version__, "device": str(dev), "threads": torch.get_num_threads(),
               "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"}
 
     if args.throughput:
@@ -197,6 +212,7 @@ def main():
         total = batches * args.epochs
         gen = torch.Generator(device="cpu").manual_seed(args.seed)
         train_seconds = 0.0
+        test_pass_seconds = 0.0
         step = 0
         for epoch in range(args.epochs):
             net.train()
@@ -220,13 +236,16 @@ def main():
             else:
                 train_seconds += time.perf_counter() - t0
             net.eval()
+            t_eval = time.perf_counter()
             with torch.no_grad():
                 correct = sum(int((net(test_x[j:j + 1000]).argmax(1) == test_y[j:j + 1000]).sum())
                               for j in range(0, test_x.shape[0], 1000))
             acc = correct / test_x.shape[0]
+            test_pass_seconds = test_pass_seconds + time.perf_counter() - t_eval
             print("epoch %d: test accuracy %.4f" % (epoch + 1, acc))
         result.update({"test_accuracy": acc, "epochs": args.epochs, "train_seconds": train_seconds,
-                       "train_images_per_second": n * args.epochs / train_seconds, "batch_size": args.batch_size})
+                       "train_images_per_second": n * args.epochs / train_seconds, "batch_size": args.batch_size,
+                       "test_pass_seconds": test_pass_seconds})
         print("PyTorch LeNet-BN: test accuracy %.2f%%, %.0f images/s (%s)" % (
             100 * acc, result["train_images_per_second"], result["device_name"]))
     if args.json:

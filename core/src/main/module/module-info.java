@@ -5,7 +5,6 @@
 module kiln.core {
     requires transitive org.slf4j;
     requires com.google.gson;
-    requires java.net.http;
 
     exports dev.kiln.backend;
     exports dev.kiln.core;

@@ -1,7 +1,9 @@
 // Element-wise, broadcasting, reduction and gather kernels of Kiln's CUDA backend.
 // Built into PTX by tools/build-ptx.sh (sm_75, PTX ISA rewritten to 8.0); launched from CudaKernels.java.
 // Grid-stride loops throughout: any grid size is correct, the Java side picks one.
-// Operation codes equal the ordinal() of the Java enums (UnaryOp, ScalarOp, BinaryOp).
+// Operation codes are declared in Java (code() of UnaryOp, ScalarOp, BinaryOp) and mirrored in ops.cuh.
+
+#include "ops.cuh"
 
 #define MAX_RANK 8
 
@@ -12,54 +14,56 @@ struct Broadcast {             // all int: passed from Java as an int[] (4-byte 
     int bStride[MAX_RANK];
 };
 
-extern "C" __global__ void kiln_unary(int op, const float* __restrict__ x, float* y, long long n) {
+extern "C" __global__ void kiln_unary(int op, const float* __restrict__ x, float* y, long long n, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         float v = x[i];
         float r;
         switch (op) {
-            case 0: r = -v; break;                 // NEG
-            case 1: r = expf(v); break;            // EXP
-            case 2: r = logf(v); break;            // LOG
-            case 3: r = sqrtf(v); break;           // SQRT
-            case 4: r = fabsf(v); break;           // ABS
-            case 5: r = v * v; break;              // SQUARE
-            default: r = 1.0f / v; break;          // RECIPROCAL
+            case KILN_UNARY_NEG: r = -v; break;
+            case KILN_UNARY_EXP: r = expf(v); break;
+            case KILN_UNARY_LOG: r = logf(v); break;
+            case KILN_UNARY_SQRT: r = sqrtf(v); break;
+            case KILN_UNARY_ABS: r = fabsf(v); break;
+            case KILN_UNARY_SQUARE: r = v * v; break;
+            case KILN_UNARY_RECIPROCAL: r = 1.0f / v; break;
+            default: r = kiln_unknown_op(error, KILN_KIND_UNARY, op); break;
         }
         y[i] = r;
     }
 }
 
-extern "C" __global__ void kiln_scalar(int op, const float* __restrict__ x, float s, float* y, long long n) {
+extern "C" __global__ void kiln_scalar(int op, const float* __restrict__ x, float s, float* y, long long n, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         float v = x[i];
         float r;
         switch (op) {
-            case 0: r = v + s; break;                                   // ADD
-            case 1: r = v * s; break;                                   // MUL
-            case 2: r = s == 2.0f ? v * v : (s == 1.0f ? v : powf(v, s)); break;  // POW
-            case 3: r = s - v; break;                                   // RSUB
-            case 4: r = s / v; break;                                   // RDIV
-            case 5: r = (v != v || s != s) ? v + s : fmaxf(v, s); break;  // MAX (a NaN on either side propagates, as in PyTorch)
-            default: r = (v != v || s != s) ? v + s : fminf(v, s); break; // MIN
+            case KILN_SCALAR_ADD: r = v + s; break;
+            case KILN_SCALAR_MUL: r = v * s; break;
+            case KILN_SCALAR_POW: r = s == 2.0f ? v * v : (s == 1.0f ? v : powf(v, s)); break;
+            case KILN_SCALAR_RSUB: r = s - v; break;
+            case KILN_SCALAR_MAX: r = (v != v || s != s) ? v + s : fmaxf(v, s); break;  // a NaN on either side propagates
+            case KILN_SCALAR_MIN: r = (v != v || s != s) ? v + s : fminf(v, s); break;
+            default: r = kiln_unknown_op(error, KILN_KIND_SCALAR, op); break;
         }
         y[i] = r;
     }
 }
 
-__device__ __forceinline__ float binary_op(int op, float a, float b) {
+__device__ __forceinline__ float binary_op(int op, float a, float b, int* error) {
     switch (op) {
-        case 0: return a + b;
-        case 1: return a - b;
-        case 2: return a * b;
-        case 3: return a / b;
-        case 4: return (a != a || b != b) ? a + b : fmaxf(a, b);   // NaN propagates
-        default: return (a != a || b != b) ? a + b : fminf(a, b);
+        case KILN_BINARY_ADD: return a + b;
+        case KILN_BINARY_SUB: return a - b;
+        case KILN_BINARY_MUL: return a * b;
+        case KILN_BINARY_DIV: return a / b;
+        case KILN_BINARY_MAX: return (a != a || b != b) ? a + b : fmaxf(a, b);   // NaN propagates
+        case KILN_BINARY_MIN: return (a != a || b != b) ? a + b : fminf(a, b);
+        default: return kiln_unknown_op(error, KILN_KIND_BINARY, op);
     }
 }
 
 // __grid_constant__: indexed in a loop, the by-value struct is read from parameter space, not copied per thread.
 extern "C" __global__ void kiln_binary(int op, const float* a, const float* b, float* out, long long n,
-                                       const __grid_constant__ Broadcast g) {
+                                       const __grid_constant__ Broadcast g, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         long long rem = i, ia = 0, ib = 0;
         for (int d = g.rank - 1; d >= 0; d--) {
@@ -68,14 +72,14 @@ extern "C" __global__ void kiln_binary(int op, const float* a, const float* b, f
             ia += c * g.aStride[d];
             ib += c * g.bStride[d];
         }
-        out[i] = binary_op(op, a[ia], b[ib]);
+        out[i] = binary_op(op, a[ia], b[ib], error);
     }
 }
 
 /** Same-shape fast path. */
-extern "C" __global__ void kiln_binary_flat(int op, const float* a, const float* b, float* out, long long n) {
+extern "C" __global__ void kiln_binary_flat(int op, const float* a, const float* b, float* out, long long n, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
-        out[i] = binary_op(op, a[i], b[i]);
+        out[i] = binary_op(op, a[i], b[i], error);
     }
 }
 

@@ -1,6 +1,8 @@
 // Loss, batch-norm running statistics, pooling backward and optimizer kernels of Kiln's CUDA backend.
 // Built into PTX by tools/build-ptx.sh (sm_75, PTX ISA rewritten to 8.0); launched from CudaKernels.java.
 
+#include "activations.cuh"
+
 /**
  * Softmax cross-entropy, one block (256 threads) per row: probs = softmax(logits[row]), rowLoss[row] =
  * -log(probs[target]) computed as logsumexp - logit[target]. A target outside [0, classes) sets *error to
@@ -177,13 +179,6 @@ __device__ __forceinline__ void kiln_sgd_element(long long i, float lr, float mo
     p[i] -= lr * g;
 }
 
-extern "C" __global__ void kiln_sgd(float lr, float momentum, float oneMinusDampening, int nesterov, float weightDecay,
-                                   int firstStep, float* p, const float* __restrict__ grad, float* buf, long long n) {
-    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
-        kiln_sgd_element(i, lr, momentum, oneMinusDampening, nesterov, weightDecay, firstStep, p, grad, buf);
-    }
-}
-
 /**
  * PyTorch Adam/AdamW, one fused pass over p, grad, m, v. stepSize = lr / (1 - beta1^t) and
  * bc2Sqrt = sqrt(1 - beta2^t) are prepared on the host in double; decay = 1 - lr*wd for AdamW.
@@ -223,7 +218,7 @@ struct SgdTable {
 };
 
 /**
- * kiln_sgd for up to 32 parameters in one launch (the table travels by value, as in PyTorch's multi_tensor_apply).
+ * kiln_sgd_element for up to 32 parameters in one launch (the table travels by value, as in PyTorch's multi_tensor_apply).
  * lrDevice (nullable) overrides lrHost, so a replayed graph uses the current rate; a non-finite guard[0] (the loss)
  * skips the whole update, and the first launch of a step counts the skip in skipped[0].
  */
@@ -247,21 +242,27 @@ extern "C" __global__ void kiln_sgd_many(SgdTable t, const float* lrDevice, floa
     }
 }
 
-/** Activation codes are the ordinal() of dev.kiln.backend.Activation: SIGMOID, RELU, TANH. */
-__device__ __forceinline__ float kiln_activate(int act, float v) {
-    switch (act) {
-        case 0: return 1.0f / (1.0f + expf(-v));
-        case 1: return v > 0.0f || v != v ? v : 0.0f;   // NaN propagates, as in PyTorch's relu
-        default: return tanhf(v);
+/** y = act(x); y may be x. */
+extern "C" __global__ void kiln_activation_forward(int act, const float* x, float* y, long long n, int* error) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        y[i] = kiln_activate(act, x[i], error);
+    }
+}
+
+/** dx = dy * act'(x), with y = act(x); dx may be dy. */
+extern "C" __global__ void kiln_activation_backward(int act, const float* __restrict__ x, const float* __restrict__ y,
+                                                   const float* dy, float* dx, long long n, int* error) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        dx[i] = kiln_activate_grad(act, x[i], y[i], dy[i], error);
     }
 }
 
 /** y = act(x + bias[c]) over (outer, channels, inner): a layer's bias and activation in one pass. y may be x. */
 extern "C" __global__ void kiln_bias_activation(int act, long long n, int channels, int inner,
-                                               const float* x, const float* __restrict__ bias, float* y) {
+                                               const float* x, const float* __restrict__ bias, float* y, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         int c = (int) ((i / inner) % channels);
-        y[i] = kiln_activate(act, x[i] + bias[c]);
+        y[i] = kiln_activate(act, x[i] + bias[c], error);
     }
 }
 
@@ -272,12 +273,13 @@ extern "C" __global__ void kiln_bias_activation(int act, long long n, int channe
 extern "C" __global__ void kiln_bn_inference_activation(int act, long long n, int channels, int spatial,
                                                        const float* x, const float* __restrict__ gamma,
                                                        const float* __restrict__ beta, const float* __restrict__ mean,
-                                                       const float* __restrict__ var, float eps, float* y) {
+                                                       const float* __restrict__ var, float eps, float* y,
+                                                       int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         int c = (int) ((i / spatial) % channels);
         double g = gamma != nullptr ? (double) gamma[c] : 1.0;
         float scale = (float) (g / sqrt((double) var[c] + (double) eps));
         float b = beta != nullptr ? beta[c] : 0.0f;
-        y[i] = kiln_activate(act, (x[i] - mean[c]) * scale + b);
+        y[i] = kiln_activate(act, (x[i] - mean[c]) * scale + b, error);
     }
 }

@@ -3,7 +3,8 @@ package dev.kiln.backend;
 /**
  * Every operation Kiln needs from a compute backend; the one declared list of ops (compare ATen's
  * native_functions.yaml). {@code dev.kiln.core.Tensor} and the layers call nothing else, so a backend that
- * implements this interface runs every model.
+ * implements this interface runs every model. Every method is reachable from the public tensor, layer or optimizer
+ * API and covered by the conformance suite.
  *
  * <p>Conventions, the same for every method:
  * <ul>
@@ -12,12 +13,16 @@ package dev.kiln.backend;
  *       into, unless the method says otherwise. Inputs are never modified unless the method says so.</li>
  *   <li>Shapes passed together ({@code binary}, {@code sumTo}, {@code broadcastTo}) have the same rank; the caller
  *       left-pads with ones.</li>
- *   <li>A nullable buffer parameter says so; null means "absent" as in PyTorch's optional arguments.</li>
+ *   <li>A nullable parameter is annotated {@link Nullable}; null means "absent" as in PyTorch's optional arguments.</li>
  *   <li>Methods may run asynchronously (the CUDA backend queues work on its stream); {@link #download} and
  *       {@link #synchronize} are the points where the host waits. An error that depends on data (an invalid class
  *       target) may surface at the call or, on an asynchronous backend, at the next of those points.</li>
- *   <li>A buffer of another backend, a closed buffer, or one shorter than the op needs is an
- *       {@link IllegalArgumentException} naming the expected and found lengths, raised before anything is written.</li>
+ *   <li>Misuse is an {@link IllegalArgumentException} naming the op and the argument, raised before anything is
+ *       written: a null required argument, a buffer of another backend (instance), a closed buffer, one shorter than
+ *       the op needs (naming expected and found lengths), a range or index outside its buffer, a negative size, or an
+ *       output that is also an input where the method does not allow it (only the element-wise methods that say
+ *       "{@code y} may be {@code x}" do). {@link BackendChecks} holds these checks, one method per op; every backend
+ *       and the graph recorder call it. A closed backend is an {@link IllegalStateException}.</li>
  *   <li>NaN propagates as in PyTorch: {@code MAX}/{@code MIN} and ReLU of a NaN give NaN; the derivative of ReLU at
  *       exactly 0 is 0.</li>
  * </ul>
@@ -35,7 +40,7 @@ public interface Backend extends AutoCloseable {
 
     // ---------------------------------------------------------------- memory
 
-    /** A new buffer of {@code length} floats, all zero. */
+    /** A new buffer of {@code length >= 0} floats, all zero. */
     Buffer allocate(long length);
 
     /**
@@ -125,7 +130,7 @@ public interface Backend extends AutoCloseable {
     // ---------------------------------------------------------------- convolution
 
     /** {@code y = conv2d(x, w) + bias}; {@code bias (outChannels)} is nullable. */
-    void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y);
+    void conv2dForward(ConvGeometry g, Buffer x, Buffer w, @Nullable Buffer bias, Buffer y);
 
     /** Gradient with respect to the input. */
     void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx);
@@ -144,26 +149,24 @@ public interface Backend extends AutoCloseable {
      * {@code mean} and {@code invStd} (length {@code channels}) for the backward pass and the running-statistics
      * update. {@code gamma} and {@code beta} are nullable (affine = false: 1 and 0).
      */
-    void batchNormForwardTraining(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta, float eps,
-                                  Buffer y, Buffer saveMean, Buffer saveInvStd);
-
-    /** Inference-mode batch norm with the given (running) statistics; gamma and beta nullable. */
-    void batchNormForwardInference(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta,
-                                   Buffer mean, Buffer var, float eps, Buffer y);
+    void batchNormForwardTraining(BatchNormGeometry g, Buffer x, @Nullable Buffer gamma, @Nullable Buffer beta,
+                                  float eps, Buffer y, Buffer saveMean, Buffer saveInvStd);
 
     /**
-     * {@link #batchNormForwardInference} followed by {@link #activationForward} in one pass over memory (inference only:
-     * there is no backward). {@code y} may be {@code x}.
+     * Inference-mode batch norm with the given (running) statistics, then the activation {@code a}
+     * ({@link Activation#IDENTITY} for none), in one pass over memory: {@code y = a(gamma * (x - mean) / sqrt(var + eps)
+     * + beta)}, the scale computed in float64 per channel. No backward: in eval mode with gradients the layer composes
+     * the backward from element-wise ops. {@code y} may be {@code x}.
      */
-    void batchNormInferenceActivation(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
-                                      Buffer mean, Buffer var, float eps, Buffer y);
+    void batchNormForwardInference(BatchNormGeometry g, Activation a, Buffer x, @Nullable Buffer gamma,
+                                   @Nullable Buffer beta, Buffer mean, Buffer var, float eps, Buffer y);
 
     /**
      * Backward of {@link #batchNormForwardTraining} from its saved statistics. {@code gamma} nullable (treated as 1);
      * {@code dx}, {@code dGamma}, {@code dBeta} nullable (not wanted); outputs are overwritten.
      */
-    void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma,
-                           Buffer saveMean, Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta);
+    void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, @Nullable Buffer gamma, Buffer saveMean,
+                           Buffer saveInvStd, @Nullable Buffer dx, @Nullable Buffer dGamma, @Nullable Buffer dBeta);
 
     /**
      * PyTorch's running-statistics update from a training forward's saved statistics:
@@ -177,7 +180,8 @@ public interface Backend extends AutoCloseable {
      * {@code skipped[0]} is incremented instead, so a training step commits its statistics with its update.
      */
     void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
-                                     double factor, Buffer runningMean, Buffer runningVar, Buffer guard, Buffer skipped);
+                                     double factor, Buffer runningMean, Buffer runningVar, @Nullable Buffer guard,
+                                     @Nullable Buffer skipped);
 
     // ---------------------------------------------------------------- pooling
 
@@ -192,11 +196,12 @@ public interface Backend extends AutoCloseable {
 
     // ---------------------------------------------------------------- activations and softmax
 
+    /** {@code y[i] = a(x[i])} for {@code i < n}; {@code y} may be {@code x}. */
     void activationForward(Activation a, Buffer x, Buffer y, long n);
 
     /**
      * {@code dx = dy * f'(x)}, computed from whichever of {@code x} and the forward output {@code y} is cheaper; callers
-     * pass both.
+     * pass both. {@code dx} may be {@code dy}.
      */
     void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n);
 
@@ -225,12 +230,10 @@ public interface Backend extends AutoCloseable {
 
     // ---------------------------------------------------------------- optimizers (in place)
 
-    /** Updates {@code param} (and {@code momentumBuffer}, nullable when momentum is 0) in place. */
-    void sgdStep(SgdHyper h, Buffer param, Buffer grad, Buffer momentumBuffer, long n);
-
     /**
-     * {@link #sgdStep} for every {@code i < params.length} on {@code (params[i], grads[i], momentumBuffers[i],
-     * lengths[i])}, in one pass (one kernel launch on CUDA for up to 32 parameters, like PyTorch's fused SGD).
+     * One SGD step ({@link SgdHyper}'s rule) for every {@code i < params.length} on {@code (params[i], grads[i],
+     * momentumBuffers[i], lengths[i])}, in place and in one pass (one kernel launch on CUDA for up to 32 parameters,
+     * like PyTorch's fused SGD).
      * <ul>
      *   <li>{@code lr} (nullable): a one-float buffer holding the learning rate, used instead of {@code h.lr()}; a
      *       captured graph then replays with whatever rate the buffer holds at the time.</li>
@@ -239,11 +242,11 @@ public interface Backend extends AutoCloseable {
      *       host wait.</li>
      *   <li>{@code momentumBuffers} is nullable when {@code h.momentum() == 0}.</li>
      * </ul>
-     * The arrays have the same length; each buffer is checked as {@link #sgdStep} checks it, all before anything is
-     * written. Parameters must be distinct buffers.
+     * The arrays have the same length; every buffer is checked before anything is written. Parameters must be distinct
+     * buffers, and no parameter may be a gradient or momentum buffer.
      */
-    void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
-                     Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths);
+    void sgdStepMany(SgdHyper h, @Nullable Buffer lr, @Nullable Buffer guard, @Nullable Buffer skipped,
+                     Buffer[] params, Buffer[] grads, @Nullable Buffer[] momentumBuffers, long[] lengths);
 
     /** Updates {@code param}, {@code expAvg} and {@code expAvgSq} in place. */
     void adamStep(AdamHyper h, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, long n);

@@ -53,6 +53,14 @@ public final class Device {
     }
 
     /**
+     * Waits until every op queued on this device has finished ({@code torch.cuda.synchronize()}); on the CPU, whose
+     * ops run synchronously, it returns at once. Errors a device found in queued work surface here.
+     */
+    public void synchronize() {
+        backend().synchronize();
+    }
+
+    /**
      * The backend every op on this device dispatches to: the device's own, or, on a thread that is capturing a graph
      * on this device ({@link CapturedGraph#capture}), the capture's recorder.
      */

@@ -7,28 +7,25 @@ import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.UnaryOp;
 
-import java.util.ArrayList;
-import java.util.IdentityHashMap;
-import java.util.List;
-import java.util.Map;
 
 /**
- * A float32 tensor: a shape over contiguous row-major storage owned by a {@link Device}'s backend, plus the autograd
- * node that produced it. Operations are out-of-place and dispatch to {@link Backend}; each knows its own backward
- * ({@link GradFn}); {@link #backward()} is a topological sort and a reverse loop.
+ * A float32 tensor, the user's view: a shape over contiguous row-major storage owned by a {@link Device}'s backend,
+ * plus the autograd node that produced it. Operations are out-of-place; their forward and backward live in
+ * {@code TensorOps} (one backend call each, the backward next to it), the reverse pass in {@code Autograd}.
  *
  * <p>Tensors hold backend memory: close them, or create them inside a {@link TensorScope}.
  */
 public final class Tensor implements AutoCloseable {
 
-    private final Device device;
+    final Device device;
     private final Storage storage;
-    private final int[] shape;
+    final int[] shape;
     private final String op;
-    private final Tensor[] inputs;
-    private final GradFn gradFn;
-    private boolean requiresGrad;
-    private Tensor grad;
+    /** The graph: this tensor's inputs and the function from its gradient to theirs (null for a leaf). */
+    final Tensor[] inputs;
+    final GradFn gradFn;
+    boolean requiresGrad;
+    Tensor grad;
     private boolean closed;
 
     private Tensor(Device device, Storage storage, int[] shape, boolean requiresGrad,
@@ -394,96 +391,66 @@ public final class Tensor implements AutoCloseable {
     }
 
     public Tensor sigmoid() {
-        return activation(Activation.SIGMOID);
+        return activationOp(Activation.SIGMOID);
     }
 
     public Tensor relu() {
-        return activation(Activation.RELU);
+        return activationOp(Activation.RELU);
     }
 
     public Tensor tanh() {
-        return activation(Activation.TANH);
+        return activationOp(Activation.TANH);
+    }
+
+    /**
+     * Element-wise maximum with broadcasting ({@code torch.maximum}); NaN propagates. The gradient goes to the larger
+     * input, split in half where they are equal, as in PyTorch.
+     */
+    public Tensor maximum(Tensor other) {
+        return binary(BinaryOp.MAX, other);
+    }
+
+    /** Element-wise minimum with broadcasting ({@code torch.minimum}); the gradient as for {@link #maximum}. */
+    public Tensor minimum(Tensor other) {
+        return binary(BinaryOp.MIN, other);
+    }
+
+    /** {@code max(x, min)} ({@code torch.clamp_min}); NaN propagates; the gradient passes where {@code x >= min}. */
+    public Tensor clampMin(float min) {
+        return scalarOp(ScalarOp.MAX, min);
+    }
+
+    /** {@code min(x, max)} ({@code torch.clamp_max}); NaN propagates; the gradient passes where {@code x <= max}. */
+    public Tensor clampMax(float max) {
+        return scalarOp(ScalarOp.MIN, max);
+    }
+
+    /**
+     * The activation {@code a} applied element-wise, with its backward ({@code torch.nn.functional.relu} and friends);
+     * {@link #sigmoid}, {@link #relu} and {@link #tanh} are shorthands.
+     */
+    public Tensor activation(Activation a) {
+        return activationOp(a);
     }
 
     private Tensor binary(BinaryOp kind, Tensor other) {
-        requireSameDevice(other, kind.name().toLowerCase());
-        int[] outShape = Shapes.broadcast(shape, other.shape);
-        int rank = outShape.length;
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(Shapes.numel(outShape));
-        be.binary(kind, buffer(), Shapes.padLeft(shape, rank), other.buffer(), Shapes.padLeft(other.shape, rank), out, outShape);
-        Tensor a = this;
-        Tensor b = other;
-        GradFn fn = switch (kind) {
-            case ADD -> g -> new Tensor[]{g.sumToShape(a.shape), g.sumToShape(b.shape)};
-            case SUB -> g -> new Tensor[]{g.sumToShape(a.shape), g.neg().sumToShape(b.shape)};
-            case MUL -> g -> new Tensor[]{
-                    a.requiresGrad ? g.mul(b).sumToShape(a.shape) : null,
-                    b.requiresGrad ? g.mul(a).sumToShape(b.shape) : null};
-            case DIV -> g -> new Tensor[]{
-                    a.requiresGrad ? g.div(b).sumToShape(a.shape) : null,
-                    b.requiresGrad ? g.mul(a).div(b.square()).neg().sumToShape(b.shape) : null};
-            case MAX, MIN -> null;
-        };
-        if (fn == null && GradMode.isEnabled() && (requiresGrad || other.requiresGrad)) {
-            out.close();
-            throw new UnsupportedOperationException(kind + " is not differentiable in Kiln yet");
-        }
-        return fromOp(kind.name().toLowerCase(), device, out, outShape, fn, a, b);
+        return TensorOps.binary(this, kind, other);
     }
 
-    private Tensor scalarOp(ScalarOp kind, float s) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(numel());
-        be.scalar(kind, buffer(), s, out, numel());
-        Tensor x = this;
-        GradFn fn = switch (kind) {
-            case ADD -> g -> new Tensor[]{g};
-            case MUL -> g -> new Tensor[]{g.mul(s)};
-            case RSUB -> g -> new Tensor[]{g.neg()};
-            case POW -> g -> new Tensor[]{g.mul(x.pow(s - 1f)).mul(s)};
-            case RDIV -> g -> new Tensor[]{g.mul(x.square().reciprocal()).mul(-s)};
-            case MAX, MIN -> null;
-        };
-        return fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
+    Tensor scalarOp(ScalarOp kind, float s) {
+        return TensorOps.scalar(this, kind, s);
     }
 
     private Tensor unary(UnaryOp kind) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(numel());
-        be.unary(kind, buffer(), out, numel());
-        Tensor x = this;
-        Tensor[] self = new Tensor[1];
-        GradFn fn = switch (kind) {
-            case NEG -> g -> new Tensor[]{g.neg()};
-            case EXP -> g -> new Tensor[]{g.mul(self[0])};
-            case LOG -> g -> new Tensor[]{g.div(x)};
-            case SQRT -> g -> new Tensor[]{g.div(self[0]).mul(0.5f)};
-            // sign(x) as x / max(|x|, tiny): 0 at 0, like PyTorch's abs backward.
-            case ABS -> g -> new Tensor[]{g.mul(x.div(self[0].scalarOp(ScalarOp.MAX, Float.MIN_NORMAL)))};
-            case SQUARE -> g -> new Tensor[]{g.mul(x).mul(2f)};
-            case RECIPROCAL -> g -> new Tensor[]{g.mul(self[0].square()).neg()};
-        };
-        Tensor result = fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
-        // The backward of exp/sqrt/abs/reciprocal reuses the output; detach it to avoid a reference cycle in the graph.
-        self[0] = result.requiresGrad ? result.detach() : result;
-        return result;
+        return TensorOps.unary(this, kind);
     }
 
-    private Tensor activation(Activation kind) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(numel());
-        be.activationForward(kind, buffer(), out, numel());
-        Tensor x = this;
-        Tensor[] y = new Tensor[1];
-        GradFn fn = g -> {
-            Buffer dx = be.allocateUninitialized(x.numel());
-            be.activationBackward(kind, x.buffer(), y[0].buffer(), g.buffer(), dx, x.numel());
-            return new Tensor[]{wrap(x.device, dx, x.shape.clone())};
-        };
-        Tensor result = fromOp(kind.name().toLowerCase(), device, out, shape.clone(), fn, x);
-        y[0] = result.requiresGrad ? result.detach() : result;
-        return result;
+    private Tensor activationOp(Activation kind) {
+        return TensorOps.activation(this, kind);
+    }
+
+    private Tensor reduceTo(int[] keptShape, int[] resultShape) {
+        return TensorOps.reduceTo(this, keptShape, resultShape);
     }
 
     // ------------------------------------------------------------------ reductions
@@ -521,6 +488,32 @@ public final class Tensor implements AutoCloseable {
         return centered.square().sum(d, keepDim).mul(1f / (shape[d] - (unbiased ? 1 : 0)));
     }
 
+    /**
+     * The rows {@code indices} of this tensor along dimension 0, in that order ({@code torch.index_select(x, 0, idx)}):
+     * batch gathering on the device. Only dimension 0 is supported, and the result has no gradient: a tensor that
+     * requires one is refused (use it on data, not on parameters).
+     */
+    public Tensor indexSelect(int dim, int... indices) {
+        if (Shapes.dim(dim, shape.length) != 0) {
+            throw new IllegalArgumentException("indexSelect: only dimension 0 is supported, got " + dim + " for shape "
+                    + Shapes.toString(shape));
+        }
+        if (requiresGrad && GradMode.isEnabled()) {
+            throw new UnsupportedOperationException("indexSelect has no backward; select from data, or detach()");
+        }
+        int[] outShape = shape.clone();
+        outShape[0] = indices.length;
+        int rowLength = (int) (numel() / Math.max(1, shape[0]));
+        Buffer out = device.backend().allocateUninitialized(Shapes.numel(outShape));
+        try {
+            device.backend().gatherRows(buffer(), rowLength, indices, out);
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+        return wrap(device, out, outShape);
+    }
+
     /** Indices of the first maximum along {@code dim} (not differentiable; indices as floats). */
     public Tensor argmax(int dim) {
         int d = Shapes.dim(dim, shape.length);
@@ -549,25 +542,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Repeats along broadcast dimensions to {@code target}; the backward of a sum. */
     public Tensor broadcastTo(int[] target) {
-        if (java.util.Arrays.equals(shape, target)) {
-            return this;
-        }
-        int[] padded = Shapes.padLeft(shape, target.length);
-        Shapes.broadcast(padded, target);
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(Shapes.numel(target));
-        be.broadcastTo(buffer(), padded, out, target);
-        int[] original = shape;
-        return fromOp("broadcast_to", device, out, target.clone(), g -> new Tensor[]{g.sumToShape(original)}, this);
-    }
-
-    private Tensor reduceTo(int[] keptShape, int[] resultShape) {
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized(Shapes.numel(keptShape));
-        be.sumTo(buffer(), shape, out, keptShape);
-        int[] original = shape;
-        return fromOp("sum", device, out, resultShape.clone(),
-                g -> new Tensor[]{g.reshape(keptShape).broadcastTo(original)}, this);
+        return TensorOps.broadcastTo(this, target);
     }
 
     private static int[] ones(int rank) {
@@ -590,35 +565,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Matrix product of two 2-d tensors {@code (m,k) x (k,n)}. */
     public Tensor matmul(Tensor other) {
-        requireSameDevice(other, "matmul");
-        if (shape.length != 2 || other.shape.length != 2 || shape[1] != other.shape[0]) {
-            throw new IllegalArgumentException("matmul: shapes " + Shapes.toString(shape) + " and "
-                    + Shapes.toString(other.shape) + " cannot be multiplied (need (m,k) x (k,n))");
-        }
-        int m = shape[0];
-        int k = shape[1];
-        int n = other.shape[1];
-        Backend be = device.backend();
-        Buffer out = be.allocateUninitialized((long) m * n);
-        be.gemm(false, false, m, n, k, 1f, buffer(), other.buffer(), 0f, out);
-        Tensor a = this;
-        Tensor b = other;
-        GradFn fn = g -> {
-            Tensor ga = null;
-            Tensor gb = null;
-            if (a.requiresGrad) {
-                Buffer da = be.allocateUninitialized((long) m * k);
-                be.gemm(false, true, m, k, n, 1f, g.buffer(), b.buffer(), 0f, da);
-                ga = wrap(a.device, da, m, k);
-            }
-            if (b.requiresGrad) {
-                Buffer db = be.allocateUninitialized((long) k * n);
-                be.gemm(true, false, k, n, m, 1f, a.buffer(), g.buffer(), 0f, db);
-                gb = wrap(b.device, db, k, n);
-            }
-            return new Tensor[]{ga, gb};
-        };
-        return fromOp("matmul", device, out, new int[]{m, n}, fn, a, b);
+        return TensorOps.matmul(this, other);
     }
 
     // ------------------------------------------------------------------ autograd
@@ -662,87 +609,20 @@ public final class Tensor implements AutoCloseable {
 
     /** Backpropagates {@code gradient} (same shape as this tensor) through the recorded graph into leaf gradients. */
     public void backward(Tensor gradient) {
-        if (!requiresGrad) {
-            throw new IllegalStateException("tensor does not require grad and has no grad_fn");
-        }
-        if (!java.util.Arrays.equals(gradient.shape, shape)) {
-            throw new IllegalArgumentException("gradient shape " + Shapes.toString(gradient.shape)
-                    + " does not match tensor shape " + Shapes.toString(shape));
-        }
-        List<Tensor> order = topologicalOrder(this);
-        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
-        grads.put(this, gradient);
-        try (GradMode ignored = GradMode.noGrad()) {
-            for (int i = order.size() - 1; i >= 0; i--) {
-                Tensor t = order.get(i);
-                Tensor g = grads.remove(t);
-                if (g == null) {
-                    continue;
-                }
-                if (t.gradFn == null) {
-                    t.accumulateGrad(g);
-                    continue;
-                }
-                Tensor[] inputGrads = t.gradFn.backward(g);
-                for (int j = 0; j < t.inputs.length; j++) {
-                    Tensor in = t.inputs[j];
-                    Tensor gi = j < inputGrads.length ? inputGrads[j] : null;
-                    if (in == null || gi == null || !in.requiresGrad) {
-                        continue;
-                    }
-                    Tensor previous = grads.get(in);
-                    grads.put(in, previous == null ? gi : previous.add(gi));
-                }
-            }
-        }
-    }
-
-    private static List<Tensor> topologicalOrder(Tensor root) {
-        List<Tensor> order = new ArrayList<>();
-        Map<Tensor, Boolean> visited = new IdentityHashMap<>();
-        // Iterative DFS: deep graphs (long unrolled loops) must not overflow the Java stack.
-        ArrayList<Object[]> stack = new ArrayList<>();
-        stack.add(new Object[]{root, 0});
-        visited.put(root, Boolean.TRUE);
-        while (!stack.isEmpty()) {
-            Object[] frame = stack.get(stack.size() - 1);
-            Tensor t = (Tensor) frame[0];
-            int next = (Integer) frame[1];
-            Tensor[] ins = t.inputs == null ? new Tensor[0] : t.inputs;
-            if (next < ins.length) {
-                frame[1] = next + 1;
-                Tensor in = ins[next];
-                if (in != null && in.requiresGrad && visited.put(in, Boolean.TRUE) == null) {
-                    stack.add(new Object[]{in, 0});
-                }
-            } else {
-                stack.remove(stack.size() - 1);
-                order.add(t);
-            }
-        }
-        return order;
-    }
-
-    private void accumulateGrad(Tensor g) {
-        if (!requiresGrad) {
-            return;
-        }
-        if (grad == null) {
-            // Leaf gradients belong to the leaf, not to the step's scope.
-            Buffer b = device.backend().allocateUninitialized(numel());
-            device.backend().copy(g.buffer(), 0, b, 0, numel());
-            grad = new Tensor(device, new Storage(b), shape.clone(), false, null, null, null, false);
-        } else {
-            device.backend().axpy(1f, g.buffer(), grad.buffer(), numel());
-        }
+        Autograd.backward(this, gradient);
     }
 
     // ------------------------------------------------------------------ misc
 
-    private void requireSameDevice(Tensor other, String what) {
+    void requireSameDevice(Tensor other, String what) {
         if (other.device != device) {
             throw new IllegalArgumentException(what + ": tensors are on different devices (" + device + " and " + other.device + ")");
         }
+    }
+
+    /** A leaf gradient: owned by its leaf, not by the step's scope. */
+    static Tensor unscopedWrap(Device device, Buffer buffer, int[] shape) {
+        return new Tensor(device, new Storage(buffer), shape, false, null, null, null, false);
     }
 
     /** A leaf owned by the caller, not by any open scope (parameters and buffers of modules). */

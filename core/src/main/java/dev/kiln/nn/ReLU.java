@@ -1,16 +1,11 @@
 package dev.kiln.nn;
 
 import dev.kiln.backend.Activation;
-import dev.kiln.core.Tensor;
 
-public final class ReLU extends Module implements ActivationLayer {
-    @Override
-    public Tensor forward(Tensor input) {
-        return input.relu();
-    }
+/** {@code torch.nn.ReLU}. */
+public final class ReLU extends ActivationLayer {
 
-    @Override
-    public Activation activation() {
-        return Activation.RELU;
+    public ReLU() {
+        super(Activation.RELU);
     }
 }

@@ -1,16 +1,11 @@
 package dev.kiln.nn;
 
 import dev.kiln.backend.Activation;
-import dev.kiln.core.Tensor;
 
-public final class Sigmoid extends Module implements ActivationLayer {
-    @Override
-    public Tensor forward(Tensor input) {
-        return input.sigmoid();
-    }
+/** {@code torch.nn.Sigmoid}. */
+public final class Sigmoid extends ActivationLayer {
 
-    @Override
-    public Activation activation() {
-        return Activation.SIGMOID;
+    public Sigmoid() {
+        super(Activation.SIGMOID);
     }
 }

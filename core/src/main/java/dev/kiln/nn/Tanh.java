@@ -1,16 +1,11 @@
 package dev.kiln.nn;
 
 import dev.kiln.backend.Activation;
-import dev.kiln.core.Tensor;
 
-public final class Tanh extends Module implements ActivationLayer {
-    @Override
-    public Tensor forward(Tensor input) {
-        return input.tanh();
-    }
+/** {@code torch.nn.Tanh}. */
+public final class Tanh extends ActivationLayer {
 
-    @Override
-    public Activation activation() {
-        return Activation.TANH;
+    public Tanh() {
+        super(Activation.TANH);
     }
 }

@@ -61,7 +61,6 @@ public final class Reference {
             case MUL: return x * s;
             case POW: return Math.pow(x, s);
             case RSUB: return s - x;
-            case RDIV: return s / x;
             case MAX: return Math.max(x, s);
             case MIN: return Math.min(x, s);
             default: throw new AssertionError("no reference for " + op);
@@ -557,9 +556,11 @@ public final class Reference {
 
     public static double activation(Activation a, double x) {
         switch (a) {
+            case IDENTITY: return x;
             case SIGMOID: return 1.0 / (1.0 + Math.exp(-x));
             case RELU: return x > 0 ? x : 0.0;
             case TANH: return Math.tanh(x);
+            case RELU6: return Math.min(Math.max(x, 0.0), 6.0);
             default: throw new AssertionError("no reference for " + a);
         }
     }
@@ -578,12 +579,14 @@ public final class Reference {
         for (int i = 0; i < x.length; i++) {
             double d;
             switch (a) {
+                case IDENTITY: d = 1; break;
                 case SIGMOID: {
                     double s = 1.0 / (1.0 + Math.exp(-x[i]));
                     d = s * (1 - s);
                     break;
                 }
                 case RELU: d = x[i] > 0 ? 1 : 0; break;
+                case RELU6: d = x[i] <= 0 || x[i] >= 6 ? 0 : 1; break; // 1 for NaN, as PyTorch
                 case TANH: {
                     double t = Math.tanh(x[i]);
                     d = 1 - t * t;

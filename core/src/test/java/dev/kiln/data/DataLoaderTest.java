@@ -272,8 +272,7 @@ class DataLoaderTest {
 
     @Test
     void realMnistOneEpoch() throws Exception {
-        IdxTestFiles.realMnistDirOrSkip();
-        ImageDataset ds = MnistLocator.builder().environment(System::getenv).npm(null).mirrors(List.of()).build().load();
+        ImageDataset ds = MnistDirectory.read(IdxTestFiles.realMnistDirOrSkip(), "KILN_MNIST_DIR", false);
         try (DataLoader loader = DataLoader.builder(ds.train()).batchSize(128).seed(3)
                 .normalization(Normalization.MNIST).build()) {
             long t0 = System.nanoTime();

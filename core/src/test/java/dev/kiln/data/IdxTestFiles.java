@@ -9,12 +9,12 @@ import java.nio.file.Path;
 import java.util.zip.GZIPOutputStream;
 
 /** Builds small IDX files for tests. */
-final class IdxTestFiles {
+public final class IdxTestFiles {
     private IdxTestFiles() {
     }
 
     /** Image file bytes (uncompressed): pixel i of the whole file is {@code (i * 7 + seed) & 0xff}. */
-    static byte[] images(int magic, int count, int rows, int cols, int seed) throws IOException {
+    public static byte[] images(int magic, int count, int rows, int cols, int seed) throws IOException {
         ByteArrayOutputStream bos = new ByteArrayOutputStream();
         DataOutputStream out = new DataOutputStream(bos);
         out.writeInt(magic);
@@ -27,12 +27,12 @@ final class IdxTestFiles {
         return bos.toByteArray();
     }
 
-    static byte[] images(int count, int rows, int cols) throws IOException {
+    public static byte[] images(int count, int rows, int cols) throws IOException {
         return images(IdxReader.MAGIC_IMAGES, count, rows, cols, 0);
     }
 
     /** Label file bytes (uncompressed): label i is {@code i % numClasses}. */
-    static byte[] labels(int count, int numClasses) throws IOException {
+    public static byte[] labels(int count, int numClasses) throws IOException {
         ByteArrayOutputStream bos = new ByteArrayOutputStream();
         DataOutputStream out = new DataOutputStream(bos);
         out.writeInt(IdxReader.MAGIC_LABELS);
@@ -43,7 +43,7 @@ final class IdxTestFiles {
         return bos.toByteArray();
     }
 
-    static byte[] gzip(byte[] data) throws IOException {
+    public static byte[] gzip(byte[] data) throws IOException {
         ByteArrayOutputStream bos = new ByteArrayOutputStream();
         try (OutputStream gz = new GZIPOutputStream(bos)) {
             gz.write(data);
@@ -51,13 +51,13 @@ final class IdxTestFiles {
         return bos.toByteArray();
     }
 
-    static Path write(Path dir, String name, byte[] data) throws IOException {
+    public static Path write(Path dir, String name, byte[] data) throws IOException {
         Path p = dir.resolve(name);
         Files.write(p, data);
         return p;
     }
 
-    static byte[] concat(byte[] a, byte[] b) {
+    public static byte[] concat(byte[] a, byte[] b) {
         byte[] r = new byte[a.length + b.length];
         System.arraycopy(a, 0, r, 0, a.length);
         System.arraycopy(b, 0, r, a.length, b.length);
@@ -65,7 +65,7 @@ final class IdxTestFiles {
     }
 
     /** Writes a complete, valid (non-canonical) 28x28 MNIST-named directory, gzip-compressed. */
-    static void writeMnistLike(Path dir, int train, int test) throws IOException {
+    public static void writeMnistLike(Path dir, int train, int test) throws IOException {
         write(dir, "train-images-idx3-ubyte.gz", gzip(images(train, 28, 28)));
         write(dir, "train-labels-idx1-ubyte.gz", gzip(labels(train, 10)));
         write(dir, "t10k-images-idx3-ubyte.gz", gzip(images(test, 28, 28)));
@@ -73,8 +73,8 @@ final class IdxTestFiles {
     }
 
     /** Skips unless the real MNIST files are available through KILN_MNIST_DIR. */
-    static Path realMnistDirOrSkip() {
-        String d = System.getenv(MnistLocator.ENV_DATA_DIR);
+    public static Path realMnistDirOrSkip() {
+        String d = System.getenv("KILN_MNIST_DIR");
         org.junit.jupiter.api.Assumptions.assumeTrue(d != null && !d.isBlank(),
                 "KILN_MNIST_DIR is not set: skipping the test on the real MNIST files");
         Path p = Path.of(d);

@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * of the same float32 forward. With h = 1e-2 the truncation error is O(h^2) and the rounding error about
  * 1e-7 * |L| / h, so the tolerance is |analytic - numeric| <= 2e-2 * max(1, |numeric|).
  */
-public abstract class AutogradSuite extends DeviceSuite {
+public class AutogradSuite extends DeviceSuite {
 
     private static final float H = 1e-2f;
 
@@ -108,6 +108,12 @@ public abstract class AutogradSuite extends DeviceSuite {
         check("tanh", t -> t[0].tanh(), randn(8, 9));
         // Values at least 0.15 from the kink, so x +- h never crosses it.
         check("relu", t -> t[0].relu(), tensor(new float[]{-1.5f, -0.7f, -0.2f, 0.3f, 0.8f, 1.4f, -2.1f, 2.5f, 0.15f}, 9));
+        // every declared activation through Tensor.activation; values at least 0.15 from every integer (where
+        // piecewise activations have their kinks), across (-8, 8)
+        float[] awayFromKinks = {-7.5f, -5.3f, -2.4f, -0.7f, 0.3f, 1.6f, 3.2f, 5.5f, 5.8f, 6.2f, 7.7f};
+        for (dev.kiln.backend.Activation a : dev.kiln.backend.Activation.values()) {
+            check("activation " + a, t -> t[0].activation(a), tensor(awayFromKinks.clone(), awayFromKinks.length));
+        }
     }
 
     @Test

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** Bad input gets a specific exception and loses nothing. */
-public abstract class BadInputSuite extends DeviceSuite {
+public class BadInputSuite extends DeviceSuite {
 
     @Test
     @DisplayName("conv2d channel mismatch names both shapes")

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** PyTorch's batch-norm semantics, module level, on any backend. */
-public abstract class BatchNormSemanticsSuite extends DeviceSuite {
+public class BatchNormSemanticsSuite extends DeviceSuite {
 
     private static final float EPS = 1e-5f;
 

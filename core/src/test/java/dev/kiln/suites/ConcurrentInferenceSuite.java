@@ -17,7 +17,7 @@ import java.util.concurrent.Future;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /** One model in eval mode serving many threads at once (the embedding use case). */
-public abstract class ConcurrentInferenceSuite extends DeviceSuite {
+public class ConcurrentInferenceSuite extends DeviceSuite {
 
     @Test
     @DisplayName("8 threads x 20 eval forwards on a shared LeNet equal the single-threaded results")

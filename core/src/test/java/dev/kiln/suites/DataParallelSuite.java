@@ -55,7 +55,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * shard, local batch-norm statistics,
  * a missing average: 1e-2 and more after the first step, checked in {@link #plainBatchNormIsNotTheGlobalBatch}).
  */
-public abstract class DataParallelSuite extends DeviceSuite {
+public class DataParallelSuite extends DeviceSuite {
 
     static final int GLOBAL_BATCH = 64;
     static final int WORLD = 2;

@@ -3,18 +3,37 @@ package dev.kiln.suites;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.Tensor;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Base of the backend-generic suites in this package: each backend module runs them by subclassing and naming its
- * device. Helpers here are small on purpose: references are written out in each test.
+ * Base of the backend-generic suites in this package: each suite runs once per backend of {@link TestBackends}
+ * (a parameterized class; each backend module's build scans core's test-jar for {@code *Suite} classes; in core,
+ * with no backend on the class path, they run zero times). Helpers here
+ * are small on purpose: references are written out in each test.
  */
+@ParameterizedClass(name = "{0}", allowZeroInvocations = true)
+@MethodSource("dev.kiln.suites.TestBackends#names")
 public abstract class DeviceSuite {
 
+    /** The name of the backend under test ("cpu", "cuda"). */
+    @Parameter
+    protected String backendName;
+
+    @BeforeEach
+    void requireBackend() {
+        TestBackends.require(backendName);
+    }
+
     /** The device under test. */
-    protected abstract Device device();
+    protected Device device() {
+        return TestBackends.device(backendName);
+    }
 
     protected Tensor tensor(float[] data, int... shape) {
         return Tensor.of(device(), data, shape);

@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Graph capture ({@link CapturedGraph}) on any backend: a captured and replayed LeNet-BN training step must do exactly
  * what the eager step does, bit for bit, with fresh data each step; what cannot be captured is refused cleanly.
  */
-public abstract class GraphCaptureSuite extends DeviceSuite {
+public class GraphCaptureSuite extends DeviceSuite {
 
     private static final int BATCH = 16;
     private static final int STEPS = 6;

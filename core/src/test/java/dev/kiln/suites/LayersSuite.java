@@ -25,7 +25,22 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Layers, initialisation and optimizers at module level, on any backend. */
-public abstract class LayersSuite extends DeviceSuite {
+public class LayersSuite extends DeviceSuite {
+
+    @Test
+    @DisplayName("indexSelect gathers rows along dimension 0 (data on the device); bad indices and dims are refused")
+    void indexSelect() {
+        Tensor x = tensor(new float[]{0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32}, 4, 3);
+        Tensor rows = x.indexSelect(0, 3, 0, 3);
+        assertArrayEquals(new int[]{3, 3}, rows.shape());
+        assertArrayEquals(new float[]{30, 31, 32, 0, 1, 2, 30, 31, 32}, rows.toArray());
+        assertArrayEquals(new int[]{0, 3}, x.indexSelect(0).shape());
+        assertThrows(IllegalArgumentException.class, () -> x.indexSelect(0, 4));
+        assertThrows(IllegalArgumentException.class, () -> x.indexSelect(1, 0));
+        Tensor p = tensor(new float[]{1, 2}, 2, 1).requiresGrad(true);
+        assertThrows(UnsupportedOperationException.class, () -> p.indexSelect(0, 1));
+        device().synchronize();
+    }
 
     @Test
     @DisplayName("default init: weights and biases uniform within 1/sqrt(fan_in), not constant")
@@ -115,6 +130,28 @@ public abstract class LayersSuite extends DeviceSuite {
                 }
             }
             assertEquals("sigmoid", linearSigmoid.forward(x).op(), "with gradients recorded the layers run one by one");
+        }
+        // any declared activation is a layer, and fuses into Linear and eval BatchNorm like the named ones
+        for (dev.kiln.backend.Activation a : dev.kiln.backend.Activation.values()) {
+            try (Sequential linear = new Sequential(new Linear(device(), new Generator(17), 4, 3),
+                    new dev.kiln.nn.ActivationLayer(a));
+                 Sequential bn = new Sequential(new dev.kiln.nn.BatchNorm1d(device(), 4), new dev.kiln.nn.ActivationLayer(a))) {
+                Tensor x = Tensor.randn(device(), new Generator(19), 6, 4).mul(4f);
+                bn.forward(x);
+                bn.eval();
+                for (Sequential s : List.of(linear, bn)) {
+                    float[] separate = s.get(1).forward(s.get(0).forward(x)).toArray();
+                    float[] fused;
+                    try (GradMode ignored = GradMode.noGrad()) {
+                        Tensor y = s.forward(x);
+                        assertEquals(null, y.op(), a + ": fused without gradients");
+                        fused = y.toArray();
+                    }
+                    for (int i = 0; i < fused.length; i++) {
+                        assertEquals(separate[i], fused[i], 1e-6 + 1e-5 * Math.abs(separate[i]), a + " output " + i);
+                    }
+                }
+            }
         }
     }
 

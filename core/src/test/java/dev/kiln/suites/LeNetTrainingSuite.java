@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** LeNet-5-BN training steps on random data, on any backend. */
-public abstract class LeNetTrainingSuite extends DeviceSuite {
+public class LeNetTrainingSuite extends DeviceSuite {
 
     private static final int BATCH = 32;
 

@@ -35,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@link Predictor} on any backend: loading, folding, every input and output form, threads and hot swap. */
-public abstract class PredictorSuite extends DeviceSuite {
+public class PredictorSuite extends DeviceSuite {
 
     /** A LeNet whose batch norms hold non-trivial running statistics (a few training forwards). */
     protected LeNet5 trainedLeNet(long seed) {

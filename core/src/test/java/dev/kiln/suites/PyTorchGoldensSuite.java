@@ -63,7 +63,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * the random streams) the comparison is exact.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-public abstract class PyTorchGoldensSuite extends DeviceSuite {
+public class PyTorchGoldensSuite extends DeviceSuite {
 
     private JsonObject goldens;
     private JsonObject randomGoldens;

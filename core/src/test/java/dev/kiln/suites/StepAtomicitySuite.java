@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code num_batches_tracked} change together or not at all. A NaN image in batch k leaves a model bitwise equal to
  * the run that never saw batch k.
  */
-public abstract class StepAtomicitySuite extends DeviceSuite {
+public class StepAtomicitySuite extends DeviceSuite {
 
     private static final int BATCH = 8;
     private static final int WARMUP = 2;

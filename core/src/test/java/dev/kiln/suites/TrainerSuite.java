@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The trainer, checkpoints and model files on any backend, with a small synthetic image set. */
-public abstract class TrainerSuite extends DeviceSuite {
+public class TrainerSuite extends DeviceSuite {
 
     private static ImageSplit synthetic(int count, long seed) {
         java.util.SplittableRandom r = new java.util.SplittableRandom(seed);

@@ -35,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The trainer on the user's own data: a Dataset of arrays, an Iterable or stream of batches; cancellation; listeners. */
-public abstract class UserDataSuite extends DeviceSuite {
+public class UserDataSuite extends DeviceSuite {
 
     private static final int N = 96;
     private static final int BATCH = 16;

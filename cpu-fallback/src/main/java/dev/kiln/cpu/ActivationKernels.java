@@ -17,6 +17,9 @@ final class ActivationKernels {
     /** {@code y[i] = a(x[i])} for {@code lo <= i < hi}; {@code y} may be {@code x}. */
     static void range(Activation a, float[] x, float[] y, int lo, int hi) {
         switch (a) {
+            case IDENTITY -> {
+                if (x != y) System.arraycopy(x, lo, y, lo, hi - lo);
+            }
             case SIGMOID -> sigmoidRange(x, y, lo, hi);
             case RELU -> {
                 // NaN propagates like PyTorch's relu (clamp_min)
@@ -28,7 +31,10 @@ final class ActivationKernels {
             case TANH -> {
                 for (int i = lo; i < hi; i++) y[i] = (float) Math.tanh(x[i]);
             }
-            default -> throw new IllegalArgumentException("unsupported activation " + a);
+            case RELU6 -> {
+                for (int i = lo; i < hi; i++) y[i] = Math.min(Math.max(x[i], 0f), 6f); // Math.min/max keep NaN
+            }
+            default -> throw new IllegalArgumentException("no CPU kernel for activation " + a);
         }
     }
 
@@ -92,6 +98,7 @@ final class ActivationKernels {
     static void backward(Activation a, float[] x, float[] y, float[] dy, float[] dx, int n, Parallel par) {
         par.parallelFor(n, GRAIN, (lo, hi) -> {
             switch (a) {
+                case IDENTITY -> System.arraycopy(dy, lo, dx, lo, hi - lo);
                 case SIGMOID -> {
                     for (int i = lo; i < hi; i++) {
                         float s = y[i];
@@ -107,7 +114,10 @@ final class ActivationKernels {
                         dx[i] = dy[i] * (1f - t * t);
                     }
                 }
-                default -> throw new IllegalArgumentException("unsupported activation " + a);
+                case RELU6 -> {
+                    for (int i = lo; i < hi; i++) dx[i] = y[i] <= 0f || y[i] >= 6f ? 0f : dy[i];
+                }
+                default -> throw new IllegalArgumentException("no CPU kernel for activation " + a);
             }
         });
     }

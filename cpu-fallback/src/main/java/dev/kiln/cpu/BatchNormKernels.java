@@ -6,7 +6,8 @@ import dev.kiln.backend.BatchNormGeometry;
 /**
  * Batch norm over {@code (n, channels, spatial)}, parallel over channels. Statistics use one shifted pass (sums of
  * {@code x - x0} and its square, with {@code x0} the channel's first value, which avoids the cancellation of the naive
- * formula) in float lanes over chunks of {@value #STATS_CHUNK} values, accumulated in double; then one pass normalises. The backward pass is two passes: the two sums, then dx.
+ * formula) in float lanes over chunks of {@value #STATS_CHUNK} values, accumulated in double; then one pass normalises. The backward pass is two passes: the two sums, then dx. With the SIMD kernels on, both
+ * reductions run in vector lanes ({@link VectorBatchNorm}) for rows of at least one vector.
  */
 final class BatchNormKernels {
 
@@ -24,7 +25,12 @@ final class BatchNormKernels {
             for (int c = lo; c < hi; c++) {
                 float shift = x[c * sp];
                 double s1 = 0, s2 = 0;
-                for (int i = 0; i < n; i++) {
+                if (SimdSupport.ENABLED && sp >= VectorSgemm.L) {
+                    double[] acc = VectorBatchNorm.shiftedSums(x, n, ch, sp, c, shift);
+                    s1 = acc[0];
+                    s2 = acc[1];
+                }
+                for (int i = 0; i < n && !(SimdSupport.ENABLED && sp >= VectorSgemm.L); i++) {
                     int o = (i * ch + c) * sp;
                     if (sp < 4) {
                         // rows of 1-3 values (BatchNorm1d on (N, C)): no chunk to amortise the flush over
@@ -79,16 +85,11 @@ final class BatchNormKernels {
         });
     }
 
-    static void forwardInference(BatchNormGeometry g, float[] x, float[] gamma, float[] beta,
-                                 float[] mean, float[] var, float eps, float[] y, Parallel par) {
-        forwardInferenceActivation(g, null, x, gamma, beta, mean, var, eps, y, par);
-    }
-
     /**
-     * Inference batch norm then, when {@code a} is not null, the activation, channel by channel while the values are
-     * in cache.
+     * Inference batch norm then the activation (none for {@link Activation#IDENTITY}), channel by channel while the
+     * values are in cache.
      */
-    static void forwardInferenceActivation(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
+    static void forwardInference(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
                                            float[] mean, float[] var, float eps, float[] y, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         par.parallelFor(ch, grain(g), (lo, hi) -> {
@@ -97,7 +98,7 @@ final class BatchNormKernels {
                 float scale = (float) (gm / Math.sqrt((double) var[c] + eps));
                 float b = beta == null ? 0f : beta[c];
                 normalise(x, y, n, ch, sp, c, mean[c], scale, b);
-                if (a == null) {
+                if (a == Activation.IDENTITY) {
                     continue;
                 }
                 for (int i = 0; i < n; i++) {
@@ -126,7 +127,12 @@ final class BatchNormKernels {
                 float mean = saveMean[c];
                 double invStd = saveInvStd[c];
                 double sdy = 0, sdyx = 0;
-                for (int i = 0; i < n; i++) {
+                if (SimdSupport.ENABLED && sp >= VectorSgemm.L) {
+                    double[] acc = VectorBatchNorm.backwardSums(dy, x, n, ch, sp, c, mean);
+                    sdy = acc[0];
+                    sdyx = acc[1];
+                }
+                for (int i = 0; i < n && !(SimdSupport.ENABLED && sp >= VectorSgemm.L); i++) {
                     int o = (i * ch + c) * sp;
                     for (int j = 0; j < sp; j++) {
                         double d = dy[o + j];

@@ -22,6 +22,15 @@ final class Conv2dKernels {
 
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y,
                         Parallel par, Supplier<Scratch> scratch) {
+        if (SimdSupport.ENABLED && VectorConv.fits(g)) {
+            VectorConv.forward(g, x, w, bias, y, par, scratch);
+            return;
+        }
+        forwardIm2col(g, x, w, bias, y, par, scratch);
+    }
+
+    static void forwardIm2col(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y,
+                              Parallel par, Supplier<Scratch> scratch) {
         int ckk = g.inChannels() * g.kernelH() * g.kernelW();
         int ohw = g.outH() * g.outW();
         int oc = g.outChannels();
@@ -89,6 +98,83 @@ final class Conv2dKernels {
         int n = g.n();
         int chunks = Math.min(n, 16);
         float[] partial = chunks == 1 ? dw : scratch.get().partial(chunks * wl);
+        if (SimdSupport.ENABLED && VectorConv.fits(g)) {
+            VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
+        } else if (SimdSupport.ENABLED) {
+            backwardWeightSimd(g, x, dy, partial, chunks, par, scratch);
+        } else {
+            backwardWeightScalar(g, x, dy, partial, chunks, par, scratch);
+        }
+        if (chunks > 1) {
+            for (int i = 0; i < wl; i++) {
+                double sum = 0;
+                for (int ch = 0; ch < chunks; ch++) {
+                    sum += partial[ch * wl + i];
+                }
+                dw[i] = (float) sum;
+            }
+        }
+    }
+
+    /**
+     * Each chunk keeps vector lanes per weight over all its images ({@link VectorSgemm#dotAccumulate}: dY rows against
+     * im2col rows, both contiguous along the output positions, padded with zeros to whole vectors), then sums the lanes
+     * once. No operand is transposed or packed.
+     */
+    static void backwardWeightSimd(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
+                                           Parallel par, Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int wl = oc * ckk;
+        int lanesPerVector = VectorSgemm.L;
+        int ld = (ohw + lanesPerVector - 1) / lanesPerVector * lanesPerVector;
+        boolean direct = pointwise(g) && ld == ohw;
+        int n = g.n();
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = direct ? null : s.col(ckk * ld);
+            float[] dyRows = ld == ohw ? null : s.paddedRows(oc * ld);
+            float[] lanes = s.vectorLanes(wl * lanesPerVector);
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                Arrays.fill(lanes, 0, wl * lanesPerVector, 0f);
+                for (int img = first; img < last; img++) {
+                    float[] src = x;
+                    int srcOff = img * inImage;
+                    if (!direct) {
+                        im2col(g, x, srcOff, col, ld);
+                        src = col;
+                        srcOff = 0;
+                    }
+                    float[] grad = dy;
+                    int gradOff = img * oc * ohw;
+                    if (dyRows != null) {
+                        for (int o = 0; o < oc; o++) {
+                            System.arraycopy(dy, gradOff + o * ohw, dyRows, o * ld, ohw);
+                            Arrays.fill(dyRows, o * ld + ohw, (o + 1) * ld, 0f);
+                        }
+                        grad = dyRows;
+                        gradOff = 0;
+                    }
+                    VectorSgemm.dotAccumulate(oc, ckk, ld, grad, gradOff, ld, src, srcOff, ld, lanes);
+                }
+                VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
+            }
+        });
+    }
+
+    static void backwardWeightScalar(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
+                                             Parallel par, Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int wl = oc * ckk;
+        boolean pw = pointwise(g);
+        int n = g.n();
         par.parallelFor(chunks, 1, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] col = pw ? null : s.col(ckk * ohw);
@@ -122,19 +208,11 @@ final class Conv2dKernels {
                         src = col;
                         srcOff = 0;
                     }
-                    Sgemm.gemm(false, true, oc, ckk, ohw, 1f, dy, img * oc * ohw, ohw, src, srcOff, ohw, beta, partial, po, ckk, s);
+                    Sgemm.gemmScalar(false, true, oc, ckk, ohw, 1f, dy, img * oc * ohw, ohw, src, srcOff, ohw, beta,
+                            partial, po, ckk, s);
                 }
             }
         });
-        if (chunks > 1) {
-            for (int i = 0; i < wl; i++) {
-                double sum = 0;
-                for (int ch = 0; ch < chunks; ch++) {
-                    sum += partial[ch * wl + i];
-                }
-                dw[i] = (float) sum;
-            }
-        }
     }
 
     /** Parallel over channels; each channel's sum is taken in image order, so the result is thread-count independent. */
@@ -154,6 +232,11 @@ final class Conv2dKernels {
 
     /** Lowers image {@code x[xo ..]} to {@code col ((C*KH*KW) x (OH*OW))}, zeros where the window leaves the input. */
     static void im2col(ConvGeometry g, float[] x, int xo, float[] col) {
+        im2col(g, x, xo, col, g.outH() * g.outW());
+    }
+
+    /** {@link #im2col} with rows {@code ld >= OH*OW} floats apart, the {@code ld - OH*OW} floats after each row zero. */
+    static void im2col(ConvGeometry g, float[] x, int xo, float[] col, int ld) {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW();
         int ph = g.padH(), pw = g.padW(), dh = g.dilationH(), dw = g.dilationW();
@@ -162,7 +245,10 @@ final class Conv2dKernels {
             int plane = xo + c * ih * iw;
             for (int ky = 0; ky < kh; ky++) {
                 for (int kx = 0; kx < kw; kx++, row++) {
-                    int base = row * oh * ow;
+                    int base = row * ld;
+                    if (ld > oh * ow) {
+                        Arrays.fill(col, base + oh * ow, base + ld, 0f);
+                    }
                     int xoff = kx * dw - pw;
                     // valid output columns: 0 <= ox*sw + xoff < iw
                     int oxLo = xoff >= 0 ? 0 : Math.min(ow, (-xoff + sw - 1) / sw);

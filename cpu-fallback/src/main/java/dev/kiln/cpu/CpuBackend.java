@@ -11,14 +11,13 @@ import dev.kiln.backend.GraphCapture;
 import dev.kiln.backend.RecordingBackend;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
-import dev.kiln.backend.ArgumentChecks;
+import dev.kiln.backend.BackendChecks;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.Arrays;
-import java.util.Objects;
 import java.util.function.Supplier;
 
 /**
@@ -35,6 +34,7 @@ public final class CpuBackend implements Backend {
     private final ThreadLocal<Scratch> scratchLocal = ThreadLocal.withInitial(Scratch::new);
     private final Supplier<Scratch> scratch = scratchLocal::get;
     private final ArrayPool pool;
+    private final BackendChecks check = new BackendChecks(this);
     private volatile boolean closed;
     private volatile CaptureReservation capturing;
 
@@ -85,7 +85,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String description() {
-        return "cpu (" + threads + (threads == 1 ? " thread)" : " threads)");
+        return "cpu (" + threads + (threads == 1 ? " thread, " : " threads, ") + SimdSupport.describe() + " kernels)";
     }
 
     // ---------------------------------------------------------------- validation
@@ -96,75 +96,13 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** The array of {@code b}, checked to be an open buffer of this backend holding at least {@code need} floats. */
-    private float[] arr(String op, String name, Buffer b, long need) {
-        if (b == null) {
-            throw new IllegalArgumentException(op + ": buffer '" + name + "' is null");
-        }
-        if (!(b instanceof CpuBuffer cb)) {
-            throw new IllegalArgumentException(op + ": buffer '" + name + "' belongs to backend "
-                    + describe(b) + ", not to this cpu backend");
-        }
-        if (cb.backend() != this) {
-            throw new IllegalArgumentException(op + ": buffer '" + name + "' belongs to another cpu backend instance");
-        }
-        float[] a = cb.array();
-        if (need < 0 || a.length < need) {
-            throw new IllegalArgumentException(op + ": buffer '" + name + "' is too short: expected at least "
-                    + need + " floats, found " + a.length);
-        }
-        return a;
-    }
-
-    /** Like {@link #arr} but null means absent. */
-    private float[] opt(String op, String name, Buffer b, long need) {
-        return b == null ? null : arr(op, name, b, need);
-    }
-
-    private static String describe(Buffer b) {
-        try {
-            Backend owner = b.backend();
-            return owner == null ? b.getClass().getName() : owner.name();
-        } catch (RuntimeException e) {
-            return b.getClass().getName();
-        }
-    }
-
-    private static int len(String op, long n) {
-        if (n < 0 || n > CpuBuffer.MAX_LENGTH) {
-            throw new IllegalArgumentException(op + ": element count must be in [0, " + CpuBuffer.MAX_LENGTH
-                    + "], got " + n);
-        }
-        return (int) n;
-    }
-
-    private static void range(String op, String what, long offset, long length, long size) {
-        if (offset < 0 || length < 0 || offset + length > size) {
-            throw new IllegalArgumentException(op + ": " + what + " range [" + offset + ", " + (offset + length)
-                    + ") is outside [0, " + size + ")");
-        }
-    }
-
-    private static void checkShapes(String op, int[] outShape, int[]... shapes) {
-        Objects.requireNonNull(outShape, op + ": shape is null");
-        for (int d : outShape) {
-            if (d < 0) {
-                throw new IllegalArgumentException(op + ": negative dimension in " + Arrays.toString(outShape));
-            }
-        }
-        for (int[] s : shapes) {
-            Objects.requireNonNull(s, op + ": shape is null");
-            if (s.length != outShape.length) {
-                throw new IllegalArgumentException(op + ": shapes " + Arrays.toString(s) + " and "
-                        + Arrays.toString(outShape) + " have different ranks (the caller left-pads with ones)");
-            }
-            for (int d = 0; d < s.length; d++) {
-                if (s[d] != outShape[d] && s[d] != 1) {
-                    throw new IllegalArgumentException(op + ": shape " + Arrays.toString(s)
-                            + " does not broadcast to " + Arrays.toString(outShape) + " (dimension " + d + ")");
-                }
-            }
-        }
+    /**
+     * The array of a buffer {@link BackendChecks} has accepted, or null for an absent optional one; every op takes its
+     * arrays through here, which is also where a closed backend refuses work.
+     */
+    private float[] arr(Buffer b) {
+        open();
+        return b == null ? null : ((CpuBuffer) b).array();
     }
 
     // ---------------------------------------------------------------- memory
@@ -172,12 +110,14 @@ public final class CpuBackend implements Backend {
     @Override
     public Buffer allocate(long length) {
         open();
+        check.allocate(length);
         return new CpuBuffer(this, pool.take(CpuBuffer.checkLength(length)), capturing);
     }
 
     @Override
     public Buffer allocateUninitialized(long length) {
         open();
+        check.allocateUninitialized(length);
         int n = CpuBuffer.checkLength(length);
         float[] a = pool.takeDirty(n);
         return new CpuBuffer(this, a != null ? a : new float[n], capturing);
@@ -186,8 +126,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Buffer upload(float[] src, int offset, int length) {
         open();
-        Objects.requireNonNull(src, "upload: src is null");
-        range("upload", "source", offset, length, src.length);
+        check.upload(src, offset, length);
         float[] a = pool.takeDirty(length);
         if (a == null) {
             return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length), capturing);
@@ -242,58 +181,33 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void download(Buffer src, long srcOffset, float[] dst, int dstOffset, int length) {
-        open();
-        float[] s = arr("download", "src", src, 0);
-        Objects.requireNonNull(dst, "download: dst is null");
-        range("download", "source", srcOffset, length, s.length);
-        range("download", "destination", dstOffset, length, dst.length);
-        System.arraycopy(s, (int) srcOffset, dst, dstOffset, length);
+        check.download(src, srcOffset, dst, dstOffset, length);
+        System.arraycopy(arr(src), (int) srcOffset, dst, dstOffset, length);
     }
 
     @Override
     public void write(float[] src, int srcOffset, Buffer dst, long dstOffset, int length) {
-        open();
-        Objects.requireNonNull(src, "write: src is null");
-        float[] d = arr("write", "dst", dst, 0);
-        range("write", "source", srcOffset, length, src.length);
-        range("write", "destination", dstOffset, length, d.length);
-        System.arraycopy(src, srcOffset, d, (int) dstOffset, length);
+        check.write(src, srcOffset, dst, dstOffset, length);
+        System.arraycopy(src, srcOffset, arr(dst), (int) dstOffset, length);
     }
 
     @Override
     public void copy(Buffer src, long srcOffset, Buffer dst, long dstOffset, long length) {
-        open();
-        float[] s = arr("copy", "src", src, 0);
-        float[] d = arr("copy", "dst", dst, 0);
-        range("copy", "source", srcOffset, length, s.length);
-        range("copy", "destination", dstOffset, length, d.length);
-        System.arraycopy(s, (int) srcOffset, d, (int) dstOffset, (int) length);
+        check.copy(src, srcOffset, dst, dstOffset, length);
+        System.arraycopy(arr(src), (int) srcOffset, arr(dst), (int) dstOffset, (int) length);
     }
 
     @Override
     public void fill(Buffer dst, long offset, long length, float value) {
-        open();
-        float[] d = arr("fill", "dst", dst, 0);
-        range("fill", "destination", offset, length, d.length);
-        Arrays.fill(d, (int) offset, (int) (offset + length), value);
+        check.fill(dst, offset, length, value);
+        Arrays.fill(arr(dst), (int) offset, (int) (offset + length), value);
     }
 
     @Override
     public void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst) {
-        open();
-        Objects.requireNonNull(rows, "gatherRows: rows is null");
-        if (rowLength < 0) {
-            throw new IllegalArgumentException("gatherRows: rowLength must be >= 0, got " + rowLength);
-        }
-        float[] s = arr("gatherRows", "src", src, 0);
-        float[] d = arr("gatherRows", "dst", dst, (long) rows.length * rowLength);
-        long srcRows = rowLength == 0 ? Long.MAX_VALUE : s.length / rowLength;
-        for (int i = 0; i < rows.length; i++) {
-            if (rows[i] < 0 || rows[i] >= srcRows) {
-                throw new IllegalArgumentException("gatherRows: row index " + rows[i] + " at position " + i
-                        + " is outside [0, " + srcRows + ")");
-            }
-        }
+        check.gatherRows(src, rowLength, rows, dst);
+        float[] s = arr(src);
+        float[] d = arr(dst);
         for (int i = 0; i < rows.length; i++) {
             System.arraycopy(s, rows[i] * rowLength, d, i * rowLength, rowLength);
         }
@@ -308,64 +222,46 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void unary(UnaryOp op, Buffer x, Buffer y, long n) {
-        open();
-        int len = len("unary", n);
-        ElementwiseKernels.unary(Objects.requireNonNull(op, "unary: op is null"),
-                arr("unary", "x", x, len), arr("unary", "y", y, len), len, par);
+        check.unary(op, x, y, n);
+        ElementwiseKernels.unary(op, arr(x), arr(y), (int) n, par);
     }
 
     @Override
     public void scalar(ScalarOp op, Buffer x, float s, Buffer y, long n) {
-        open();
-        int len = len("scalar", n);
-        ElementwiseKernels.scalar(Objects.requireNonNull(op, "scalar: op is null"),
-                arr("scalar", "x", x, len), s, arr("scalar", "y", y, len), len, par);
+        check.scalar(op, x, s, y, n);
+        ElementwiseKernels.scalar(op, arr(x), s, arr(y), (int) n, par);
     }
 
     @Override
     public void binary(BinaryOp op, Buffer a, int[] aShape, Buffer b, int[] bShape, Buffer out, int[] outShape) {
-        open();
-        Objects.requireNonNull(op, "binary: op is null");
-        checkShapes("binary", outShape, aShape, bShape);
-        ElementwiseKernels.binary(op, arr("binary", "a", a, BroadcastPlan.volume(aShape)), aShape,
-                arr("binary", "b", b, BroadcastPlan.volume(bShape)), bShape,
-                arr("binary", "out", out, BroadcastPlan.volume(outShape)), outShape, par);
+        check.binary(op, a, aShape, b, bShape, out, outShape);
+        ElementwiseKernels.binary(op, arr(a), aShape, arr(b), bShape, arr(out), outShape, par);
     }
 
     @Override
     public void axpy(float alpha, Buffer x, Buffer y, long n) {
-        open();
-        int len = len("axpy", n);
-        ElementwiseKernels.axpy(alpha, arr("axpy", "x", x, len), arr("axpy", "y", y, len), len, par);
+        check.axpy(alpha, x, y, n);
+        ElementwiseKernels.axpy(alpha, arr(x), arr(y), (int) n, par);
     }
 
     // ---------------------------------------------------------------- reductions and broadcasting
 
     @Override
     public void sumTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
-        open();
-        checkShapes("sumTo", xShape, outShape);
-        ReductionKernels.sumTo(arr("sumTo", "x", x, BroadcastPlan.volume(xShape)), xShape,
-                arr("sumTo", "out", out, BroadcastPlan.volume(outShape)), outShape, scratch.get());
+        check.sumTo(x, xShape, out, outShape);
+        ReductionKernels.sumTo(arr(x), xShape, arr(out), outShape, scratch.get());
     }
 
     @Override
     public void broadcastTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
-        open();
-        checkShapes("broadcastTo", outShape, xShape);
-        ReductionKernels.broadcastTo(arr("broadcastTo", "x", x, BroadcastPlan.volume(xShape)), xShape,
-                arr("broadcastTo", "out", out, BroadcastPlan.volume(outShape)), outShape, par);
+        check.broadcastTo(x, xShape, out, outShape);
+        ReductionKernels.broadcastTo(arr(x), xShape, arr(out), outShape, par);
     }
 
     @Override
     public void argmax(Buffer x, int outer, int extent, int inner, Buffer out) {
-        open();
-        if (outer < 0 || extent < 1 || inner < 0) {
-            throw new IllegalArgumentException("argmax: need outer >= 0, extent >= 1, inner >= 0, got ("
-                    + outer + "," + extent + "," + inner + ")");
-        }
-        ReductionKernels.argmax(arr("argmax", "x", x, (long) outer * extent * inner), outer, extent, inner,
-                arr("argmax", "out", out, (long) outer * inner));
+        check.argmax(x, outer, extent, inner, out);
+        ReductionKernels.argmax(arr(x), outer, extent, inner, arr(out));
     }
 
     // ---------------------------------------------------------------- dense
@@ -373,13 +269,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k,
                      float alpha, Buffer a, Buffer b, float beta, Buffer c) {
-        open();
-        if (m < 0 || n < 0 || k < 0) {
-            throw new IllegalArgumentException("gemm: m, n, k must be >= 0, got (" + m + "," + n + "," + k + ")");
-        }
-        float[] aa = arr("gemm", "a", a, (long) m * k);
-        float[] bb = arr("gemm", "b", b, (long) k * n);
-        float[] cc = arr("gemm", "c", c, (long) m * n);
+        check.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+        float[] aa = arr(a);
+        float[] bb = arr(b);
+        float[] cc = arr(c);
         int lda = transA ? m : k;
         int ldb = transB ? k : n;
         long flops = 2L * m * n * k;
@@ -412,38 +305,26 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
-        open();
-        Objects.requireNonNull(g, "conv2dForward: geometry is null");
-        Conv2dKernels.forward(g, arr("conv2dForward", "x", x, g.inputLength()),
-                arr("conv2dForward", "w", w, g.weightLength()),
-                opt("conv2dForward", "bias", bias, g.outChannels()),
-                arr("conv2dForward", "y", y, g.outputLength()), par, scratch);
+        check.conv2dForward(g, x, w, bias, y);
+        Conv2dKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par, scratch);
     }
 
     @Override
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
-        open();
-        Objects.requireNonNull(g, "conv2dBackwardData: geometry is null");
-        Conv2dKernels.backwardData(g, arr("conv2dBackwardData", "w", w, g.weightLength()),
-                arr("conv2dBackwardData", "dy", dy, g.outputLength()),
-                arr("conv2dBackwardData", "dx", dx, g.inputLength()), par, scratch);
+        check.conv2dBackwardData(g, w, dy, dx);
+        Conv2dKernels.backwardData(g, arr(w), arr(dy), arr(dx), par, scratch);
     }
 
     @Override
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
-        open();
-        Objects.requireNonNull(g, "conv2dBackwardWeight: geometry is null");
-        Conv2dKernels.backwardWeight(g, arr("conv2dBackwardWeight", "x", x, g.inputLength()),
-                arr("conv2dBackwardWeight", "dy", dy, g.outputLength()),
-                arr("conv2dBackwardWeight", "dw", dw, g.weightLength()), par, scratch);
+        check.conv2dBackwardWeight(g, x, dy, dw);
+        Conv2dKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par, scratch);
     }
 
     @Override
     public void conv2dBackwardBias(ConvGeometry g, Buffer dy, Buffer db) {
-        open();
-        Objects.requireNonNull(g, "conv2dBackwardBias: geometry is null");
-        Conv2dKernels.backwardBias(g, arr("conv2dBackwardBias", "dy", dy, g.outputLength()),
-                arr("conv2dBackwardBias", "db", db, g.outChannels()), par);
+        check.conv2dBackwardBias(g, dy, db);
+        Conv2dKernels.backwardBias(g, arr(dy), arr(db), par);
     }
 
     // ---------------------------------------------------------------- batch normalization
@@ -451,230 +332,135 @@ public final class CpuBackend implements Backend {
     @Override
     public void batchNormForwardTraining(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta, float eps,
                                          Buffer y, Buffer saveMean, Buffer saveInvStd) {
-        open();
-        String op = "batchNormForwardTraining";
-        Objects.requireNonNull(g, op + ": geometry is null");
-        int c = g.channels();
-        BatchNormKernels.forwardTraining(g, arr(op, "x", x, g.length()), opt(op, "gamma", gamma, c),
-                opt(op, "beta", beta, c), eps, arr(op, "y", y, g.length()), arr(op, "saveMean", saveMean, c),
-                arr(op, "saveInvStd", saveInvStd, c), par);
+        check.batchNormForwardTraining(g, x, gamma, beta, eps, y, saveMean, saveInvStd);
+        BatchNormKernels.forwardTraining(g, arr(x), arr(gamma), arr(beta), eps, arr(y), arr(saveMean),
+                arr(saveInvStd), par);
     }
 
     @Override
-    public void batchNormForwardInference(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta,
+    public void batchNormForwardInference(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
                                           Buffer mean, Buffer var, float eps, Buffer y) {
-        open();
-        String op = "batchNormForwardInference";
-        Objects.requireNonNull(g, op + ": geometry is null");
-        int c = g.channels();
-        BatchNormKernels.forwardInference(g, arr(op, "x", x, g.length()), opt(op, "gamma", gamma, c),
-                opt(op, "beta", beta, c), arr(op, "mean", mean, c), arr(op, "var", var, c), eps,
-                arr(op, "y", y, g.length()), par);
-    }
-
-    @Override
-    public void batchNormInferenceActivation(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
-                                             Buffer mean, Buffer var, float eps, Buffer y) {
-        open();
-        String op = "batchNormInferenceActivation";
-        Objects.requireNonNull(g, op + ": geometry is null");
-        Objects.requireNonNull(a, op + ": activation is null");
-        int c = g.channels();
-        BatchNormKernels.forwardInferenceActivation(g, a, arr(op, "x", x, g.length()), opt(op, "gamma", gamma, c),
-                opt(op, "beta", beta, c), arr(op, "mean", mean, c), arr(op, "var", var, c), eps,
-                arr(op, "y", y, g.length()), par);
+        check.batchNormForwardInference(g, a, x, gamma, beta, mean, var, eps, y);
+        BatchNormKernels.forwardInference(g, a, arr(x), arr(gamma), arr(beta), arr(mean), arr(var), eps, arr(y), par);
     }
 
     @Override
     public void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma,
                                   Buffer saveMean, Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
-        open();
-        String op = "batchNormBackward";
-        Objects.requireNonNull(g, op + ": geometry is null");
-        int c = g.channels();
-        BatchNormKernels.backward(g, arr(op, "x", x, g.length()), arr(op, "dy", dy, g.length()),
-                opt(op, "gamma", gamma, c), arr(op, "saveMean", saveMean, c), arr(op, "saveInvStd", saveInvStd, c),
-                opt(op, "dx", dx, g.length()), opt(op, "dGamma", dGamma, c), opt(op, "dBeta", dBeta, c), par);
+        check.batchNormBackward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
+        BatchNormKernels.backward(g, arr(x), arr(dy), arr(gamma), arr(saveMean), arr(saveInvStd), arr(dx),
+                arr(dGamma), arr(dBeta), par);
     }
 
     @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
                                             double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
                                             Buffer skipped) {
-        open();
-        String op = "batchNormUpdateRunningStats";
-        Objects.requireNonNull(g, op + ": geometry is null");
-        int c = g.channels();
-        float[] mean = arr(op, "saveMean", saveMean, c);
-        float[] invStd = arr(op, "saveInvStd", saveInvStd, c);
-        float[] rm = arr(op, "runningMean", runningMean, c);
-        float[] rv = arr(op, "runningVar", runningVar, c);
-        float[] guardArray = opt(op, "guard", guard, 1);
-        float[] skippedArray = opt(op, "skipped", skipped, 1);
+        check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar, guard, skipped);
+        float[] guardArray = arr(guard);
         if (guardArray != null && !Float.isFinite(guardArray[0])) {
-            if (g.valuesPerChannel() < 2) {
-                BatchNormKernels.updateRunningStats(g, mean, invStd, eps, factor, rm, rv);   // throws: bad geometry
-            }
+            float[] skippedArray = arr(skipped);
             if (skippedArray != null) {
                 skippedArray[0] += 1f;
             }
             return;
         }
-        BatchNormKernels.updateRunningStats(g, mean, invStd, eps, factor, rm, rv);
+        BatchNormKernels.updateRunningStats(g, arr(saveMean), arr(saveInvStd), eps, factor, arr(runningMean),
+                arr(runningVar));
     }
 
     // ---------------------------------------------------------------- pooling
 
     @Override
     public void avgPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
-        open();
-        Objects.requireNonNull(g, "avgPool2dForward: geometry is null");
-        PoolKernels.avgForward(g, arr("avgPool2dForward", "x", x, g.inputLength()),
-                arr("avgPool2dForward", "y", y, g.outputLength()), par);
+        check.avgPool2dForward(g, x, y);
+        PoolKernels.avgForward(g, arr(x), arr(y), par);
     }
 
     @Override
     public void avgPool2dBackward(PoolGeometry g, Buffer dy, Buffer dx) {
-        open();
-        Objects.requireNonNull(g, "avgPool2dBackward: geometry is null");
-        PoolKernels.avgBackward(g, arr("avgPool2dBackward", "dy", dy, g.outputLength()),
-                arr("avgPool2dBackward", "dx", dx, g.inputLength()), par);
+        check.avgPool2dBackward(g, dy, dx);
+        PoolKernels.avgBackward(g, arr(dy), arr(dx), par);
     }
 
     @Override
     public void maxPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
-        open();
-        Objects.requireNonNull(g, "maxPool2dForward: geometry is null");
-        PoolKernels.maxForward(g, arr("maxPool2dForward", "x", x, g.inputLength()),
-                arr("maxPool2dForward", "y", y, g.outputLength()), par);
+        check.maxPool2dForward(g, x, y);
+        PoolKernels.maxForward(g, arr(x), arr(y), par);
     }
 
     @Override
     public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
-        open();
-        Objects.requireNonNull(g, "maxPool2dBackward: geometry is null");
-        String op = "maxPool2dBackward";
-        PoolKernels.maxBackward(g, arr(op, "x", x, g.inputLength()), arr(op, "y", y, g.outputLength()),
-                arr(op, "dy", dy, g.outputLength()), arr(op, "dx", dx, g.inputLength()), par);
+        check.maxPool2dBackward(g, x, y, dy, dx);
+        PoolKernels.maxBackward(g, arr(x), arr(y), arr(dy), arr(dx), par);
     }
 
     // ---------------------------------------------------------------- activations and softmax
 
     @Override
     public void activationForward(Activation a, Buffer x, Buffer y, long n) {
-        open();
-        int len = len("activationForward", n);
-        ActivationKernels.forward(Objects.requireNonNull(a, "activationForward: activation is null"),
-                arr("activationForward", "x", x, len), arr("activationForward", "y", y, len), len, par);
+        check.activationForward(a, x, y, n);
+        ActivationKernels.forward(a, arr(x), arr(y), (int) n, par);
     }
 
     @Override
     public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
-        open();
-        String op = "biasActivation";
-        Objects.requireNonNull(a, op + ": activation is null");
-        long n = ArgumentChecks.biasActivationLength(op, outer, channels, inner);
-        int len = len(op, n);
-        ActivationKernels.biasActivation(a, outer, channels, inner, arr(op, "x", x, len), arr(op, "bias", bias, channels),
-                arr(op, "y", y, len), par);
+        check.biasActivation(a, outer, channels, inner, x, bias, y);
+        ActivationKernels.biasActivation(a, outer, channels, inner, arr(x), arr(bias), arr(y), par);
     }
-
 
     @Override
     public void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n) {
-        open();
-        String op = "activationBackward";
-        int len = len(op, n);
-        // every supported activation's derivative is computed from the forward output y; x is not read
-        ActivationKernels.backward(Objects.requireNonNull(a, op + ": activation is null"),
-                opt(op, "x", x, len), arr(op, "y", y, len), arr(op, "dy", dy, len), arr(op, "dx", dx, len), len, par);
-    }
-
-    private static void checkMatrix(String op, int rows, int cols) {
-        if (rows < 0 || cols < 1) {
-            throw new IllegalArgumentException(op + ": need rows >= 0 and columns >= 1, got (" + rows + "," + cols + ")");
-        }
+        check.activationBackward(a, x, y, dy, dx, n);
+        ActivationKernels.backward(a, arr(x), arr(y), arr(dy), arr(dx), (int) n, par);
     }
 
     @Override
     public void softmaxForward(int rows, int cols, Buffer x, Buffer y) {
-        open();
-        checkMatrix("softmaxForward", rows, cols);
-        long len = (long) rows * cols;
-        SoftmaxKernels.forward(rows, cols, arr("softmaxForward", "x", x, len), arr("softmaxForward", "y", y, len), par);
+        check.softmaxForward(rows, cols, x, y);
+        SoftmaxKernels.forward(rows, cols, arr(x), arr(y), par);
     }
 
     @Override
     public void softmaxBackward(int rows, int cols, Buffer y, Buffer dy, Buffer dx) {
-        open();
-        checkMatrix("softmaxBackward", rows, cols);
-        long len = (long) rows * cols;
-        SoftmaxKernels.backward(rows, cols, arr("softmaxBackward", "y", y, len), arr("softmaxBackward", "dy", dy, len),
-                arr("softmaxBackward", "dx", dx, len), par);
+        check.softmaxBackward(rows, cols, y, dy, dx);
+        SoftmaxKernels.backward(rows, cols, arr(y), arr(dy), arr(dx), par);
     }
 
     @Override
     public void softmaxCrossEntropyForward(int rows, int classes, Buffer logits, Buffer targets, Buffer probs,
                                            Buffer loss) {
-        open();
-        String op = "softmaxCrossEntropyForward";
-        checkMatrix(op, rows, classes);
-        if (rows < 1) {
-            throw new IllegalArgumentException(op + ": the mean over rows needs at least one row, got 0");
-        }
-        long len = (long) rows * classes;
-        SoftmaxKernels.crossEntropyForward(rows, classes, arr(op, "logits", logits, len),
-                arr(op, "targets", targets, rows), arr(op, "probs", probs, len), arr(op, "loss", loss, 1));
+        check.softmaxCrossEntropyForward(rows, classes, logits, targets, probs, loss);
+        SoftmaxKernels.crossEntropyForward(rows, classes, arr(logits), arr(targets), arr(probs), arr(loss));
     }
 
     @Override
     public void softmaxCrossEntropyBackward(int rows, int classes, Buffer probs, Buffer targets, Buffer dLoss,
                                             Buffer dLogits) {
-        open();
-        String op = "softmaxCrossEntropyBackward";
-        checkMatrix(op, rows, classes);
-        if (rows < 1) {
-            throw new IllegalArgumentException(op + ": the mean over rows needs at least one row, got 0");
-        }
-        long len = (long) rows * classes;
-        SoftmaxKernels.crossEntropyBackward(rows, classes, arr(op, "probs", probs, len),
-                arr(op, "targets", targets, rows), arr(op, "dLoss", dLoss, 1), arr(op, "dLogits", dLogits, len));
+        check.softmaxCrossEntropyBackward(rows, classes, probs, targets, dLoss, dLogits);
+        SoftmaxKernels.crossEntropyBackward(rows, classes, arr(probs), arr(targets), arr(dLoss), arr(dLogits));
     }
 
     // ---------------------------------------------------------------- optimizers
 
     @Override
-    public void sgdStep(SgdHyper h, Buffer param, Buffer grad, Buffer momentumBuffer, long n) {
-        open();
-        Objects.requireNonNull(h, "sgdStep: hyper-parameters are null");
-        int len = len("sgdStep", n);
-        float[] buf = h.momentum() == 0f ? opt("sgdStep", "momentumBuffer", momentumBuffer, len)
-                : arr("sgdStep", "momentumBuffer", momentumBuffer, len);
-        OptimizerKernels.sgd(h, arr("sgdStep", "param", param, len), arr("sgdStep", "grad", grad, len), buf, len, par);
-    }
-
-    @Override
     public void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
                             Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
-        open();
-        String op = "sgdStepMany";
-        Objects.requireNonNull(h, op + ": hyper-parameters are null");
-        int count = ArgumentChecks.sgdGroup(op, h, params, grads, momentumBuffers, lengths);
+        check.sgdStepMany(h, lr, guard, skipped, params, grads, momentumBuffers, lengths);
+        int count = params.length;
         float[][] p = new float[count][];
         float[][] g = new float[count][];
         float[][] b = new float[count][];
         int[] n = new int[count];
         for (int i = 0; i < count; i++) {
-            n[i] = len(op, lengths[i]);
-            p[i] = arr(op, "params[" + i + "]", params[i], n[i]);
-            g[i] = arr(op, "grads[" + i + "]", grads[i], n[i]);
-            Buffer m = momentumBuffers == null ? null : momentumBuffers[i];
-            b[i] = h.momentum() == 0f ? opt(op, "momentumBuffers[" + i + "]", m, n[i])
-                    : arr(op, "momentumBuffers[" + i + "]", m, n[i]);
+            n[i] = (int) lengths[i];
+            p[i] = arr(params[i]);
+            g[i] = arr(grads[i]);
+            b[i] = momentumBuffers == null ? null : arr(momentumBuffers[i]);
         }
-        float[] lrArray = opt(op, "lr", lr, 1);
-        float[] guardArray = opt(op, "guard", guard, 1);
-        float[] skippedArray = opt(op, "skipped", skipped, 1);
+        float[] lrArray = arr(lr);
+        float[] guardArray = arr(guard);
+        float[] skippedArray = arr(skipped);
         if (guardArray != null && !Float.isFinite(guardArray[0])) {
             if (skippedArray != null) {
                 skippedArray[0] += 1f;
@@ -690,11 +476,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void adamStep(AdamHyper h, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, long n) {
-        open();
-        Objects.requireNonNull(h, "adamStep: hyper-parameters are null");
-        int len = len("adamStep", n);
-        OptimizerKernels.adam(h, arr("adamStep", "param", param, len), arr("adamStep", "grad", grad, len),
-                arr("adamStep", "expAvg", expAvg, len), arr("adamStep", "expAvgSq", expAvgSq, len), len, par);
+        check.adamStep(h, param, grad, expAvg, expAvgSq, n);
+        OptimizerKernels.adam(h, arr(param), arr(grad), arr(expAvg), arr(expAvgSq), (int) n, par);
     }
 
     @Override

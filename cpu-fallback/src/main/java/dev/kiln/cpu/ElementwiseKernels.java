@@ -72,9 +72,6 @@ final class ElementwiseKernels {
             case RSUB -> {
                 for (int i = lo; i < hi; i++) y[i] = s - x[i];
             }
-            case RDIV -> {
-                for (int i = lo; i < hi; i++) y[i] = s / x[i];
-            }
             case MAX -> {
                 for (int i = lo; i < hi; i++) y[i] = Math.max(x[i], s);
             }

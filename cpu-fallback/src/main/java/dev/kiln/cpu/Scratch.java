@@ -98,6 +98,53 @@ final class Scratch {
         return tileRows;
     }
 
+    private float[] vectorTile = new float[0];
+    private float[] vectorStrip = new float[0];
+    private float[] vectorPanel = new float[0];
+
+    private float[] vectorLanes = new float[0];
+    private float[] paddedRows = new float[0];
+
+    /** Lane accumulators of {@link VectorSgemm#dotAccumulate}. */
+    float[] vectorLanes(int size) {
+        if (vectorLanes.length < size) {
+            vectorLanes = new float[grow(size)];
+        }
+        return vectorLanes;
+    }
+
+    /** A convolution's output gradient rows, copied with their length padded to whole vectors. */
+    float[] paddedRows(int size) {
+        if (paddedRows.length < size) {
+            paddedRows = new float[grow(size)];
+        }
+        return paddedRows;
+    }
+
+    /** {@link VectorSgemm}'s block of C between the micro-kernel and the store. */
+    float[] vectorTile(int size) {
+        if (vectorTile.length < size) {
+            vectorTile = new float[size];
+        }
+        return vectorTile;
+    }
+
+    /** {@link VectorSgemm}'s zero-padded copy of B's column tail. */
+    float[] vectorStrip(int size) {
+        if (vectorStrip.length < size) {
+            vectorStrip = new float[grow(size)];
+        }
+        return vectorStrip;
+    }
+
+    /** {@link VectorSgemm}'s packed panel of a transposed B. */
+    float[] vectorPanel(int size) {
+        if (vectorPanel.length < size) {
+            vectorPanel = new float[grow(size)];
+        }
+        return vectorPanel;
+    }
+
     private static int grow(int size) {
         long s = Math.max(size, 64);
         return (int) Math.min(Integer.MAX_VALUE - 8L, s + (s >> 3));

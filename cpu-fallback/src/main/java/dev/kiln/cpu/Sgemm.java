@@ -31,6 +31,24 @@ final class Sgemm {
             scale(m, n, beta, c, cOff, ldc);
             return;
         }
+        if (SimdSupport.ENABLED) {
+            VectorSgemm.gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, s);
+            return;
+        }
+        gemmScalar(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, s);
+    }
+
+    /** The auto-vectorised scalar path (also the reference the SIMD path is tested against). */
+    static void gemmScalar(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                           float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                           float beta, float[] c, int cOff, int ldc, Scratch s) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        if (k <= 0 || alpha == 0f) {
+            scale(m, n, beta, c, cOff, ldc);
+            return;
+        }
         int blocks = (k + KC_MAX - 1) / KC_MAX;
         int kc = (k + blocks - 1) / blocks;
         int nc = panelWidth(n, kc);

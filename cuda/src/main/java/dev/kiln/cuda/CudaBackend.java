@@ -9,7 +9,7 @@ import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
-import dev.kiln.backend.ArgumentChecks;
+import dev.kiln.backend.BackendChecks;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
 import dev.kiln.backend.GraphCapture;
@@ -28,7 +28,6 @@ import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Objects;
 
 import static jcuda.jcublas.cublasOperation.CUBLAS_OP_N;
 import static jcuda.jcublas.cublasOperation.CUBLAS_OP_T;
@@ -46,6 +45,7 @@ public final class CudaBackend implements Backend {
     private static final int MAX_RANK = 8;
 
     private final Object lock = new Object();
+    private final BackendChecks check = new BackendChecks(this);
     private final CudaOptions options;
     private final CudaApi api;
     private final CudaContext ctx;
@@ -60,7 +60,8 @@ public final class CudaBackend implements Backend {
     /** Graphs captured and not yet destroyed, by their reservation; close() destroys them. */
     private final Map<DeviceReservation, CUgraphExec> liveGraphs = new IdentityHashMap<>();
     private final Map<DeviceReservation, CUgraph> liveGraphDefinitions = new IdentityHashMap<>();
-    private boolean targetCheckPending;
+    /** Whether a kernel that reports through the error flag ran since the flag was last read. */
+    private boolean deviceCheckPending;
     private int lastClasses;
     private boolean closed;
     /** The stream capture in progress, if any (see {@link #beginCapture()}). */
@@ -150,20 +151,9 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** A buffer {@link BackendChecks} has accepted for an op (null-free, open, ours, long enough). */
     private CudaBuffer cuda(Buffer b, String what, long needed) {
-        if (b == null) {
-            throw new NullPointerException("cuda: " + what + " is null");
-        }
-        if (!(b instanceof CudaBuffer cb) || b.backend() != this) {
-            throw new IllegalArgumentException("cuda: " + what + " belongs to backend '" + b.backend().name()
-                    + "', not this cuda backend");
-        }
-        if (cb.isClosed()) {
-            throw new IllegalStateException("cuda: " + what + " was closed");
-        }
-        if (cb.length() < needed) {
-            throw new IllegalArgumentException("cuda: " + what + " has " + cb.length() + " floats, needs " + needed);
-        }
+        CudaBuffer cb = (CudaBuffer) b;
         if (capturing != null) {
             capturing.touched.add(cb);
         }
@@ -213,6 +203,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Buffer allocate(long length) {
+        check.allocate(length);
         synchronized (lock) {
             enter();
             CudaBuffer b = newBuffer(length);
@@ -225,6 +216,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Buffer allocateUninitialized(long length) {
+        check.allocateUninitialized(length);
         synchronized (lock) {
             enter();
             return newBuffer(length);
@@ -233,7 +225,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Buffer upload(float[] src, int offset, int length) {
-        checkRange(src.length, offset, length, "upload source");
+        check.upload(src, offset, length);
         synchronized (lock) {
             enter();
             notWhileCapturing("upload of " + length + " floats");
@@ -245,41 +237,38 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void download(Buffer src, long srcOffset, float[] dst, int dstOffset, int length) {
-        checkRange(dst.length, dstOffset, length, "download destination");
+        check.download(src, srcOffset, dst, dstOffset, length);
         synchronized (lock) {
             enter();
             notWhileCapturing("download of " + length + " floats");
             CudaBuffer b = cuda(src, "download source", 0);
-            checkRange(b.length(), srcOffset, length, "download source");
             // the error flag, when a kernel may have raised it, travels with the data: one wait, not two
-            int flag = staging.download(b.at(srcOffset), dst, dstOffset, length, targetCheckPending ? errorFlag : null);
-            if (targetCheckPending) {
-                targetCheckPending = false;
-                raiseTargetError(flag);
+            int flag = staging.download(b.at(srcOffset), dst, dstOffset, length, deviceCheckPending ? errorFlag : null);
+            if (deviceCheckPending) {
+                deviceCheckPending = false;
+                raiseDeviceError(flag);
             }
         }
     }
 
     @Override
     public void write(float[] src, int srcOffset, Buffer dst, long dstOffset, int length) {
-        checkRange(src.length, srcOffset, length, "write source");
+        check.write(src, srcOffset, dst, dstOffset, length);
         synchronized (lock) {
             enter();
             notWhileCapturing("write of " + length + " floats");
             CudaBuffer b = cuda(dst, "write destination", 0);
-            checkRange(b.length(), dstOffset, length, "write destination");
             staging.upload(src, srcOffset, length, b.at(dstOffset));
         }
     }
 
     @Override
     public void copy(Buffer src, long srcOffset, Buffer dst, long dstOffset, long length) {
+        check.copy(src, srcOffset, dst, dstOffset, length);
         synchronized (lock) {
             enter();
             CudaBuffer s = cuda(src, "copy source", 0);
             CudaBuffer d = cuda(dst, "copy destination", 0);
-            checkRange(s.length(), srcOffset, length, "copy source");
-            checkRange(d.length(), dstOffset, length, "copy destination");
             if (length > 0) {
                 api.cuMemcpyDtoDAsync(d.at(dstOffset), s.at(srcOffset), length * Float.BYTES, ctx.stream);
             }
@@ -288,10 +277,10 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void fill(Buffer dst, long offset, long length, float value) {
+        check.fill(dst, offset, length, value);
         synchronized (lock) {
             enter();
             CudaBuffer d = cuda(dst, "fill destination", 0);
-            checkRange(d.length(), offset, length, "fill destination");
             if (length > 0) {
                 api.cuMemsetD32Async(d.at(offset), Float.floatToRawIntBits(value), length, ctx.stream);
             }
@@ -300,17 +289,11 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst) {
+        check.gatherRows(src, rowLength, rows, dst);
         synchronized (lock) {
             enter();
             notWhileCapturing("gatherRows (uploads its row indices)");
             CudaBuffer s = cuda(src, "gatherRows source", 0);
-            long srcRows = rowLength == 0 ? 0 : s.length() / rowLength;
-            for (int i = 0; i < rows.length; i++) {
-                if (rows[i] < 0 || rows[i] >= srcRows) {
-                    throw new IndexOutOfBoundsException("cuda gatherRows: rows[" + i + "] = " + rows[i]
-                            + " is outside [0, " + srcRows + ") (source " + s.length() + " floats, rows of " + rowLength + ")");
-                }
-            }
             CUdeviceptr d = ptr(dst, "gatherRows destination", (long) rows.length * rowLength);
             if (rows.length == 0 || rowLength == 0) {
                 return;
@@ -336,16 +319,35 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** Errors kernels report through the device flag (out-of-range targets), surfaced at the next wait point. */
-    private void checkDeviceErrors() {
-        if (!targetCheckPending) {
-            return;
-        }
-        targetCheckPending = false;
-        raiseTargetError(staging.downloadInt(errorFlag));
+    /**
+     * The device error flag for a kernel that switches on an operation code, which raises it for a code it does not
+     * know (see ops.cuh); the flag is then read at the next wait point.
+     */
+    private CUdeviceptr coded() {
+        deviceCheckPending = true;
+        return errorFlag;
     }
 
-    private void raiseTargetError(int flag) {
+    /** Errors kernels report through the device flag (ops.cuh), surfaced at the next wait point. */
+    private void checkDeviceErrors() {
+        if (!deviceCheckPending) {
+            return;
+        }
+        deviceCheckPending = false;
+        raiseDeviceError(staging.downloadInt(errorFlag));
+    }
+
+    /** Turns a raised device error flag (ops.cuh: < 0 an unknown op code, > 0 a cross-entropy row) into an exception. */
+    private void raiseDeviceError(int flag) {
+        if (flag < 0) {
+            api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+            int kind = (-flag - 1) / 65536;
+            int code = (-flag - 1) % 65536;
+            String[] kinds = {"?", "unary", "scalar", "binary", "activation"};
+            throw new IllegalStateException("cuda: a kernel received " + (kind < kinds.length ? kinds[kind] : "?")
+                    + " operation code " + code + ", which its switch does not know: the shipped PTX and the Java op"
+                    + " declarations differ (rebuild with tools/build-ptx.sh)");
+        }
         if (flag != 0) {
             api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
             throw new IllegalArgumentException("cross-entropy: target of row " + (flag - 1) + " is outside [0, "
@@ -353,43 +355,29 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private static void checkRange(long size, long offset, long length, String what) {
-        if (offset < 0 || length < 0 || offset + length > size) {
-            throw new IndexOutOfBoundsException("cuda: " + what + ": range [" + offset + ", " + (offset + length)
-                    + ") is outside a buffer of " + size + " floats");
-        }
-    }
-
     // ================================================================ element-wise
 
     @Override
     public void unary(UnaryOp op, Buffer x, Buffer y, long n) {
+        check.unary(op, x, y, n);
         synchronized (lock) {
             enter();
-            kernels.launch("elementwise", "kiln_unary", n, op.ordinal(), ptr(x, "x", n), ptr(y, "y", n), n);
+            kernels.launch("elementwise", "kiln_unary", n, op.code(), ptr(x, "x", n), ptr(y, "y", n), n, coded());
         }
     }
 
     @Override
     public void scalar(ScalarOp op, Buffer x, float s, Buffer y, long n) {
+        check.scalar(op, x, s, y, n);
         synchronized (lock) {
             enter();
-            kernels.launch("elementwise", "kiln_scalar", n, op.ordinal(), ptr(x, "x", n), s, ptr(y, "y", n), n);
+            kernels.launch("elementwise", "kiln_scalar", n, op.code(), ptr(x, "x", n), s, ptr(y, "y", n), n, coded());
         }
     }
 
     @Override
     public void binary(BinaryOp op, Buffer a, int[] aShape, Buffer b, int[] bShape, Buffer out, int[] outShape) {
-        if (aShape.length != outShape.length || bShape.length != outShape.length) {
-            throw new IllegalArgumentException("cuda binary " + op + ": ranks differ: a " + Arrays.toString(aShape)
-                    + ", b " + Arrays.toString(bShape) + ", out " + Arrays.toString(outShape));
-        }
-        for (int d = 0; d < outShape.length; d++) {
-            if ((aShape[d] != outShape[d] && aShape[d] != 1) || (bShape[d] != outShape[d] && bShape[d] != 1)) {
-                throw new IllegalArgumentException("cuda binary " + op + ": shapes a " + Arrays.toString(aShape) + " and b "
-                        + Arrays.toString(bShape) + " do not broadcast to " + Arrays.toString(outShape));
-            }
-        }
+        check.binary(op, a, aShape, b, bShape, out, outShape);
         long n = numel(outShape);
         synchronized (lock) {
             enter();
@@ -397,11 +385,11 @@ public final class CudaBackend implements Backend {
             CUdeviceptr pb = ptr(b, "b", numel(bShape));
             CUdeviceptr po = ptr(out, "out", n);
             if (Arrays.equals(aShape, outShape) && Arrays.equals(bShape, outShape)) {
-                kernels.launch("elementwise", "kiln_binary_flat", n, op.ordinal(), pa, pb, po, n);
+                kernels.launch("elementwise", "kiln_binary_flat", n, op.code(), pa, pb, po, n, coded());
                 return;
             }
             int[] g = broadcastStruct(outShape, aShape, bShape);
-            kernels.launch("elementwise", "kiln_binary", n, op.ordinal(), pa, pb, po, n, g);
+            kernels.launch("elementwise", "kiln_binary", n, op.code(), pa, pb, po, n, g, coded());
         }
     }
 
@@ -450,6 +438,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void axpy(float alpha, Buffer x, Buffer y, long n) {
+        check.axpy(alpha, x, y, n);
         synchronized (lock) {
             enter();
             kernels.launch("elementwise", "kiln_axpy", n, alpha, ptr(x, "x", n), ptr(y, "y", n), n);
@@ -460,6 +449,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void sumTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
+        check.sumTo(x, xShape, out, outShape);
         if (xShape.length != outShape.length || xShape.length > MAX_RANK) {
             throw new IllegalArgumentException("cuda sumTo: shapes " + Arrays.toString(xShape) + " -> "
                     + Arrays.toString(outShape) + " must have the same rank (<= " + MAX_RANK + ")");
@@ -509,16 +499,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void broadcastTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
-        if (xShape.length != outShape.length) {
-            throw new IllegalArgumentException("cuda broadcastTo: ranks differ: " + Arrays.toString(xShape) + " -> "
-                    + Arrays.toString(outShape));
-        }
-        for (int d = 0; d < xShape.length; d++) {
-            if (xShape[d] != outShape[d] && xShape[d] != 1) {
-                throw new IllegalArgumentException("cuda broadcastTo: cannot broadcast " + Arrays.toString(xShape)
-                        + " to " + Arrays.toString(outShape));
-            }
-        }
+        check.broadcastTo(x, xShape, out, outShape);
         long n = numel(outShape);
         synchronized (lock) {
             enter();
@@ -529,10 +510,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void argmax(Buffer x, int outer, int extent, int inner, Buffer out) {
-        if (outer < 0 || extent < 1 || inner < 0) {
-            throw new IllegalArgumentException("cuda argmax: need outer >= 0, extent >= 1, inner >= 0, got ("
-                    + outer + "," + extent + "," + inner + ")");
-        }
+        check.argmax(x, outer, extent, inner, out);
         long total = (long) outer * inner;
         synchronized (lock) {
             enter();
@@ -550,9 +528,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, Buffer b, float beta, Buffer c) {
-        if (m < 0 || n < 0 || k < 0) {
-            throw new IllegalArgumentException("cuda gemm: negative size m=" + m + " n=" + n + " k=" + k);
-        }
+        check.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
         synchronized (lock) {
             enter();
             CUdeviceptr pa = ptr(a, "gemm A", (long) m * k);
@@ -573,6 +549,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
+        check.conv2dForward(g, x, w, bias, y);
         synchronized (lock) {
             enter();
             cudnn.convForward(g, ptr(x, "conv2d x", g.inputLength()), ptr(w, "conv2d weight", g.weightLength()),
@@ -582,6 +559,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
+        check.conv2dBackwardData(g, w, dy, dx);
         synchronized (lock) {
             enter();
             cudnn.convBackwardData(g, ptr(w, "conv2d weight", g.weightLength()), ptr(dy, "conv2d dy", g.outputLength()),
@@ -591,6 +569,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
+        check.conv2dBackwardWeight(g, x, dy, dw);
         synchronized (lock) {
             enter();
             cudnn.convBackwardWeight(g, ptr(x, "conv2d x", g.inputLength()), ptr(dy, "conv2d dy", g.outputLength()),
@@ -600,6 +579,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void conv2dBackwardBias(ConvGeometry g, Buffer dy, Buffer db) {
+        check.conv2dBackwardBias(g, dy, db);
         synchronized (lock) {
             enter();
             cudnn.convBackwardBias(g, ptr(dy, "conv2d dy", g.outputLength()), ptr(db, "conv2d db", g.outChannels()));
@@ -611,6 +591,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void batchNormForwardTraining(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta, float eps,
                                          Buffer y, Buffer saveMean, Buffer saveInvStd) {
+        check.batchNormForwardTraining(g, x, gamma, beta, eps, y, saveMean, saveInvStd);
         int c = g.channels();
         synchronized (lock) {
             enter();
@@ -622,36 +603,23 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void batchNormForwardInference(BatchNormGeometry g, Buffer x, Buffer gamma, Buffer beta,
+    public void batchNormForwardInference(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
                                           Buffer mean, Buffer var, float eps, Buffer y) {
-        int c = g.channels();
-        synchronized (lock) {
-            enter();
-            CUdeviceptr pg = gamma == null ? constant(ones, c, 1f) : ptr(gamma, "batch norm gamma", c);
-            CUdeviceptr pb = beta == null ? constant(zeros, c, 0f) : ptr(beta, "batch norm beta", c);
-            cudnn.bnForwardInference(g, ptr(x, "batch norm x", g.length()), pg, pb, ptr(mean, "batch norm mean", c),
-                    ptr(var, "batch norm var", c), eps, ptr(y, "batch norm y", g.length()));
-        }
-    }
-
-    @Override
-    public void batchNormInferenceActivation(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma, Buffer beta,
-                                             Buffer mean, Buffer var, float eps, Buffer y) {
-        Objects.requireNonNull(g, "batchNormInferenceActivation: geometry is null");
-        Objects.requireNonNull(a, "batchNormInferenceActivation: activation is null");
+        check.batchNormForwardInference(g, a, x, gamma, beta, mean, var, eps, y);
         long n = g.length();
         int c = g.channels();
         synchronized (lock) {
             enter();
-            kernels.launch("nn", "kiln_bn_inference_activation", n, a.ordinal(), n, c, g.spatial(),
+            kernels.launch("nn", "kiln_bn_inference_activation", n, a.code(), n, c, g.spatial(),
                     ptr(x, "x", n), optional(gamma, "gamma", c), optional(beta, "beta", c), ptr(mean, "mean", c),
-                    ptr(var, "var", c), eps, ptr(y, "y", n));
+                    ptr(var, "var", c), eps, ptr(y, "y", n), coded());
         }
     }
 
     @Override
     public void batchNormBackward(BatchNormGeometry g, Buffer x, Buffer dy, Buffer gamma, Buffer saveMean,
                                   Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
+        check.batchNormBackward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
         int c = g.channels();
         synchronized (lock) {
             enter();
@@ -683,11 +651,8 @@ public final class CudaBackend implements Backend {
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
                                             double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
                                             Buffer skipped) {
+        check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar, guard, skipped);
         long m = g.valuesPerChannel();
-        if (m < 2) {
-            throw new IllegalArgumentException("batch norm: the unbiased running variance needs more than 1 value per"
-                    + " channel, got n=" + g.n() + " spatial=" + g.spatial());
-        }
         int c = g.channels();
         synchronized (lock) {
             enter();
@@ -702,6 +667,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void avgPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
+        check.avgPool2dForward(g, x, y);
         synchronized (lock) {
             enter();
             cudnn.avgPoolForward(g, ptr(x, "avgpool x", g.inputLength()), ptr(y, "avgpool y", g.outputLength()));
@@ -710,6 +676,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void avgPool2dBackward(PoolGeometry g, Buffer dy, Buffer dx) {
+        check.avgPool2dBackward(g, dy, dx);
         synchronized (lock) {
             enter();
             cudnn.avgPoolBackward(g, ptr(dy, "avgpool dy", g.outputLength()), ptr(dx, "avgpool dx", g.inputLength()));
@@ -718,6 +685,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void maxPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
+        check.maxPool2dForward(g, x, y);
         synchronized (lock) {
             enter();
             cudnn.maxPoolForward(g, ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength()));
@@ -727,6 +695,7 @@ public final class CudaBackend implements Backend {
     /** A PTX gather kernel rather than cuDNN: the SPI fixes the tie rule (first maximal position in the window). */
     @Override
     public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
+        check.maxPool2dBackward(g, x, y, dy, dx);
         synchronized (lock) {
             enter();
             kernels.launch("nn", "kiln_max_pool_backward", g.inputLength(), g.n(), g.channels(), g.inH(), g.inW(),
@@ -740,38 +709,38 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void activationForward(Activation a, Buffer x, Buffer y, long n) {
+        check.activationForward(a, x, y, n);
         synchronized (lock) {
             enter();
-            if (n > 0) {
-                cudnn.activationForward(a, ptr(x, "activation x", n), ptr(y, "activation y", n), n);
-            }
+            kernels.launch("nn", "kiln_activation_forward", n, a.code(), ptr(x, "activation x", n),
+                    ptr(y, "activation y", n), n, coded());
         }
     }
 
     @Override
     public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
-        Objects.requireNonNull(a, "biasActivation: activation is null");
-        long n = ArgumentChecks.biasActivationLength("biasActivation", outer, channels, inner);
+        check.biasActivation(a, outer, channels, inner, x, bias, y);
+        long n = (long) outer * channels * inner;
         synchronized (lock) {
             enter();
-            kernels.launch("nn", "kiln_bias_activation", n, a.ordinal(), n, channels, inner, ptr(x, "x", n),
-                    ptr(bias, "bias", channels), ptr(y, "y", n));
+            kernels.launch("nn", "kiln_bias_activation", n, a.code(), n, channels, inner, ptr(x, "x", n),
+                    ptr(bias, "bias", channels), ptr(y, "y", n), coded());
         }
     }
 
     @Override
     public void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n) {
+        check.activationBackward(a, x, y, dy, dx, n);
         synchronized (lock) {
             enter();
-            if (n > 0) {
-                cudnn.activationBackward(a, ptr(x, "activation x", n), ptr(y, "activation y", n),
-                        ptr(dy, "activation dy", n), ptr(dx, "activation dx", n), n);
-            }
+            kernels.launch("nn", "kiln_activation_backward", n, a.code(), ptr(x, "activation x", n),
+                    ptr(y, "activation y", n), ptr(dy, "activation dy", n), ptr(dx, "activation dx", n), n, coded());
         }
     }
 
     @Override
     public void softmaxForward(int rows, int cols, Buffer x, Buffer y) {
+        check.softmaxForward(rows, cols, x, y);
         long n = (long) rows * cols;
         synchronized (lock) {
             enter();
@@ -783,6 +752,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void softmaxBackward(int rows, int cols, Buffer y, Buffer dy, Buffer dx) {
+        check.softmaxBackward(rows, cols, y, dy, dx);
         long n = (long) rows * cols;
         synchronized (lock) {
             enter();
@@ -798,9 +768,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void softmaxCrossEntropyForward(int rows, int classes, Buffer logits, Buffer targets, Buffer probs, Buffer loss) {
-        if (rows < 1 || classes < 1) {
-            throw new IllegalArgumentException("cross-entropy: need rows >= 1 and classes >= 1, got (" + rows + "," + classes + ")");
-        }
+        check.softmaxCrossEntropyForward(rows, classes, logits, targets, probs, loss);
         long n = (long) rows * classes;
         synchronized (lock) {
             enter();
@@ -812,7 +780,7 @@ public final class CudaBackend implements Backend {
             } finally {
                 allocator.release(rowLoss, (long) rows * Float.BYTES);
             }
-            targetCheckPending = true;
+            deviceCheckPending = true;
             lastClasses = classes;
             if (capturing != null) {
                 capturing.crossEntropy = true;
@@ -822,6 +790,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void softmaxCrossEntropyBackward(int rows, int classes, Buffer probs, Buffer targets, Buffer dLoss, Buffer dLogits) {
+        check.softmaxCrossEntropyBackward(rows, classes, probs, targets, dLoss, dLogits);
         long n = (long) rows * classes;
         synchronized (lock) {
             enter();
@@ -832,24 +801,14 @@ public final class CudaBackend implements Backend {
 
     // ================================================================ optimizers
 
-    @Override
-    public void sgdStep(SgdHyper h, Buffer param, Buffer grad, Buffer momentumBuffer, long n) {
-        synchronized (lock) {
-            enter();
-            CUdeviceptr buf = h.momentum() != 0f ? ptr(momentumBuffer, "SGD momentum buffer", n) : ptr(param, "param", n);
-            kernels.launch("nn", "kiln_sgd", n, h.lr(), h.momentum(), 1f - h.dampening(), h.nesterov() ? 1 : 0,
-                    h.weightDecay(), h.firstStep() ? 1 : 0, ptr(param, "param", n), ptr(grad, "grad", n), buf, n);
-        }
-    }
-
     /** Mirrors KILN_SGD_MAX_TENSORS in nn.cu: the by-value table of one kiln_sgd_many launch. */
     static final int SGD_MAX_TENSORS = 32;
 
     @Override
     public void sgdStepMany(SgdHyper h, Buffer lr, Buffer guard, Buffer skipped,
                             Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
-        Objects.requireNonNull(h, "sgdStepMany: hyper-parameters are null");
-        int count = ArgumentChecks.sgdGroup("sgdStepMany", h, params, grads, momentumBuffers, lengths);
+        check.sgdStepMany(h, lr, guard, skipped, params, grads, momentumBuffers, lengths);
+        int count = params.length;
         synchronized (lock) {
             enter();
             long[] paramAt = new long[count];
@@ -889,9 +848,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void adamStep(AdamHyper h, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, long n) {
-        if (h.step() < 1) {
-            throw new IllegalArgumentException("adam: step must be >= 1 (1 on the first update), got " + h.step());
-        }
+        check.adamStep(h, param, grad, expAvg, expAvgSq, n);
         double bc1 = 1.0 - Math.pow(h.beta1(), h.step());
         double bc2 = 1.0 - Math.pow(h.beta2(), h.step());
         float stepSize = (float) (h.lr() / bc1);
@@ -996,9 +953,7 @@ public final class CudaBackend implements Backend {
             enter();
             notWhileCapturing("replay of a captured graph");
             api.cuGraphLaunch(exec, ctx.stream);
-            if (crossEntropy) {
-                targetCheckPending = true;
-            }
+            deviceCheckPending = true; // op-coded kernels and the loss in the graph report through the flag
         }
     }
 

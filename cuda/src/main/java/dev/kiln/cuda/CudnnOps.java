@@ -1,23 +1,17 @@
 package dev.kiln.cuda;
 
-import dev.kiln.backend.Activation;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
 import jcuda.Pointer;
-import jcuda.jcudnn.cudnnActivationDescriptor;
 import jcuda.jcudnn.cudnnHandle;
 import jcuda.jcudnn.cudnnPoolingDescriptor;
 import jcuda.jcudnn.cudnnTensorDescriptor;
 
-import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.LongFunction;
 
-import static jcuda.jcudnn.cudnnActivationMode.CUDNN_ACTIVATION_RELU;
-import static jcuda.jcudnn.cudnnActivationMode.CUDNN_ACTIVATION_SIGMOID;
-import static jcuda.jcudnn.cudnnActivationMode.CUDNN_ACTIVATION_TANH;
 import static jcuda.jcudnn.cudnnBatchNormMode.CUDNN_BATCHNORM_SPATIAL;
 import static jcuda.jcudnn.cudnnNanPropagation.CUDNN_PROPAGATE_NAN;
 import static jcuda.jcudnn.cudnnPoolingMode.CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING;
@@ -26,8 +20,9 @@ import static jcuda.jcudnn.cudnnSoftmaxAlgorithm.CUDNN_SOFTMAX_ACCURATE;
 import static jcuda.jcudnn.cudnnSoftmaxMode.CUDNN_SOFTMAX_MODE_INSTANCE;
 
 /**
- * The cuDNN half of the CUDA backend: convolution (plans cached per shape), batch norm, pooling, activations and
- * softmax. Pointers are device addresses; the caller (CudaBackend) validates lengths and serialises calls.
+ * The cuDNN half of the CUDA backend: convolution (plans cached per shape), batch norm, pooling and softmax
+ * (activations are PTX kernels: one switch over the declared codes, activations.cuh). Pointers are device
+ * addresses; the caller (CudaBackend) has checked the arguments and serialises calls.
  */
 final class CudnnOps implements AutoCloseable {
 
@@ -42,16 +37,13 @@ final class CudnnOps implements AutoCloseable {
     private final Map<ConvGeometry, ConvPlan> plans = new HashMap<>();
     private final Map<BatchNormGeometry, cudnnTensorDescriptor[]> bnDescs = new HashMap<>();
     private final Map<PoolGeometry, Object[]> poolDescs = new HashMap<>();
-    private final Map<Activation, cudnnActivationDescriptor> activations = new EnumMap<>(Activation.class);
-    /** Element-wise vectors by length and softmax matrices by (rows, cols); created once per shape, not per call. */
-    private final TensorDescriptorCache<Long> vectors;
+    /** Softmax matrices by (rows, cols); created once per shape, not per call. */
     private final TensorDescriptorCache<Long> matrices;
 
     /** @param workspace returns device scratch of at least the given bytes, valid until the next call */
     CudnnOps(CudaApi api, cudnnHandle h, boolean tf32, long workspaceLimit, LongFunction<Pointer> workspace) {
         this.api = api;
         this.h = h;
-        this.vectors = new TensorDescriptorCache<>(api, 64);
         this.matrices = new TensorDescriptorCache<>(api, 64);
         this.tf32 = tf32;
         this.workspaceLimit = workspaceLimit;
@@ -120,13 +112,6 @@ final class CudnnOps implements AutoCloseable {
                 gamma, beta, 0.0, null, null, eps, saveMean, saveInvStd);
     }
 
-    void bnForwardInference(BatchNormGeometry g, Pointer x, Pointer gamma, Pointer beta, Pointer mean, Pointer var,
-                            double eps, Pointer y) {
-        cudnnTensorDescriptor[] d = bn(g);
-        api.cudnnBatchNormalizationForwardInference(h, CUDNN_BATCHNORM_SPATIAL, ONE, ZERO, d[0], x, d[0], y, d[1],
-                gamma, beta, mean, var, eps);
-    }
-
     void bnBackward(BatchNormGeometry g, Pointer x, Pointer dy, Pointer gamma, Pointer saveMean, Pointer saveInvStd,
                     double eps, Pointer dx, Pointer dGamma, Pointer dBeta) {
         cudnnTensorDescriptor[] d = bn(g);
@@ -175,31 +160,7 @@ final class CudnnOps implements AutoCloseable {
                 (cudnnTensorDescriptor) d[3], y);
     }
 
-    // ------------------------------------------------------------ activations and softmax
-
-    private cudnnActivationDescriptor activation(Activation a) {
-        return activations.computeIfAbsent(a, k -> {
-            cudnnActivationDescriptor d = new cudnnActivationDescriptor();
-            api.cudnnCreateActivationDescriptor(d);
-            int mode = switch (k) {
-                case SIGMOID -> CUDNN_ACTIVATION_SIGMOID;
-                case RELU -> CUDNN_ACTIVATION_RELU;
-                case TANH -> CUDNN_ACTIVATION_TANH;
-            };
-            api.cudnnSetActivationDescriptor(d, mode, CUDNN_PROPAGATE_NAN, 0.0);
-            return d;
-        });
-    }
-
-    void activationForward(Activation a, Pointer x, Pointer y, long n) {
-        cudnnTensorDescriptor d = vectors.get(n, k -> Descriptors.vector(api, k));
-        api.cudnnActivationForward(h, activation(a), ONE, d, x, ZERO, d, y);
-    }
-
-    void activationBackward(Activation a, Pointer x, Pointer y, Pointer dy, Pointer dx, long n) {
-        cudnnTensorDescriptor d = vectors.get(n, k -> Descriptors.vector(api, k));
-        api.cudnnActivationBackward(h, activation(a), ONE, d, y, d, dy, d, x, ZERO, d, dx);
-    }
+    // ------------------------------------------------------------ softmax
 
     private cudnnTensorDescriptor matrix(int rows, int cols) {
         return matrices.get(((long) rows << 32) | (cols & 0xffffffffL), k -> Descriptors.tensor(api, rows, cols, 1, 1));
@@ -227,9 +188,6 @@ final class CudnnOps implements AutoCloseable {
             Descriptors.destroy(api, (cudnnTensorDescriptor) d[2], (cudnnTensorDescriptor) d[3]);
         }
         poolDescs.clear();
-        activations.values().forEach(api::cudnnDestroyActivationDescriptor);
-        activations.clear();
-        vectors.close();
         matrices.close();
     }
 }

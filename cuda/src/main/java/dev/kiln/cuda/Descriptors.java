@@ -33,13 +33,4 @@ final class Descriptors {
             }
         }
     }
-
-    /** A length-n vector as a 4-d tensor cuDNN accepts (dimensions must be ints). */
-    static cudnnTensorDescriptor vector(CudaApi api, long n) {
-        if (n > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("cuda: cuDNN element-wise ops take at most " + Integer.MAX_VALUE
-                    + " elements, got " + n);
-        }
-        return tensor(api, 1, 1, 1, (int) n);
-    }
 }

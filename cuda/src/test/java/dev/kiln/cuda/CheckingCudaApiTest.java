@@ -24,14 +24,16 @@ class CheckingCudaApiTest {
         CudaKernels kernels = new CudaKernels(ctx);
         CUdeviceptr x = new CUdeviceptr();
         CUdeviceptr y = new CUdeviceptr();
+        CUdeviceptr flag = new CUdeviceptr();
         api.cuMemAlloc(x, 16 * 4);
         api.cuMemAlloc(y, 15 * 4);
+        api.cuMemAlloc(flag, 4);
         CudaCallViolation v = assertThrows(CudaCallViolation.class,
-                () -> kernels.launch("elementwise", "kiln_unary", 16, 0, x, y, 16L));
+                () -> kernels.launch("elementwise", "kiln_unary", 16, 0, x, y, 16L, flag));
         assertTrue(v.getMessage().contains("kiln_unary") && v.getMessage().contains("y needs 64 bytes")
                 && v.getMessage().contains("4 bytes past its end"), v.getMessage());
         CudaCallViolation code = assertThrows(CudaCallViolation.class,
-                () -> kernels.launch("elementwise", "kiln_unary", 16, 99, x, x, 16L));
+                () -> kernels.launch("elementwise", "kiln_unary", 16, 99, x, x, 16L, flag));
         assertTrue(code.getMessage().contains("operation code 99"), code.getMessage());
     }
 

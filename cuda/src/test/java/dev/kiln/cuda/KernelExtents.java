@@ -6,6 +6,7 @@ import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.UnaryOp;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -62,11 +63,23 @@ final class KernelExtents {
         return n;
     }
 
-    private static void opCode(String kernel, Object code, int count, String enumName) {
+    /** The operation code is one the Java declaration ({@code enumName}) has. */
+    private static void opCode(String kernel, Object code, int[] codes, String enumName) {
         int c = i(code);
-        if (c < 0 || c >= count) {
-            throw new CudaCallViolation(kernel + ": operation code " + c + " is outside " + enumName + " (0.." + (count - 1) + ")");
+        if (Arrays.stream(codes).noneMatch(k -> k == c)) {
+            throw new CudaCallViolation(kernel + ": operation code " + c + " is none of " + enumName + "'s "
+                    + Arrays.toString(codes));
         }
+    }
+
+    private static final int[] UNARY = Arrays.stream(UnaryOp.values()).mapToInt(UnaryOp::code).toArray();
+    private static final int[] SCALAR = Arrays.stream(ScalarOp.values()).mapToInt(ScalarOp::code).toArray();
+    private static final int[] BINARY = Arrays.stream(BinaryOp.values()).mapToInt(BinaryOp::code).toArray();
+    private static final int[] ACTIVATION = Arrays.stream(Activation.values()).mapToInt(Activation::code).toArray();
+
+    /** The device error flag an op-coded kernel reports an unknown code to. */
+    private static Access errorFlag(int index) {
+        return new Access(index, "error flag", Integer.BYTES, false);
     }
 
     private static void same(String kernel, String what, long want, long got) {
@@ -77,22 +90,22 @@ final class KernelExtents {
 
     private static final Map<String, Function<Object[], List<Access>>> RULES = Map.ofEntries(
             Map.entry("kiln_unary", a -> {
-                opCode("kiln_unary", a[0], UnaryOp.values().length, "UnaryOp");
-                return List.of(at(1, "x", l(a[3])), at(2, "y", l(a[3])));
+                opCode("kiln_unary", a[0], UNARY, "UnaryOp");
+                return List.of(at(1, "x", l(a[3])), at(2, "y", l(a[3])), errorFlag(4));
             }),
             Map.entry("kiln_scalar", a -> {
-                opCode("kiln_scalar", a[0], ScalarOp.values().length, "ScalarOp");
-                return List.of(at(1, "x", l(a[4])), at(3, "y", l(a[4])));
+                opCode("kiln_scalar", a[0], SCALAR, "ScalarOp");
+                return List.of(at(1, "x", l(a[4])), at(3, "y", l(a[4])), errorFlag(5));
             }),
             Map.entry("kiln_binary", a -> {
-                opCode("kiln_binary", a[0], BinaryOp.values().length, "BinaryOp");
+                opCode("kiln_binary", a[0], BINARY, "BinaryOp");
                 int[] g = (int[]) a[5];
                 same("kiln_binary", "n", outCount(g), l(a[4]));
-                return List.of(at(1, "a", strided(g, 9)), at(2, "b", strided(g, 17)), at(3, "out", l(a[4])));
+                return List.of(at(1, "a", strided(g, 9)), at(2, "b", strided(g, 17)), at(3, "out", l(a[4])), errorFlag(6));
             }),
             Map.entry("kiln_binary_flat", a -> {
-                opCode("kiln_binary_flat", a[0], BinaryOp.values().length, "BinaryOp");
-                return List.of(at(1, "a", l(a[4])), at(2, "b", l(a[4])), at(3, "out", l(a[4])));
+                opCode("kiln_binary_flat", a[0], BINARY, "BinaryOp");
+                return List.of(at(1, "a", l(a[4])), at(2, "b", l(a[4])), at(3, "out", l(a[4])), errorFlag(5));
             }),
             Map.entry("kiln_axpy", a -> List.of(at(1, "x", l(a[3])), at(2, "y", l(a[3])))),
             Map.entry("kiln_broadcast_to", a -> {
@@ -154,11 +167,6 @@ final class KernelExtents {
                 long out = nc * i(a[4]) * i(a[5]);
                 return List.of(at(12, "x", in), at(13, "y", out), at(14, "dy", out), at(15, "dx", in));
             }),
-            Map.entry("kiln_sgd", a -> {
-                long n = l(a[9]);
-                boolean momentum = ((Float) a[1]) != 0f;
-                return List.of(at(6, "param", n), at(7, "grad", n), at(8, "buf", momentum ? n : 0));
-            }),
             Map.entry("kiln_adam", a -> {
                 long n = l(a[12]);
                 return List.of(at(8, "param", n), at(9, "grad", n), at(10, "expAvg", n), at(11, "expAvgSq", n));
@@ -184,20 +192,26 @@ final class KernelExtents {
                 return out;
             }),
             Map.entry("kiln_bias_activation", a -> {
-                opCode("kiln_bias_activation", a[0], Activation.values().length, "Activation");
+                opCode("kiln_bias_activation", a[0], ACTIVATION, "Activation");
                 long n = l(a[1]);
                 long c = i(a[2]);
                 long inner = i(a[3]);
                 if (c * inner == 0 || n % (c * inner) != 0) {
                     throw new CudaCallViolation("kiln_bias_activation: n=" + n + " is not a multiple of channels*inner=" + c * inner);
                 }
-                return List.of(at(4, "x", n), at(5, "bias", c), at(6, "y", n));
+                return List.of(at(4, "x", n), at(5, "bias", c), at(6, "y", n), errorFlag(7));
+            }),
+            Map.entry("kiln_activation_forward", a -> {
+                opCode("kiln_activation_forward", a[0], ACTIVATION, "Activation");
+                return List.of(at(1, "x", l(a[3])), at(2, "y", l(a[3])), errorFlag(4));
+            }),
+            Map.entry("kiln_activation_backward", a -> {
+                opCode("kiln_activation_backward", a[0], ACTIVATION, "Activation");
+                long n = l(a[5]);
+                return List.of(at(1, "x", n), at(2, "y", n), at(3, "dy", n), at(4, "dx", n), errorFlag(6));
             }),
             Map.entry("kiln_bn_inference_activation", a -> {
-                int act = i(a[0]);
-                if (act < -1 || act >= Activation.values().length) {
-                    throw new CudaCallViolation("kiln_bn_inference_activation: activation code " + act + " is unknown");
-                }
+                opCode("kiln_bn_inference_activation", a[0], ACTIVATION, "Activation");
                 long n = l(a[1]);
                 long c = i(a[2]);
                 long spatial = i(a[3]);
@@ -205,7 +219,7 @@ final class KernelExtents {
                     throw new CudaCallViolation("kiln_bn_inference_activation: n=" + n + " is not a multiple of channels*spatial=" + c * spatial);
                 }
                 return List.of(at(4, "x", n), nullable(5, "gamma", c), nullable(6, "beta", c), at(7, "mean", c),
-                        at(8, "var", c), at(10, "y", n));
+                        at(8, "var", c), at(10, "y", n), errorFlag(11));
             }));
 
     /** The accesses of a launch of {@code kernel}; a violation for a kernel without rules. */

@@ -25,7 +25,7 @@ class KernelSignaturesTest {
 
     @Test
     void readsScalarAndStructParameters() {
-        assertEquals(List.of("u32", "u64", "u64", "u64", "u64", "b8[100]"), SIGNATURES.parameters("kiln_binary"));
+        assertEquals(List.of("u32", "u64", "u64", "u64", "u64", "b8[100]", "u64"), SIGNATURES.parameters("kiln_binary"));
         assertEquals(List.of("b8[1032]", "u64", "f32", "u64", "u64", "u32", "f32", "f32", "u32", "f32", "u32"),
                 SIGNATURES.parameters("kiln_sgd_many"));
         assertNotNull(SIGNATURES.parameters("kiln_bn_inference_activation"));
@@ -47,19 +47,19 @@ class KernelSignaturesTest {
     @Test
     void broadcastStructMatchesTheKernels() {
         int[] g = CudaBackend.broadcastStruct(new int[] {2, 3}, new int[] {2, 1}, new int[] {1, 3});
-        assertDoesNotThrow(() -> SIGNATURES.check("kiln_binary", new Object[] {0, null, null, null, 6L, g}));
+        assertDoesNotThrow(() -> SIGNATURES.check("kiln_binary", new Object[] {0, null, null, null, 6L, g, null}));
     }
 
     @Test
     void typeAndCountMismatchesAreNamed() {
-        // bias activation: (act, n, channels, inner, x, bias, y) - an int where a float goes, a missing argument
+        // bias activation: (act, n, channels, inner, x, bias, y, error) - an int where a float goes, a missing argument
         IllegalArgumentException type = assertThrows(IllegalArgumentException.class,
-                () -> SIGNATURES.check("kiln_bias_activation", new Object[] {0, 6L, 3, 1.5f, null, null, null}));
+                () -> SIGNATURES.check("kiln_bias_activation", new Object[] {0, 6L, 3, 1.5f, null, null, null, null}));
         assertTrue(type.getMessage().contains("parameter 3 is .u32") && type.getMessage().contains("Float 1.5"),
                 type.getMessage());
         IllegalArgumentException count = assertThrows(IllegalArgumentException.class,
-                () -> SIGNATURES.check("kiln_bias_activation", new Object[] {0, 6L, 3, 2, null, null}));
-        assertTrue(count.getMessage().contains("takes 7 parameters"), count.getMessage());
+                () -> SIGNATURES.check("kiln_bias_activation", new Object[] {0, 6L, 3, 2, null, null, null}));
+        assertTrue(count.getMessage().contains("takes 8 parameters"), count.getMessage());
         assertThrows(IllegalArgumentException.class, () -> SIGNATURES.check("kiln_no_such_kernel", new Object[0]));
     }
 }

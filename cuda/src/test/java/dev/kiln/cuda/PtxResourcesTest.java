@@ -16,10 +16,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /** The shipped PTX: loadable by CUDA 12.0+ drivers, and exactly what tools/build-ptx.sh makes from the sources. */
 class PtxResourcesTest {
 
+    /** Every kernel CudaBackend launches. */
     private static final List<String> KERNELS = List.of("kiln_unary", "kiln_scalar", "kiln_binary", "kiln_binary_flat",
             "kiln_axpy", "kiln_broadcast_to", "kiln_sum_to", "kiln_argmax", "kiln_gather_rows",
             "kiln_softmax_xent_rows", "kiln_mean", "kiln_softmax_xent_backward", "kiln_bn_running_stats",
-            "kiln_max_pool_backward", "kiln_sgd", "kiln_adam");
+            "kiln_max_pool_backward", "kiln_sgd_many", "kiln_adam", "kiln_activation_forward",
+            "kiln_activation_backward", "kiln_bias_activation", "kiln_bn_inference_activation");
 
     private static String shipped(String module) {
         return new String(CudaKernels.ptx(module), 0, CudaKernels.ptx(module).length - 1, StandardCharsets.UTF_8);
@@ -38,6 +40,23 @@ class PtxResourcesTest {
         for (String k : KERNELS) {
             assertTrue(all.toString().contains(".entry " + k + "("), "no .entry " + k + " in the shipped PTX");
         }
+    }
+
+    @Test
+    @DisplayName("every kernel name in the backend's Java sources is in the list above, hence an entry of the shipped PTX")
+    void launchedKernelsAreListed() throws Exception {
+        ToolSupport.requireSources();
+        java.util.Set<String> launched = new java.util.TreeSet<>();
+        try (java.util.stream.Stream<Path> files = Files.list(ToolSupport.ROOT.resolve("cuda/src/main/java/dev/kiln/cuda"))) {
+            for (Path f : files.toList()) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"(kiln_[a-z_]+)\"").matcher(Files.readString(f));
+                while (m.find()) {
+                    launched.add(m.group(1));
+                }
+            }
+        }
+        assertTrue(launched.size() >= KERNELS.size() / 2, "found only " + launched);
+        assertTrue(KERNELS.containsAll(launched), "launched but not listed: " + launched);
     }
 
     @Test

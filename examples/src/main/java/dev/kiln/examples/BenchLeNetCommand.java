@@ -25,7 +25,7 @@ import java.util.concurrent.Callable;
 
 /**
  * Training and inference images/s of LeNet-5-BN on random data already on the device (no data loading; each step
- * gathers its batch there, as bench/pytorch_lenet.py does), warm-up excluded, median of several timed rounds; plus the
+ * gathers its batch there, inference batches too, as bench/pytorch_lenet.py does), warm-up excluded, median of several timed rounds; plus the
  * bytes allocated on the Java heap per training step (all threads). Training goes through {@link TrainingStep}, the
  * step {@code ./kiln lenet} runs, optionally captured as a graph ({@code --graphs}).
  * Device-agnostic: it goes through the public Tensor / Module API only, so {@code --device cuda} measures the GPU.
@@ -198,7 +198,9 @@ final class BenchLeNetCommand implements Callable<Integer> {
             String mode = step.graphed() ? "graphed" : graphs ? "eager (" + step.eagerReason() + ")" : "eager";
             model.eval();
             Tensor x = step.inputs();
+            // each inference batch is gathered like a training batch (as bench/pytorch_lenet.py does)
             Runnable inferStep = () -> {
+                be.gatherRows(poolImages.buffer(), 28 * 28, order[next[0]++ % order.length], x.buffer());
                 try (GradMode g = GradMode.noGrad(); TensorScope s = TensorScope.open()) {
                     model.forward(x);
                 }

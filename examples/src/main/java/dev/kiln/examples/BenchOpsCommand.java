@@ -207,7 +207,7 @@ final class BenchOpsCommand implements Callable<Integer> {
         ops.add(new Op(label + " sigmoid forward", String.valueOf(len), 0, 8.0 * len, false,
                 () -> b.activationForward(Activation.SIGMOID, x, y, len)));
         ops.add(new Op(label + " sigmoid backward", String.valueOf(len), 0, 12.0 * len, false,
-                () -> b.activationBackward(Activation.SIGMOID, null, y, dy, dx, len)));
+                () -> b.activationBackward(Activation.SIGMOID, x, y, dy, dx, len)));
     }
 
     private void poolOps(List<Op> ops, String label, PoolGeometry g) {

@@ -5,7 +5,7 @@ import dev.kiln.core.Generator;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
-import dev.kiln.data.MnistLocator;
+import dev.kiln.datasets.MnistLocator;
 import dev.kiln.data.Normalization;
 import dev.kiln.models.LeNet5;
 import dev.kiln.nn.CrossEntropyLoss;
@@ -164,6 +164,21 @@ final class LeNetCommand implements Callable<Integer> {
             } else if (!progress.equals("none")) {
                 tb.listener(new LoggingListener(10));
             }
+            // wall time of each epoch as the trainer runs it (training loop + test pass), to report the test pass's share
+            double[] epochSeconds = {0};
+            tb.listener(new dev.kiln.train.TrainingListener() {
+                private long start;
+
+                @Override
+                public void onEpochStart(int epoch, int totalEpochs, int batches) {
+                    start = System.nanoTime();
+                }
+
+                @Override
+                public void onEpochEnd(EpochMetrics m) {
+                    epochSeconds[0] += (System.nanoTime() - start) / 1e9;
+                }
+            });
             Trainer trainer = tb.build();
             if (resume != null) {
                 try {
@@ -201,6 +216,8 @@ final class LeNetCommand implements Callable<Integer> {
             metrics.put("epochs", history.size());
             metrics.put("train_seconds", trainSeconds);
             metrics.put("train_images_per_second", images / trainSeconds);
+            metrics.put("epoch_seconds", epochSeconds[0]);
+            metrics.put("test_pass_seconds", Math.max(0, epochSeconds[0] - trainSeconds));
             metrics.put("device", dev.name());
             metrics.put("backend", dev.backend().description());
             metrics.put("data_source", mnist.source());

@@ -1,6 +1,6 @@
 package dev.kiln.examples;
 
-import dev.kiln.data.MnistLocator;
+import dev.kiln.datasets.MnistLocator;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

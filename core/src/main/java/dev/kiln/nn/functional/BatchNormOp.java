@@ -1,5 +1,6 @@
 package dev.kiln.nn.functional;
 
+import dev.kiln.backend.Activation;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.Buffer;
@@ -41,7 +42,8 @@ public final class BatchNormOp {
         Buffer gamma = weight == null ? null : weight.buffer();
         Buffer beta = bias == null ? null : bias.buffer();
         if (!useBatchStats) {
-            be.batchNormForwardInference(g, x.buffer(), gamma, beta, runningMean.buffer(), runningVar.buffer(), eps, y);
+            be.batchNormForwardInference(g, Activation.IDENTITY, x.buffer(), gamma, beta, runningMean.buffer(),
+                    runningVar.buffer(), eps, y);
             return Tensor.fromOp("batch_norm", x.device(), y, s, dy -> {
                 // Eval mode: y = gamma * (x - m) * r + beta with fixed statistics, so the backward is element-wise.
                 Tensor invStd = runningVar.add(eps).sqrt().reciprocal();

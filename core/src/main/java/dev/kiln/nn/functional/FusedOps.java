@@ -22,7 +22,7 @@ public final class FusedOps {
         BatchNormGeometry g = BatchNormOp.geometry(x.shape());
         Backend be = x.device().backend();
         Buffer y = be.allocateUninitialized(g.length());
-        be.batchNormInferenceActivation(g, activation, x.buffer(), weight == null ? null : weight.buffer(),
+        be.batchNormForwardInference(g, activation, x.buffer(), weight == null ? null : weight.buffer(),
                 bias == null ? null : bias.buffer(), runningMean.buffer(), runningVar.buffer(), eps, y);
         return Tensor.wrap(x.device(), y, x.shape());
     }

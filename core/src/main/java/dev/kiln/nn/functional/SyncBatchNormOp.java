@@ -1,5 +1,6 @@
 package dev.kiln.nn.functional;
 
+import dev.kiln.backend.Activation;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.Buffer;
@@ -92,7 +93,7 @@ public final class SyncBatchNormOp {
         Tensor invStdT = Tensor.wrap(device, be.upload(globalInvStd, 0, c), c);
         Buffer y = be.allocateUninitialized(g.length());
         try (Buffer var = be.upload(globalVar, 0, c)) {
-            be.batchNormForwardInference(g, x.buffer(), weight == null ? null : weight.buffer(),
+            be.batchNormForwardInference(g, Activation.IDENTITY, x.buffer(), weight == null ? null : weight.buffer(),
                     bias == null ? null : bias.buffer(), meanT.buffer(), var, eps, y);
         }
         if (runningMean != null && runningVar != null) {

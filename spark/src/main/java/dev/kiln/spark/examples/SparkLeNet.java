@@ -2,7 +2,7 @@ package dev.kiln.spark.examples;
 
 import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
-import dev.kiln.data.MnistLocator;
+import dev.kiln.datasets.MnistLocator;
 import dev.kiln.distributed.DataParallel;
 import dev.kiln.inference.Predictor;
 import dev.kiln.spark.DistributedTrainer;

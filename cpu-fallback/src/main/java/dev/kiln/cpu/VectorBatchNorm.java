@@ -1,0 +1,101 @@
+package dev.kiln.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The two reductions of batch norm on the Vector API: the shifted sums of the forward statistics and the sums of the
+ * backward pass, channel by channel over {@code (n, channels, spatial)}. C2 does not vectorise a float reduction by
+ * itself (it would reorder the sum), so the scalar kernels run a few dependent chains. Here each lane of a vector
+ * accumulates in float across the rows of a channel (the accumulators go through a small array between rows, so no
+ * vector crosses the outer loop, which C2 on JDK 17 would box), and the lanes are flushed to double in a fixed order
+ * once each lane holds {@link #VALUES_PER_FLUSH} values, the same bound per float accumulator as the scalar chains.
+ * Row tails shorter than a vector are summed in double.
+ */
+final class VectorBatchNorm {
+
+    private static final VectorSpecies<Float> S = VectorSgemm.SPECIES;
+    private static final int L = VectorSgemm.L;
+    /** Values one float lane accumulates before the flush to double (the scalar chains' 256 / 4). */
+    static final int VALUES_PER_FLUSH = 64;
+
+    private VectorBatchNorm() {
+    }
+
+    /** {@code {sum(x - shift), sum((x - shift)^2)}} over channel c. */
+    static double[] shiftedSums(float[] x, int n, int ch, int sp, int c, float shift) {
+        float[] lanes = new float[2 * L];
+        double[] acc = new double[2];
+        int perLane = 0;
+        FloatVector sh = FloatVector.broadcast(S, shift);
+        int full = sp / L * L;
+        for (int i = 0; i < n; i++) {
+            int o = (i * ch + c) * sp;
+            FloatVector a = FloatVector.fromArray(S, lanes, 0);
+            FloatVector q = FloatVector.fromArray(S, lanes, L);
+            for (int j = 0; j < full; j += L) {
+                FloatVector d = FloatVector.fromArray(S, x, o + j).sub(sh);
+                a = a.add(d);
+                q = d.fma(d, q);
+            }
+            a.intoArray(lanes, 0);
+            q.intoArray(lanes, L);
+            for (int j = full; j < sp; j++) {
+                double d = (double) x[o + j] - shift;
+                acc[0] += d;
+                acc[1] += d * d;
+            }
+            perLane += full / L;
+            if (perLane >= VALUES_PER_FLUSH) {
+                flush(lanes, acc);
+                perLane = 0;
+            }
+        }
+        flush(lanes, acc);
+        return acc;
+    }
+
+    /** {@code {sum(dy), sum(dy * (x - mean))}} over channel c. */
+    static double[] backwardSums(float[] dy, float[] x, int n, int ch, int sp, int c, float mean) {
+        float[] lanes = new float[2 * L];
+        double[] acc = new double[2];
+        int perLane = 0;
+        FloatVector mu = FloatVector.broadcast(S, mean);
+        int full = sp / L * L;
+        for (int i = 0; i < n; i++) {
+            int o = (i * ch + c) * sp;
+            FloatVector a = FloatVector.fromArray(S, lanes, 0);
+            FloatVector q = FloatVector.fromArray(S, lanes, L);
+            for (int j = 0; j < full; j += L) {
+                FloatVector d = FloatVector.fromArray(S, dy, o + j);
+                a = a.add(d);
+                q = d.fma(FloatVector.fromArray(S, x, o + j).sub(mu), q);
+            }
+            a.intoArray(lanes, 0);
+            q.intoArray(lanes, L);
+            for (int j = full; j < sp; j++) {
+                double d = dy[o + j];
+                acc[0] += d;
+                acc[1] += d * ((double) x[o + j] - mean);
+            }
+            perLane += full / L;
+            if (perLane >= VALUES_PER_FLUSH) {
+                flush(lanes, acc);
+                perLane = 0;
+            }
+        }
+        flush(lanes, acc);
+        return acc;
+    }
+
+    private static void flush(float[] lanes, double[] acc) {
+        double sa = 0, sq = 0;
+        for (int t = 0; t < L; t++) {
+            sa += lanes[t];
+            sq += lanes[L + t];
+        }
+        acc[0] += sa;
+        acc[1] += sq;
+        java.util.Arrays.fill(lanes, 0f);
+    }
+}

@@ -1,0 +1,157 @@
+package dev.kiln.cpu;
+
+import dev.kiln.backend.Buffer;
+import dev.kiln.backend.ConvGeometry;
+import dev.kiln.core.Device;
+import dev.kiln.core.Generator;
+import dev.kiln.core.GradMode;
+import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
+import dev.kiln.models.LeNet5;
+import dev.kiln.nn.CrossEntropyLoss;
+import dev.kiln.optim.SGD;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Whichever kernels run (SIMD or scalar: this class runs under both, see the scalar-kernels surefire execution), a
+ * LeNet-5-BN training run and its inference are bit-for-bit the same with 1 and 3 backend threads.
+ */
+class CpuSimdKernelsTest {
+
+    @Test
+    void leNetTrainingAndInferenceDoNotDependOnThreadCount() {
+        List<float[]> one = trainAndInfer(1);
+        List<float[]> three = trainAndInfer(3);
+        assertEquals(one.size(), three.size());
+        for (int i = 0; i < one.size(); i++) {
+            assertArrayEquals(one.get(i), three.get(i), "tensor " + i + " (" + SimdSupport.describe() + " kernels)");
+        }
+    }
+
+    /**
+     * Convolutions with one input channel, forward and weight gradient (the direct SIMD kernels where they fit:
+     * overlapping or zero-padded last vectors, channel and tap tails, padding, bias or none) against float64.
+     */
+    @Test
+    void oneInputChannelConvolutionMatchesFloat64() {
+        ConvGeometry[] shapes = {
+                new ConvGeometry(3, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1),   // LeNet conv1
+                new ConvGeometry(2, 1, 20, 37, 8, 3, 3, 1, 1, 1, 1, 1, 1),   // 35-wide rows, 6 + 2 channels
+                new ConvGeometry(2, 1, 9, 40, 3, 2, 4, 1, 1, 0, 0, 1, 1),    // 37 wide, 3 channels, no padding
+                new ConvGeometry(1, 1, 12, 12, 2, 3, 3, 2, 2, 1, 1, 1, 1),   // strided: the im2col path
+        };
+        Generator gen = new Generator(11);
+        try (CpuBackend be = new CpuBackend(2)) {
+            for (ConvGeometry g : shapes) {
+                for (boolean withBias : new boolean[]{true, false}) {
+                    float[] x = new float[(int) g.inputLength()];
+                    float[] w = new float[(int) g.weightLength()];
+                    float[] b = new float[g.outChannels()];
+                    gen.fillUniform(x, -1f, 1f);
+                    gen.fillUniform(w, -1f, 1f);
+                    gen.fillUniform(b, -1f, 1f);
+                    Buffer y = be.allocate(g.outputLength());
+                    be.conv2dForward(g, be.upload(x, 0, x.length), be.upload(w, 0, w.length),
+                            withBias ? be.upload(b, 0, b.length) : null, y);
+                    float[] got = new float[(int) g.outputLength()];
+                    be.download(y, 0, got, 0, got.length);
+                    int oh = g.outH(), ow = g.outW();
+                    for (int n = 0; n < g.n(); n++) {
+                        for (int o = 0; o < g.outChannels(); o++) {
+                            for (int r = 0; r < oh; r++) {
+                                for (int c = 0; c < ow; c++) {
+                                    double sum = withBias ? b[o] : 0;
+                                    for (int ky = 0; ky < g.kernelH(); ky++) {
+                                        for (int kx = 0; kx < g.kernelW(); kx++) {
+                                            int iy = r * g.strideH() - g.padH() + ky;
+                                            int ix = c * g.strideW() - g.padW() + kx;
+                                            if (iy >= 0 && iy < g.inH() && ix >= 0 && ix < g.inW()) {
+                                                sum += (double) w[(o * g.kernelH() + ky) * g.kernelW() + kx]
+                                                        * x[(n * g.inH() + iy) * g.inW() + ix];
+                                            }
+                                        }
+                                    }
+                                    int at = ((n * g.outChannels() + o) * oh + r) * ow + c;
+                                    assertEquals(sum, got[at], 1e-5 * (1 + Math.abs(sum)),
+                                            g + " bias=" + withBias + " at " + at);
+                                }
+                            }
+                        }
+                    }
+                    // weight gradient with a random output gradient (the direct kernel where it fits)
+                    float[] dy = new float[(int) g.outputLength()];
+                    gen.fillUniform(dy, -1f, 1f);
+                    Buffer dw = be.allocate(g.weightLength());
+                    be.conv2dBackwardWeight(g, be.upload(x, 0, x.length), be.upload(dy, 0, dy.length), dw);
+                    float[] gotDw = new float[(int) g.weightLength()];
+                    be.download(dw, 0, gotDw, 0, gotDw.length);
+                    for (int o = 0; o < g.outChannels(); o++) {
+                        for (int ky = 0; ky < g.kernelH(); ky++) {
+                            for (int kx = 0; kx < g.kernelW(); kx++) {
+                                double sum = 0, mag = 0;
+                                for (int n = 0; n < g.n(); n++) {
+                                    for (int r = 0; r < oh; r++) {
+                                        for (int c = 0; c < ow; c++) {
+                                            int iy = r * g.strideH() - g.padH() + ky;
+                                            int ix = c * g.strideW() - g.padW() + kx;
+                                            if (iy >= 0 && iy < g.inH() && ix >= 0 && ix < g.inW()) {
+                                                double p = (double) dy[((n * g.outChannels() + o) * oh + r) * ow + c]
+                                                        * x[(n * g.inH() + iy) * g.inW() + ix];
+                                                sum += p;
+                                                mag += Math.abs(p);
+                                            }
+                                        }
+                                    }
+                                }
+                                int at = (o * g.kernelH() + ky) * g.kernelW() + kx;
+                                assertEquals(sum, gotDw[at], 1e-5 * (1 + mag), g + " dW at " + at);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Parameters after 3 SGD steps at batch 37 (odd: uneven chunks and vector tails), then eval logits. */
+    private static List<float[]> trainAndInfer(int threads) {
+        Generator data = new Generator(5);
+        float[] images = new float[37 * 28 * 28];
+        data.fillUniform(images, -1f, 1f);
+        float[] labels = new float[37];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = data.nextInt(10);
+        }
+        List<float[]> out = new ArrayList<>();
+        try (CpuBackend backend = new CpuBackend(threads)) {
+            Device dev = Device.of("cpu", backend);
+            try (LeNet5 model = new LeNet5(dev, new Generator(42));
+                 SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
+                CrossEntropyLoss loss = new CrossEntropyLoss();
+                for (int step = 0; step < 3; step++) {
+                    try (TensorScope s = TensorScope.open()) {
+                        sgd.zeroGrad();
+                        Tensor l = loss.forward(model.forward(Tensor.of(dev, images, 37, 1, 28, 28)),
+                                Tensor.of(dev, labels, 37));
+                        l.backward();
+                        sgd.step();
+                    }
+                }
+                for (Tensor p : model.parameters()) {
+                    out.add(p.toArray());
+                }
+                model.eval();
+                try (GradMode g = GradMode.noGrad(); TensorScope s = TensorScope.open()) {
+                    out.add(model.forward(Tensor.of(dev, images, 37, 1, 28, 28)).toArray());
+                }
+            }
+        }
+        return out;
+    }
+}
