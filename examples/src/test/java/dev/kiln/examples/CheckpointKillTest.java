@@ -49,8 +49,12 @@ class CheckpointKillTest {
     private static List<String> child(List<String> lenetArgs) {
         List<String> cmd = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:+UseSerialGC", "-Xshare:auto", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp", System.getProperty("java.class.path"), KilnCli.class.getName()));
+                "-XX:+UseSerialGC", "-Xshare:auto", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        // the same CPU kernels as this JVM (SIMD only with the Vector API module): they differ in the last bit
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
+            cmd.addAll(List.of("--add-modules", "jdk.incubator.vector"));
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), KilnCli.class.getName()));
         cmd.addAll(lenetArgs);
         return cmd;
     }
