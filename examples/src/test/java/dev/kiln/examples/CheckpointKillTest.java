@@ -176,6 +176,7 @@ class CheckpointKillTest {
         Path metrics = tmp.resolve("metrics.json");
         List<String> cmd = child(lenet(ckpt, false, tmp.resolve("model.safetensors"), 200));
         cmd.addAll(List.of("--metrics-json", metrics.toString()));
+        cmd.addAll(0, defaultSigint());
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         StringBuilder out = new StringBuilder();
         Thread reader = new Thread(() -> {
@@ -210,5 +211,23 @@ class CheckpointKillTest {
         assertFalse(Files.exists(tmp.resolve("model.safetensors")), "no model for an unfinished run");
         assertTrue(Checkpoint.load(ckpt).completedEpochs() >= 1);
         assertFalse(tempFileIn(tmp), "no temporary file left");
+    }
+
+    /**
+     * A build started in the background of a non-interactive shell inherits SIGINT ignored, and the JVM then (rightly)
+     * leaves an ignored SIGINT alone, so the child would never see the interrupt this test sends. GNU env restores the
+     * default disposition before it starts the child; where env cannot, the child inherits ours.
+     */
+    private static List<String> defaultSigint() throws IOException, InterruptedException {
+        List<String> envDefault = List.of("/usr/bin/env", "--default-signal=INT");
+        List<String> probe = new ArrayList<>(envDefault);
+        probe.add("true");
+        try {
+            Process p = new ProcessBuilder(probe).redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor() == 0 ? envDefault : List.of();
+        } catch (IOException e) {
+            return List.of();
+        }
     }
 }
