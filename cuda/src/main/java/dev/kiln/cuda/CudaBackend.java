@@ -28,6 +28,7 @@ import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 import static jcuda.jcublas.cublasOperation.CUBLAS_OP_N;
 import static jcuda.jcublas.cublasOperation.CUBLAS_OP_T;
@@ -115,11 +116,10 @@ public final class CudaBackend implements Backend {
 
     /** Returns all cached (unused) device memory to the driver. */
     public void emptyCache() {
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             notWhileCapturing("emptyCache");
             allocator.emptyCache();
-        }
+        });
     }
 
     // ================================================================ memory
@@ -141,6 +141,25 @@ public final class CudaBackend implements Backend {
             }
         }
         ctx.makeCurrent();
+    }
+
+    /**
+     * Runs {@code body} under the lock after {@link #enter()}: every op's work on the one stream goes through here.
+     * Ops validate their arguments before calling it, so a bad call fails without waiting for the lock.
+     */
+    private void onStream(Runnable body) {
+        synchronized (lock) {
+            enter();
+            body.run();
+        }
+    }
+
+    /** {@link #onStream(Runnable)} for an op that returns what it made. */
+    private <T> T onStreamReturning(Supplier<T> body) {
+        synchronized (lock) {
+            enter();
+            return body.get();
+        }
     }
 
     /** Host transfers and waits cannot be part of a graph. */
@@ -204,42 +223,36 @@ public final class CudaBackend implements Backend {
     @Override
     public Buffer allocate(long length) {
         check.allocate(length);
-        synchronized (lock) {
-            enter();
+        return onStreamReturning(() -> {
             CudaBuffer b = newBuffer(length);
             if (length > 0) {
                 api.cuMemsetD32Async(b.ptr(), 0, length, ctx.stream);
             }
             return b;
-        }
+        });
     }
 
     @Override
     public Buffer allocateUninitialized(long length) {
         check.allocateUninitialized(length);
-        synchronized (lock) {
-            enter();
-            return newBuffer(length);
-        }
+        return onStreamReturning(() -> newBuffer(length));
     }
 
     @Override
     public Buffer upload(float[] src, int offset, int length) {
         check.upload(src, offset, length);
-        synchronized (lock) {
-            enter();
+        return onStreamReturning(() -> {
             notWhileCapturing("upload of " + length + " floats");
             CudaBuffer b = newBuffer(length);
             staging.upload(src, offset, length, b.ptr());
             return b;
-        }
+        });
     }
 
     @Override
     public void download(Buffer src, long srcOffset, float[] dst, int dstOffset, int length) {
         check.download(src, srcOffset, dst, dstOffset, length);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             notWhileCapturing("download of " + length + " floats");
             CudaBuffer b = cuda(src, "download source", 0);
             // the error flag, when a kernel may have raised it, travels with the data: one wait, not two
@@ -248,50 +261,46 @@ public final class CudaBackend implements Backend {
                 deviceCheckPending = false;
                 raiseDeviceError(flag);
             }
-        }
+        });
     }
 
     @Override
     public void write(float[] src, int srcOffset, Buffer dst, long dstOffset, int length) {
         check.write(src, srcOffset, dst, dstOffset, length);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             notWhileCapturing("write of " + length + " floats");
             CudaBuffer b = cuda(dst, "write destination", 0);
             staging.upload(src, srcOffset, length, b.at(dstOffset));
-        }
+        });
     }
 
     @Override
     public void copy(Buffer src, long srcOffset, Buffer dst, long dstOffset, long length) {
         check.copy(src, srcOffset, dst, dstOffset, length);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             CudaBuffer s = cuda(src, "copy source", 0);
             CudaBuffer d = cuda(dst, "copy destination", 0);
             if (length > 0) {
                 api.cuMemcpyDtoDAsync(d.at(dstOffset), s.at(srcOffset), length * Float.BYTES, ctx.stream);
             }
-        }
+        });
     }
 
     @Override
     public void fill(Buffer dst, long offset, long length, float value) {
         check.fill(dst, offset, length, value);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             CudaBuffer d = cuda(dst, "fill destination", 0);
             if (length > 0) {
                 api.cuMemsetD32Async(d.at(offset), Float.floatToRawIntBits(value), length, ctx.stream);
             }
-        }
+        });
     }
 
     @Override
     public void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst) {
         check.gatherRows(src, rowLength, rows, dst);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             notWhileCapturing("gatherRows (uploads its row indices)");
             CudaBuffer s = cuda(src, "gatherRows source", 0);
             CUdeviceptr d = ptr(dst, "gatherRows destination", (long) rows.length * rowLength);
@@ -306,17 +315,16 @@ public final class CudaBackend implements Backend {
             } finally {
                 allocator.release(idx, (long) rows.length * Integer.BYTES); // stream order keeps it alive for the kernel
             }
-        }
+        });
     }
 
     @Override
     public void synchronize() {
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             notWhileCapturing("synchronize");
             ctx.synchronize();
             checkDeviceErrors();
-        }
+        });
     }
 
     /**
@@ -360,27 +368,20 @@ public final class CudaBackend implements Backend {
     @Override
     public void unary(UnaryOp op, Buffer x, Buffer y, long n) {
         check.unary(op, x, y, n);
-        synchronized (lock) {
-            enter();
-            kernels.launch("elementwise", "kiln_unary", n, op.code(), ptr(x, "x", n), ptr(y, "y", n), n, coded());
-        }
+        onStream(() -> kernels.launch("elementwise", "kiln_unary", n, op.code(), ptr(x, "x", n), ptr(y, "y", n), n, coded()));
     }
 
     @Override
     public void scalar(ScalarOp op, Buffer x, float s, Buffer y, long n) {
         check.scalar(op, x, s, y, n);
-        synchronized (lock) {
-            enter();
-            kernels.launch("elementwise", "kiln_scalar", n, op.code(), ptr(x, "x", n), s, ptr(y, "y", n), n, coded());
-        }
+        onStream(() -> kernels.launch("elementwise", "kiln_scalar", n, op.code(), ptr(x, "x", n), s, ptr(y, "y", n), n, coded()));
     }
 
     @Override
     public void binary(BinaryOp op, Buffer a, int[] aShape, Buffer b, int[] bShape, Buffer out, int[] outShape) {
         check.binary(op, a, aShape, b, bShape, out, outShape);
         long n = numel(outShape);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             CUdeviceptr pa = ptr(a, "a", numel(aShape));
             CUdeviceptr pb = ptr(b, "b", numel(bShape));
             CUdeviceptr po = ptr(out, "out", n);
@@ -390,7 +391,7 @@ public final class CudaBackend implements Backend {
             }
             int[] g = broadcastStruct(outShape, aShape, bShape);
             kernels.launch("elementwise", "kiln_binary", n, op.code(), pa, pb, po, n, g, coded());
-        }
+        });
     }
 
     /** The kernels' {@code Broadcast} struct: rank, outShape[8], aStride[8], bStride[8] (0 where broadcast). */
@@ -439,10 +440,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void axpy(float alpha, Buffer x, Buffer y, long n) {
         check.axpy(alpha, x, y, n);
-        synchronized (lock) {
-            enter();
-            kernels.launch("elementwise", "kiln_axpy", n, alpha, ptr(x, "x", n), ptr(y, "y", n), n);
-        }
+        onStream(() -> kernels.launch("elementwise", "kiln_axpy", n, alpha, ptr(x, "x", n), ptr(y, "y", n), n));
     }
 
     // ================================================================ reductions and broadcasting
@@ -457,7 +455,7 @@ public final class CudaBackend implements Backend {
         int[] g = new int[2 + 4 * MAX_RANK];
         int kept = 0;
         int red = 0;
-        long redCount = 1;
+        long reducedProduct = 1;
         long stride = 1;
         int[] strides = new int[xShape.length];
         for (int d = xShape.length - 1; d >= 0; d--) {
@@ -473,7 +471,7 @@ public final class CudaBackend implements Backend {
                 g[2 + 2 * MAX_RANK + red] = xShape[d];
                 g[2 + 3 * MAX_RANK + red] = strides[d];
                 red++;
-                redCount *= xShape[d];
+                reducedProduct *= xShape[d];
             } else {
                 throw new IllegalArgumentException("cuda sumTo: cannot sum " + Arrays.toString(xShape) + " to "
                         + Arrays.toString(outShape) + " (dimension " + d + ")");
@@ -482,8 +480,8 @@ public final class CudaBackend implements Backend {
         g[0] = kept;
         g[1 + 2 * MAX_RANK] = red;
         long outCount = numel(outShape);
-        synchronized (lock) {
-            enter();
+        long redCount = reducedProduct; // the on-stream body needs it effectively final
+        onStream(() -> {
             CUdeviceptr px = ptr(x, "x", numel(xShape));
             CUdeviceptr po = ptr(out, "out", outCount);
             if (outCount == 0) {
@@ -494,29 +492,25 @@ public final class CudaBackend implements Backend {
                 return;
             }
             kernels.launchGrid("elementwise", "kiln_sum_to", (int) Math.min(outCount, 65535), px, po, outCount, redCount, g);
-        }
+        });
     }
 
     @Override
     public void broadcastTo(Buffer x, int[] xShape, Buffer out, int[] outShape) {
         check.broadcastTo(x, xShape, out, outShape);
         long n = numel(outShape);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             int[] g = broadcastStruct(outShape, xShape, null);
             kernels.launch("elementwise", "kiln_broadcast_to", n, ptr(x, "x", numel(xShape)), ptr(out, "out", n), n, g);
-        }
+        });
     }
 
     @Override
     public void argmax(Buffer x, int outer, int extent, int inner, Buffer out) {
         check.argmax(x, outer, extent, inner, out);
         long total = (long) outer * inner;
-        synchronized (lock) {
-            enter();
-            kernels.launch("elementwise", "kiln_argmax", total, ptr(x, "x", total * extent), outer, extent, inner,
-                    ptr(out, "out", total));
-        }
+        onStream(() -> kernels.launch("elementwise", "kiln_argmax", total, ptr(x, "x", total * extent), outer, extent, inner,
+                ptr(out, "out", total)));
     }
 
     // ================================================================ dense
@@ -529,8 +523,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, Buffer b, float beta, Buffer c) {
         check.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             CUdeviceptr pa = ptr(a, "gemm A", (long) m * k);
             CUdeviceptr pb = ptr(b, "gemm B", (long) k * n);
             CUdeviceptr pc = ptr(c, "gemm C", (long) m * n);
@@ -542,7 +535,7 @@ public final class CudaBackend implements Backend {
             api.cublasSgemm(ctx.cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                     n, m, k, Pointer.to(new float[]{alpha}), pb, Math.max(1, ldb), pa, Math.max(1, lda),
                     Pointer.to(new float[]{beta}), pc, Math.max(1, n));
-        }
+        });
     }
 
     // ================================================================ convolution
@@ -550,40 +543,28 @@ public final class CudaBackend implements Backend {
     @Override
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
         check.conv2dForward(g, x, w, bias, y);
-        synchronized (lock) {
-            enter();
-            cudnn.convForward(g, ptr(x, "conv2d x", g.inputLength()), ptr(w, "conv2d weight", g.weightLength()),
-                    optional(bias, "conv2d bias", g.outChannels()), ptr(y, "conv2d y", g.outputLength()));
-        }
+        onStream(() -> cudnn.convForward(g, ptr(x, "conv2d x", g.inputLength()), ptr(w, "conv2d weight", g.weightLength()),
+                optional(bias, "conv2d bias", g.outChannels()), ptr(y, "conv2d y", g.outputLength())));
     }
 
     @Override
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
         check.conv2dBackwardData(g, w, dy, dx);
-        synchronized (lock) {
-            enter();
-            cudnn.convBackwardData(g, ptr(w, "conv2d weight", g.weightLength()), ptr(dy, "conv2d dy", g.outputLength()),
-                    ptr(dx, "conv2d dx", g.inputLength()));
-        }
+        onStream(() -> cudnn.convBackwardData(g, ptr(w, "conv2d weight", g.weightLength()), ptr(dy, "conv2d dy", g.outputLength()),
+                ptr(dx, "conv2d dx", g.inputLength())));
     }
 
     @Override
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
         check.conv2dBackwardWeight(g, x, dy, dw);
-        synchronized (lock) {
-            enter();
-            cudnn.convBackwardWeight(g, ptr(x, "conv2d x", g.inputLength()), ptr(dy, "conv2d dy", g.outputLength()),
-                    ptr(dw, "conv2d dw", g.weightLength()));
-        }
+        onStream(() -> cudnn.convBackwardWeight(g, ptr(x, "conv2d x", g.inputLength()), ptr(dy, "conv2d dy", g.outputLength()),
+                ptr(dw, "conv2d dw", g.weightLength())));
     }
 
     @Override
     public void conv2dBackwardBias(ConvGeometry g, Buffer dy, Buffer db) {
         check.conv2dBackwardBias(g, dy, db);
-        synchronized (lock) {
-            enter();
-            cudnn.convBackwardBias(g, ptr(dy, "conv2d dy", g.outputLength()), ptr(db, "conv2d db", g.outChannels()));
-        }
+        onStream(() -> cudnn.convBackwardBias(g, ptr(dy, "conv2d dy", g.outputLength()), ptr(db, "conv2d db", g.outChannels())));
     }
 
     // ================================================================ batch norm
@@ -593,13 +574,12 @@ public final class CudaBackend implements Backend {
                                          Buffer y, Buffer saveMean, Buffer saveInvStd) {
         check.batchNormForwardTraining(g, x, gamma, beta, eps, y, saveMean, saveInvStd);
         int c = g.channels();
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             CUdeviceptr pg = gamma == null ? constant(ones, c, 1f) : ptr(gamma, "batch norm gamma", c);
             CUdeviceptr pb = beta == null ? constant(zeros, c, 0f) : ptr(beta, "batch norm beta", c);
             cudnn.bnForwardTraining(g, ptr(x, "batch norm x", g.length()), pg, pb, eps, ptr(y, "batch norm y", g.length()),
                     ptr(saveMean, "batch norm saveMean", c), ptr(saveInvStd, "batch norm saveInvStd", c));
-        }
+        });
     }
 
     @Override
@@ -608,12 +588,9 @@ public final class CudaBackend implements Backend {
         check.batchNormForwardInference(g, a, x, gamma, beta, mean, var, eps, y);
         long n = g.length();
         int c = g.channels();
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_bn_inference_activation", n, a.code(), n, c, g.spatial(),
-                    ptr(x, "x", n), optional(gamma, "gamma", c), optional(beta, "beta", c), ptr(mean, "mean", c),
-                    ptr(var, "var", c), eps, ptr(y, "y", n), coded());
-        }
+        onStream(() -> kernels.launch("nn", "kiln_bn_inference_activation", n, a.code(), n, c, g.spatial(),
+                ptr(x, "x", n), optional(gamma, "gamma", c), optional(beta, "beta", c), ptr(mean, "mean", c),
+                ptr(var, "var", c), eps, ptr(y, "y", n), coded()));
     }
 
     @Override
@@ -621,8 +598,7 @@ public final class CudaBackend implements Backend {
                                   Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
         check.batchNormBackward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
         int c = g.channels();
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             CUdeviceptr pg = gamma == null ? constant(ones, c, 1f) : ptr(gamma, "batch norm gamma", c);
             // cuDNN always writes dx, dGamma and dBeta: unwanted ones go to scratch released right after (stream order).
             CUdeviceptr pdx = dx == null ? allocator.allocate(g.length() * Float.BYTES) : ptr(dx, "batch norm dx", g.length());
@@ -644,7 +620,7 @@ public final class CudaBackend implements Backend {
                     allocator.release(pdb, (long) c * Float.BYTES);
                 }
             }
-        }
+        });
     }
 
     @Override
@@ -654,13 +630,10 @@ public final class CudaBackend implements Backend {
         check.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, factor, runningMean, runningVar, guard, skipped);
         long m = g.valuesPerChannel();
         int c = g.channels();
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_bn_running_stats", c, c, ptr(saveMean, "saveMean", c),
-                    ptr(saveInvStd, "saveInvStd", c), eps, factor, (double) m / (m - 1),
-                    ptr(runningMean, "runningMean", c), ptr(runningVar, "runningVar", c),
-                    DeviceAddress.of(optional(guard, "guard", 1)), DeviceAddress.of(optional(skipped, "skipped", 1)));
-        }
+        onStream(() -> kernels.launch("nn", "kiln_bn_running_stats", c, c, ptr(saveMean, "saveMean", c),
+                ptr(saveInvStd, "saveInvStd", c), eps, factor, (double) m / (m - 1),
+                ptr(runningMean, "runningMean", c), ptr(runningVar, "runningVar", c),
+                DeviceAddress.of(optional(guard, "guard", 1)), DeviceAddress.of(optional(skipped, "skipped", 1))));
     }
 
     // ================================================================ pooling
@@ -668,41 +641,29 @@ public final class CudaBackend implements Backend {
     @Override
     public void avgPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
         check.avgPool2dForward(g, x, y);
-        synchronized (lock) {
-            enter();
-            cudnn.avgPoolForward(g, ptr(x, "avgpool x", g.inputLength()), ptr(y, "avgpool y", g.outputLength()));
-        }
+        onStream(() -> cudnn.avgPoolForward(g, ptr(x, "avgpool x", g.inputLength()), ptr(y, "avgpool y", g.outputLength())));
     }
 
     @Override
     public void avgPool2dBackward(PoolGeometry g, Buffer dy, Buffer dx) {
         check.avgPool2dBackward(g, dy, dx);
-        synchronized (lock) {
-            enter();
-            cudnn.avgPoolBackward(g, ptr(dy, "avgpool dy", g.outputLength()), ptr(dx, "avgpool dx", g.inputLength()));
-        }
+        onStream(() -> cudnn.avgPoolBackward(g, ptr(dy, "avgpool dy", g.outputLength()), ptr(dx, "avgpool dx", g.inputLength())));
     }
 
     @Override
     public void maxPool2dForward(PoolGeometry g, Buffer x, Buffer y) {
         check.maxPool2dForward(g, x, y);
-        synchronized (lock) {
-            enter();
-            cudnn.maxPoolForward(g, ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength()));
-        }
+        onStream(() -> cudnn.maxPoolForward(g, ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength())));
     }
 
     /** A PTX gather kernel rather than cuDNN: the SPI fixes the tie rule (first maximal position in the window). */
     @Override
     public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
         check.maxPool2dBackward(g, x, y, dy, dx);
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_max_pool_backward", g.inputLength(), g.n(), g.channels(), g.inH(), g.inW(),
-                    g.outH(), g.outW(), g.kernelH(), g.kernelW(), g.strideH(), g.strideW(), g.padH(), g.padW(),
-                    ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength()),
-                    ptr(dy, "maxpool dy", g.outputLength()), ptr(dx, "maxpool dx", g.inputLength()));
-        }
+        onStream(() -> kernels.launch("nn", "kiln_max_pool_backward", g.inputLength(), g.n(), g.channels(), g.inH(), g.inW(),
+                g.outH(), g.outW(), g.kernelH(), g.kernelW(), g.strideH(), g.strideW(), g.padH(), g.padW(),
+                ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength()),
+                ptr(dy, "maxpool dy", g.outputLength()), ptr(dx, "maxpool dx", g.inputLength())));
     }
 
     // ================================================================ activations and softmax
@@ -710,56 +671,45 @@ public final class CudaBackend implements Backend {
     @Override
     public void activationForward(Activation a, Buffer x, Buffer y, long n) {
         check.activationForward(a, x, y, n);
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_activation_forward", n, a.code(), ptr(x, "activation x", n),
-                    ptr(y, "activation y", n), n, coded());
-        }
+        onStream(() -> kernels.launch("nn", "kiln_activation_forward", n, a.code(), ptr(x, "activation x", n),
+                ptr(y, "activation y", n), n, coded()));
     }
 
     @Override
     public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
         check.biasActivation(a, outer, channels, inner, x, bias, y);
         long n = (long) outer * channels * inner;
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_bias_activation", n, a.code(), n, channels, inner, ptr(x, "x", n),
-                    ptr(bias, "bias", channels), ptr(y, "y", n), coded());
-        }
+        onStream(() -> kernels.launch("nn", "kiln_bias_activation", n, a.code(), n, channels, inner, ptr(x, "x", n),
+                ptr(bias, "bias", channels), ptr(y, "y", n), coded()));
     }
 
     @Override
     public void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n) {
         check.activationBackward(a, x, y, dy, dx, n);
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_activation_backward", n, a.code(), ptr(x, "activation x", n),
-                    ptr(y, "activation y", n), ptr(dy, "activation dy", n), ptr(dx, "activation dx", n), n, coded());
-        }
+        onStream(() -> kernels.launch("nn", "kiln_activation_backward", n, a.code(), ptr(x, "activation x", n),
+                ptr(y, "activation y", n), ptr(dy, "activation dy", n), ptr(dx, "activation dx", n), n, coded()));
     }
 
     @Override
     public void softmaxForward(int rows, int cols, Buffer x, Buffer y) {
         check.softmaxForward(rows, cols, x, y);
         long n = (long) rows * cols;
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             if (n > 0) {
                 cudnn.softmaxForward(rows, cols, ptr(x, "softmax x", n), ptr(y, "softmax y", n));
             }
-        }
+        });
     }
 
     @Override
     public void softmaxBackward(int rows, int cols, Buffer y, Buffer dy, Buffer dx) {
         check.softmaxBackward(rows, cols, y, dy, dx);
         long n = (long) rows * cols;
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             if (n > 0) {
                 cudnn.softmaxBackward(rows, cols, ptr(y, "softmax y", n), ptr(dy, "softmax dy", n), ptr(dx, "softmax dx", n));
             }
-        }
+        });
     }
 
     /**
@@ -770,8 +720,7 @@ public final class CudaBackend implements Backend {
     public void softmaxCrossEntropyForward(int rows, int classes, Buffer logits, Buffer targets, Buffer probs, Buffer loss) {
         check.softmaxCrossEntropyForward(rows, classes, logits, targets, probs, loss);
         long n = (long) rows * classes;
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             CUdeviceptr rowLoss = allocator.allocate((long) rows * Float.BYTES);
             try {
                 kernels.launchGrid("nn", "kiln_softmax_xent_rows", Math.min(rows, 65535), rows, classes,
@@ -785,18 +734,15 @@ public final class CudaBackend implements Backend {
             if (capturing != null) {
                 capturing.crossEntropy = true;
             }
-        }
+        });
     }
 
     @Override
     public void softmaxCrossEntropyBackward(int rows, int classes, Buffer probs, Buffer targets, Buffer dLoss, Buffer dLogits) {
         check.softmaxCrossEntropyBackward(rows, classes, probs, targets, dLoss, dLogits);
         long n = (long) rows * classes;
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_softmax_xent_backward", n, rows, classes, ptr(probs, "probs", n),
-                    ptr(targets, "targets", rows), ptr(dLoss, "dLoss", 1), ptr(dLogits, "dLogits", n));
-        }
+        onStream(() -> kernels.launch("nn", "kiln_softmax_xent_backward", n, rows, classes, ptr(probs, "probs", n),
+                ptr(targets, "targets", rows), ptr(dLoss, "dLoss", 1), ptr(dLogits, "dLogits", n)));
     }
 
     // ================================================================ optimizers
@@ -809,8 +755,7 @@ public final class CudaBackend implements Backend {
                             Buffer[] params, Buffer[] grads, Buffer[] momentumBuffers, long[] lengths) {
         check.sgdStepMany(h, lr, guard, skipped, params, grads, momentumBuffers, lengths);
         int count = params.length;
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             long[] paramAt = new long[count];
             long[] gradAt = new long[count];
             long[] bufAt = new long[count];
@@ -843,7 +788,7 @@ public final class CudaBackend implements Backend {
                         start == 0 ? 1 : 0, h.momentum(), 1f - h.dampening(), h.nesterov() ? 1 : 0, h.weightDecay(),
                         h.firstStep() ? 1 : 0);
             }
-        }
+        });
     }
 
     @Override
@@ -854,12 +799,9 @@ public final class CudaBackend implements Backend {
         float stepSize = (float) (h.lr() / bc1);
         float bc2Sqrt = (float) Math.sqrt(bc2);
         float decay = (float) (1.0 - (double) h.lr() * h.weightDecay());
-        synchronized (lock) {
-            enter();
-            kernels.launch("nn", "kiln_adam", n, h.beta1(), h.beta2(), h.eps(), h.weightDecay(),
-                    h.decoupledWeightDecay() ? 1 : 0, decay, stepSize, bc2Sqrt, ptr(param, "param", n),
-                    ptr(grad, "grad", n), ptr(expAvg, "expAvg", n), ptr(expAvgSq, "expAvgSq", n), n);
-        }
+        onStream(() -> kernels.launch("nn", "kiln_adam", n, h.beta1(), h.beta2(), h.eps(), h.weightDecay(),
+                h.decoupledWeightDecay() ? 1 : 0, decay, stepSize, bc2Sqrt, ptr(param, "param", n),
+                ptr(grad, "grad", n), ptr(expAvg, "expAvg", n), ptr(expAvgSq, "expAvgSq", n), n));
     }
 
     // ================================================================ graph capture
@@ -871,8 +813,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public GraphCapture beginCapture() {
-        synchronized (lock) {
-            enter();
+        return onStreamReturning(() -> {
             if (capturing != null) {
                 throw new IllegalStateException("cuda: a graph capture is already running on this backend");
             }
@@ -881,7 +822,7 @@ public final class CudaBackend implements Backend {
             allocator.beginReservation(c.reservation);
             capturing = c;
             return c;
-        }
+        });
     }
 
     void finishCapture(CudaGraphCapture c, CUgraph graph, CUgraphExec exec, int[] nodes) {
@@ -949,12 +890,11 @@ public final class CudaBackend implements Backend {
     }
 
     void launchGraph(CUgraphExec exec, boolean crossEntropy) {
-        synchronized (lock) {
-            enter();
+        onStream(() -> {
             notWhileCapturing("replay of a captured graph");
             api.cuGraphLaunch(exec, ctx.stream);
             deviceCheckPending = true; // op-coded kernels and the loss in the graph report through the flag
-        }
+        });
     }
 
     void destroyGraph(CUgraph graph, CUgraphExec exec, DeviceReservation reservation) {
