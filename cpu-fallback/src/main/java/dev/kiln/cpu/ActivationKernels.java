@@ -20,7 +20,13 @@ final class ActivationKernels {
             case IDENTITY -> {
                 if (x != y) System.arraycopy(x, lo, y, lo, hi - lo);
             }
-            case SIGMOID -> sigmoidRange(x, y, lo, hi);
+            case SIGMOID -> {
+                if (SimdSupport.ENABLED) {
+                    VectorActivation.sigmoid(x, y, lo, hi);
+                } else {
+                    sigmoidRange(x, y, lo, hi);
+                }
+            }
             case RELU -> {
                 // NaN propagates like PyTorch's relu (clamp_min)
                 for (int i = lo; i < hi; i++) {
@@ -41,17 +47,21 @@ final class ActivationKernels {
     /** {@code y = a(x + bias[c])} over {@code (outer, channels, inner)}; {@code y} may be {@code x}. */
     static void biasActivation(Activation a, int outer, int channels, int inner, float[] x, float[] bias, float[] y,
                                Parallel par) {
-        int rows = outer * channels;
-        par.parallelFor(rows, Math.max(1, GRAIN / Math.max(1, inner)), (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                float b = bias[r % channels];
-                int from = r * inner;
-                int to = from + inner;
-                for (int i = from; i < to; i++) {
-                    y[i] = x[i] + b;
+        // over the outer index: each chunk is one contiguous span, so the activation runs over whole vectors even
+        // when a channel's row is a single value (a Linear layer's (N, C) output)
+        int block = channels * inner;
+        par.parallelFor(outer, Math.max(1, GRAIN / Math.max(1, block)), (lo, hi) -> {
+            for (int o = lo; o < hi; o++) {
+                for (int c = 0; c < channels; c++) {
+                    float b = bias[c];
+                    int from = (o * channels + c) * inner;
+                    int to = from + inner;
+                    for (int i = from; i < to; i++) {
+                        y[i] = x[i] + b;
+                    }
                 }
-                range(a, y, y, from, to);
             }
+            range(a, y, y, lo * block, hi * block);
         });
     }
 

@@ -92,19 +92,28 @@ final class BatchNormKernels {
     static void forwardInference(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
                                            float[] mean, float[] var, float eps, float[] y, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
-        par.parallelFor(ch, grain(g), (lo, hi) -> {
-            for (int c = lo; c < hi; c++) {
-                double gm = gamma == null ? 1.0 : gamma[c];
-                float scale = (float) (gm / Math.sqrt((double) var[c] + eps));
-                float b = beta == null ? 0f : beta[c];
-                normalise(x, y, n, ch, sp, c, mean[c], scale, b);
-                if (a == Activation.IDENTITY) {
-                    continue;
-                }
-                for (int i = 0; i < n; i++) {
+        float[] scale = new float[ch];
+        float[] shift = new float[ch];
+        for (int c = 0; c < ch; c++) {
+            double gm = gamma == null ? 1.0 : gamma[c];
+            scale[c] = (float) (gm / Math.sqrt((double) var[c] + eps));
+            shift[c] = beta == null ? 0f : beta[c];
+        }
+        // over images: each chunk is one contiguous span, so the activation runs over whole vectors even when a
+        // channel's row is a single value (BatchNorm1d on (N, C))
+        int image = ch * sp;
+        par.parallelFor(n, Math.max(1, ActivationKernels.GRAIN / Math.max(1, image)), (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                for (int c = 0; c < ch; c++) {
                     int o = (i * ch + c) * sp;
-                    ActivationKernels.range(a, y, y, o, o + sp);
+                    float m = mean[c], sc = scale[c], b = shift[c];
+                    for (int j = 0; j < sp; j++) {
+                        y[o + j] = (x[o + j] - m) * sc + b;
+                    }
                 }
+            }
+            if (a != Activation.IDENTITY) {
+                ActivationKernels.range(a, y, y, lo * image, hi * image);
             }
         });
     }

@@ -281,13 +281,23 @@ public final class CpuBackend implements Backend {
             return;
         }
         if (m >= 8 * threads || m >= n) {
-            // split rows of C in blocks of 4
+            // split rows of C in blocks of 4; a transposed B is transposed here once for all chunks (the kernels read
+            // the same values in the same order from either layout, so the result is the same bit for bit)
+            float[] b2 = bb;
+            int ldb2 = ldb;
+            if (transB) {
+                b2 = scratch.get().transposedB(k * n);
+                Sgemm.transpose(bb, n, k, b2);
+                ldb2 = n;
+            }
+            float[] bFinal = b2;
+            int ldbFinal = ldb2;
             int blocks = (m + 3) / 4;
             par.parallelFor(blocks, 1, (lo, hi) -> {
                 int i0 = lo * 4, i1 = Math.min(m, hi * 4);
                 int aOff = transA ? i0 : i0 * lda;
-                Sgemm.gemm(transA, transB, i1 - i0, n, k, alpha, aa, aOff, lda, bb, 0, ldb, beta, cc, i0 * n, n,
-                        scratch.get());
+                Sgemm.gemm(transA, false, i1 - i0, n, k, alpha, aa, aOff, lda, bFinal, 0, ldbFinal, beta, cc, i0 * n,
+                        n, scratch.get());
             });
         } else {
             // split columns of C in blocks of 16

@@ -145,6 +145,19 @@ final class Scratch {
         return vectorPanel;
     }
 
+    private float[] transposedB = new float[0];
+
+    /**
+     * B transposed once by the thread that splits a GEMM over rows of C, read by every chunk (each chunk would
+     * otherwise pack the same transposed panel again).
+     */
+    float[] transposedB(int size) {
+        if (transposedB.length < size) {
+            transposedB = new float[grow(size)];
+        }
+        return transposedB;
+    }
+
     private static int grow(int size) {
         long s = Math.max(size, 64);
         return (int) Math.min(Integer.MAX_VALUE - 8L, s + (s >> 3));

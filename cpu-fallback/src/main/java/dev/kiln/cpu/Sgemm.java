@@ -86,6 +86,23 @@ final class Sgemm {
         }
     }
 
+    /** {@code dst[p * rows + j] = src[j * cols + p]}: a row-major rows x cols matrix into its cols x rows transpose. */
+    static void transpose(float[] src, int rows, int cols, float[] dst) {
+        // 16 x 16 blocks keep both the strided reads and the strided writes inside L1
+        for (int j0 = 0; j0 < rows; j0 += 16) {
+            int j1 = Math.min(rows, j0 + 16);
+            for (int p0 = 0; p0 < cols; p0 += 16) {
+                int p1 = Math.min(cols, p0 + 16);
+                for (int j = j0; j < j1; j++) {
+                    int so = j * cols;
+                    for (int p = p0; p < p1; p++) {
+                        dst[p * rows + j] = src[so + p];
+                    }
+                }
+            }
+        }
+    }
+
     /** Panel width: a multiple of 8 with {@code kc * nc <= PANEL_FLOATS}, at most NC_MAX, panels balanced. */
     static int panelWidth(int n, int kc) {
         int nc = Math.max(32, Math.min(NC_MAX, PANEL_FLOATS / Math.max(1, kc)));

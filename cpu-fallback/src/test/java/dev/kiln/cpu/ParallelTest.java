@@ -88,4 +88,65 @@ class ParallelTest {
         assertEquals(1000, n.get());
         assertTrue(q.inline());
     }
+
+    @Test
+    void loopsCompleteWhenWorkersParkAtOnce() {
+        // spin 0: every loop finds the worker parked or about to park
+        try (Parallel p = new Parallel(2, 0)) {
+            AtomicLong total = new AtomicLong();
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+                for (int rep = 0; rep < 20_000; rep++) {
+                    p.parallelFor(8, 1, (lo, hi) -> total.addAndGet(hi - lo));
+                }
+            });
+            assertEquals(20_000L * 8, total.get());
+        }
+    }
+
+    @Test
+    void idleWorkersStopSpinningAndPark() throws Exception {
+        try (Parallel p = new Parallel(2, 200)) {
+            p.parallelFor(100, 1, (lo, hi) -> { });
+            Thread worker = null;
+            for (Thread t : Thread.getAllStackTraces().keySet()) {
+                if (t instanceof Parallel.Worker w && w.getName().startsWith("kiln-cpu-") && w.isAlive()
+                        && isWorkerOf(p, w)) {
+                    worker = t;
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertNotNull(worker, "no worker thread");
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (worker.getState() != Thread.State.WAITING && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertEquals(Thread.State.WAITING, worker.getState(), "an idle worker should be parked, not spinning");
+        }
+    }
+
+    @Test
+    void closeEndsTheWorkers() throws Exception {
+        Parallel p = new Parallel(3, 1_000_000);
+        p.parallelFor(100, 1, (lo, hi) -> { });
+        java.util.List<Thread> mine = new java.util.ArrayList<>();
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t instanceof Parallel.Worker w && isWorkerOf(p, w)) {
+                mine.add(t);
+            }
+        }
+        assertEquals(2, mine.size());
+        p.close();
+        for (Thread t : mine) {
+            t.join(5000);
+            assertTrue(!t.isAlive(), t.getName() + " still running after close()");
+        }
+    }
+
+    @Test
+    void negativeSpinIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new Parallel(2, -1));
+    }
+
+    private static boolean isWorkerOf(Parallel p, Parallel.Worker w) {
+        return p.owns(w);
+    }
 }
