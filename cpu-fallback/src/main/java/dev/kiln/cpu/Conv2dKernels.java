@@ -60,7 +60,27 @@ final class Conv2dKernels {
         });
     }
 
+    /**
+     * Stride 1, no padding or dilation: a window row {@code (c, ky, kx)} of the lowered matrix lands in the input plane
+     * at the fixed offset {@code ky*IW + kx} when positions are counted on the input's row width ("wide" positions
+     * {@code oy*IW + ox'}, with {@code ox' >= OW} zero), so the adjoint of im2col needs no scatter
+     * ({@link VectorConv#backwardDataWide}).
+     */
+    static boolean wide(ConvGeometry g) {
+        return g.strideH() == 1 && g.strideW() == 1 && g.padH() == 0 && g.padW() == 0 && g.dilationH() == 1
+                && g.dilationW() == 1 && g.outW() < g.inW() && !pointwise(g);
+    }
+
     static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par, Supplier<Scratch> scratch) {
+        if (SimdSupport.ENABLED && wide(g)) {
+            VectorConv.backwardDataWide(g, w, dy, dx, par, scratch);
+            return;
+        }
+        backwardDataCol2im(g, w, dy, dx, par, scratch);
+    }
+
+    static void backwardDataCol2im(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
+                                   Supplier<Scratch> scratch) {
         int ckk = g.inChannels() * g.kernelH() * g.kernelW();
         int ohw = g.outH() * g.outW();
         int oc = g.outChannels();

@@ -145,6 +145,16 @@ final class Scratch {
         return vectorPanel;
     }
 
+    private float[] wideRows = new float[0];
+
+    /** A convolution's output gradient spread to the input's row width ({@link VectorConv#backwardDataWide}). */
+    float[] wideRows(int size) {
+        if (wideRows.length < size) {
+            wideRows = new float[grow(size)];
+        }
+        return wideRows;
+    }
+
     private float[] transposedB = new float[0];
 
     /**

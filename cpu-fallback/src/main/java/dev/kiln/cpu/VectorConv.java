@@ -285,4 +285,75 @@ final class VectorConv {
         }
         c.intoArray(lanes, lo);
     }
+
+    /**
+     * Input gradient of a stride-1, unpadded convolution ({@link Conv2dKernels#wide}) on wide positions: per image,
+     * {@code colW = W^T x dyW} (dY's rows spread to the input's row width, zeros between them) is written into rows
+     * with zero margins, then each input-gradient vector is the sum over the window taps of one shifted load from the
+     * tap's row. No scatter and no read-modify-write of dX: each input gradient is its taps in row-major
+     * kernel order, as {@link Conv2dKernels#col2im} adds them, so the result does not depend on the thread count.
+     */
+    static void backwardDataWide(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
+                                 Supplier<Scratch> scratch) {
+        int cin = g.inChannels();
+        int kh = g.kernelH(), kw = g.kernelW(), kk = kh * kw;
+        int ckk = cin * kk;
+        int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
+        int ih = g.inH(), iw = g.inW(), plane = ih * iw;
+        int oc = g.outChannels();
+        int inImage = cin * plane;
+        int t = (oh - 1) * iw + ow;
+        // a tap's row is read at q = p - offset, p < plane, offset <= (kh-1)*iw + kw-1: margins keep q inside the row
+        int left = (kh - 1) * iw + kw - 1;
+        int right = Math.max(0, plane - t) + L;
+        int stride = left + t + right;
+        int[] offsets = new int[kk];
+        for (int ky = 0; ky < kh; ky++) {
+            for (int kx = 0; kx < kw; kx++) {
+                offsets[ky * kw + kx] = ky * iw + kx;
+            }
+        }
+        int vectorEnd = plane / L * L;
+        par.parallelFor(g.n(), 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = s.col(ckk * stride);
+            float[] dyW = s.wideRows(oc * t);
+            for (int r = 0; r < ckk; r++) {
+                Arrays.fill(col, r * stride, r * stride + left, 0f);
+                Arrays.fill(col, r * stride + left + t, (r + 1) * stride, 0f);
+            }
+            for (int img = lo; img < hi; img++) {
+                int dyo = img * oc * ohw;
+                for (int o = 0; o < oc; o++) {
+                    for (int oy = 0; oy < oh; oy++) {
+                        int d = o * t + oy * iw;
+                        System.arraycopy(dy, dyo + (o * oh + oy) * ow, dyW, d, ow);
+                        if (oy < oh - 1) {
+                            Arrays.fill(dyW, d + ow, d + iw, 0f);
+                        }
+                    }
+                }
+                VectorSgemm.gemm(true, false, ckk, t, oc, 1f, w, 0, ckk, dyW, 0, t, 0f, col, left, stride, s);
+                for (int c = 0; c < cin; c++) {
+                    int dst = img * inImage + c * plane;
+                    int rows = c * kk * stride + left;
+                    int p = 0;
+                    for (; p < vectorEnd; p += L) {
+                        FloatVector acc = FloatVector.zero(S);
+                        for (int k = 0; k < kk; k++) {
+                            acc = acc.add(FloatVector.fromArray(S, col, rows + k * stride + p - offsets[k]));
+                        }
+                        acc.intoArray(dx, dst + p);
+                    }
+                    for (; p < plane; p++) {
+                        float sum = 0f;
+                        for (int k = 0; k < kk; k++) {
+                            sum += col[rows + k * stride + p - offsets[k]];
+                        }
+                        dx[dst + p] = sum;
+                    }
+                }
+            }
+        });
+    }
 }

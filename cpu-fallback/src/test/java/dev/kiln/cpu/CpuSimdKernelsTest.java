@@ -35,6 +35,43 @@ class CpuSimdKernelsTest {
     }
 
     /**
+     * The input gradient of stride-1 unpadded convolutions through wide positions (SIMD) equals the im2col/col2im path
+     * bit for bit: the same products summed in the same order, plus exact zeros. Odd widths, planes shorter than a
+     * vector, rectangular kernels, a kernel as wide as the input less one.
+     */
+    @Test
+    void wideInputGradientEqualsCol2imBitForBit() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "the wide path is a SIMD kernel");
+        ConvGeometry[] shapes = {
+                new ConvGeometry(5, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1),  // LeNet conv2
+                new ConvGeometry(3, 3, 7, 9, 4, 3, 2, 1, 1, 0, 0, 1, 1),     // 63-float planes, 3x2 kernel
+                new ConvGeometry(2, 2, 4, 5, 3, 2, 2, 1, 1, 0, 0, 1, 1),     // plane shorter than a vector
+                new ConvGeometry(2, 4, 11, 23, 7, 1, 3, 1, 1, 0, 0, 1, 1),   // one-row kernel
+                new ConvGeometry(1, 2, 9, 6, 5, 4, 5, 1, 1, 0, 0, 1, 1),     // output rows of 2
+        };
+        Generator gen = new Generator(5);
+        ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+        try (Parallel par = new Parallel(2)) {
+            for (ConvGeometry g : shapes) {
+                org.junit.jupiter.api.Assertions.assertTrue(Conv2dKernels.wide(g), g.toString());
+                float[] w = new float[(int) g.weightLength()];
+                float[] dy = new float[(int) g.outputLength()];
+                gen.fillUniform(w, -1f, 1f);
+                gen.fillUniform(dy, -1f, 1f);
+                float[] viaCol2im = new float[(int) g.inputLength()];
+                float[] viaWide = new float[(int) g.inputLength()];
+                java.util.Arrays.fill(viaWide, Float.NaN);
+                Conv2dKernels.backwardDataCol2im(g, w, dy, viaCol2im, par, scratch::get);
+                VectorConv.backwardDataWide(g, w, dy, viaWide, par, scratch::get);
+                for (int i = 0; i < viaWide.length; i++) {
+                    // + 0f: an all-zero sum may differ in the sign of zero only
+                    assertEquals(viaCol2im[i] + 0f, viaWide[i] + 0f, g + " index " + i);
+                }
+            }
+        }
+    }
+
+    /**
      * Convolutions with one input channel, forward and weight gradient (the direct SIMD kernels where they fit:
      * overlapping or zero-padded last vectors, channel and tap tails, padding, bias or none) against float64.
      */
