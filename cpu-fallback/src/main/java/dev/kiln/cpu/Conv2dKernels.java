@@ -120,6 +120,8 @@ final class Conv2dKernels {
         float[] partial = chunks == 1 ? dw : scratch.get().partial(chunks * wl);
         if (SimdSupport.ENABLED && VectorConv.fits(g)) {
             VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
+        } else if (SimdSupport.ENABLED && wide(g)) {
+            backwardWeightWide(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED) {
             backwardWeightSimd(g, x, dy, partial, chunks, par, scratch);
         } else {
@@ -180,6 +182,66 @@ final class Conv2dKernels {
                         gradOff = 0;
                     }
                     VectorSgemm.dotAccumulate(oc, ckk, ld, grad, gradOff, ld, src, srcOff, ld, lanes);
+                }
+                VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
+            }
+        });
+    }
+
+    /**
+     * {@link #backwardWeightSimd} on wide positions ({@link #wide}): the lowered row of window tap {@code (c, ky, kx)}
+     * is the input plane itself from offset {@code ky*IW + kx}, so it is read in place from a copy of the image (with
+     * a zero tail for the last rows' overrun) instead of being built by im2col; dY's rows are spread to the input's
+     * row width with zeros between them, which zeroes the products at positions that are not outputs.
+     */
+    static void backwardWeightWide(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
+                                   Supplier<Scratch> scratch) {
+        int cin = g.inChannels();
+        int kh = g.kernelH(), kw = g.kernelW();
+        int ckk = cin * kh * kw;
+        int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
+        int ih = g.inH(), iw = g.inW(), plane = ih * iw;
+        int oc = g.outChannels();
+        int inImage = cin * plane;
+        int wl = oc * ckk;
+        int lanesPerVector = VectorSgemm.L;
+        int t = (oh - 1) * iw + ow;
+        int ld = (t + lanesPerVector - 1) / lanesPerVector * lanesPerVector;
+        int[] rows = new int[ckk];
+        int maxOffset = 0;
+        for (int c = 0, r = 0; c < cin; c++) {
+            for (int ky = 0; ky < kh; ky++) {
+                for (int kx = 0; kx < kw; kx++, r++) {
+                    rows[r] = c * plane + ky * iw + kx;
+                    maxOffset = Math.max(maxOffset, rows[r]);
+                }
+            }
+        }
+        int imageLength = Math.max(inImage, maxOffset + ld);
+        int n = g.n();
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] image = s.col(imageLength);
+            float[] dyRows = s.wideRows(oc * ld);
+            float[] lanes = s.vectorLanes(wl * lanesPerVector);
+            Arrays.fill(image, inImage, imageLength, 0f);
+            for (int o = 0; o < oc; o++) {
+                Arrays.fill(dyRows, o * ld, (o + 1) * ld, 0f);
+            }
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                Arrays.fill(lanes, 0, wl * lanesPerVector, 0f);
+                for (int img = first; img < last; img++) {
+                    System.arraycopy(x, img * inImage, image, 0, inImage);
+                    int gradOff = img * oc * ohw;
+                    for (int o = 0; o < oc; o++) {
+                        for (int oy = 0; oy < oh; oy++) {
+                            // the gaps between rows stay zero from the fill above
+                            System.arraycopy(dy, gradOff + (o * oh + oy) * ow, dyRows, o * ld + oy * iw, ow);
+                        }
+                    }
+                    VectorSgemm.dotAccumulateRows(oc, ckk, ld, dyRows, 0, ld, image, rows, lanes);
                 }
                 VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
             }

@@ -301,7 +301,8 @@ final class VectorSgemm {
         int n3 = n / 3 * 3;
         for (int i = 0; i < m4; i += 4) {
             for (int j = 0; j < n3; j += 3) {
-                dot4x3(kp, a, aOff + i * lda, lda, b, bOff + j * ldb, ldb, lanes, (i * n + j) * L, n * L);
+                int bo = bOff + j * ldb;
+                dot4x3(kp, a, aOff + i * lda, lda, b, bo, bo + ldb, bo + 2 * ldb, lanes, (i * n + j) * L, n * L);
             }
         }
         for (int i = 0; i < m; i++) {
@@ -311,8 +312,29 @@ final class VectorSgemm {
         }
     }
 
-    private static void dot4x3(int kp, float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] lanes, int lo,
-                               int rowStride) {
+    /**
+     * {@link #dotAccumulate} with row {@code j} of B starting at {@code b[bRows[j]]} (rows that overlap, such as the
+     * shifted windows of one image plane, read in place).
+     */
+    static void dotAccumulateRows(int m, int n, int kp, float[] a, int aOff, int lda, float[] b, int[] bRows,
+                                  float[] lanes) {
+        int m4 = m / 4 * 4;
+        int n3 = n / 3 * 3;
+        for (int i = 0; i < m4; i += 4) {
+            for (int j = 0; j < n3; j += 3) {
+                dot4x3(kp, a, aOff + i * lda, lda, b, bRows[j], bRows[j + 1], bRows[j + 2], lanes, (i * n + j) * L,
+                        n * L);
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            for (int j = i < m4 ? n3 : 0; j < n; j++) {
+                dot1x1(kp, a, aOff + i * lda, b, bRows[j], lanes, (i * n + j) * L);
+            }
+        }
+    }
+
+    private static void dot4x3(int kp, float[] a, int ao, int lda, float[] b, int bo0, int bo1, int bo2,
+                               float[] lanes, int lo, int rowStride) {
         FloatVector c00 = FloatVector.fromArray(SPECIES, lanes, lo);
         FloatVector c01 = FloatVector.fromArray(SPECIES, lanes, lo + L);
         FloatVector c02 = FloatVector.fromArray(SPECIES, lanes, lo + 2 * L);
@@ -326,9 +348,9 @@ final class VectorSgemm {
         FloatVector c31 = FloatVector.fromArray(SPECIES, lanes, lo + 3 * rowStride + L);
         FloatVector c32 = FloatVector.fromArray(SPECIES, lanes, lo + 3 * rowStride + 2 * L);
         for (int p = 0; p < kp; p += L) {
-            FloatVector b0 = FloatVector.fromArray(SPECIES, b, bo + p);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, b, bo + ldb + p);
-            FloatVector b2 = FloatVector.fromArray(SPECIES, b, bo + 2 * ldb + p);
+            FloatVector b0 = FloatVector.fromArray(SPECIES, b, bo0 + p);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, b, bo1 + p);
+            FloatVector b2 = FloatVector.fromArray(SPECIES, b, bo2 + p);
             FloatVector x = FloatVector.fromArray(SPECIES, a, ao + p);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);

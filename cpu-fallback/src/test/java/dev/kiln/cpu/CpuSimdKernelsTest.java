@@ -72,6 +72,67 @@ class CpuSimdKernelsTest {
     }
 
     /**
+     * The weight gradient of stride-1 unpadded convolutions read in place on wide positions (SIMD) against float64,
+     * and independent of the thread count (the chunks of images depend on the batch size only).
+     */
+    @Test
+    void wideWeightGradientMatchesFloat64AndIgnoresThreadCount() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "the wide path is a SIMD kernel");
+        ConvGeometry[] shapes = {
+                new ConvGeometry(7, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1),  // LeNet conv2
+                new ConvGeometry(3, 3, 7, 9, 4, 3, 2, 1, 1, 0, 0, 1, 1),
+                new ConvGeometry(2, 2, 4, 5, 3, 2, 2, 1, 1, 0, 0, 1, 1),
+                new ConvGeometry(20, 4, 11, 23, 7, 1, 3, 1, 1, 0, 0, 1, 1),
+                new ConvGeometry(1, 2, 9, 6, 5, 4, 5, 1, 1, 0, 0, 1, 1),
+        };
+        Generator gen = new Generator(9);
+        for (ConvGeometry g : shapes) {
+            float[] x = new float[(int) g.inputLength()];
+            float[] dy = new float[(int) g.outputLength()];
+            gen.fillUniform(x, -1f, 1f);
+            gen.fillUniform(dy, -1f, 1f);
+            double[] ref = new double[(int) g.weightLength()];
+            int oh = g.outH(), ow = g.outW(), kh = g.kernelH(), kw = g.kernelW();
+            for (int n = 0; n < g.n(); n++) {
+                for (int o = 0; o < g.outChannels(); o++) {
+                    for (int c = 0; c < g.inChannels(); c++) {
+                        for (int ky = 0; ky < kh; ky++) {
+                            for (int kx = 0; kx < kw; kx++) {
+                                double sum = 0;
+                                for (int oy = 0; oy < oh; oy++) {
+                                    for (int ox = 0; ox < ow; ox++) {
+                                        sum += (double) dy[((n * g.outChannels() + o) * oh + oy) * ow + ox]
+                                                * x[((n * g.inChannels() + c) * g.inH() + oy + ky) * g.inW() + ox + kx];
+                                    }
+                                }
+                                ref[((o * g.inChannels() + c) * kh + ky) * kw + kx] += sum;
+                            }
+                        }
+                    }
+                }
+            }
+            float[] one = weightGradient(g, x, dy, 1);
+            float[] three = weightGradient(g, x, dy, 3);
+            assertArrayEquals(one, three, g.toString());
+            for (int i = 0; i < ref.length; i++) {
+                double tol = 1e-5 * (1 + Math.abs(ref[i])) * Math.sqrt(g.n() * oh * ow);
+                org.junit.jupiter.api.Assertions.assertEquals(ref[i], one[i], tol, g + " weight " + i);
+            }
+        }
+    }
+
+    private static float[] weightGradient(ConvGeometry g, float[] x, float[] dy, int threads) {
+        try (CpuBackend be = new CpuBackend(threads)) {
+            org.junit.jupiter.api.Assertions.assertTrue(Conv2dKernels.wide(g), g.toString());
+            Buffer dw = be.allocate(g.weightLength());
+            be.conv2dBackwardWeight(g, be.upload(x, 0, x.length), be.upload(dy, 0, dy.length), dw);
+            float[] out = new float[(int) g.weightLength()];
+            be.download(dw, 0, out, 0, out.length);
+            return out;
+        }
+    }
+
+    /**
      * Convolutions with one input channel, forward and weight gradient (the direct SIMD kernels where they fit:
      * overlapping or zero-padded last vectors, channel and tap tails, padding, bias or none) against float64.
      */
