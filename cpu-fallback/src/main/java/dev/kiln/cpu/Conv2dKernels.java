@@ -116,7 +116,9 @@ final class Conv2dKernels {
         int wl = oc * ckk;
         boolean pw = pointwise(g);
         int n = g.n();
-        int chunks = Math.min(n, 16);
+        // at least 8 images per chunk (each chunk clears and reduces one set of lanes), at most 16 chunks; the count
+        // depends on the batch size only, so the summation order does not depend on the thread count
+        int chunks = Math.max(1, Math.min(16, n / 8));
         float[] partial = chunks == 1 ? dw : scratch.get().partial(chunks * wl);
         if (SimdSupport.ENABLED && VectorConv.fits(g)) {
             VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
