@@ -26,7 +26,61 @@ final class Conv2dKernels {
             VectorConv.forward(g, x, w, bias, y, par, scratch);
             return;
         }
+        if (SimdSupport.ENABLED && wide(g)) {
+            forwardWide(g, x, w, bias, y, par, scratch);
+            return;
+        }
         forwardIm2col(g, x, w, bias, y, par, scratch);
+    }
+
+    /**
+     * {@link #forwardIm2col} on wide positions ({@link #wide}): the lowered row of window tap {@code (c, ky, kx)} is
+     * one contiguous run of the input plane from offset {@code ky*IW + kx}, so im2col is one copy per row instead of
+     * {@code OH}; the GEMM computes the few positions between output rows too, which are dropped when the outputs are
+     * copied out. Every output is the same sum as through {@link #im2col}.
+     */
+    static void forwardWide(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par,
+                            Supplier<Scratch> scratch) {
+        int cin = g.inChannels();
+        int kh = g.kernelH(), kw = g.kernelW();
+        int ckk = cin * kh * kw;
+        int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
+        int iw = g.inW(), plane = g.inH() * iw;
+        int oc = g.outChannels();
+        int inImage = cin * plane;
+        // wide positions up to the last output; tap offset + t <= plane, so every run stays inside its plane
+        int t = (oh - 1) * iw + ow;
+        par.parallelFor(g.n(), 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = s.col(ckk * t);
+            float[] out = s.wideRows(oc * t);
+            for (int img = lo; img < hi; img++) {
+                int xo = img * inImage;
+                for (int c = 0, r = 0; c < cin; c++) {
+                    for (int ky = 0; ky < kh; ky++) {
+                        for (int kx = 0; kx < kw; kx++, r++) {
+                            System.arraycopy(x, xo + c * plane + ky * iw + kx, col, r * t, t);
+                        }
+                    }
+                }
+                Sgemm.gemm(false, false, oc, t, ckk, 1f, w, 0, ckk, col, 0, t, 0f, out, 0, t, s);
+                int yo = img * oc * ohw;
+                for (int o = 0; o < oc; o++) {
+                    float bv = bias == null ? 0f : bias[o];
+                    for (int oy = 0; oy < oh; oy++) {
+                        int src = o * t + oy * iw;
+                        int dst = yo + o * ohw + oy * ow;
+                        if (bias == null) {
+                            System.arraycopy(out, src, y, dst, ow);
+                        } else {
+                            for (int ox = 0; ox < ow; ox++) {
+                                y[dst + ox] = out[src + ox] + bv;
+                            }
+                        }
+                    }
+                }
+            }
+        });
     }
 
     static void forwardIm2col(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y,

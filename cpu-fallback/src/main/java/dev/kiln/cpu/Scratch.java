@@ -147,7 +147,7 @@ final class Scratch {
 
     private float[] wideRows = new float[0];
 
-    /** A convolution's output gradient spread to the input's row width ({@link VectorConv#backwardDataWide}). */
+    /** A convolution's output or output gradient on wide positions ({@link Conv2dKernels#wide}). */
     float[] wideRows(int size) {
         if (wideRows.length < size) {
             wideRows = new float[grow(size)];

@@ -35,12 +35,12 @@ class CpuSimdKernelsTest {
     }
 
     /**
-     * The input gradient of stride-1 unpadded convolutions through wide positions (SIMD) equals the im2col/col2im path
-     * bit for bit: the same products summed in the same order, plus exact zeros. Odd widths, planes shorter than a
+     * The output and the input gradient of stride-1 unpadded convolutions through wide positions (SIMD) equal the
+     * im2col/col2im path bit for bit: the same products summed in the same order (plus exact zeros for the gradient). Odd widths, planes shorter than a
      * vector, rectangular kernels, a kernel as wide as the input less one.
      */
     @Test
-    void wideInputGradientEqualsCol2imBitForBit() {
+    void wideForwardAndInputGradientEqualIm2colBitForBit() {
         org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "the wide path is a SIMD kernel");
         ConvGeometry[] shapes = {
                 new ConvGeometry(5, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1),  // LeNet conv2
@@ -61,6 +61,17 @@ class CpuSimdKernelsTest {
                 float[] viaCol2im = new float[(int) g.inputLength()];
                 float[] viaWide = new float[(int) g.inputLength()];
                 java.util.Arrays.fill(viaWide, Float.NaN);
+                float[] x = new float[(int) g.inputLength()];
+                float[] bias = new float[g.outChannels()];
+                gen.fillUniform(x, -1f, 1f);
+                gen.fillUniform(bias, -1f, 1f);
+                for (float[] b : new float[][]{bias, null}) {
+                    float[] viaIm2col = new float[(int) g.outputLength()];
+                    float[] viaWideForward = new float[(int) g.outputLength()];
+                    Conv2dKernels.forwardIm2col(g, x, w, b, viaIm2col, par, scratch::get);
+                    Conv2dKernels.forwardWide(g, x, w, b, viaWideForward, par, scratch::get);
+                    assertArrayEquals(viaIm2col, viaWideForward, g + " forward, bias " + (b != null));
+                }
                 Conv2dKernels.backwardDataCol2im(g, w, dy, viaCol2im, par, scratch::get);
                 VectorConv.backwardDataWide(g, w, dy, viaWide, par, scratch::get);
                 for (int i = 0; i < viaWide.length; i++) {
