@@ -21,6 +21,10 @@ final class BatchNormKernels {
                                 float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         double m = (double) n * sp;
+        if (sp == 1) {
+            forwardTrainingRows(g, x, gamma, beta, eps, y, saveMean, saveInvStd, par);
+            return;
+        }
         par.parallelFor(ch, grain(g), (lo, hi) -> {
             for (int c = lo; c < hi; c++) {
                 float shift = x[c * sp];
@@ -118,6 +122,107 @@ final class BatchNormKernels {
         });
     }
 
+    /**
+     * {@link #forwardTraining} for one value per channel and sample ({@code BatchNorm1d} on {@code (N, C)}): the same
+     * sums in the same order, but row by row over a block of channels, so the loops run along memory instead of with
+     * a stride of C.
+     */
+    private static void forwardTrainingRows(BatchNormGeometry g, float[] x, float[] gamma, float[] beta, float eps,
+                                            float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
+        int n = g.n(), ch = g.channels();
+        double m = n;
+        par.parallelFor(ch, rowGrain(g), (lo, hi) -> {
+            int w = hi - lo;
+            double[] s1 = new double[w];
+            double[] s2 = new double[w];
+            for (int i = 0; i < n; i++) {
+                int o = i * ch + lo;
+                for (int k = 0; k < w; k++) {
+                    double d = (double) x[o + k] - x[lo + k];
+                    s1[k] += d;
+                    s2[k] += d * d;
+                }
+            }
+            float[] meanF = new float[w];
+            float[] scale = new float[w];
+            float[] shift = new float[w];
+            for (int k = 0; k < w; k++) {
+                int c = lo + k;
+                double meanShifted = s1[k] / m;
+                double var = Math.max(0.0, (s2[k] - s1[k] * meanShifted) / m);
+                double mean = x[c] + meanShifted;
+                double invStd = 1.0 / Math.sqrt(var + eps);
+                saveMean[c] = (float) mean;
+                saveInvStd[c] = (float) invStd;
+                double gm = gamma == null ? 1.0 : gamma[c];
+                scale[k] = (float) (gm * invStd);
+                meanF[k] = (float) mean;
+                shift[k] = beta == null ? 0f : beta[c];
+            }
+            for (int i = 0; i < n; i++) {
+                int o = i * ch + lo;
+                for (int k = 0; k < w; k++) {
+                    y[o + k] = (x[o + k] - meanF[k]) * scale[k] + shift[k];
+                }
+            }
+        });
+    }
+
+    /**
+     * {@link #backward} for one value per channel and sample: the same sums and the same dx formula, row by row over
+     * a block of channels.
+     */
+    private static void backwardRows(BatchNormGeometry g, float[] x, float[] dy, float[] gamma, float[] saveMean,
+                                     float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
+        int n = g.n(), ch = g.channels();
+        double m = n;
+        par.parallelFor(ch, rowGrain(g), (lo, hi) -> {
+            int w = hi - lo;
+            double[] sdy = new double[w];
+            double[] sdyx = new double[w];
+            for (int i = 0; i < n; i++) {
+                int o = i * ch + lo;
+                for (int k = 0; k < w; k++) {
+                    double d = dy[o + k];
+                    sdy[k] += d;
+                    sdyx[k] += d * ((double) x[o + k] - saveMean[lo + k]);
+                }
+            }
+            float[] k1 = new float[w];
+            float[] k2 = new float[w];
+            float[] k3 = new float[w];
+            for (int k = 0; k < w; k++) {
+                int c = lo + k;
+                double invStd = saveInvStd[c];
+                double dg = sdyx[k] * invStd;   // sum(dy * xhat)
+                if (dBeta != null) {
+                    dBeta[c] = (float) sdy[k];
+                }
+                if (dGamma != null) {
+                    dGamma[c] = (float) dg;
+                }
+                double gm = gamma == null ? 1.0 : gamma[c];
+                k1[k] = (float) (gm * invStd);
+                k2[k] = (float) (-gm * invStd * invStd * dg / m);
+                k3[k] = (float) (-gm * invStd * sdy[k] / m);
+            }
+            if (dx != null) {
+                for (int i = 0; i < n; i++) {
+                    int o = i * ch + lo;
+                    for (int k = 0; k < w; k++) {
+                        dx[o + k] = k1[k] * dy[o + k] + (k2[k] * (x[o + k] - saveMean[lo + k]) + k3[k]);
+                    }
+                }
+            }
+        });
+    }
+
+    /** Channels per chunk of the row-wise kernels: enough values per chunk to pay for a fork. */
+    private static int rowGrain(BatchNormGeometry g) {
+        return Math.max(16, (int) Math.min(Integer.MAX_VALUE, 16384L / Math.max(1, g.n())));
+    }
+
+    /** {@code y = (x - mean) * scale + b} over channel {@code c}. */
     private static void normalise(float[] x, float[] y, int n, int ch, int sp, int c, float mean, float scale, float b) {
         for (int i = 0; i < n; i++) {
             int o = (i * ch + c) * sp;
@@ -131,6 +236,10 @@ final class BatchNormKernels {
                          float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         double m = (double) n * sp;
+        if (sp == 1) {
+            backwardRows(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+            return;
+        }
         par.parallelFor(ch, grain(g), (lo, hi) -> {
             for (int c = lo; c < hi; c++) {
                 float mean = saveMean[c];

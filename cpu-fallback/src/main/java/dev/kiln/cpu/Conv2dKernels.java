@@ -353,12 +353,19 @@ final class Conv2dKernels {
         });
     }
 
-    /** Parallel over channels; each channel's sum is taken in image order, so the result is thread-count independent. */
+    /**
+     * Parallel over channels; each channel's sum is taken in image order (in float vector lanes flushed to double with
+     * the SIMD kernels), so the result is thread-count independent.
+     */
     static void backwardBias(ConvGeometry g, float[] dy, float[] db, Parallel par) {
         int ohw = g.outH() * g.outW();
         int oc = g.outChannels();
         par.parallelFor(oc, Math.max(1, 16384 / Math.max(1, g.n() * ohw)), (lo, hi) -> {
             for (int c = lo; c < hi; c++) {
+                if (SimdSupport.ENABLED && ohw >= VectorSgemm.L) {
+                    db[c] = (float) VectorBatchNorm.channelSum(dy, g.n(), oc, ohw, c);
+                    continue;
+                }
                 double sum = 0;
                 for (int img = 0; img < g.n(); img++) {
                     sum += ReductionKernels.sum(dy, (img * oc + c) * ohw, ohw);

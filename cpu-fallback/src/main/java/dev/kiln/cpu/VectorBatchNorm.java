@@ -88,6 +88,35 @@ final class VectorBatchNorm {
         return acc;
     }
 
+    /**
+     * {@code sum(x)} over channel c (a convolution's bias gradient), in float lanes flushed to double as above; row
+     * tails shorter than a vector are summed in double.
+     */
+    static double channelSum(float[] x, int n, int ch, int sp, int c) {
+        float[] lanes = new float[2 * L];
+        double[] acc = new double[2];
+        int perLane = 0;
+        int full = sp / L * L;
+        for (int i = 0; i < n; i++) {
+            int o = (i * ch + c) * sp;
+            FloatVector a = FloatVector.fromArray(S, lanes, 0);
+            for (int j = 0; j < full; j += L) {
+                a = a.add(FloatVector.fromArray(S, x, o + j));
+            }
+            a.intoArray(lanes, 0);
+            for (int j = full; j < sp; j++) {
+                acc[0] += x[o + j];
+            }
+            perLane += full / L;
+            if (perLane >= VALUES_PER_FLUSH) {
+                flush(lanes, acc);
+                perLane = 0;
+            }
+        }
+        flush(lanes, acc);
+        return acc[0];
+    }
+
     private static void flush(float[] lanes, double[] acc) {
         double sa = 0, sq = 0;
         for (int t = 0; t < L; t++) {
