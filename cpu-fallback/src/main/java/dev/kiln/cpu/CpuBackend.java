@@ -286,8 +286,10 @@ public final class CpuBackend implements Backend {
             float[] b2 = bb;
             int ldb2 = ldb;
             if (transB) {
-                b2 = scratch.get().transposedB(k * n);
-                Sgemm.transpose(bb, n, k, b2);
+                float[] bt = scratch.get().transposedB(k * n);
+                par.parallelFor((k + 15) / 16, 1, (lo, hi) -> Sgemm.transpose(bb, n, k, bt, lo * 16,
+                        Math.min(k, hi * 16)));
+                b2 = bt;
                 ldb2 = n;
             }
             float[] bFinal = b2;

@@ -88,11 +88,16 @@ final class Sgemm {
 
     /** {@code dst[p * rows + j] = src[j * cols + p]}: a row-major rows x cols matrix into its cols x rows transpose. */
     static void transpose(float[] src, int rows, int cols, float[] dst) {
+        transpose(src, rows, cols, dst, 0, cols);
+    }
+
+    /** {@link #transpose} of source columns {@code [from, to)} only (the rows {@code [from, to)} of the result). */
+    static void transpose(float[] src, int rows, int cols, float[] dst, int from, int to) {
         // 16 x 16 blocks keep both the strided reads and the strided writes inside L1
         for (int j0 = 0; j0 < rows; j0 += 16) {
             int j1 = Math.min(rows, j0 + 16);
-            for (int p0 = 0; p0 < cols; p0 += 16) {
-                int p1 = Math.min(cols, p0 + 16);
+            for (int p0 = from; p0 < to; p0 += 16) {
+                int p1 = Math.min(to, p0 + 16);
                 for (int j = j0; j < j1; j++) {
                     int so = j * cols;
                     for (int p = p0; p < p1; p++) {
