@@ -78,26 +78,44 @@ final class VectorSgemm {
                         bo = 0;
                         bs = NR;
                     }
+                    // a whole block of C = A * B (no scaling, nothing added) goes from the registers straight to C
+                    boolean direct = cols == NR && alpha == 1f && bt == 0f;
                     int i = 0;
                     int ao = aOff + p0 * ps;
                     int co = cOff + j0 + jb;
                     for (; i + 8 <= m; i += 8) {
-                        kernel8(a, ao + i * rs, rs, ps, d, bb, bo, bs, tile);
-                        store(tile, 8, cols, alpha, bt, c, co + i * ldc, ldc);
+                        if (direct) {
+                            kernel8(a, ao + i * rs, rs, ps, d, bb, bo, bs, c, co + i * ldc, ldc);
+                        } else {
+                            kernel8(a, ao + i * rs, rs, ps, d, bb, bo, bs, tile, 0, NR);
+                            store(tile, 8, cols, alpha, bt, c, co + i * ldc, ldc);
+                        }
                     }
                     if (i + 4 <= m) {
-                        kernel4(a, ao + i * rs, rs, ps, d, bb, bo, bs, tile);
-                        store(tile, 4, cols, alpha, bt, c, co + i * ldc, ldc);
+                        if (direct) {
+                            kernel4(a, ao + i * rs, rs, ps, d, bb, bo, bs, c, co + i * ldc, ldc);
+                        } else {
+                            kernel4(a, ao + i * rs, rs, ps, d, bb, bo, bs, tile, 0, NR);
+                            store(tile, 4, cols, alpha, bt, c, co + i * ldc, ldc);
+                        }
                         i += 4;
                     }
                     if (i + 2 <= m) {
-                        kernel2(a, ao + i * rs, rs, ps, d, bb, bo, bs, tile);
-                        store(tile, 2, cols, alpha, bt, c, co + i * ldc, ldc);
+                        if (direct) {
+                            kernel2(a, ao + i * rs, rs, ps, d, bb, bo, bs, c, co + i * ldc, ldc);
+                        } else {
+                            kernel2(a, ao + i * rs, rs, ps, d, bb, bo, bs, tile, 0, NR);
+                            store(tile, 2, cols, alpha, bt, c, co + i * ldc, ldc);
+                        }
                         i += 2;
                     }
                     if (i < m) {
-                        kernel1(a, ao + i * rs, ps, d, bb, bo, bs, tile);
-                        store(tile, 1, cols, alpha, bt, c, co + i * ldc, ldc);
+                        if (direct) {
+                            kernel1(a, ao + i * rs, ps, d, bb, bo, bs, c, co + i * ldc);
+                        } else {
+                            kernel1(a, ao + i * rs, ps, d, bb, bo, bs, tile, 0);
+                            store(tile, 1, cols, alpha, bt, c, co + i * ldc, ldc);
+                        }
                     }
                 }
             }
@@ -168,7 +186,8 @@ final class VectorSgemm {
      * registers: 16 + 2 B vectors + 1 broadcast for the 8-row kernel, inside AVX-512's 32 and AVX2's 16 + spills of
      * none because the broadcast is folded into the FMA's memory operand).
      */
-    private static void kernel8(float[] a, int ao, int rs, int ps, int d, float[] b, int bo, int bs, float[] tile) {
+    private static void kernel8(float[] a, int ao, int rs, int ps, int d, float[] b, int bo, int bs, float[] out,
+                                int oo, int os) {
         FloatVector z = FloatVector.zero(SPECIES);
         FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
         FloatVector c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
@@ -202,25 +221,26 @@ final class VectorSgemm {
             c70 = x.fma(b0, c70);
             c71 = x.fma(b1, c71);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + L);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + L);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + L);
-        c40.intoArray(tile, 4 * NR);
-        c41.intoArray(tile, 4 * NR + L);
-        c50.intoArray(tile, 5 * NR);
-        c51.intoArray(tile, 5 * NR + L);
-        c60.intoArray(tile, 6 * NR);
-        c61.intoArray(tile, 6 * NR + L);
-        c70.intoArray(tile, 7 * NR);
-        c71.intoArray(tile, 7 * NR + L);
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + os);
+        c11.intoArray(out, oo + os + L);
+        c20.intoArray(out, oo + 2 * os);
+        c21.intoArray(out, oo + 2 * os + L);
+        c30.intoArray(out, oo + 3 * os);
+        c31.intoArray(out, oo + 3 * os + L);
+        c40.intoArray(out, oo + 4 * os);
+        c41.intoArray(out, oo + 4 * os + L);
+        c50.intoArray(out, oo + 5 * os);
+        c51.intoArray(out, oo + 5 * os + L);
+        c60.intoArray(out, oo + 6 * os);
+        c61.intoArray(out, oo + 6 * os + L);
+        c70.intoArray(out, oo + 7 * os);
+        c71.intoArray(out, oo + 7 * os + L);
     }
 
-    private static void kernel4(float[] a, int ao, int rs, int ps, int d, float[] b, int bo, int bs, float[] tile) {
+    private static void kernel4(float[] a, int ao, int rs, int ps, int d, float[] b, int bo, int bs, float[] out,
+                                int oo, int os) {
         FloatVector z = FloatVector.zero(SPECIES);
         FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
         for (int p = 0; p < d; p++) {
@@ -241,17 +261,18 @@ final class VectorSgemm {
             c30 = x.fma(b0, c30);
             c31 = x.fma(b1, c31);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + L);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + L);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + L);
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + os);
+        c11.intoArray(out, oo + os + L);
+        c20.intoArray(out, oo + 2 * os);
+        c21.intoArray(out, oo + 2 * os + L);
+        c30.intoArray(out, oo + 3 * os);
+        c31.intoArray(out, oo + 3 * os + L);
     }
 
-    private static void kernel2(float[] a, int ao, int rs, int ps, int d, float[] b, int bo, int bs, float[] tile) {
+    private static void kernel2(float[] a, int ao, int rs, int ps, int d, float[] b, int bo, int bs, float[] out,
+                                int oo, int os) {
         FloatVector z = FloatVector.zero(SPECIES);
         FloatVector c00 = z, c01 = z, c10 = z, c11 = z;
         for (int p = 0; p < d; p++) {
@@ -266,13 +287,13 @@ final class VectorSgemm {
             c10 = x.fma(b0, c10);
             c11 = x.fma(b1, c11);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + L);
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + os);
+        c11.intoArray(out, oo + os + L);
     }
 
-    private static void kernel1(float[] a, int ao, int ps, int d, float[] b, int bo, int bs, float[] tile) {
+    private static void kernel1(float[] a, int ao, int ps, int d, float[] b, int bo, int bs, float[] out, int oo) {
         FloatVector z = FloatVector.zero(SPECIES);
         FloatVector c00 = z, c01 = z;
         for (int p = 0; p < d; p++) {
@@ -281,8 +302,8 @@ final class VectorSgemm {
             c00 = x.fma(FloatVector.fromArray(SPECIES, b, o), c00);
             c01 = x.fma(FloatVector.fromArray(SPECIES, b, o + L), c01);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
     }
 
     // ---------------------------------------------------------------- long-depth products (weight gradients)
