@@ -29,6 +29,9 @@ public final class CpuBackend implements Backend {
 
     private static final Logger LOG = LoggerFactory.getLogger(CpuBackend.class);
 
+    /** Columns of C per chunk of a GEMM with a transposed B: two vectors of 16 floats, the SIMD kernel's width. */
+    private static final int TRANSPOSED_B_COLUMNS = 32;
+
     private final int threads;
     private final Parallel par;
     private final ThreadLocal<Scratch> scratchLocal = ThreadLocal.withInitial(Scratch::new);
@@ -278,6 +281,16 @@ public final class CpuBackend implements Backend {
         long flops = 2L * m * n * k;
         if (flops < (1L << 19) || par.inline()) {
             Sgemm.gemm(transA, transB, m, n, k, alpha, aa, 0, lda, bb, 0, ldb, beta, cc, 0, n, scratch.get());
+            return;
+        }
+        if (transB && n >= 2 * TRANSPOSED_B_COLUMNS) {
+            // x W^T (a Linear layer): split columns of C, so each chunk packs only its own rows of B
+            int blocks = (n + TRANSPOSED_B_COLUMNS - 1) / TRANSPOSED_B_COLUMNS;
+            par.parallelFor(blocks, 1, (lo, hi) -> {
+                int j0 = lo * TRANSPOSED_B_COLUMNS, j1 = Math.min(n, hi * TRANSPOSED_B_COLUMNS);
+                Sgemm.gemm(transA, true, m, j1 - j0, k, alpha, aa, 0, lda, bb, j0 * ldb, ldb, beta, cc, j0, n,
+                        scratch.get());
+            });
             return;
         }
         if (m >= 8 * threads || m >= n) {
