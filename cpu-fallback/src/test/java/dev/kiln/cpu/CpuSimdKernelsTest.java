@@ -144,6 +144,45 @@ class CpuSimdKernelsTest {
     }
 
     /**
+     * 2x2 stride-2 average pooling, forward and backward, equals the scalar formula bit for bit on planes whose rows
+     * are shorter than, as long as and longer than a vector (the last plane's last rows take the scalar loop).
+     */
+    @Test
+    void averagePooling2x2MatchesTheScalarFormulaBitForBit() {
+        int[][] shapes = {{3, 6, 28, 28}, {2, 16, 10, 10}, {1, 2, 4, 6}, {2, 3, 64, 70}, {1, 1, 2, 2}, {2, 1, 6, 64}};
+        Generator gen = new Generator(21);
+        try (Parallel par = new Parallel(2)) {
+            for (int[] sh : shapes) {
+                dev.kiln.backend.PoolGeometry g = new dev.kiln.backend.PoolGeometry(sh[0], sh[1], sh[2], sh[3], 2, 2, 2, 2,
+                        0, 0);
+                int planes = sh[0] * sh[1], ih = sh[2], iw = sh[3], oh = ih / 2, ow = iw / 2;
+                float[] x = new float[planes * ih * iw];
+                float[] dy = new float[planes * oh * ow];
+                gen.fillUniform(x, -1f, 1f);
+                gen.fillUniform(dy, -1f, 1f);
+                float[] y = new float[dy.length];
+                float[] dx = new float[x.length];
+                java.util.Arrays.fill(dx, Float.NaN);
+                PoolKernels.avgForward(g, x, y, par);
+                PoolKernels.avgBackward(g, dy, dx, par);
+                for (int p = 0; p < planes; p++) {
+                    for (int oy = 0; oy < oh; oy++) {
+                        for (int ox = 0; ox < ow; ox++) {
+                            int r0 = p * ih * iw + 2 * oy * iw + 2 * ox, r1 = r0 + iw, o = (p * oh + oy) * ow + ox;
+                            float want = ((x[r0] + x[r0 + 1]) + (x[r1] + x[r1 + 1])) * 0.25f;
+                            assertEquals(want, y[o], java.util.Arrays.toString(sh) + " output " + o);
+                            float gr = dy[o] / 4f;
+                            for (int i : new int[]{r0, r0 + 1, r1, r1 + 1}) {
+                                assertEquals(gr, dx[i], java.util.Arrays.toString(sh) + " input gradient " + i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * Convolutions with one input channel, forward and weight gradient (the direct SIMD kernels where they fit:
      * overlapping or zero-padded last vectors, channel and tap tails, padding, bias or none) against float64.
      */
