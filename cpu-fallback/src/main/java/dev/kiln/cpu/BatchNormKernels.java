@@ -37,7 +37,7 @@ final class BatchNormKernels {
                 for (int i = 0; i < n && !(SimdSupport.ENABLED && sp >= VectorSgemm.L); i++) {
                     int o = (i * ch + c) * sp;
                     if (sp < 4) {
-                        // rows of 1-3 values (BatchNorm1d on (N, C)): no chunk to amortise the flush over
+                        // rows of 2-3 values: no chunk to amortise the flush over (rows of 1 go row-wise)
                         for (int j = 0; j < sp; j++) {
                             double d0 = (double) x[o + j] - shift;
                             s1 += d0;
@@ -74,24 +74,18 @@ final class BatchNormKernels {
                         s2 += ((double) q0 + q1) + ((double) q2 + q3);
                     }
                 }
-                double meanShifted = s1 / m;
-                double var = Math.max(0.0, (s2 - s1 * meanShifted) / m);
-                double mean = shift + meanShifted;
-                double invStd = 1.0 / Math.sqrt(var + eps);
-                saveMean[c] = (float) mean;
-                saveInvStd[c] = (float) invStd;
+                double invStd = saveStatistics(c, s1, s2, m, shift, eps, saveMean, saveInvStd);
                 double gm = gamma == null ? 1.0 : gamma[c];
                 float scale = (float) (gm * invStd);
-                float meanF = (float) mean;
                 float b = beta == null ? 0f : beta[c];
-                normalise(x, y, n, ch, sp, c, meanF, scale, b);
+                normalise(x, y, n, ch, sp, c, saveMean[c], scale, b);
             }
         });
     }
 
     /**
-     * Inference batch norm then the activation (none for {@link Activation#IDENTITY}), channel by channel while the
-     * values are in cache.
+     * Inference batch norm then the activation (none for {@link Activation#IDENTITY}), image by image, with the
+     * activation applied once over each chunk's contiguous span.
      */
     static void forwardInference(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
                                            float[] mean, float[] var, float eps, float[] y, Parallel par) {
@@ -143,26 +137,19 @@ final class BatchNormKernels {
                     s2[k] += d * d;
                 }
             }
-            float[] meanF = new float[w];
             float[] scale = new float[w];
             float[] shift = new float[w];
             for (int k = 0; k < w; k++) {
                 int c = lo + k;
-                double meanShifted = s1[k] / m;
-                double var = Math.max(0.0, (s2[k] - s1[k] * meanShifted) / m);
-                double mean = x[c] + meanShifted;
-                double invStd = 1.0 / Math.sqrt(var + eps);
-                saveMean[c] = (float) mean;
-                saveInvStd[c] = (float) invStd;
+                double invStd = saveStatistics(c, s1[k], s2[k], m, x[c], eps, saveMean, saveInvStd);
                 double gm = gamma == null ? 1.0 : gamma[c];
                 scale[k] = (float) (gm * invStd);
-                meanF[k] = (float) mean;
                 shift[k] = beta == null ? 0f : beta[c];
             }
             for (int i = 0; i < n; i++) {
                 int o = i * ch + lo;
                 for (int k = 0; k < w; k++) {
-                    y[o + k] = (x[o + k] - meanF[k]) * scale[k] + shift[k];
+                    y[o + k] = (x[o + k] - saveMean[lo + k]) * scale[k] + shift[k];
                 }
             }
         });
@@ -188,33 +175,56 @@ final class BatchNormKernels {
                     sdyx[k] += d * ((double) x[o + k] - saveMean[lo + k]);
                 }
             }
-            float[] k1 = new float[w];
-            float[] k2 = new float[w];
-            float[] k3 = new float[w];
+            float[] coefficients = new float[3 * w];
             for (int k = 0; k < w; k++) {
-                int c = lo + k;
-                double invStd = saveInvStd[c];
-                double dg = sdyx[k] * invStd;   // sum(dy * xhat)
-                if (dBeta != null) {
-                    dBeta[c] = (float) sdy[k];
-                }
-                if (dGamma != null) {
-                    dGamma[c] = (float) dg;
-                }
-                double gm = gamma == null ? 1.0 : gamma[c];
-                k1[k] = (float) (gm * invStd);
-                k2[k] = (float) (-gm * invStd * invStd * dg / m);
-                k3[k] = (float) (-gm * invStd * sdy[k] / m);
+                parameterGradients(lo + k, sdy[k], sdyx[k], m, gamma, saveInvStd, dGamma, dBeta, coefficients, 3 * k);
             }
             if (dx != null) {
                 for (int i = 0; i < n; i++) {
                     int o = i * ch + lo;
                     for (int k = 0; k < w; k++) {
-                        dx[o + k] = k1[k] * dy[o + k] + (k2[k] * (x[o + k] - saveMean[lo + k]) + k3[k]);
+                        dx[o + k] = coefficients[3 * k] * dy[o + k]
+                                + (coefficients[3 * k + 1] * (x[o + k] - saveMean[lo + k]) + coefficients[3 * k + 2]);
                     }
                 }
             }
         });
+    }
+
+    /**
+     * Channel c's statistics from the sums of {@code x - shift} and of its square over {@code m} values: writes the
+     * saved mean and 1/std (float) and returns 1/std in double, which the normalisation scale is computed from.
+     */
+    private static double saveStatistics(int c, double s1, double s2, double m, float shift, float eps,
+                                         float[] saveMean, float[] saveInvStd) {
+        double meanShifted = s1 / m;
+        double var = Math.max(0.0, (s2 - s1 * meanShifted) / m);
+        double mean = shift + meanShifted;
+        double invStd = 1.0 / Math.sqrt(var + eps);
+        saveMean[c] = (float) mean;
+        saveInvStd[c] = (float) invStd;
+        return invStd;
+    }
+
+    /**
+     * Channel c's beta and gamma gradients (where wanted) from {@code sum(dy)} and {@code sum(dy * (x - mean))}, and
+     * the three coefficients of {@code dx = k1*dy + (k2*(x - mean) + k3)} at {@code k[at..at+2]}, which is
+     * {@code gm*invStd * (dy - sdy/m - (x-mean)*invStd * dg/m)}.
+     */
+    private static void parameterGradients(int c, double sdy, double sdyx, double m, float[] gamma, float[] saveInvStd,
+                                           float[] dGamma, float[] dBeta, float[] k, int at) {
+        double invStd = saveInvStd[c];
+        double dg = sdyx * invStd;   // sum(dy * xhat)
+        if (dBeta != null) {
+            dBeta[c] = (float) sdy;
+        }
+        if (dGamma != null) {
+            dGamma[c] = (float) dg;
+        }
+        double gm = gamma == null ? 1.0 : gamma[c];
+        k[at] = (float) (gm * invStd);
+        k[at + 1] = (float) (-gm * invStd * invStd * dg / m);
+        k[at + 2] = (float) (-gm * invStd * sdy / m);
     }
 
     /** Channels per chunk of the row-wise kernels: enough values per chunk to pay for a fork. */
@@ -241,9 +251,9 @@ final class BatchNormKernels {
             return;
         }
         par.parallelFor(ch, grain(g), (lo, hi) -> {
+            float[] coefficients = new float[3];
             for (int c = lo; c < hi; c++) {
                 float mean = saveMean[c];
-                double invStd = saveInvStd[c];
                 double sdy = 0, sdyx = 0;
                 if (SimdSupport.ENABLED && sp >= VectorSgemm.L) {
                     double[] acc = VectorBatchNorm.backwardSums(dy, x, n, ch, sp, c, mean);
@@ -258,19 +268,9 @@ final class BatchNormKernels {
                         sdyx += d * ((double) x[o + j] - mean);
                     }
                 }
-                double dg = sdyx * invStd;   // sum(dy * xhat)
-                if (dBeta != null) {
-                    dBeta[c] = (float) sdy;
-                }
-                if (dGamma != null) {
-                    dGamma[c] = (float) dg;
-                }
+                parameterGradients(c, sdy, sdyx, m, gamma, saveInvStd, dGamma, dBeta, coefficients, 0);
                 if (dx != null) {
-                    double gm = gamma == null ? 1.0 : gamma[c];
-                    // dx = gm*invStd * (dy - sdy/m - (x-mean)*invStd * dg/m)
-                    float k1 = (float) (gm * invStd);
-                    float k2 = (float) (-gm * invStd * invStd * dg / m);
-                    float k3 = (float) (-gm * invStd * sdy / m);
+                    float k1 = coefficients[0], k2 = coefficients[1], k3 = coefficients[2];
                     for (int i = 0; i < n; i++) {
                         int o = (i * ch + c) * sp;
                         for (int j = 0; j < sp; j++) {

@@ -296,22 +296,17 @@ public final class CpuBackend implements Backend {
         if (m >= 8 * threads || m >= n) {
             // split rows of C in blocks of 4; a transposed B is transposed here once for all chunks (the kernels read
             // the same values in the same order from either layout, so the result is the same bit for bit)
-            float[] b2 = bb;
-            int ldb2 = ldb;
+            float[] bRows = transB ? scratch.get().transposedB(k * n) : bb;
+            int ldbRows = transB ? n : ldb;
             if (transB) {
-                float[] bt = scratch.get().transposedB(k * n);
-                par.parallelFor((k + 15) / 16, 1, (lo, hi) -> Sgemm.transpose(bb, n, k, bt, lo * 16,
+                par.parallelFor((k + 15) / 16, 1, (lo, hi) -> Sgemm.transpose(bb, n, k, bRows, lo * 16,
                         Math.min(k, hi * 16)));
-                b2 = bt;
-                ldb2 = n;
             }
-            float[] bFinal = b2;
-            int ldbFinal = ldb2;
             int blocks = (m + 3) / 4;
             par.parallelFor(blocks, 1, (lo, hi) -> {
                 int i0 = lo * 4, i1 = Math.min(m, hi * 4);
                 int aOff = transA ? i0 : i0 * lda;
-                Sgemm.gemm(transA, false, i1 - i0, n, k, alpha, aa, aOff, lda, bFinal, 0, ldbFinal, beta, cc, i0 * n,
+                Sgemm.gemm(transA, false, i1 - i0, n, k, alpha, aa, aOff, lda, bRows, 0, ldbRows, beta, cc, i0 * n,
                         n, scratch.get());
             });
         } else {

@@ -1,5 +1,9 @@
 package dev.kiln.cpu;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
@@ -17,7 +21,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class Parallel implements AutoCloseable {
 
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Parallel.class);
+    private static final Logger LOG = LoggerFactory.getLogger(Parallel.class);
 
     /** Body of a parallel loop over the index range {@code [lo, hi)}. */
     @FunctionalInterface
@@ -41,7 +45,7 @@ final class Parallel implements AutoCloseable {
 
     private final int threads;
     private final Worker[] workers;
-    private final java.util.concurrent.ConcurrentLinkedQueue<Job> queue = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Job> queue = new ConcurrentLinkedQueue<>();
     private final long spinNanos;
     private volatile boolean closed;
 
@@ -61,9 +65,7 @@ final class Parallel implements AutoCloseable {
         this.workers = new Worker[threads - 1];
         int id = POOL_IDS.incrementAndGet();
         for (int i = 0; i < workers.length; i++) {
-            Worker[] self = new Worker[1];
-            workers[i] = new Worker(() -> workLoop(self[0]), "kiln-cpu-" + id + "-" + (i + 1));
-            self[0] = workers[i];
+            workers[i] = new Worker(this::workLoop, "kiln-cpu-" + id + "-" + (i + 1));
             workers[i].start();
         }
     }
@@ -84,7 +86,8 @@ final class Parallel implements AutoCloseable {
         return 100;
     }
 
-    private void workLoop(Worker self) {
+    private void workLoop() {
+        Worker self = (Worker) Thread.currentThread();
         long idleSince = System.nanoTime();
         while (!closed) {
             Job job = queue.poll();

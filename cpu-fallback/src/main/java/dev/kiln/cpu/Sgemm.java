@@ -86,12 +86,10 @@ final class Sgemm {
         }
     }
 
-    /** {@code dst[p * rows + j] = src[j * cols + p]}: a row-major rows x cols matrix into its cols x rows transpose. */
-    static void transpose(float[] src, int rows, int cols, float[] dst) {
-        transpose(src, rows, cols, dst, 0, cols);
-    }
-
-    /** {@link #transpose} of source columns {@code [from, to)} only (the rows {@code [from, to)} of the result). */
+    /**
+     * {@code dst[p * rows + j] = src[j * cols + p]} for source columns {@code from <= p < to}: that part of the
+     * transpose of a row-major rows x cols matrix (the rows {@code [from, to)} of the result).
+     */
     static void transpose(float[] src, int rows, int cols, float[] dst, int from, int to) {
         // 16 x 16 blocks keep both the strided reads and the strided writes inside L1
         for (int j0 = 0; j0 < rows; j0 += 16) {

@@ -109,8 +109,7 @@ class ParallelTest {
             p.parallelFor(100, 1, (lo, hi) -> { });
             Thread worker = null;
             for (Thread t : Thread.getAllStackTraces().keySet()) {
-                if (t instanceof Parallel.Worker w && w.getName().startsWith("kiln-cpu-") && w.isAlive()
-                        && isWorkerOf(p, w)) {
+                if (p.owns(t) && t.isAlive()) {
                     worker = t;
                 }
             }
@@ -129,7 +128,7 @@ class ParallelTest {
         p.parallelFor(100, 1, (lo, hi) -> { });
         java.util.List<Thread> mine = new java.util.ArrayList<>();
         for (Thread t : Thread.getAllStackTraces().keySet()) {
-            if (t instanceof Parallel.Worker w && isWorkerOf(p, w)) {
+            if (p.owns(t)) {
                 mine.add(t);
             }
         }
@@ -144,9 +143,5 @@ class ParallelTest {
     @Test
     void negativeSpinIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new Parallel(2, -1));
-    }
-
-    private static boolean isWorkerOf(Parallel p, Parallel.Worker w) {
-        return p.owns(w);
     }
 }
