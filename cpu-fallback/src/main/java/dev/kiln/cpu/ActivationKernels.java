@@ -73,16 +73,32 @@ final class ActivationKernels {
      * {@code 0.5 * tanh(x/2) + 0.5} with tanh as a clamped 13/6 rational polynomial (Eigen's fast tanh; within 4 ulp of
      * the float64 result where it is used), then a scalar pass that recomputes {@code x < -1.5} (small outputs, where
      * relative accuracy needs the exponential; about 7% of batch-normalised inputs) with {@link Math#exp}.
-     * NaN propagates (Math.min/max keep it).
+     * NaN propagates (Math.min/max keep it). In place ({@code y == x}) the second pass would read outputs, so the
+     * inputs go through a small copy, block by block.
      */
     static void sigmoidRange(float[] x, float[] y, int lo, int hi) {
-        for (int i = lo; i < hi; i++) {
-            y[i] = sigmoidRational(x[i]);
+        if (x != y) {
+            sigmoidTwoPass(x, lo, y, lo, hi - lo);
+            return;
         }
-        for (int i = lo; i < hi; i++) {
-            float v = x[i];
+        float[] in = new float[Math.min(SIGMOID_BLOCK, Math.max(0, hi - lo))];
+        for (int i = lo; i < hi; i += SIGMOID_BLOCK) {
+            int len = Math.min(SIGMOID_BLOCK, hi - i);
+            System.arraycopy(x, i, in, 0, len);
+            sigmoidTwoPass(in, 0, y, i, len);
+        }
+    }
+
+    private static final int SIGMOID_BLOCK = 512;
+
+    private static void sigmoidTwoPass(float[] x, int xOff, float[] y, int yOff, int len) {
+        for (int k = 0; k < len; k++) {
+            y[yOff + k] = sigmoidRational(x[xOff + k]);
+        }
+        for (int k = 0; k < len; k++) {
+            float v = x[xOff + k];
             if (v < EXACT_BELOW) {
-                y[i] = (float) (1.0 / (1.0 + Math.exp(-v)));
+                y[yOff + k] = (float) (1.0 / (1.0 + Math.exp(-v)));
             }
         }
     }

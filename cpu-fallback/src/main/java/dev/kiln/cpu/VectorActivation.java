@@ -40,7 +40,7 @@ final class VectorActivation {
         for (int end = lo + S.loopBound(hi - lo); i < end; i += L) {
             FloatVector v = FloatVector.fromArray(S, x, i);
             sigmoid(v).intoArray(y, i);
-            fixOddLanes(v, x, y, i, L);
+            fixOddLanes(v, y, i, L);
         }
         if (i < hi) {
             // the tail runs the same lane arithmetic on a zero-padded copy, so a value's result does not depend on
@@ -50,7 +50,7 @@ final class VectorActivation {
             FloatVector v = FloatVector.fromArray(S, tail, 0);
             sigmoid(v).intoArray(tail, 0);
             System.arraycopy(tail, 0, y, i, hi - i);
-            fixOddLanes(v, x, y, i, hi - i);
+            fixOddLanes(v, y, i, hi - i);
         }
     }
 
@@ -60,12 +60,13 @@ final class VectorActivation {
         return pos.blend(e.mul(pos), v.compare(VectorOperators.LT, 0f));
     }
 
-    private static void fixOddLanes(FloatVector v, float[] x, float[] y, int i, int lanes) {
+    /** The odd lanes' inputs come from {@code v}, not from the array: with {@code y == x} it holds outputs by now. */
+    private static void fixOddLanes(FloatVector v, float[] y, int i, int lanes) {
         VectorMask<Float> odd = v.compare(VectorOperators.LT, SUBNORMAL_BELOW).or(v.test(VectorOperators.IS_NAN));
         if (odd.anyTrue()) {
             for (int j = 0; j < lanes; j++) {
                 if (odd.laneIsSet(j)) {
-                    y[i + j] = scalar(x[i + j]);
+                    y[i + j] = scalar(v.lane(j));
                 }
             }
         }

@@ -1,5 +1,6 @@
 package dev.kiln.cpu;
 
+import dev.kiln.backend.Activation;
 import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
 import org.junit.jupiter.api.AfterEach;
@@ -43,6 +44,47 @@ class CpuKernelsTest {
             be.download(dw2, 0, b, 0, b.length);
             assertArrayEquals(a, b);
         }
+    }
+
+    /**
+     * Every activation in place ({@code y == x}, as the fused layer kernels run it) gives what it gives into another
+     * buffer, also for the inputs the sigmoid treats apart: below -1.5 (the scalar kernel's exact path), below -87
+     * (subnormal outputs, the vector kernel's scalar lanes), NaN and infinities.
+     */
+    @Test
+    void activationInPlaceIsOutOfPlace() {
+        float[] special = {-100f, -90f, -87.5f, -87f, -50f, -3f, -1.6f, -1.5f, -1.4f, 0f, -0f, 0.5f, 5f, 6f, 88f, 100f,
+                Float.NaN, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, -1e-40f};
+        int n = 301;
+        float[] x = SgemmTest.random(rnd, n);
+        for (int i = 0; i < n; i++) {
+            x[i] = i < special.length * 7 ? special[i % special.length] : 20f * x[i];
+        }
+        for (Activation a : Activation.values()) {
+            Buffer in = be.upload(x, 0, n);
+            Buffer out = be.allocate(n);
+            be.activationForward(a, in, out, n);
+            be.activationForward(a, in, in, n);
+            float[] expected = down(be, out);
+            float[] got = down(be, in);
+            assertArrayEquals(expected, got, a + " in place");
+            if (a == Activation.SIGMOID) {
+                for (int i = 0; i < n; i++) {
+                    double exact = 1.0 / (1.0 + Math.exp(-(double) x[i]));
+                    if (Double.isNaN(exact)) {
+                        assertTrue(Float.isNaN(got[i]), "sigmoid(NaN) = " + got[i]);
+                    } else {
+                        assertEquals(exact, got[i], 4 * Math.ulp((float) exact) + 1e-45, "sigmoid(" + x[i] + ")");
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] down(CpuBackend b, Buffer buf) {
+        float[] out = new float[(int) buf.length()];
+        b.download(buf, 0, out, 0, out.length);
+        return out;
     }
 
     @Test
