@@ -24,14 +24,8 @@ final class Sgemm {
     static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                      float beta, float[] c, int cOff, int ldc, Scratch s) {
-        if (m <= 0 || n <= 0) {
-            return;
-        }
-        if (k <= 0 || alpha == 0f) {
-            scale(m, n, beta, c, cOff, ldc);
-            return;
-        }
-        if (SimdSupport.ENABLED) {
+        // empty products (C only scaled by beta) take the scalar path's early exits
+        if (SimdSupport.ENABLED && m > 0 && n > 0 && k > 0 && alpha != 0f) {
             VectorSgemm.gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, s);
             return;
         }
