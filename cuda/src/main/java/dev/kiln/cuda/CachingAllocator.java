@@ -180,17 +180,22 @@ final class CachingAllocator implements AutoCloseable {
 
     @Override
     public void close() {
-        emptyCache();
         if (!owned.isEmpty()) {
             LOG.debug("cuda allocator closed with {} blocks ({} bytes) still in use by open buffers: freed now",
                     owned.size(), inUseBytes);
         }
+        // No synchronisation here (the backend waited, or could not after a sticky error): every block is freed on
+        // its own, so one failing cuMemFree does not keep the rest.
+        ReleaseSteps r = new ReleaseSteps();
         for (CUdeviceptr p : owned) {
-            ctx.api.cuMemFree(p);
+            r.run(() -> ctx.api.cuMemFree(p));
         }
         owned.clear();
+        free.clear();
+        cachedBytes = 0;
         capturedBlocks.clear();
         inUseBytes = 0;
+        r.finish();
     }
 
     /** Blocks currently obtained from the driver (in use, cached or held for graphs). */

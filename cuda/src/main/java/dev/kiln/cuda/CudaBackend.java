@@ -81,14 +81,32 @@ public final class CudaBackend implements Backend {
     CudaBackend(CudaOptions options, CudaApi api) {
         this.options = options;
         this.api = api;
-        this.ctx = new CudaContext(api, options.deviceIndex(), options.tf32());
+        this.ctx = new CudaContext(api, options.deviceIndex(), options.tf32()); // releases its own on failure
         this.allocator = new CachingAllocator(ctx);
         this.workspace = new CudnnWorkspace(allocator);
-        this.staging = new PinnedStaging(ctx);
-        this.kernels = new CudaKernels(ctx);
-        this.cudnn = new CudnnOps(api, ctx.cudnn, options.tf32(), options.workspaceLimitBytes(), this::workspace);
-        this.errorFlag = allocator.allocate(Integer.BYTES);
-        api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+        PinnedStaging pinned = null;
+        CudaKernels loaded = null;
+        try {
+            pinned = new PinnedStaging(ctx);
+            loaded = new CudaKernels(ctx);
+            this.cudnn = new CudnnOps(api, ctx.cudnn, options.tf32(), options.workspaceLimitBytes(), this::workspace);
+            this.errorFlag = allocator.allocate(Integer.BYTES);
+            api.cuMemsetD32Async(errorFlag, 0, 1, ctx.stream);
+        } catch (RuntimeException e) {
+            // nothing of a backend that never started may stay allocated: the caller has no object to close
+            ReleaseSteps r = new ReleaseSteps();
+            if (loaded != null) {
+                r.run(loaded::close);
+            }
+            if (pinned != null) {
+                r.run(pinned::close);
+            }
+            r.run(allocator::close);
+            r.run(ctx::close);
+            throw r.attachTo(e);
+        }
+        this.staging = pinned;
+        this.kernels = loaded;
         LOG.debug("cuda backend started: {}", description());
     }
 
@@ -827,6 +845,9 @@ public final class CudaBackend implements Backend {
 
     void finishCapture(CudaGraphCapture c, CUgraph graph, CUgraphExec exec, int[] nodes) {
         synchronized (lock) {
+            if (closed) {
+                throw new IllegalStateException("cuda backend is closed: close() abandoned this graph capture");
+            }
             ctx.makeCurrent();
             try {
                 api.cuStreamEndCapture(ctx.stream, graph);
@@ -867,6 +888,9 @@ public final class CudaBackend implements Backend {
 
     void abortCapture(CudaGraphCapture c) {
         synchronized (lock) {
+            if (closed) {
+                return; // close() ended the capture and released what it held
+            }
             ctx.makeCurrent();
             CUgraph partial = new CUgraph();
             try {
@@ -913,35 +937,64 @@ public final class CudaBackend implements Backend {
 
     // ================================================================ lifecycle
 
+    /**
+     * Frees everything, each resource on its own, even after a sticky error or with a capture still open (the capture
+     * is ended first: a capturing stream can be neither synchronised nor destroyed). Throws the first failure after
+     * everything was tried.
+     */
     @Override
     public void close() {
         synchronized (lock) {
             if (closed) {
                 return;
             }
-            ctx.makeCurrent();
-            ctx.synchronize();
+            closed = true;
+            ReleaseSteps r = new ReleaseSteps();
+            r.run(ctx::makeCurrent);
+            CudaGraphCapture open = capturing;
+            if (open != null) {
+                LOG.warn("cuda backend closed during a graph capture: the capture is abandoned");
+                r.run(() -> endAbandonedCapture(open));
+            }
+            r.run(ctx::synchronize);
             LOG.debug("closing cuda backend: {}", allocator.stats());
             // The CUDA runtime inside cuBLAS/cuDNN keeps the primary context alive after Kiln releases it, so
             // nothing may be left to the context's teardown: graphs, workspace, flag, constants, every block.
-            for (DeviceReservation r : liveGraphs.keySet()) {
-                CudaGraphCapture.destroyQuietly(api, liveGraphDefinitions.get(r), liveGraphs.get(r));
-                allocator.releaseReservation(r);
+            for (DeviceReservation res : liveGraphs.keySet()) {
+                CUgraph graph = liveGraphDefinitions.get(res);
+                CUgraphExec exec = liveGraphs.get(res);
+                r.run(() -> CudaGraphCapture.destroyQuietly(api, graph, exec));
+                r.run(() -> allocator.releaseReservation(res));
             }
             liveGraphs.clear();
             liveGraphDefinitions.clear();
-            workspace.releaseAll();
-            allocator.release(errorFlag, Integer.BYTES);
-            ones.forEach((n, p) -> allocator.release(p, (long) n * Float.BYTES));
-            zeros.forEach((n, p) -> allocator.release(p, (long) n * Float.BYTES));
+            r.run(workspace::releaseAll);
+            r.run(() -> allocator.release(errorFlag, Integer.BYTES));
+            ones.forEach((n, p) -> r.run(() -> allocator.release(p, (long) n * Float.BYTES)));
+            zeros.forEach((n, p) -> r.run(() -> allocator.release(p, (long) n * Float.BYTES)));
             ones.clear();
             zeros.clear();
-            cudnn.close();
-            kernels.close();
-            staging.close();
-            closed = true;
-            allocator.close(); // frees every block it ever allocated, including those of buffers still open
-            ctx.close();
+            r.run(cudnn::close);
+            r.run(kernels::close);
+            r.run(staging::close);
+            r.run(allocator::close); // frees every block it ever allocated, including those of buffers still open
+            r.run(ctx::close);
+            lock.notifyAll(); // threads waiting for the capture to end find the backend closed
+            r.finish();
         }
+    }
+
+    /** Ends a capture its thread never ended, and drops the partial graph and the capture's reservation. */
+    private void endAbandonedCapture(CudaGraphCapture c) {
+        ReleaseSteps r = new ReleaseSteps();
+        CUgraph partial = new CUgraph();
+        r.run(() -> {
+            api.cuStreamEndCapture(ctx.stream, partial);
+            CudaGraphCapture.destroyQuietly(api, partial, null);
+        });
+        r.run(() -> stopCapture(c));
+        r.run(() -> workspace.graphReleased(c.reservation));
+        r.run(() -> allocator.releaseReservation(c.reservation));
+        r.finish();
     }
 }

@@ -35,44 +35,64 @@ final class CudaContext implements AutoCloseable {
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
     private final CUdeviceptr cublasWorkspace = new CUdeviceptr();
 
+    /** What the constructor has created so far: {@link #close()} releases exactly these. */
+    private boolean retained;
+    private boolean streamCreated;
+    private boolean cublasCreated;
+    private boolean workspaceAllocated;
+    private boolean cudnnCreated;
+
+    /** Opens device {@code index}; when a step fails, what the earlier steps created is released before the throw. */
     CudaContext(CudaApi api, int index, boolean tf32) {
         this.api = api;
         this.index = index;
-        api.enableExceptions();
-        api.cuInit(0);
-        int[] count = new int[1];
-        api.cuDeviceGetCount(count);
-        if (index >= count[0]) {
-            throw new IllegalArgumentException("cuda:" + index + " does not exist: this host has " + count[0] + " CUDA device(s)");
-        }
-        api.cuDeviceGet(device, index);
-        api.cuDevicePrimaryCtxRetain(context, device);
-        api.cuCtxSetCurrent(context);
-        // Non-blocking: no implicit synchronisation with the legacy NULL stream, so legacy-stream work elsewhere in the
-        // process neither serialises with Kiln's kernels nor invalidates a capture in progress.
-        api.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
-        byte[] nameBytes = new byte[256];
-        api.cuDeviceGetName(nameBytes, nameBytes.length, device);
-        int len = 0;
-        while (len < nameBytes.length && nameBytes[len] != 0) {
-            len++;
-        }
-        name = new String(nameBytes, 0, len, StandardCharsets.UTF_8);
-        long[] total = new long[1];
-        api.cuDeviceTotalMem(total, device);
-        totalMemory = total[0];
-        ccMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
-        ccMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        try {
+            api.enableExceptions();
+            api.cuInit(0);
+            int[] count = new int[1];
+            api.cuDeviceGetCount(count);
+            if (index >= count[0]) {
+                throw new IllegalArgumentException("cuda:" + index + " does not exist: this host has " + count[0]
+                        + " CUDA device(s)");
+            }
+            api.cuDeviceGet(device, index);
+            api.cuDevicePrimaryCtxRetain(context, device);
+            retained = true;
+            api.cuCtxSetCurrent(context);
+            // Non-blocking: no implicit synchronisation with the legacy NULL stream, so legacy-stream work elsewhere in
+            // the process neither serialises with Kiln's kernels nor invalidates a capture in progress.
+            api.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+            streamCreated = true;
+            byte[] nameBytes = new byte[256];
+            api.cuDeviceGetName(nameBytes, nameBytes.length, device);
+            int len = 0;
+            while (len < nameBytes.length && nameBytes[len] != 0) {
+                len++;
+            }
+            name = new String(nameBytes, 0, len, StandardCharsets.UTF_8);
+            long[] total = new long[1];
+            api.cuDeviceTotalMem(total, device);
+            totalMemory = total[0];
+            ccMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+            ccMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
 
-        cudaStream_t rtStream = new cudaStream_t(stream);
-        api.cublasCreate(cublas);
-        api.cublasSetStream(cublas, rtStream);
-        // A workspace of our own, so cuBLAS never allocates behind a graph capture's back (32 MiB: NVIDIA's figure for Hopper).
-        api.cuMemAlloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
-        api.cublasSetWorkspace(cublas, cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
-        setTf32(tf32);
-        api.cudnnCreate(cudnn);
-        api.cudnnSetStream(cudnn, rtStream);
+            cudaStream_t rtStream = new cudaStream_t(stream);
+            api.cublasCreate(cublas);
+            cublasCreated = true;
+            // cublasSetStream resets the workspace to cuBLAS's own pool: the stream first, then the workspace.
+            api.cublasSetStream(cublas, rtStream);
+            // A workspace of our own, so cuBLAS never allocates behind a graph capture's back (32 MiB: NVIDIA's
+            // figure for Hopper).
+            api.cuMemAlloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
+            workspaceAllocated = true;
+            api.cublasSetWorkspace(cublas, cublasWorkspace, CUBLAS_WORKSPACE_BYTES);
+            setTf32(tf32);
+            api.cudnnCreate(cudnn);
+            cudnnCreated = true;
+            api.cudnnSetStream(cudnn, rtStream);
+        } catch (RuntimeException e) {
+            throw release(e);
+        }
     }
 
     /** cuBLAS math mode: CUBLAS_DEFAULT_MATH (FP32 FMA, no TF32) unless TF32 is allowed. */
@@ -110,18 +130,52 @@ final class CudaContext implements AutoCloseable {
         return new long[]{free[0], total[0]};
     }
 
+    /**
+     * Releases the handles, the workspace, the stream and the context, each on its own: after a sticky error the
+     * synchronisation and some destroys fail, and the rest must still be released.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
-        makeCurrent();
-        api.cuStreamSynchronize(stream);
-        api.cudnnDestroy(cudnn);
-        api.cublasDestroy(cublas);
-        api.cuMemFree(cublasWorkspace);
-        api.cuStreamDestroy(stream);
-        api.cuDevicePrimaryCtxRelease(device);
+        ReleaseSteps r = new ReleaseSteps();
+        r.run(this::makeCurrent);
+        if (streamCreated) {
+            r.run(() -> api.cuStreamSynchronize(stream));
+        }
+        releaseCreated(r);
+        r.finish();
+    }
+
+    private RuntimeException release(RuntimeException cause) {
+        closed = true;
+        ReleaseSteps r = new ReleaseSteps();
+        releaseCreated(r);
+        return r.attachTo(cause);
+    }
+
+    private void releaseCreated(ReleaseSteps r) {
+        if (cudnnCreated) {
+            r.run(() -> api.cudnnDestroy(cudnn));
+            cudnnCreated = false;
+        }
+        if (cublasCreated) {
+            r.run(() -> api.cublasDestroy(cublas));
+            cublasCreated = false;
+        }
+        if (workspaceAllocated) {
+            r.run(() -> api.cuMemFree(cublasWorkspace));
+            workspaceAllocated = false;
+        }
+        if (streamCreated) {
+            r.run(() -> api.cuStreamDestroy(stream));
+            streamCreated = false;
+        }
+        if (retained) {
+            r.run(() -> api.cuDevicePrimaryCtxRelease(device));
+            retained = false;
+        }
     }
 }

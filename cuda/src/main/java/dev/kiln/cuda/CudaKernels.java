@@ -7,9 +7,11 @@ import jcuda.driver.CUmodule;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Kiln's own kernels: the PTX files shipped in {@code dev/kiln/cuda/*.ptx} (built by tools/build-ptx.sh from
@@ -26,20 +28,44 @@ final class CudaKernels implements AutoCloseable {
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final KernelSignatures signatures = new KernelSignatures();
 
+    /**
+     * Loads every module and looks up every kernel in it now: with the driver's lazy loading, the first lookup or
+     * launch of a kernel loads its code, which must not happen inside a stream capture. A failure unloads what was
+     * loaded.
+     */
     CudaKernels(CudaContext ctx) {
         this.ctx = ctx;
-        for (String m : MODULES) {
-            CUmodule module = new CUmodule();
-            byte[] ptx = ptx(m);
-            signatures.addModule(ptx);
-            try {
-                ctx.api.cuModuleLoadData(module, ptx);
-            } catch (RuntimeException e) {
-                throw new IllegalStateException("cuda: the driver rejected dev/kiln/cuda/" + m + ".ptx (PTX ISA 8.0, sm_75): "
-                        + e.getMessage() + " - the driver must support CUDA 12.0 or newer", e);
+        try {
+            for (String m : MODULES) {
+                CUmodule module = new CUmodule();
+                byte[] ptx = ptx(m);
+                List<String> names = signatures.addModule(ptx);
+                try {
+                    ctx.api.cuModuleLoadData(module, ptx);
+                } catch (RuntimeException e) {
+                    throw new IllegalStateException("cuda: the driver rejected dev/kiln/cuda/" + m + ".ptx (PTX ISA 8.0,"
+                            + " sm_75): " + e.getMessage() + " - the driver must support CUDA 12.0 or newer", e);
+                }
+                modules.put(m, module);
+                for (String name : names) {
+                    CUfunction f = new CUfunction();
+                    ctx.api.cuModuleGetFunction(f, module, name);
+                    functions.put(name, f);
+                }
             }
-            modules.put(m, module);
+        } catch (RuntimeException e) {
+            try {
+                close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
         }
+    }
+
+    /** Every kernel of the shipped modules, by name. */
+    Set<String> kernelNames() {
+        return Collections.unmodifiableSet(functions.keySet());
     }
 
     /** The shipped PTX of {@code module}, NUL-terminated for cuModuleLoadData. */
@@ -59,11 +85,11 @@ final class CudaKernels implements AutoCloseable {
     }
 
     CUfunction function(String module, String name) {
-        return functions.computeIfAbsent(name, k -> {
-            CUfunction f = new CUfunction();
-            ctx.api.cuModuleGetFunction(f, modules.get(module), name);
-            return f;
-        });
+        CUfunction f = functions.get(name);
+        if (f == null || !modules.containsKey(module)) {
+            throw new IllegalStateException("cuda: no kernel " + name + " in dev/kiln/cuda/" + module + ".ptx");
+        }
+        return f;
     }
 
     /** Grid-stride launch over {@code n} items with 256 threads per block. */
@@ -115,12 +141,25 @@ final class CudaKernels implements AutoCloseable {
         return Pointer.to(p);
     }
 
+    /** Unloads every module, each on its own: one that fails to unload (after a sticky error) does not keep the others. */
     @Override
     public void close() {
+        RuntimeException first = null;
         for (CUmodule m : modules.values()) {
-            ctx.api.cuModuleUnload(m);
+            try {
+                ctx.api.cuModuleUnload(m);
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
         }
         modules.clear();
         functions.clear();
+        if (first != null) {
+            throw first;
+        }
     }
 }

@@ -62,8 +62,8 @@ final class CudnnOps implements AutoCloseable {
 
     void convForward(ConvGeometry g, Pointer x, Pointer w, Pointer bias, Pointer y) {
         ConvPlan p = plan(g);
-        api.cudnnConvolutionForward(h, ONE, p.x, x, p.w, w, p.conv, p.fwdAlgo, workspace.apply(p.fwdWorkspace),
-                p.fwdWorkspace, ZERO, p.y, y);
+        p.run(p.forward, workspace, (algo, ws, wsBytes) ->
+                api.cudnnConvolutionForward(h, ONE, p.x, x, p.w, w, p.conv, algo, ws, wsBytes, ZERO, p.y, y));
         if (bias != null) {
             api.cudnnAddTensor(h, ONE, p.bias, bias, ONE, p.y, y);
         }
@@ -71,14 +71,14 @@ final class CudnnOps implements AutoCloseable {
 
     void convBackwardData(ConvGeometry g, Pointer w, Pointer dy, Pointer dx) {
         ConvPlan p = plan(g);
-        api.cudnnConvolutionBackwardData(h, ONE, p.w, w, p.y, dy, p.conv, p.bwdDataAlgo,
-                workspace.apply(p.bwdDataWorkspace), p.bwdDataWorkspace, ZERO, p.x, dx);
+        p.run(p.backwardData, workspace, (algo, ws, wsBytes) ->
+                api.cudnnConvolutionBackwardData(h, ONE, p.w, w, p.y, dy, p.conv, algo, ws, wsBytes, ZERO, p.x, dx));
     }
 
     void convBackwardWeight(ConvGeometry g, Pointer x, Pointer dy, Pointer dw) {
         ConvPlan p = plan(g);
-        api.cudnnConvolutionBackwardFilter(h, ONE, p.x, x, p.y, dy, p.conv, p.bwdFilterAlgo,
-                workspace.apply(p.bwdFilterWorkspace), p.bwdFilterWorkspace, ZERO, p.w, dw);
+        p.run(p.backwardFilter, workspace, (algo, ws, wsBytes) ->
+                api.cudnnConvolutionBackwardFilter(h, ONE, p.x, x, p.y, dy, p.conv, algo, ws, wsBytes, ZERO, p.w, dw));
     }
 
     void convBackwardBias(ConvGeometry g, Pointer dy, Pointer db) {
@@ -176,18 +176,21 @@ final class CudnnOps implements AutoCloseable {
         api.cudnnSoftmaxBackward(h, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, ONE, d, y, d, dy, ZERO, d, dx);
     }
 
+    /** Destroys every descriptor, each on its own. */
     @Override
     public void close() {
-        plans.values().forEach(ConvPlan::close);
+        ReleaseSteps r = new ReleaseSteps();
+        plans.values().forEach(p -> r.run(p::close));
         plans.clear();
-        bnDescs.values().forEach(d -> Descriptors.destroy(api, d));
+        bnDescs.values().forEach(d -> r.run(() -> Descriptors.destroy(api, d)));
         bnDescs.clear();
         for (Object[] d : poolDescs.values()) {
-            api.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[0]);
-            api.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[1]);
-            Descriptors.destroy(api, (cudnnTensorDescriptor) d[2], (cudnnTensorDescriptor) d[3]);
+            r.run(() -> api.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[0]));
+            r.run(() -> api.cudnnDestroyPoolingDescriptor((cudnnPoolingDescriptor) d[1]));
+            r.run(() -> Descriptors.destroy(api, (cudnnTensorDescriptor) d[2], (cudnnTensorDescriptor) d[3]));
         }
         poolDescs.clear();
-        matrices.close();
+        r.run(matrices::close);
+        r.finish();
     }
 }

@@ -1,5 +1,6 @@
 package dev.kiln.cuda;
 
+import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
@@ -29,6 +30,7 @@ import jcuda.jcublas.JCublas2;
 import jcuda.jcudnn.JCudnn;
 
 import java.nio.ByteOrder;
+import java.util.function.IntFunction;
 
 /** The production {@link CudaApi}: each method is the JCuda call of the same name. */
 final class JCudaApi implements CudaApi {
@@ -42,7 +44,30 @@ final class JCudaApi implements CudaApi {
     public void enableExceptions() {
         JCudaDriver.setExceptionsEnabled(true);
         JCublas2.setExceptionsEnabled(true);
-        JCudnn.setExceptionsEnabled(true);
+        // cuDNN results are checked here instead (cudnn below): JCudnn's own exceptions name a status its 11.7.0
+        // classes do not know (cuDNN 9's codes) as "INVALID cudnnStatus: 3000"
+        JCudnn.setExceptionsEnabled(false);
+    }
+
+    /** Throws, naming the call and cuDNN's own description of the status, unless {@code status} is success. */
+    private static void cudnn(String call, int status) {
+        if (status != 0) {
+            throw new CudaException(cudnnFailure(call, status, JCudnn::cudnnGetErrorString));
+        }
+    }
+
+    /**
+     * The message for a failed cuDNN call: the library's own text for the status ({@code cudnnGetErrorString}, which
+     * knows every code of the loaded cuDNN), and the number.
+     */
+    static String cudnnFailure(String call, int status, IntFunction<String> errorString) {
+        String text;
+        try {
+            text = errorString.apply(status);
+        } catch (RuntimeException | LinkageError e) {
+            text = null;
+        }
+        return call + " failed: " + (text == null || text.isBlank() ? "cuDNN status" : text) + " (" + status + ")";
     }
 
     @Override
@@ -275,19 +300,21 @@ final class JCudaApi implements CudaApi {
     public void cudnnActivationBackward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha,
             cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy,
             cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
-        JCudnn.cudnnActivationBackward(handle, activation, alpha, yDesc, y, dyDesc, dy, xDesc, x, beta, dxDesc, dx);
+        cudnn("cudnnActivationBackward", JCudnn.cudnnActivationBackward(handle, activation, alpha, yDesc, y, dyDesc,
+                dy, xDesc, x, beta, dxDesc, dx));
     }
 
     @Override
     public void cudnnActivationForward(cudnnHandle handle, cudnnActivationDescriptor activation, Pointer alpha,
             cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
-        JCudnn.cudnnActivationForward(handle, activation, alpha, xDesc, x, beta, yDesc, y);
+        cudnn("cudnnActivationForward", JCudnn.cudnnActivationForward(handle, activation, alpha, xDesc, x, beta,
+                yDesc, y));
     }
 
     @Override
     public void cudnnAddTensor(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor aDesc, Pointer A, Pointer beta,
             cudnnTensorDescriptor cDesc, Pointer C) {
-        JCudnn.cudnnAddTensor(handle, alpha, aDesc, A, beta, cDesc, C);
+        cudnn("cudnnAddTensor", JCudnn.cudnnAddTensor(handle, alpha, aDesc, A, beta, cDesc, C));
     }
 
     @Override
@@ -295,8 +322,9 @@ final class JCudaApi implements CudaApi {
             Pointer alphaParam, Pointer betaParam, cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor dyDesc,
             Pointer dy, cudnnTensorDescriptor dxDesc, Pointer dx, cudnnTensorDescriptor paramDesc, Pointer scale,
             Pointer dScale, Pointer dBias, double epsilon, Pointer savedMean, Pointer savedInvVariance) {
-        JCudnn.cudnnBatchNormalizationBackward(handle, mode, alphaData, betaData, alphaParam, betaParam, xDesc, x,
-                dyDesc, dy, dxDesc, dx, paramDesc, scale, dScale, dBias, epsilon, savedMean, savedInvVariance);
+        cudnn("cudnnBatchNormalizationBackward", JCudnn.cudnnBatchNormalizationBackward(handle, mode, alphaData,
+                betaData, alphaParam, betaParam, xDesc, x, dyDesc, dy, dxDesc, dx, paramDesc, scale, dScale, dBias,
+                epsilon, savedMean, savedInvVariance));
     }
 
     @Override
@@ -304,8 +332,8 @@ final class JCudaApi implements CudaApi {
             cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y,
             cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, Pointer estimatedMean,
             Pointer estimatedVariance, double epsilon) {
-        JCudnn.cudnnBatchNormalizationForwardInference(handle, mode, alpha, beta, xDesc, x, yDesc, y, paramDesc, scale,
-                bias, estimatedMean, estimatedVariance, epsilon);
+        cudnn("cudnnBatchNormalizationForwardInference", JCudnn.cudnnBatchNormalizationForwardInference(handle, mode,
+                alpha, beta, xDesc, x, yDesc, y, paramDesc, scale, bias, estimatedMean, estimatedVariance, epsilon));
     }
 
     @Override
@@ -313,206 +341,216 @@ final class JCudaApi implements CudaApi {
             cudnnTensorDescriptor xDesc, Pointer x, cudnnTensorDescriptor yDesc, Pointer y,
             cudnnTensorDescriptor paramDesc, Pointer scale, Pointer bias, double factor, Pointer runningMean,
             Pointer runningVariance, double epsilon, Pointer saveMean, Pointer saveInvVariance) {
-        JCudnn.cudnnBatchNormalizationForwardTraining(handle, mode, alpha, beta, xDesc, x, yDesc, y, paramDesc, scale,
-                bias, factor, runningMean, runningVariance, epsilon, saveMean, saveInvVariance);
+        cudnn("cudnnBatchNormalizationForwardTraining", JCudnn.cudnnBatchNormalizationForwardTraining(handle, mode,
+                alpha, beta, xDesc, x, yDesc, y, paramDesc, scale, bias, factor, runningMean, runningVariance,
+                epsilon, saveMean, saveInvVariance));
     }
 
     @Override
     public void cudnnConvolutionBackwardBias(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor dyDesc, Pointer dy,
             Pointer beta, cudnnTensorDescriptor dbDesc, Pointer db) {
-        JCudnn.cudnnConvolutionBackwardBias(handle, alpha, dyDesc, dy, beta, dbDesc, db);
+        cudnn("cudnnConvolutionBackwardBias", JCudnn.cudnnConvolutionBackwardBias(handle, alpha, dyDesc, dy, beta,
+                dbDesc, db));
     }
 
     @Override
     public void cudnnConvolutionBackwardData(cudnnHandle handle, Pointer alpha, cudnnFilterDescriptor wDesc, Pointer w,
             cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
             long workspaceBytes, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
-        JCudnn.cudnnConvolutionBackwardData(handle, alpha, wDesc, w, dyDesc, dy, convDesc, algo, workspace,
-                workspaceBytes, beta, dxDesc, dx);
+        cudnn("cudnnConvolutionBackwardData", JCudnn.cudnnConvolutionBackwardData(handle, alpha, wDesc, w, dyDesc, dy,
+                convDesc, algo, workspace, workspaceBytes, beta, dxDesc, dx));
     }
 
     @Override
     public void cudnnConvolutionBackwardFilter(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x,
             cudnnTensorDescriptor dyDesc, Pointer dy, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
             long workspaceBytes, Pointer beta, cudnnFilterDescriptor dwDesc, Pointer dw) {
-        JCudnn.cudnnConvolutionBackwardFilter(handle, alpha, xDesc, x, dyDesc, dy, convDesc, algo, workspace,
-                workspaceBytes, beta, dwDesc, dw);
+        cudnn("cudnnConvolutionBackwardFilter", JCudnn.cudnnConvolutionBackwardFilter(handle, alpha, xDesc, x, dyDesc,
+                dy, convDesc, algo, workspace, workspaceBytes, beta, dwDesc, dw));
     }
 
     @Override
     public void cudnnConvolutionForward(cudnnHandle handle, Pointer alpha, cudnnTensorDescriptor xDesc, Pointer x,
             cudnnFilterDescriptor wDesc, Pointer w, cudnnConvolutionDescriptor convDesc, int algo, Pointer workspace,
             long workspaceBytes, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
-        JCudnn.cudnnConvolutionForward(handle, alpha, xDesc, x, wDesc, w, convDesc, algo, workspace, workspaceBytes,
-                beta, yDesc, y);
+        cudnn("cudnnConvolutionForward", JCudnn.cudnnConvolutionForward(handle, alpha, xDesc, x, wDesc, w, convDesc,
+                algo, workspace, workspaceBytes, beta, yDesc, y));
     }
 
     @Override
     public void cudnnCreate(cudnnHandle handle) {
-        JCudnn.cudnnCreate(handle);
+        cudnn("cudnnCreate", JCudnn.cudnnCreate(handle));
     }
 
     @Override
     public void cudnnCreateActivationDescriptor(cudnnActivationDescriptor d) {
-        JCudnn.cudnnCreateActivationDescriptor(d);
+        cudnn("cudnnCreateActivationDescriptor", JCudnn.cudnnCreateActivationDescriptor(d));
     }
 
     @Override
     public void cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor d) {
-        JCudnn.cudnnCreateConvolutionDescriptor(d);
+        cudnn("cudnnCreateConvolutionDescriptor", JCudnn.cudnnCreateConvolutionDescriptor(d));
     }
 
     @Override
     public void cudnnCreateFilterDescriptor(cudnnFilterDescriptor d) {
-        JCudnn.cudnnCreateFilterDescriptor(d);
+        cudnn("cudnnCreateFilterDescriptor", JCudnn.cudnnCreateFilterDescriptor(d));
     }
 
     @Override
     public void cudnnCreatePoolingDescriptor(cudnnPoolingDescriptor d) {
-        JCudnn.cudnnCreatePoolingDescriptor(d);
+        cudnn("cudnnCreatePoolingDescriptor", JCudnn.cudnnCreatePoolingDescriptor(d));
     }
 
     @Override
     public void cudnnCreateTensorDescriptor(cudnnTensorDescriptor d) {
-        JCudnn.cudnnCreateTensorDescriptor(d);
+        cudnn("cudnnCreateTensorDescriptor", JCudnn.cudnnCreateTensorDescriptor(d));
     }
 
     @Override
     public void cudnnDestroy(cudnnHandle handle) {
-        JCudnn.cudnnDestroy(handle);
+        cudnn("cudnnDestroy", JCudnn.cudnnDestroy(handle));
     }
 
     @Override
     public void cudnnDestroyActivationDescriptor(cudnnActivationDescriptor d) {
-        JCudnn.cudnnDestroyActivationDescriptor(d);
+        cudnn("cudnnDestroyActivationDescriptor", JCudnn.cudnnDestroyActivationDescriptor(d));
     }
 
     @Override
     public void cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor d) {
-        JCudnn.cudnnDestroyConvolutionDescriptor(d);
+        cudnn("cudnnDestroyConvolutionDescriptor", JCudnn.cudnnDestroyConvolutionDescriptor(d));
     }
 
     @Override
     public void cudnnDestroyFilterDescriptor(cudnnFilterDescriptor d) {
-        JCudnn.cudnnDestroyFilterDescriptor(d);
+        cudnn("cudnnDestroyFilterDescriptor", JCudnn.cudnnDestroyFilterDescriptor(d));
     }
 
     @Override
     public void cudnnDestroyPoolingDescriptor(cudnnPoolingDescriptor d) {
-        JCudnn.cudnnDestroyPoolingDescriptor(d);
+        cudnn("cudnnDestroyPoolingDescriptor", JCudnn.cudnnDestroyPoolingDescriptor(d));
     }
 
     @Override
     public void cudnnDestroyTensorDescriptor(cudnnTensorDescriptor d) {
-        JCudnn.cudnnDestroyTensorDescriptor(d);
+        cudnn("cudnnDestroyTensorDescriptor", JCudnn.cudnnDestroyTensorDescriptor(d));
     }
 
     @Override
     public void cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle handle, cudnnFilterDescriptor wDesc,
             cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc,
             int requested, int[] returned, cudnnConvolutionBwdDataAlgoPerf[] perf) {
-        JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, wDesc, dyDesc, convDesc, dxDesc, requested, returned,
-                perf);
+        cudnn("cudnnGetConvolutionBackwardDataAlgorithm_v7", JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                handle, wDesc, dyDesc, convDesc, dxDesc, requested, returned, perf));
     }
 
     @Override
     public void cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle handle, cudnnFilterDescriptor wDesc,
             cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor dxDesc, int algo,
             long[] bytes) {
-        JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, wDesc, dyDesc, convDesc, dxDesc, algo, bytes);
+        cudnn("cudnnGetConvolutionBackwardDataWorkspaceSize", JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(
+                handle, wDesc, dyDesc, convDesc, dxDesc, algo, bytes));
     }
 
     @Override
     public void cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc,
             cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc,
             int requested, int[] returned, cudnnConvolutionBwdFilterAlgoPerf[] perf) {
-        JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, xDesc, dyDesc, convDesc, dwDesc, requested,
-                returned, perf);
+        cudnn("cudnnGetConvolutionBackwardFilterAlgorithm_v7", JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                handle, xDesc, dyDesc, convDesc, dwDesc, requested, returned, perf));
     }
 
     @Override
     public void cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc,
             cudnnTensorDescriptor dyDesc, cudnnConvolutionDescriptor convDesc, cudnnFilterDescriptor dwDesc, int algo,
             long[] bytes) {
-        JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, xDesc, dyDesc, convDesc, dwDesc, algo, bytes);
+        cudnn("cudnnGetConvolutionBackwardFilterWorkspaceSize", JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                handle, xDesc, dyDesc, convDesc, dwDesc, algo, bytes));
     }
 
     @Override
     public void cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle handle, cudnnTensorDescriptor xDesc,
             cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int requested,
             int[] returned, cudnnConvolutionFwdAlgoPerf[] perf) {
-        JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, xDesc, wDesc, convDesc, yDesc, requested, returned, perf);
+        cudnn("cudnnGetConvolutionForwardAlgorithm_v7", JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, xDesc,
+                wDesc, convDesc, yDesc, requested, returned, perf));
     }
 
     @Override
     public void cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle handle, cudnnTensorDescriptor xDesc,
             cudnnFilterDescriptor wDesc, cudnnConvolutionDescriptor convDesc, cudnnTensorDescriptor yDesc, int algo,
             long[] bytes) {
-        JCudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, xDesc, wDesc, convDesc, yDesc, algo, bytes);
+        cudnn("cudnnGetConvolutionForwardWorkspaceSize", JCudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, xDesc,
+                wDesc, convDesc, yDesc, algo, bytes));
     }
 
     @Override
     public void cudnnPoolingBackward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha,
             cudnnTensorDescriptor yDesc, Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy,
             cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor dxDesc, Pointer dx) {
-        JCudnn.cudnnPoolingBackward(handle, pooling, alpha, yDesc, y, dyDesc, dy, xDesc, x, beta, dxDesc, dx);
+        cudnn("cudnnPoolingBackward", JCudnn.cudnnPoolingBackward(handle, pooling, alpha, yDesc, y, dyDesc, dy, xDesc,
+                x, beta, dxDesc, dx));
     }
 
     @Override
     public void cudnnPoolingForward(cudnnHandle handle, cudnnPoolingDescriptor pooling, Pointer alpha,
             cudnnTensorDescriptor xDesc, Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
-        JCudnn.cudnnPoolingForward(handle, pooling, alpha, xDesc, x, beta, yDesc, y);
+        cudnn("cudnnPoolingForward", JCudnn.cudnnPoolingForward(handle, pooling, alpha, xDesc, x, beta, yDesc, y));
     }
 
     @Override
     public void cudnnSetActivationDescriptor(cudnnActivationDescriptor d, int mode, int nanOpt, double coef) {
-        JCudnn.cudnnSetActivationDescriptor(d, mode, nanOpt, coef);
+        cudnn("cudnnSetActivationDescriptor", JCudnn.cudnnSetActivationDescriptor(d, mode, nanOpt, coef));
     }
 
     @Override
     public void cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor d, int padH, int padW, int strideH,
             int strideW, int dilationH, int dilationW, int mode, int dataType) {
-        JCudnn.cudnnSetConvolution2dDescriptor(d, padH, padW, strideH, strideW, dilationH, dilationW, mode, dataType);
+        cudnn("cudnnSetConvolution2dDescriptor", JCudnn.cudnnSetConvolution2dDescriptor(d, padH, padW, strideH,
+                strideW, dilationH, dilationW, mode, dataType));
     }
 
     @Override
     public void cudnnSetConvolutionMathType(cudnnConvolutionDescriptor d, int mathType) {
-        JCudnn.cudnnSetConvolutionMathType(d, mathType);
+        cudnn("cudnnSetConvolutionMathType", JCudnn.cudnnSetConvolutionMathType(d, mathType));
     }
 
     @Override
     public void cudnnSetFilter4dDescriptor(cudnnFilterDescriptor d, int dataType, int format, int k, int c, int h,
             int w) {
-        JCudnn.cudnnSetFilter4dDescriptor(d, dataType, format, k, c, h, w);
+        cudnn("cudnnSetFilter4dDescriptor", JCudnn.cudnnSetFilter4dDescriptor(d, dataType, format, k, c, h, w));
     }
 
     @Override
     public void cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor d, int mode, int nanOpt, int windowH, int windowW,
             int padH, int padW, int strideH, int strideW) {
-        JCudnn.cudnnSetPooling2dDescriptor(d, mode, nanOpt, windowH, windowW, padH, padW, strideH, strideW);
+        cudnn("cudnnSetPooling2dDescriptor", JCudnn.cudnnSetPooling2dDescriptor(d, mode, nanOpt, windowH, windowW,
+                padH, padW, strideH, strideW));
     }
 
     @Override
     public void cudnnSetStream(cudnnHandle handle, cudaStream_t stream) {
-        JCudnn.cudnnSetStream(handle, stream);
+        cudnn("cudnnSetStream", JCudnn.cudnnSetStream(handle, stream));
     }
 
     @Override
     public void cudnnSetTensor4dDescriptor(cudnnTensorDescriptor d, int format, int dataType, int n, int c, int h,
             int w) {
-        JCudnn.cudnnSetTensor4dDescriptor(d, format, dataType, n, c, h, w);
+        cudnn("cudnnSetTensor4dDescriptor", JCudnn.cudnnSetTensor4dDescriptor(d, format, dataType, n, c, h, w));
     }
 
     @Override
     public void cudnnSoftmaxBackward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor yDesc,
             Pointer y, cudnnTensorDescriptor dyDesc, Pointer dy, Pointer beta, cudnnTensorDescriptor dxDesc,
             Pointer dx) {
-        JCudnn.cudnnSoftmaxBackward(handle, algo, mode, alpha, yDesc, y, dyDesc, dy, beta, dxDesc, dx);
+        cudnn("cudnnSoftmaxBackward", JCudnn.cudnnSoftmaxBackward(handle, algo, mode, alpha, yDesc, y, dyDesc, dy,
+                beta, dxDesc, dx));
     }
 
     @Override
     public void cudnnSoftmaxForward(cudnnHandle handle, int algo, int mode, Pointer alpha, cudnnTensorDescriptor xDesc,
             Pointer x, Pointer beta, cudnnTensorDescriptor yDesc, Pointer y) {
-        JCudnn.cudnnSoftmaxForward(handle, algo, mode, alpha, xDesc, x, beta, yDesc, y);
+        cudnn("cudnnSoftmaxForward", JCudnn.cudnnSoftmaxForward(handle, algo, mode, alpha, xDesc, x, beta, yDesc, y));
     }
 }

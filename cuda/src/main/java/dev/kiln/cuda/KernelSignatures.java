@@ -21,9 +21,13 @@ final class KernelSignatures {
 
     private final Map<String, List<String>> params = new HashMap<>();
 
-    /** Adds the entries of one PTX module; a parameter is its type (u32, f32, u64...) or "b8[size]" for a struct. */
-    void addModule(byte[] ptx) {
+    /**
+     * Adds the entries of one PTX module; a parameter is its type (u32, f32, u64...) or "b8[size]" for a struct.
+     * Returns the module's kernel names in the order of the file.
+     */
+    List<String> addModule(byte[] ptx) {
         Matcher m = ENTRY.matcher(new String(ptx, StandardCharsets.US_ASCII));
+        List<String> names = new ArrayList<>();
         while (m.find()) {
             List<String> types = new ArrayList<>();
             for (String decl : m.group(2).split(",")) {
@@ -42,7 +46,9 @@ final class KernelSignatures {
                 }
             }
             params.put(m.group(1), List.copyOf(types));
+            names.add(m.group(1));
         }
+        return names;
     }
 
     List<String> parameters(String kernel) {

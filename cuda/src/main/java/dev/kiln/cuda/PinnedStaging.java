@@ -32,6 +32,7 @@ final class PinnedStaging implements AutoCloseable {
         ByteBuffer bytes;
         long capacity;
         boolean pending;
+        boolean eventCreated;
     }
 
     PinnedStaging(CudaContext ctx) {
@@ -45,9 +46,20 @@ final class PinnedStaging implements AutoCloseable {
         }
         this.ctx = ctx;
         this.slotLimit = slotLimit;
-        for (int i = 0; i < SLOTS; i++) {
-            slots[i] = new Slot();
-            ctx.api.cuEventCreate(slots[i].done, 0);
+        try {
+            for (int i = 0; i < SLOTS; i++) {
+                slots[i] = new Slot();
+                ctx.api.cuEventCreate(slots[i].done, 0);
+                slots[i].eventCreated = true;
+            }
+        } catch (RuntimeException e) {
+            ReleaseSteps r = new ReleaseSteps();
+            for (Slot s : slots) {
+                if (s != null && s.eventCreated) {
+                    r.run(() -> ctx.api.cuEventDestroy(s.done));
+                }
+            }
+            throw r.attachTo(e);
         }
     }
 
@@ -154,20 +166,30 @@ final class PinnedStaging implements AutoCloseable {
 
     private void freeHost(Slot s) {
         if (s.host != null) {
-            ctx.api.cuMemFreeHost(s.host);
-            s.host = null;
+            Pointer host = s.host;
+            s.host = null; // forgotten even if the free fails: a second free of it would be worse than a leak
             s.bytes = null;
             s.capacity = 0;
+            ctx.api.cuMemFreeHost(host);
         }
     }
 
+    /** Frees every slot and event, each on its own, even when the stream cannot be synchronised (a sticky error). */
     @Override
     public void close() {
-        ctx.synchronize();
+        ReleaseSteps r = new ReleaseSteps();
+        r.run(ctx::synchronize);
         for (Slot s : slots) {
+            if (s == null) {
+                continue; // a constructor that failed part-way
+            }
             s.pending = false;
-            freeHost(s);
-            ctx.api.cuEventDestroy(s.done);
+            r.run(() -> freeHost(s));
+            if (s.eventCreated) {
+                r.run(() -> ctx.api.cuEventDestroy(s.done));
+                s.eventCreated = false;
+            }
         }
+        r.finish();
     }
 }

@@ -101,11 +101,18 @@ final class CheckingCudaApi implements CudaApi {
     private final Map<NativePointerObject, Integer> activationModes = new IdentityHashMap<>();
     /** Convolution algorithms reported per descriptor set, with their status, so a call with one not offered fails. */
     private final Map<String, Map<Integer, Integer>> offeredAlgorithms = new HashMap<>();
-    private long cublasWorkspaceBytes;
+    /** The math type reported with each offered algorithm, per descriptor set. */
+    private final Map<String, Map<Integer, Integer>> offeredMath = new HashMap<>();
+    /** The math type set on each convolution descriptor. */
+    private final Map<NativePointerObject, Integer> convMath = new IdentityHashMap<>();
+    /** Algorithms whose convolution calls fail at run time (cuDNN's CUDNN_STATUS_EXECUTION_FAILED). */
+    private final java.util.Set<Integer> failingAlgorithms = new java.util.HashSet<>();
+    /** The workspace set on each cuBLAS handle; cublasSetStream drops it, as cuBLAS does. */
+    private final Map<NativePointerObject, Long> cublasWorkspaceBytes = new IdentityHashMap<>();
 
     /**
      * What the algorithm queries return, per entry: algo, status, determinism (1 = deterministic), workspace factor
-     * (workspace = factor * bytes of the x tensor). Default: a non-deterministic algorithm without workspace and a
+     * (workspace = factor * bytes of the x tensor), and optionally the math type (else the descriptor's). Default: a non-deterministic algorithm without workspace and a
      * deterministic one whose workspace grows with the batch.
      */
     private List<int[]> algorithms = List.of(new int[]{0, 0, 0, 0}, new int[]{1, 0, 1, 1});
@@ -114,6 +121,11 @@ final class CheckingCudaApi implements CudaApi {
 
     synchronized void setAlgorithms(List<int[]> entries) {
         algorithms = List.copyOf(entries);
+    }
+
+    /** Convolutions with {@code algo} fail when they run, as an algorithm cuDNN offered but cannot execute would. */
+    synchronized void failAlgorithm(int algo) {
+        failingAlgorithms.add(algo);
     }
 
     synchronized void setTotalMemory(long bytes) {
@@ -534,6 +546,7 @@ final class CheckingCudaApi implements CudaApi {
     public synchronized void cuModuleLoadData(CUmodule module, byte[] image) {
         record("cuModuleLoadData");
         requireContext("cuModuleLoadData");
+        anyCaptureForbids("cuModuleLoadData (loading code)");
         if (image.length == 0 || image[image.length - 1] != 0) {
             throw new CudaCallViolation("cuModuleLoadData: PTX text must be NUL-terminated");
         }
@@ -546,6 +559,8 @@ final class CheckingCudaApi implements CudaApi {
     @Override
     public synchronized void cuModuleGetFunction(CUfunction function, CUmodule module, String name) {
         record("cuModuleGetFunction");
+        // with lazy loading (the default since CUDA 12.2) the first lookup of a kernel loads its code
+        anyCaptureForbids("cuModuleGetFunction (loads the kernel's code under lazy loading)");
         modules.require("cuModuleGetFunction", "module", module);
         if (moduleSignatures.get(module).parameters(name) == null) {
             throw new CudaException("CUDA_ERROR_NOT_FOUND: no kernel " + name + " in the module");
@@ -647,6 +662,7 @@ final class CheckingCudaApi implements CudaApi {
         record("cublasDestroy");
         cublasHandles.destroy("cublasDestroy", handle);
         handleStream.remove(handle);
+        cublasWorkspaceBytes.remove(handle);
     }
 
     @Override
@@ -654,6 +670,9 @@ final class CheckingCudaApi implements CudaApi {
         record("cublasSetStream");
         cublasHandles.require("cublasSetStream", "handle", handle);
         handleStream.put(handle, NativeHandles.address(stream));
+        // cuBLAS: "cublasSetStream ... unconditionally resets the cuBLAS library workspace back to the default
+        // workspace pool" - a workspace set before it is forgotten
+        cublasWorkspaceBytes.remove(handle);
     }
 
     @Override
@@ -661,7 +680,7 @@ final class CheckingCudaApi implements CudaApi {
         record("cublasSetWorkspace");
         cublasHandles.require("cublasSetWorkspace", "handle", handle);
         device.require("cublasSetWorkspace", "workspace", DeviceAddress.of(workspace), workspaceBytes);
-        cublasWorkspaceBytes = workspaceBytes;
+        cublasWorkspaceBytes.put(handle, workspaceBytes);
     }
 
     @Override
@@ -689,7 +708,7 @@ final class CheckingCudaApi implements CudaApi {
         String call = "cublasSgemm";
         record(call);
         long s = boundStream(call, handle, cublasHandles);
-        if (cublasWorkspaceBytes == 0) {
+        if (cublasWorkspaceBytes.getOrDefault(handle, 0L) == 0) {
             throw new CudaCallViolation(call + ": no workspace set (cuBLAS would allocate one, also inside a capture)");
         }
         if ((transa != 0 && transa != 1) || (transb != 0 && transb != 1) || m < 0 || n < 0 || k < 0) {
@@ -812,12 +831,17 @@ final class CheckingCudaApi implements CudaApi {
     public synchronized void cudnnSetConvolutionMathType(cudnnConvolutionDescriptor d, int mathType) {
         record("cudnnSetConvolutionMathType");
         convDescs.require("cudnnSetConvolutionMathType", "descriptor", d);
+        if (mathType < 0 || mathType > 3) {
+            throw new CudaCallViolation("cudnnSetConvolutionMathType: no math type " + mathType);
+        }
+        convMath.put(d, mathType);
     }
 
     @Override
     public synchronized void cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor d) {
         record("cudnnDestroyConvolutionDescriptor");
         convDescs.destroy("cudnnDestroyConvolutionDescriptor", d);
+        convMath.remove(d);
     }
 
     @Override
@@ -925,7 +949,7 @@ final class CheckingCudaApi implements CudaApi {
         return direction + shape(x) + shape(w) + shape(y);
     }
 
-    private void requireOffered(String call, String key, int algo) {
+    private void requireOffered(String call, String key, int algo, cudnnConvolutionDescriptor conv) {
         Map<Integer, Integer> offered = offeredAlgorithms.get(key);
         if (offered == null) {
             throw new CudaCallViolation(call + ": no algorithm query was made for this shape");
@@ -935,14 +959,30 @@ final class CheckingCudaApi implements CudaApi {
             throw new CudaCallViolation(call + ": algorithm " + algo + " was " + (status == null ? "not offered"
                     : "reported with status " + status) + " for " + key);
         }
+        if (conv != null) {
+            int reported = offeredMath.get(key).get(algo);
+            int set = convMath.getOrDefault(conv, 0);
+            // default math run as FMA only narrows it (no TF32); anything else must be what cuDNN reported
+            if (set != reported && !(reported == 0 && set == 3)) {
+                throw new CudaCallViolation(call + ": algorithm " + algo + " was offered with math type " + reported
+                        + ", the descriptor holds " + set);
+            }
+            if (failingAlgorithms.contains(algo)) {
+                throw new CudaException(call + " failed: CUDNN_STATUS_EXECUTION_FAILED (5000)");
+            }
+        }
     }
 
-    private int offer(String key, int requested, int[] returned, int[] x, java.util.function.IntFunction<Object> slot) {
+    private int offer(String key, int requested, int[] returned, int[] x, cudnnConvolutionDescriptor conv,
+                      java.util.function.IntFunction<Object> slot) {
         Map<Integer, Integer> offered = new HashMap<>();
+        Map<Integer, Integer> maths = new HashMap<>();
         int count = Math.min(requested, algorithms.size());
         for (int i = 0; i < count; i++) {
             int[] e = algorithms.get(i);
             offered.put(e[0], e[1]);
+            int math = e.length > 4 ? e[4] : convMath.getOrDefault(conv, 0);
+            maths.put(e[0], math);
             Object perf = slot.apply(i);
             long memory = (long) e[3] * bytes(x);
             if (perf instanceof cudnnConvolutionFwdAlgoPerf f) {
@@ -950,19 +990,23 @@ final class CheckingCudaApi implements CudaApi {
                 f.status = e[1];
                 f.determinism = e[2];
                 f.memory = memory;
+                f.mathType = math;
             } else if (perf instanceof cudnnConvolutionBwdDataAlgoPerf f) {
                 f.algo = e[0];
                 f.status = e[1];
                 f.determinism = e[2];
                 f.memory = memory;
+                f.mathType = math;
             } else if (perf instanceof cudnnConvolutionBwdFilterAlgoPerf f) {
                 f.algo = e[0];
                 f.status = e[1];
                 f.determinism = e[2];
                 f.memory = memory;
+                f.mathType = math;
             }
         }
         offeredAlgorithms.put(key, offered);
+        offeredMath.put(key, maths);
         returned[0] = count;
         return count;
     }
@@ -978,7 +1022,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] w = filter(call, wDesc);
         int[] y = dims(call, "yDesc", yDesc);
         sameShape(call, "yDesc", y, "the convolution's output", convOutput(call, x, w, convDesc));
-        offer(convKey(x, w, y, "fwd"), Math.min(requested, perf.length), returned, x, i -> perf[i]);
+        offer(convKey(x, w, y, "fwd"), Math.min(requested, perf.length), returned, x, convDesc, i -> perf[i]);
     }
 
     @Override
@@ -992,7 +1036,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] dy = dims(call, "dyDesc", dyDesc);
         int[] dx = dims(call, "dxDesc", dxDesc);
         sameShape(call, "dyDesc", dy, "the convolution's output", convOutput(call, dx, w, convDesc));
-        offer(convKey(dx, w, dy, "bwdData"), Math.min(requested, perf.length), returned, dx, i -> perf[i]);
+        offer(convKey(dx, w, dy, "bwdData"), Math.min(requested, perf.length), returned, dx, convDesc, i -> perf[i]);
     }
 
     @Override
@@ -1006,7 +1050,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] dy = dims(call, "dyDesc", dyDesc);
         int[] w = filter(call, dwDesc);
         sameShape(call, "dyDesc", dy, "the convolution's output", convOutput(call, x, w, convDesc));
-        offer(convKey(x, w, dy, "bwdFilter"), Math.min(requested, perf.length), returned, x, i -> perf[i]);
+        offer(convKey(x, w, dy, "bwdFilter"), Math.min(requested, perf.length), returned, x, convDesc, i -> perf[i]);
     }
 
     @Override
@@ -1017,7 +1061,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] x = dims(call, "xDesc", xDesc);
         int[] w = filter(call, wDesc);
         int[] y = dims(call, "yDesc", yDesc);
-        requireOffered(call, convKey(x, w, y, "fwd"), algo);
+        requireOffered(call, convKey(x, w, y, "fwd"), algo, null);
         bytes[0] = workspaceFor(algo, x);
     }
 
@@ -1029,7 +1073,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] w = filter(call, wDesc);
         int[] dy = dims(call, "dyDesc", dyDesc);
         int[] dx = dims(call, "dxDesc", dxDesc);
-        requireOffered(call, convKey(dx, w, dy, "bwdData"), algo);
+        requireOffered(call, convKey(dx, w, dy, "bwdData"), algo, null);
         bytes[0] = workspaceFor(algo, dx);
     }
 
@@ -1041,7 +1085,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] x = dims(call, "xDesc", xDesc);
         int[] dy = dims(call, "dyDesc", dyDesc);
         int[] w = filter(call, dwDesc);
-        requireOffered(call, convKey(x, w, dy, "bwdFilter"), algo);
+        requireOffered(call, convKey(x, w, dy, "bwdFilter"), algo, null);
         bytes[0] = workspaceFor(algo, x);
     }
 
@@ -1067,7 +1111,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] wd = filter(call, wDesc);
         int[] yd = dims(call, "yDesc", yDesc);
         sameShape(call, "yDesc", yd, "the convolution's output", convOutput(call, xd, wd, convDesc));
-        requireOffered(call, convKey(xd, wd, yd, "fwd"), algo);
+        requireOffered(call, convKey(xd, wd, yd, "fwd"), algo, convDesc);
         workspace(call, algo, xd, workspace, workspaceBytes, s);
         access(call, "x", x, bytes(xd), s);
         access(call, "w", w, bytes(wd), s);
@@ -1086,7 +1130,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] dyd = dims(call, "dyDesc", dyDesc);
         int[] dxd = dims(call, "dxDesc", dxDesc);
         sameShape(call, "dyDesc", dyd, "the convolution's output", convOutput(call, dxd, wd, convDesc));
-        requireOffered(call, convKey(dxd, wd, dyd, "bwdData"), algo);
+        requireOffered(call, convKey(dxd, wd, dyd, "bwdData"), algo, convDesc);
         workspace(call, algo, dxd, workspace, workspaceBytes, s);
         access(call, "w", w, bytes(wd), s);
         access(call, "dy", dy, bytes(dyd), s);
@@ -1105,7 +1149,7 @@ final class CheckingCudaApi implements CudaApi {
         int[] dyd = dims(call, "dyDesc", dyDesc);
         int[] wd = filter(call, dwDesc);
         sameShape(call, "dyDesc", dyd, "the convolution's output", convOutput(call, xd, wd, convDesc));
-        requireOffered(call, convKey(xd, wd, dyd, "bwdFilter"), algo);
+        requireOffered(call, convKey(xd, wd, dyd, "bwdFilter"), algo, convDesc);
         workspace(call, algo, xd, workspace, workspaceBytes, s);
         access(call, "x", x, bytes(xd), s);
         access(call, "dy", dy, bytes(dyd), s);
