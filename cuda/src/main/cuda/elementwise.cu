@@ -14,7 +14,10 @@ struct Broadcast {             // all int: passed from Java as an int[] (4-byte 
     int bStride[MAX_RANK];
 };
 
-extern "C" __global__ void kiln_unary(int op, const float* __restrict__ x, float* y, long long n, int* error) {
+// A kernel that may run in place (an output may be an input, or it updates memory it reads) has no __restrict__ on
+// its inputs: the compiler may read a const __restrict__ input through the non-coherent cache (ld.global.nc), which
+// is undefined once the same memory is written in the kernel. KernelRestrictTest checks the sources and the PTX.
+extern "C" __global__ void kiln_unary(int op, const float* x, float* y, long long n, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         float v = x[i];
         float r;
@@ -32,7 +35,7 @@ extern "C" __global__ void kiln_unary(int op, const float* __restrict__ x, float
     }
 }
 
-extern "C" __global__ void kiln_scalar(int op, const float* __restrict__ x, float s, float* y, long long n, int* error) {
+extern "C" __global__ void kiln_scalar(int op, const float* x, float s, float* y, long long n, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         float v = x[i];
         float r;
@@ -83,7 +86,7 @@ extern "C" __global__ void kiln_binary_flat(int op, const float* a, const float*
     }
 }
 
-extern "C" __global__ void kiln_axpy(float alpha, const float* __restrict__ x, float* y, long long n) {
+extern "C" __global__ void kiln_axpy(float alpha, const float* x, float* y, long long n) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         y[i] += alpha * x[i];
     }

@@ -3,6 +3,8 @@
 
 #include "activations.cuh"
 
+// As in elementwise.cu: no __restrict__ on the inputs of a kernel that may run in place (KernelRestrictTest).
+
 /**
  * Softmax cross-entropy, one block (256 threads) per row: probs = softmax(logits[row]), rowLoss[row] =
  * -log(probs[target]) computed as logsumexp - logit[target]. A target outside [0, classes) sets *error to
@@ -101,8 +103,8 @@ extern "C" __global__ void kiln_softmax_xent_backward(int rows, int classes, con
  * PyTorch's running-statistics update from the saved mean and inverse std of a training forward:
  * var_unbiased = (1/invStd^2 - eps) * m/(m-1); running = (1-factor) * running + factor * batch (double math).
  */
-extern "C" __global__ void kiln_bn_running_stats(int channels, const float* __restrict__ saveMean,
-                                                const float* __restrict__ saveInvStd, float eps, double factor,
+extern "C" __global__ void kiln_bn_running_stats(int channels, const float* saveMean,
+                                                const float* saveInvStd, float eps, double factor,
                                                 double correction, float* runningMean, float* runningVar,
                                                 const float* guard, float* skipped) {
     if (guard != nullptr && !isfinite(guard[0])) {
@@ -169,7 +171,7 @@ extern "C" __global__ void kiln_max_pool_backward(int n, int channels, int inH, 
 /** PyTorch SGD: g = grad + wd*p; buf = first ? g : mom*buf + (1-damp)*g; g = nesterov ? g + mom*buf : buf; p -= lr*g. */
 __device__ __forceinline__ void kiln_sgd_element(long long i, float lr, float momentum, float oneMinusDampening,
                                                  int nesterov, float weightDecay, int firstStep, float* p,
-                                                 const float* __restrict__ grad, float* buf) {
+                                                 const float* grad, float* buf) {
     float g = weightDecay != 0.0f ? grad[i] + weightDecay * p[i] : grad[i];
     if (momentum != 0.0f) {
         float b = firstStep ? g : momentum * buf[i] + oneMinusDampening * g;
@@ -184,7 +186,7 @@ __device__ __forceinline__ void kiln_sgd_element(long long i, float lr, float mo
  * bc2Sqrt = sqrt(1 - beta2^t) are prepared on the host in double; decay = 1 - lr*wd for AdamW.
  */
 extern "C" __global__ void kiln_adam(float beta1, float beta2, float eps, float weightDecay, int decoupled, float decay,
-                                    float stepSize, float bc2Sqrt, float* p, const float* __restrict__ grad,
+                                    float stepSize, float bc2Sqrt, float* p, const float* grad,
                                     float* m, float* v, long long n) {
     float ob1 = 1.0f - beta1, ob2 = 1.0f - beta2;
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
@@ -250,7 +252,7 @@ extern "C" __global__ void kiln_activation_forward(int act, const float* x, floa
 }
 
 /** dx = dy * act'(x), with y = act(x); dx may be dy. */
-extern "C" __global__ void kiln_activation_backward(int act, const float* __restrict__ x, const float* __restrict__ y,
+extern "C" __global__ void kiln_activation_backward(int act, const float* x, const float* y,
                                                    const float* dy, float* dx, long long n, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         dx[i] = kiln_activate_grad(act, x[i], y[i], dy[i], error);
@@ -259,7 +261,7 @@ extern "C" __global__ void kiln_activation_backward(int act, const float* __rest
 
 /** y = act(x + bias[c]) over (outer, channels, inner): a layer's bias and activation in one pass. y may be x. */
 extern "C" __global__ void kiln_bias_activation(int act, long long n, int channels, int inner,
-                                               const float* x, const float* __restrict__ bias, float* y, int* error) {
+                                               const float* x, const float* bias, float* y, int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         int c = (int) ((i / inner) % channels);
         y[i] = kiln_activate(act, x[i] + bias[c], error);
@@ -271,9 +273,9 @@ extern "C" __global__ void kiln_bias_activation(int act, long long n, int channe
  * scale = gamma[c] / sqrt(var[c] + eps) in double, as the CPU backend computes it. gamma and beta are nullable.
  */
 extern "C" __global__ void kiln_bn_inference_activation(int act, long long n, int channels, int spatial,
-                                                       const float* x, const float* __restrict__ gamma,
-                                                       const float* __restrict__ beta, const float* __restrict__ mean,
-                                                       const float* __restrict__ var, float eps, float* y,
+                                                       const float* x, const float* gamma,
+                                                       const float* beta, const float* mean,
+                                                       const float* var, float eps, float* y,
                                                        int* error) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         int c = (int) ((i / spatial) % channels);

@@ -4,7 +4,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -19,7 +18,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Where the CUDA libraries are looked for, in order: {@code KILN_CUDA_LIBS} (colon-separated), {@code LD_LIBRARY_PATH},
- * {@code /usr/local/cuda/lib64}, {@code /usr/local/cuda/lib}, the system library directories, the pip layout
+ * {@code /usr/local/cuda/lib64}, {@code /usr/local/cuda/lib}, {@code /usr/local/nvidia/lib64} and {@code lib}, the
+ * system library directories, the pip layout
  * ({@code site-packages/nvidia/*}{@code /lib} of the {@code python3} on the PATH, and of common prefixes), and finally
  * the {@code ldconfig -p} cache. Immutable once built; {@link #fromEnvironment()} reads the process environment.
  */
@@ -27,6 +27,8 @@ public final class LibrarySearchPath {
 
     private static final Logger LOG = LoggerFactory.getLogger(LibrarySearchPath.class);
     private static final List<String> SYSTEM_DIRS = List.of("/usr/local/cuda/lib64", "/usr/local/cuda/lib",
+            // where NVIDIA's container runtime mounts the driver's libraries
+            "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib",
             "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/wsl/lib", "/usr/lib");
 
     private final List<Path> dirs;
@@ -205,24 +207,38 @@ public final class LibrarySearchPath {
         return m;
     }
 
+    /**
+     * The standard output of {@code command} if it exits 0 within {@code timeoutSeconds}; otherwise empty, and the
+     * process and its children are killed. The output goes to a file, not a pipe: a process that hangs (a Python
+     * import waiting on a network file system, say), or a child that keeps the pipe open, cannot block the read.
+     */
     static Optional<String> run(List<String> command, int timeoutSeconds) {
+        Path out = null;
         try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(false)
-                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            byte[] bytes;
-            try (InputStream in = p.getInputStream()) {
-                bytes = in.readAllBytes();
-            }
+            out = Files.createTempFile("kiln-probe-", ".out");
+            Process p = new ProcessBuilder(command).redirectOutput(out.toFile())
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).redirectInput(ProcessBuilder.Redirect.from(
+                            new java.io.File("/dev/null"))).start();
             if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
                 p.destroyForcibly();
+                LOG.debug("{} did not finish within {} s: killed", command.get(0), timeoutSeconds);
                 return Optional.empty();
             }
-            return p.exitValue() == 0 ? Optional.of(new String(bytes, StandardCharsets.UTF_8)) : Optional.empty();
+            return p.exitValue() == 0 ? Optional.of(Files.readString(out, StandardCharsets.UTF_8)) : Optional.empty();
         } catch (IOException e) {
             return Optional.empty();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return Optional.empty();
+        } finally {
+            if (out != null) {
+                try {
+                    Files.deleteIfExists(out);
+                } catch (IOException e) {
+                    LOG.debug("cannot delete {}: {}", out, e.toString());
+                }
+            }
         }
     }
 

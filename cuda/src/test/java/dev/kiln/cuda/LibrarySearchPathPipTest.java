@@ -48,4 +48,21 @@ class LibrarySearchPathPipTest {
         assertTrue(out.isPresent() && out.get().lines().anyMatch(l -> l.contains("-packages")),
                 "site-packages printed: " + out);
     }
+
+    @Test
+    @DisplayName("a probe command that hangs (its child too) is killed at its timeout instead of hanging the JVM")
+    void hangingProbeTimesOut() {
+        ToolSupport.requireTool("sh");
+        long t0 = System.nanoTime();
+        Optional<String> out = LibrarySearchPath.run(List.of("sh", "-c", "sleep 30 & echo started; exec sleep 30"), 1);
+        long seconds = (System.nanoTime() - t0) / 1_000_000_000L;
+        assertEquals(Optional.empty(), out);
+        assertTrue(seconds < 10, "returned after " + seconds + " s");
+    }
+
+    @Test
+    @DisplayName("the search path includes /usr/local/nvidia/lib64, where NVIDIA's container runtime puts the driver")
+    void containerDriverDirectory() {
+        assertTrue(LibrarySearchPath.fromEnvironment().directories().contains(Path.of("/usr/local/nvidia/lib64")));
+    }
 }
