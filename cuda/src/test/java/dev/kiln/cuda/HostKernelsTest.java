@@ -13,14 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.io.OutputStreamWriter;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The element-wise kernels' own source (src/main/cuda/elementwise.cu), compiled for the host with g++ and run as one
- * thread (harness in src/test/resources/host-kernels), against the CPU backend, bit for bit, on special values:
+ * thread ({@link HostKernelHarness}), against the CPU backend, bit for bit, on special values:
  * NaN on either side, infinities, signed zeros. Only the exactly rounded ops (the transcendental ones would compare
  * glibc with glibc, not with CUDA's libdevice), and for MAX/MIN not two zeros of opposite sign (the sign fmaxf/fminf
  * gives them is glibc's here and PTX's max/min.f32 on a GPU). Skipped, saying so, where g++ is missing.
@@ -46,32 +39,19 @@ class HostKernelsTest {
     private static final List<ScalarOp> EXACT_SCALAR = List.of(ScalarOp.ADD, ScalarOp.MUL, ScalarOp.RSUB,
             ScalarOp.MAX, ScalarOp.MIN);
 
-    private Process harness;
-    private Writer in;
-    private BufferedReader out;
+    private HostKernelHarness harness;
     private Backend cpu;
 
     @BeforeAll
     void build(@TempDir Path dir) throws Exception {
-        ToolSupport.requireSources();
-        ToolSupport.requireTool("g++");
-        Path cpp = dir.resolve("harness.cpp");
-        try (InputStream s = HostKernelsTest.class.getResourceAsStream("/host-kernels/harness.cpp")) {
-            Files.write(cpp, s.readAllBytes());
-        }
-        ToolSupport.check(dir, "g++", "-O1", "-ffp-contract=off", "-std=c++17", "-I",
-                ToolSupport.ROOT.resolve("cuda/src/main/cuda").toString(), "-o", "harness", cpp.toString());
-        harness = new ProcessBuilder(dir.resolve("harness").toString()).redirectErrorStream(true).start();
-        in = new OutputStreamWriter(harness.getOutputStream(), StandardCharsets.US_ASCII);
-        out = new BufferedReader(new InputStreamReader(harness.getInputStream(), StandardCharsets.US_ASCII));
+        harness = HostKernelHarness.start(dir);
         cpu = new CpuBackendProvider().create(Map.of());
     }
 
     @AfterAll
     void stop() throws IOException {
         if (harness != null) {
-            in.close();
-            harness.destroy();
+            harness.close();
         }
         if (cpu != null) {
             cpu.close();
@@ -79,24 +59,11 @@ class HostKernelsTest {
     }
 
     private float[] ask(String request) throws IOException {
-        in.write(request + "\n");
-        in.flush();
-        String line = out.readLine();
-        assertTrue(line != null, "the harness stopped");
-        String[] parts = line.trim().split("\\s+");
-        float[] r = new float[parts.length];
-        for (int i = 0; i < parts.length; i++) {
-            r[i] = Float.intBitsToFloat(Integer.parseUnsignedInt(parts[i], 16));
-        }
-        return r;
+        return harness.ask(request);
     }
 
     private static String hex(float... v) {
-        StringBuilder sb = new StringBuilder();
-        for (float f : v) {
-            sb.append(' ').append(Integer.toHexString(Float.floatToRawIntBits(f)));
-        }
-        return sb.toString();
+        return HostKernelHarness.hex(v);
     }
 
     private float[] onCpu(java.util.function.BiConsumer<Buffer, Buffer> op, float[] x, int n) {
