@@ -28,6 +28,7 @@ import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Supplier;
 
 import static jcuda.jcublas.cublasOperation.CUBLAS_OP_N;
@@ -123,6 +124,11 @@ public final class CudaBackend implements Backend {
     public String description() {
         return String.format(Locale.ROOT, "cuda:%d %s (compute %d.%d, %.1f GiB)%s", ctx.index, ctx.name, ctx.ccMajor,
                 ctx.ccMinor, ctx.totalMemory / (1024.0 * 1024 * 1024), options.tf32() ? ", TF32 on" : "");
+    }
+
+    /** The kernels of the shipped PTX, every one looked up when the backend started. */
+    Set<String> kernelNames() {
+        return kernels.kernelNames();
     }
 
     /** Allocator statistics for logs and benchmarks. */
