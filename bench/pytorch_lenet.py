@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The same LeNet-5-BN as `./kiln lenet`, in PyTorch: the reference peer for accuracy and speed on the GPU machine.
+"""The same LeNet-5-BN as `./kiln lenet`, in PyTorch: the reference peer for accuracy and speed on a GPU host.
 
 Same model (dev.kiln.models.LeNet5), same data (the four MNIST IDX files), same hyper-parameters as Kiln's
 defaults (SGD lr 0.1, momentum 0.9, cosine schedule per step, batch 64, MNIST mean/std normalisation), the whole
