@@ -116,8 +116,21 @@ public final class CudaLibraries {
             }
         }
         systemLoad("libcudnn.so.9", cudnn, done);
-        LOG.debug("CUDA libraries loaded: {}", done);
+        if (LOG.isDebugEnabled()) {
+            // the resolved file names carry the versions (libcudnn.so.9 -> libcudnn.so.9.10.2)
+            for (Map.Entry<String, Path> e : done.entrySet()) {
+                LOG.debug("CUDA library loaded: {} from {} ({})", e.getKey(), e.getValue(), resolved(e.getValue()));
+            }
+        }
         return new Loaded(Map.copyOf(done), shim);
+    }
+
+    private static String resolved(Path p) {
+        try {
+            return p.toRealPath().toString();
+        } catch (IOException e) {
+            return "unresolved: " + e.getMessage();
+        }
     }
 
     private static void systemLoad(String name, Path p, Map<String, Path> done) {
