@@ -1,4 +1,4 @@
-package dev.kiln.spark.examples;
+package dev.kiln.examples.spark;
 
 import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
