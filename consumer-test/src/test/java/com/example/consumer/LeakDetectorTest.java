@@ -36,7 +36,7 @@ class LeakDetectorTest {
         Consumer<ResourceLeaks.LeakReport> listener = reports::add;
         ResourceLeaks.Level level = ResourceLeaks.level();
         int maxScopes = ResourceLeaks.maxOpenScopes();
-        ResourceLeaks.addListener(listener);
+        ResourceLeaks.addCapturingListener(listener);
         ResourceLeaks.setLevel(ResourceLeaks.Level.PARANOID);
         ResourceLeaks.setMaxOpenScopes(16);
         ExecutorService requestPool = Executors.newSingleThreadExecutor();

@@ -78,6 +78,8 @@ public final class ResourceLeaks {
     private static volatile int samplingInterval = intProperty("kiln.leakDetection.samplingInterval", 128);
     private static volatile int maxOpenScopes = intProperty("kiln.leakDetection.maxOpenScopes", 64);
     private static final List<Consumer<LeakReport>> LISTENERS = new CopyOnWriteArrayList<>();
+    /** Listeners that take the reports instead of the ERROR log (code that leaks on purpose and checks it). */
+    private static final java.util.Set<Consumer<LeakReport>> CAPTURING = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /** Created on first use; its daemon thread keeps no context class loader. */
     private static final class CleanerHolder {
@@ -127,7 +129,17 @@ public final class ResourceLeaks {
         LISTENERS.add(java.util.Objects.requireNonNull(listener));
     }
 
+    /**
+     * Like {@link #addListener}, but while any such listener is registered the reports go to the listeners only, not
+     * to the ERROR log: for code that leaks on purpose and checks the reports itself (tests of the detector).
+     */
+    public static void addCapturingListener(Consumer<LeakReport> listener) {
+        addListener(listener);
+        CAPTURING.add(listener);
+    }
+
     public static void removeListener(Consumer<LeakReport> listener) {
+        CAPTURING.remove(listener);
         LISTENERS.remove(listener);
     }
 
@@ -174,7 +186,9 @@ public final class ResourceLeaks {
     }
 
     static void report(LeakReport r) {
-        LOG.error("{}", r);
+        if (CAPTURING.isEmpty()) {
+            LOG.error("{}", r);
+        }
         for (Consumer<LeakReport> l : LISTENERS) {
             try {
                 l.accept(r);

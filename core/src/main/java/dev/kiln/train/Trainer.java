@@ -191,10 +191,11 @@ public final class Trainer {
     private void checkCancelled(int epoch) {
         boolean interrupted = Thread.currentThread().isInterrupted();
         if (cancellation.isCancelled() || interrupted) {
+            // epochs counted from 1 in messages, as the progress output counts them
             LOG.info("training {} in epoch {}; {} epoch(s) completed", interrupted ? "interrupted" : "cancelled",
-                    epoch, startEpoch);
+                    epoch + 1, startEpoch);
             throw new TrainingCancelledException("training " + (interrupted ? "interrupted" : "cancelled")
-                    + " in epoch " + epoch + " after " + startEpoch + " completed epoch(s)", startEpoch);
+                    + " in epoch " + (epoch + 1) + " after " + startEpoch + " completed epoch(s)", startEpoch);
         }
     }
 

@@ -31,7 +31,7 @@ class LeakDetectionTest {
         level = ResourceLeaks.level();
         maxScopes = ResourceLeaks.maxOpenScopes();
         ResourceLeaks.setLevel(ResourceLeaks.Level.PARANOID);
-        ResourceLeaks.addListener(listener);
+        ResourceLeaks.addCapturingListener(listener);
     }
 
     @AfterEach

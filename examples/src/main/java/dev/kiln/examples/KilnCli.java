@@ -59,11 +59,22 @@ public final class KilnCli implements Runnable {
         return m == null ? ex.getClass().getSimpleName() : m;
     }
 
+    /**
+     * A command line that does not parse (an unknown option or command, a missing value or sub-command) gets the
+     * error and the usage; a value that parses but is refused (out of range, an output path that cannot be written)
+     * gets the one-line error and where to find the options, since the usage would bury the line that matters.
+     */
     private static int badUsage(CommandLine.ParameterException ex, String[] args) {
         CommandLine cmd = ex.getCommandLine();
         PrintWriter err = cmd.getErr();
         err.println("kiln: " + ex.getMessage());
-        cmd.usage(err);
+        boolean syntax = ex instanceof CommandLine.UnmatchedArgumentException
+                || ex instanceof CommandLine.MissingParameterException || cmd.getParent() == null;
+        if (syntax) {
+            cmd.usage(err);
+        } else {
+            err.println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for the options.");
+        }
         return 2;
     }
 

@@ -159,8 +159,10 @@ final class LeNetCommand implements Callable<Integer> {
                     .schedule(LearningRateSchedule.named(scheduleName)).graphs(graphs).reportEvery(reportEvery)
                     .settings(settings(mnist, train.size())).allowSettingsChange(force);
             boolean terminal = System.console() != null;
+            ConsoleProgressBar bar = null;
             if (progress.equals("bar") || (progress.equals("auto") && terminal)) {
-                tb.listener(new ConsoleProgressBar(System.out));
+                bar = new ConsoleProgressBar(System.out);
+                tb.listener(bar);
             } else if (!progress.equals("none")) {
                 tb.listener(new LoggingListener(10));
             }
@@ -189,9 +191,12 @@ final class LeNetCommand implements Callable<Integer> {
                 }
             }
             List<EpochMetrics> history;
-            try (Interrupts interrupts = Interrupts.stopOnSigint(trainer.cancellation()::cancel, spec.commandLine().getErr())) {
+            Runnable endBarLine = bar == null ? () -> { } : bar::breakLine;
+            try (Interrupts interrupts = Interrupts.stopOnSigint(trainer.cancellation()::cancel, spec.commandLine().getErr(),
+                    endBarLine)) {
                 history = trainer.fit(trainLoader, testLoader);
             } catch (TrainingCancelledException e) {
+                endBarLine.run();
                 PrintWriter err = spec.commandLine().getErr();
                 boolean saved = checkpointFile != null && e.completedEpochs() > 0;
                 err.println("kiln lenet: interrupted: stopped between two batches of epoch " + (e.completedEpochs() + 1)
@@ -361,6 +366,10 @@ final class LeNetCommand implements Callable<Integer> {
         targets.put("--save (provenance)", save == null ? null : ModelFiles.sidecar(save));
         targets.put("--metrics-json", metricsJson);
         targets.put("--plot", plot);
+        if (plot != null && !plot.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
+            throw new CommandLine.ParameterException(cl, "--plot " + plot + ": the plot is a PNG image; give a file"
+                    + " name ending in .png");
+        }
         for (Map.Entry<String, Path> t : targets.entrySet()) {
             if (t.getValue() != null) {
                 outputs.problem(t.getKey(), t.getValue()).ifPresent(problem -> {

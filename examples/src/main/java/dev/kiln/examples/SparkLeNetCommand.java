@@ -38,6 +38,10 @@ final class SparkLeNetCommand implements Callable<Integer> {
         try {
             demo = Class.forName(DEMO_CLASS, true, SparkLeNetCommand.class.getClassLoader());
         } catch (ClassNotFoundException e) {
+            if (args.contains("--help") || args.contains("-h")) {
+                spec.commandLine().usage(spec.commandLine().getOut());
+                return 0;
+            }
             spec.commandLine().getErr().println("kiln spark-lenet: error: Spark is not on this class path; run it "
                     + "through the launcher (./kiln spark-lenet), which builds the examples-spark module on first use "
                     + "and starts Java with Spark's local class path");

@@ -26,8 +26,27 @@ class CommandLineTest {
         assertTrue(out.toString().contains("Usage: kiln lenet"), out.toString());
         out = new java.io.StringWriter();
         assertEquals(2, CliRunner.run(out, "lenet", "--epochs", "0"));
-        assertTrue(out.toString().contains("--epochs must be >= 1"), out.toString());
-        assertEquals(2, CliRunner.run(new java.io.StringWriter(), "no-such-command"));
+        assertEquals("kiln: --epochs must be >= 1, got 0\nTry 'kiln lenet --help' for the options.\n",
+                out.toString().replace("\r\n", "\n"), "a refused value: the error, without the whole usage");
+        out = new java.io.StringWriter();
+        assertEquals(2, CliRunner.run(out, "no-such-command"));
+        assertTrue(out.toString().contains("Usage: kiln"), out.toString());
+    }
+
+    @Test
+    @DisplayName("spark-lenet is a command like the others: listed by --help, with its own help, and it names what it needs")
+    void sparkLenetCommand() {
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "--help"));
+        assertTrue(out.toString().contains("spark-lenet"), out.toString());
+        out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "spark-lenet", "--help"));
+        assertTrue(out.toString().contains("Usage: kiln spark-lenet"), out.toString());
+        // this class path has no Spark (the launcher adds it): a clear error, not a NoClassDefFoundError
+        out = new java.io.StringWriter();
+        assertEquals(1, CliRunner.run(out, "spark-lenet", "--tasks", "2"));
+        assertTrue(out.toString().contains("Spark is not on this class path; run it through the launcher"),
+                out.toString());
     }
 
     @Test
@@ -160,7 +179,7 @@ class CommandLineTest {
         StringBuilder all = new StringBuilder();
         try {
             System.setErr(new java.io.PrintStream(warnings, true, java.nio.charset.StandardCharsets.UTF_8));
-            for (String[] cmd : new String[][]{{}, {"lenet"}, {"bn-demo"}, {"running-stats-demo"}, {"doctor"}, {"bench"},
+            for (String[] cmd : new String[][]{{}, {"lenet"}, {"bn-demo"}, {"running-stats-demo"}, {"spark-lenet"}, {"doctor"}, {"bench"},
                     {"bench", "lenet"}, {"bench", "ops"}, {"bench", "bn"}, {"bench", "predictor"}}) {
                 java.io.StringWriter out = new java.io.StringWriter();
                 String[] args = java.util.Arrays.copyOf(cmd, cmd.length + 1);

@@ -41,11 +41,23 @@ class FailFastTest {
         return args.toArray(new String[0]);
     }
 
+    /** Exit 2, the error and where the options are: not the whole usage, which would bury the error. */
     private static String expectUsageError(String... args) {
         StringWriter out = new StringWriter();
         assertEquals(2, CliRunner.run(out, args), out.toString());
-        assertTrue(out.toString().contains("Usage: kiln"), out.toString());
+        List<String> lines = out.toString().lines().toList();
+        assertEquals("Try 'kiln " + args[0] + " --help' for the options.", lines.get(lines.size() - 1), out.toString());
+        assertFalse(out.toString().contains("Usage:"), out.toString());
         return out.toString();
+    }
+
+    @Test
+    @DisplayName("--plot needs a .png file name: a PNG is never written under another extension")
+    void plotMustBeAPng(@TempDir Path tmp) {
+        Path txt = tmp.resolve("curves.txt");
+        String out = expectUsageError(lenet("--plot", txt.toString()));
+        assertTrue(out.contains("--plot " + txt + ": the plot is a PNG image; give a file name ending in .png"), out);
+        assertFalse(Files.exists(txt));
     }
 
     @Test
