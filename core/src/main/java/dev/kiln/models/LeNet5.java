@@ -23,7 +23,8 @@ import java.util.List;
  * LeNet-5 with batch normalisation for 1×28×28 inputs (d2l.ai's "BN LeNet"):
  * conv 1→6 k5 p2, BN2d, sigmoid, avgpool 2; conv 6→16 k5, BN2d, sigmoid, avgpool 2; flatten 400;
  * linear 400→120, BN1d, sigmoid; 120→84, BN1d, sigmoid; 84→10 (logits).
- * Layer names, and so state-dict keys, are those of the {@code LeNetModel} in PyTorch that this model reproduces:
+ * Layer names, and so state-dict keys, are those of the PyTorch {@code LeNetModel} of the blog post "Batch
+ * Normalization" (2024-10-15), which this model reproduces:
  * {@code conv1}, {@code bn1}, {@code conv2}, {@code bn2}, {@code dense1}, {@code bn3}, {@code dense2}, {@code bn4},
  * {@code dense3} ({@code conv1.weight}, {@code bn1.running_mean}, ..., {@code dense3.bias}); a state dict from
  * {@code LeNetModel().state_dict()} loads as it is. Files written before the linear layers took the post's names

@@ -16,13 +16,13 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * "BN from scratch" as the batch-norm post writes it: {@code x = (torch.randn((20, 2)) + 5) * 2}, batch statistics
+ * "BN from scratch" as the blog post "Batch Normalization" (2024-10-15) writes it: {@code x = (torch.randn((20, 2)) + 5) * 2}, batch statistics
  * by hand, {@code y = gamma * x_hat + beta}, then {@code BatchNorm1d(2)} with the same gamma and beta, and
  * {@code torch.allclose(output, y, rtol=1e-4)}. With PyTorch's random stream the points are the ones
  * {@code torch.manual_seed(seed)} gives.
  */
 @Command(name = "bn-demo", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Batch norm by hand vs BatchNorm1d(2) on 20 random 2-d points, as in the batch-norm post.",
+        description = {"Batch norm by hand vs BatchNorm1d(2) on 20 random 2-d points, as in the post \"Batch Normalization\" (2024-10-15).",
                 "x = (randn(20, 2) + 5) * 2 (mean 10, std 2); mean and biased variance per feature; y = gamma * (x - mean) "
                 + "/ sqrt(var + eps) + beta; BatchNorm1d(2) on x; allclose(output, y, rtol=1e-4). The points come from "
                 + "PyTorch's random stream: --seed S gives those of torch.manual_seed(S). A plot is written only with "

@@ -20,14 +20,15 @@ import java.util.Arrays;
 import java.util.concurrent.Callable;
 
 /**
- * The batch-norm post's running-statistics example, step for step: {@code torch.manual_seed(seed)},
+ * The running-statistics example of the blog post "Batch Normalization" (2024-10-15), step for step:
+ * {@code torch.manual_seed(seed)},
  * {@code SimpleModel = Linear(3, 2) + BatchNorm1d(2)}, MSE loss, SGD lr 0.1; three steps, each on a fresh
  * {@code randn(4, 3)} input and {@code randn(4, 2)} target, printing the running statistics after each; then eval
  * mode and inference on {@code randn(2, 3)}. Its random numbers come from PyTorch's stream, so with the same seed it
  * prints what the post's script prints under PyTorch.
  */
 @Command(name = "running-stats-demo", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"The batch-norm post's running-statistics example, step for step.",
+        description = {"The running-statistics example of the post \"Batch Normalization\" (2024-10-15), step for step.",
                 "SimpleModel = Linear(3, 2) + BatchNorm1d(2), MSE loss, SGD lr 0.1: three training steps, each on a new "
                 + "randn(4, 3) input and randn(4, 2) target, printing running_mean and running_var after each; then eval "
                 + "mode, inference on randn(2, 3), and the statistics again (unchanged). Random numbers come from "
