@@ -63,6 +63,10 @@ class ReadmeLibrarySectionTest {
                 .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
         Element root = pom.getDocumentElement();
         assertEquals("17", text(root, "maven.compiler.release"));
+        // Maven 3.8's default compiler plugin (3.1) ignores maven.compiler.release and compiles for Java 5
+        Element compiler = (Element) root.getElementsByTagName("plugin").item(0);
+        assertEquals("maven-compiler-plugin", text(compiler, "artifactId"));
+        assertEquals("3.13.0", text(compiler, "version"));
         Element managed = (Element) root.getElementsByTagName("dependencyManagement").item(0);
         assertEquals("kiln-bom", text(managed, "artifactId"));
         assertEquals(dev.kiln.core.Kiln.version(), text(managed, "version"));
