@@ -36,8 +36,15 @@ final class GroupedConvKernels {
                             tap(g, ky, kx, oh, ow, ih, iw, (oy, iy, ox0, ox1, ix0) -> {
                                 int yr = yo + oy * ow, xr = xo + iy * iw + ix0 - ox0 * g.strideW();
                                 int sw = g.strideW();
-                                for (int ox = ox0; ox < ox1; ox++) {
-                                    y[yr + ox] += wv * x[xr + ox * sw];
+                                if (sw == 1) {
+                                    // contiguous on both sides: the loop the JIT vectorises
+                                    for (int ox = ox0; ox < ox1; ox++) {
+                                        y[yr + ox] += wv * x[xr + ox];
+                                    }
+                                } else {
+                                    for (int ox = ox0; ox < ox1; ox++) {
+                                        y[yr + ox] += wv * x[xr + ox * sw];
+                                    }
                                 }
                             });
                         }
@@ -68,8 +75,14 @@ final class GroupedConvKernels {
                             tap(g, ky, kx, oh, ow, ih, iw, (oy, iy, ox0, ox1, ix0) -> {
                                 int yr = yo + oy * ow, xr = xo + iy * iw + ix0 - ox0 * g.strideW();
                                 int sw = g.strideW();
-                                for (int ox = ox0; ox < ox1; ox++) {
-                                    dx[xr + ox * sw] += wv * dy[yr + ox];
+                                if (sw == 1) {
+                                    for (int ox = ox0; ox < ox1; ox++) {
+                                        dx[xr + ox] += wv * dy[yr + ox];
+                                    }
+                                } else {
+                                    for (int ox = ox0; ox < ox1; ox++) {
+                                        dx[xr + ox * sw] += wv * dy[yr + ox];
+                                    }
                                 }
                             });
                         }
