@@ -194,4 +194,72 @@ public class ShapeOpsSuite extends DeviceSuite {
         assertThrows(IllegalArgumentException.class, () -> new AdaptiveMaxPool2d(2, -1));
         assertThrows(IllegalArgumentException.class, () -> new Upsample(0));
     }
+
+    /** Parameters of a small U-Net after {@code steps} SGD steps on the given inputs, eagerly or captured after one. */
+    private List<float[]> uNetSteps(float[][] inputs, boolean graphed) {
+        Generator gen = new Generator(11);
+        try (Conv2d enc = Conv2d.builder(1, 4).kernel(3).padding(1).build(device(), gen);
+             dev.kiln.nn.MaxPool2d pool = new dev.kiln.nn.MaxPool2d(2);
+             Conv2d mid = Conv2d.builder(4, 4).kernel(3).padding(1).groups(2).build(device(), gen);
+             Upsample up = new Upsample(2);
+             Conv2d dec = Conv2d.builder(8, 2).kernel(3, 1).padding(1, 0).build(device(), gen);
+             AdaptiveAvgPool2d head = AdaptiveAvgPool2d.global();
+             Tensor x = Tensor.unscoped(device(), new float[2 * 8 * 8], 2, 1, 8, 8)) {
+            List<Tensor> params = new ArrayList<>();
+            for (Conv2d c : List.of(enc, mid, dec)) {
+                params.addAll(c.parameters());
+            }
+            try (dev.kiln.optim.SGD sgd = new dev.kiln.optim.SGD(params, 0.05f, 0.9f, 0f, false, 0f)) {
+                Runnable step = () -> {
+                    try (TensorScope scope = TensorScope.open()) {
+                        sgd.zeroGrad();
+                        Tensor skip = enc.forward(x).relu();
+                        Tensor m = mid.forward(pool.forward(skip)).relu();
+                        Tensor y = dec.forward(Tensor.cat(List.of(up.forward(m), skip.narrow(1, 0, 4)), 1));
+                        Tensor loss = head.forward(y).square().mean().add(y.slice(2, 2, 6).square().mean());
+                        loss.backward();
+                        sgd.step();
+                    }
+                };
+                x.copyFrom(inputs[0]);
+                step.run();
+                if (graphed) {
+                    try (dev.kiln.core.CapturedGraph graph = dev.kiln.core.CapturedGraph.capture(device(), step)) {
+                        for (int s = 1; s < inputs.length; s++) {
+                            x.copyFrom(inputs[s]);
+                            graph.replay();
+                        }
+                    }
+                } else {
+                    for (int s = 1; s < inputs.length; s++) {
+                        x.copyFrom(inputs[s]);
+                        step.run();
+                    }
+                }
+                List<float[]> out = new ArrayList<>();
+                for (Tensor p : params) {
+                    out.add(p.toArray());
+                }
+                return out;
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("a U-Net step (grouped conv, cat, narrow, slice, upsample, adaptive pool) captured and replayed equals eager bit for bit")
+    void capturedUNetStep() {
+        Generator g = new Generator(4);
+        float[][] inputs = new float[5][2 * 8 * 8];
+        for (float[] in : inputs) {
+            g.fillNormal(in, 0f, 1f);
+        }
+        List<float[]> eager = uNetSteps(inputs, false);
+        List<float[]> graphed = uNetSteps(inputs, true);
+        for (int i = 0; i < eager.size(); i++) {
+            assertArrayEquals(eager.get(i), graphed.get(i), "parameter " + i + " after 5 steps");
+        }
+        try (Conv2d fresh = Conv2d.builder(1, 4).kernel(3).padding(1).build(device(), new Generator(11))) {
+            assertFalse(Arrays.equals(fresh.weight().toArray(), eager.get(0)), "the steps changed the first weight");
+        }
+    }
 }
