@@ -3,6 +3,8 @@ package dev.kiln.cpu;
 import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.UpsampleGeometry;
 
+import java.util.Arrays;
+
 /**
  * Slice copies (narrow, cat, stack), adaptive average and max pooling and nearest upsampling. The pooling and
  * upsampling kernels are parallel over the {@code n * channels} planes; every backward is a gather (each input
@@ -65,21 +67,49 @@ final class ShapeKernels {
         return (int) (((long) (i + 1) * out + in - 1) / in) - 1;
     }
 
+    /** {@code [firstWindow, lastWindow]} of every input index: two ints per index. */
+    private static int[] windows(int in, int out) {
+        int[] r = new int[2 * in];
+        for (int i = 0; i < in; i++) {
+            r[2 * i] = firstWindow(i, in, out);
+            r[2 * i + 1] = lastWindow(i, in, out);
+        }
+        return r;
+    }
+
     static void adaptiveAvgBackward(AdaptivePoolGeometry g, float[] dy, float[] dx, Parallel par) {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
+        int[] rows = windows(ih, oh), cols = windows(iw, ow);
+        int[] kh = new int[oh], kw = new int[ow];
+        for (int o = 0; o < oh; o++) {
+            kh[o] = AdaptivePoolGeometry.end(o, ih, oh) - AdaptivePoolGeometry.start(o, ih, oh);
+        }
+        for (int o = 0; o < ow; o++) {
+            kw[o] = AdaptivePoolGeometry.end(o, iw, ow) - AdaptivePoolGeometry.start(o, iw, ow);
+        }
         par.parallelFor(g.n() * g.channels(), grain((long) ih * iw), (lo, hi) -> {
+            // each output's share, dy / kh / kw as PyTorch rounds it, computed once per plane
+            float[] share = new float[oh * ow];
             for (int p = lo; p < hi; p++) {
                 int xo = p * ih * iw, yo = p * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    for (int ox = 0; ox < ow; ox++) {
+                        share[oy * ow + ox] = dy[yo + oy * ow + ox] / kh[oy] / kw[ox];
+                    }
+                }
+                if (oh == 1 && ow == 1) {
+                    // global pooling: every input gets the one share (0 + share, as the sum below: -0 becomes +0)
+                    Arrays.fill(dx, xo, xo + ih * iw, 0f + share[0]);
+                    continue;
+                }
                 for (int yy = 0; yy < ih; yy++) {
-                    int oy0 = firstWindow(yy, ih, oh), oy1 = lastWindow(yy, ih, oh);
+                    int oy0 = rows[2 * yy], oy1 = rows[2 * yy + 1];
                     for (int xx = 0; xx < iw; xx++) {
-                        int ox0 = firstWindow(xx, iw, ow), ox1 = lastWindow(xx, iw, ow);
+                        int ox0 = cols[2 * xx], ox1 = cols[2 * xx + 1];
                         float acc = 0f;
                         for (int oy = oy0; oy <= oy1; oy++) {
-                            int kh = AdaptivePoolGeometry.end(oy, ih, oh) - AdaptivePoolGeometry.start(oy, ih, oh);
                             for (int ox = ox0; ox <= ox1; ox++) {
-                                int kw = AdaptivePoolGeometry.end(ox, iw, ow) - AdaptivePoolGeometry.start(ox, iw, ow);
-                                acc += dy[yo + oy * ow + ox] / kh / kw;
+                                acc += share[oy * ow + ox];
                             }
                         }
                         dx[xo + yy * iw + xx] = acc;
@@ -119,13 +149,14 @@ final class ShapeKernels {
 
     static void adaptiveMaxBackward(AdaptivePoolGeometry g, float[] indices, float[] dy, float[] dx, Parallel par) {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
+        int[] rows = windows(ih, oh), cols = windows(iw, ow);
         par.parallelFor(g.n() * g.channels(), grain((long) ih * iw), (lo, hi) -> {
             for (int p = lo; p < hi; p++) {
                 int xo = p * ih * iw, yo = p * oh * ow;
                 for (int yy = 0; yy < ih; yy++) {
-                    int oy0 = firstWindow(yy, ih, oh), oy1 = lastWindow(yy, ih, oh);
+                    int oy0 = rows[2 * yy], oy1 = rows[2 * yy + 1];
                     for (int xx = 0; xx < iw; xx++) {
-                        int ox0 = firstWindow(xx, iw, ow), ox1 = lastWindow(xx, iw, ow);
+                        int ox0 = cols[2 * xx], ox1 = cols[2 * xx + 1];
                         float here = yy * iw + xx;
                         float acc = 0f;
                         for (int oy = oy0; oy <= oy1; oy++) {
@@ -149,10 +180,17 @@ final class ShapeKernels {
         par.parallelFor(g.n() * g.channels(), grain((long) oh * ow), (lo, hi) -> {
             for (int p = lo; p < hi; p++) {
                 int xo = p * ih * iw, yo = p * oh * ow;
-                for (int oy = 0; oy < oh; oy++) {
-                    int xr = xo + UpsampleGeometry.source(oy, sh) * iw, yr = yo + oy * ow;
-                    for (int ox = 0; ox < ow; ox++) {
-                        y[yr + ox] = x[xr + UpsampleGeometry.source(ox, sw)];
+                for (int yy = 0; yy < ih; yy++) {
+                    // one widened row, then copies of it for the other sh - 1 output rows
+                    int xr = xo + yy * iw, first = yo + yy * sh * ow;
+                    for (int xx = 0, o = first; xx < iw; xx++) {
+                        float v = x[xr + xx];
+                        for (int b = 0; b < sw; b++) {
+                            y[o++] = v;
+                        }
+                    }
+                    for (int a = 1; a < sh; a++) {
+                        System.arraycopy(y, first, y, first + a * ow, ow);
                     }
                 }
             }
