@@ -62,7 +62,12 @@ public final class PoolOps {
 
     /** {@code F.adaptive_max_pool2d(x, (outH, outW))}: the maximum of each window; the gradient goes to its argmax. */
     public static Tensor adaptiveMaxPool2d(Tensor x, int outH, int outW) {
-        return adaptiveMaxPool2dWithIndices(x, outH, outW)[0];
+        Tensor[] r = adaptiveMaxPool2dWithIndices(x, outH, outW);
+        if (!r[0].requiresGrad()) {
+            // no backward will read the indices: release them now rather than with the scope
+            r[1].close();
+        }
+        return r[0];
     }
 
     /**
