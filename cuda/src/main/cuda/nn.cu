@@ -285,3 +285,164 @@ extern "C" __global__ void kiln_bn_inference_activation(int act, long long n, in
         y[i] = kiln_activate(act, (x[i] - mean[c]) * scale + b, error);
     }
 }
+
+/**
+ * dst[o, dstStart + j, i] = src[o, srcStart + j, i] for j < length, viewing src as (outer, srcExtent, inner) and dst as
+ * (outer, dstExtent, inner): narrow, cat and stack.
+ */
+extern "C" __global__ void kiln_copy_slice(int outer, int srcExtent, int srcStart, int dstExtent, int dstStart,
+                                          int length, int inner, const float* __restrict__ src, float* dst) {
+    long long run = (long long) length * inner;
+    long long total = (long long) outer * run;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        long long o = i / run;
+        long long r = i - o * run;
+        dst[(o * dstExtent + dstStart) * inner + r] = src[(o * srcExtent + srcStart) * inner + r];
+    }
+}
+
+/** PyTorch's adaptive window: [floor(o * in / out), ceil((o + 1) * in / out)). */
+__device__ __forceinline__ int kiln_adaptive_start(int o, int in, int out) {
+    return (int) ((long long) o * in / out);
+}
+
+__device__ __forceinline__ int kiln_adaptive_end(int o, int in, int out) {
+    return (int) (((long long) (o + 1) * in + out - 1) / out);
+}
+
+/** The outputs whose windows hold input index i: [floor(i * out / in), ceil((i + 1) * out / in) - 1]. */
+__device__ __forceinline__ int kiln_adaptive_first(int i, int in, int out) {
+    return (int) ((long long) i * out / in);
+}
+
+__device__ __forceinline__ int kiln_adaptive_last(int i, int in, int out) {
+    return (int) (((long long) (i + 1) * out + in - 1) / in) - 1;
+}
+
+/** Adaptive average pooling, one thread per output: the window's sum divided by its height, then its width. */
+extern "C" __global__ void kiln_adaptive_avg_forward(int planes, int inH, int inW, int outH, int outW,
+                                                    const float* __restrict__ x, float* __restrict__ y) {
+    long long total = (long long) planes * outH * outW;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int ow = (int) (i % outW);
+        int oh = (int) ((i / outW) % outH);
+        const float* xp = x + (i / ((long long) outH * outW)) * inH * inW;
+        int h0 = kiln_adaptive_start(oh, inH, outH), h1 = kiln_adaptive_end(oh, inH, outH);
+        int w0 = kiln_adaptive_start(ow, inW, outW), w1 = kiln_adaptive_end(ow, inW, outW);
+        float sum = 0.0f;
+        for (int h = h0; h < h1; h++) {
+            for (int w = w0; w < w1; w++) {
+                sum += xp[h * inW + w];
+            }
+        }
+        y[i] = sum / (float) (h1 - h0) / (float) (w1 - w0);
+    }
+}
+
+/** Adaptive average pooling backward as a gather, one thread per input, windows in output order. */
+extern "C" __global__ void kiln_adaptive_avg_backward(int planes, int inH, int inW, int outH, int outW,
+                                                     const float* __restrict__ dy, float* __restrict__ dx) {
+    long long total = (long long) planes * inH * inW;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int iw = (int) (i % inW);
+        int ih = (int) ((i / inW) % inH);
+        const float* dyp = dy + (i / ((long long) inH * inW)) * outH * outW;
+        int oh0 = kiln_adaptive_first(ih, inH, outH), oh1 = kiln_adaptive_last(ih, inH, outH);
+        int ow0 = kiln_adaptive_first(iw, inW, outW), ow1 = kiln_adaptive_last(iw, inW, outW);
+        float acc = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++) {
+            float kh = (float) (kiln_adaptive_end(oh, inH, outH) - kiln_adaptive_start(oh, inH, outH));
+            for (int ow = ow0; ow <= ow1; ow++) {
+                float kw = (float) (kiln_adaptive_end(ow, inW, outW) - kiln_adaptive_start(ow, inW, outW));
+                acc += dyp[oh * outW + ow] / kh / kw;
+            }
+        }
+        dx[i] = acc;
+    }
+}
+
+/** Adaptive max pooling: the first maximum of the window (the last NaN, if any) and its index in the plane. */
+extern "C" __global__ void kiln_adaptive_max_forward(int planes, int inH, int inW, int outH, int outW,
+                                                    const float* __restrict__ x, float* __restrict__ y,
+                                                    float* __restrict__ indices) {
+    long long total = (long long) planes * outH * outW;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int ow = (int) (i % outW);
+        int oh = (int) ((i / outW) % outH);
+        const float* xp = x + (i / ((long long) outH * outW)) * inH * inW;
+        int h0 = kiln_adaptive_start(oh, inH, outH), h1 = kiln_adaptive_end(oh, inH, outH);
+        int w0 = kiln_adaptive_start(ow, inW, outW), w1 = kiln_adaptive_end(ow, inW, outW);
+        float m = -INFINITY;
+        int at = h0 * inW + w0;
+        for (int h = h0; h < h1; h++) {
+            for (int w = w0; w < w1; w++) {
+                float v = xp[h * inW + w];
+                if (v > m || v != v) {
+                    m = v;
+                    at = h * inW + w;
+                }
+            }
+        }
+        y[i] = m;
+        indices[i] = (float) at;
+    }
+}
+
+/** Adaptive max pooling backward as a gather: each input sums the dy of the windows whose index names it. */
+extern "C" __global__ void kiln_adaptive_max_backward(int planes, int inH, int inW, int outH, int outW,
+                                                     const float* __restrict__ indices, const float* __restrict__ dy,
+                                                     float* __restrict__ dx) {
+    long long total = (long long) planes * inH * inW;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int iw = (int) (i % inW);
+        int ih = (int) ((i / inW) % inH);
+        long long plane = i / ((long long) inH * inW);
+        const float* ip = indices + plane * outH * outW;
+        const float* dyp = dy + plane * outH * outW;
+        float here = (float) (ih * inW + iw);
+        int oh0 = kiln_adaptive_first(ih, inH, outH), oh1 = kiln_adaptive_last(ih, inH, outH);
+        int ow0 = kiln_adaptive_first(iw, inW, outW), ow1 = kiln_adaptive_last(iw, inW, outW);
+        float acc = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++) {
+            for (int ow = ow0; ow <= ow1; ow++) {
+                if (ip[oh * outW + ow] == here) {
+                    acc += dyp[oh * outW + ow];
+                }
+            }
+        }
+        dx[i] = acc;
+    }
+}
+
+/** Nearest upsampling by integer factors: y[oh, ow] = x[oh / sH, ow / sW]. */
+extern "C" __global__ void kiln_upsample_nearest_forward(int planes, int inH, int inW, int sH, int sW,
+                                                        const float* __restrict__ x, float* __restrict__ y) {
+    int outH = inH * sH, outW = inW * sW;
+    long long total = (long long) planes * outH * outW;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int ow = (int) (i % outW);
+        int oh = (int) ((i / outW) % outH);
+        long long plane = i / ((long long) outH * outW);
+        y[i] = x[plane * inH * inW + (oh / sH) * inW + ow / sW];
+    }
+}
+
+/** Its backward as a gather: each input sums its sH x sW block of dy, row-major. */
+extern "C" __global__ void kiln_upsample_nearest_backward(int planes, int inH, int inW, int sH, int sW,
+                                                         const float* __restrict__ dy, float* __restrict__ dx) {
+    int outW = inW * sW;
+    long long total = (long long) planes * inH * inW;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        int iw = (int) (i % inW);
+        int ih = (int) ((i / inW) % inH);
+        long long plane = i / ((long long) inH * inW);
+        const float* dyp = dy + plane * inH * sH * outW;
+        float acc = 0.0f;
+        for (int a = 0; a < sH; a++) {
+            for (int b = 0; b < sW; b++) {
+                acc += dyp[(ih * sH + a) * outW + iw * sW + b];
+            }
+        }
+        dx[i] = acc;
+    }
+}

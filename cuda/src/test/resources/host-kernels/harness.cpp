@@ -14,6 +14,10 @@
 //       then per tensor: N p[N] g[N] HASBUF buf[N if HASBUF]
 //   adam B1 B2 EPS WD:F DECOUPLED DECAY STEPSIZE BC2SQRT:F N p[N] g[N] m[N] v[N]
 //   maxpoolback N C IH IW OH OW KH KW SH SW PH PW x[N*C*IH*IW] y[N*C*OH*OW] dy[N*C*OH*OW]
+//   copyslice OUTER SRCEXT SRCSTART DSTEXT DSTSTART LEN INNER src[OUTER*SRCEXT*INNER] dst[OUTER*DSTEXT*INNER]
+//   adaptive KIND P IH IW OH OW, then KIND 0: x[P*IH*IW]  1: dy[P*OH*OW]  2: x[P*IH*IW]  3: indices[P*OH*OW] dy[P*OH*OW]
+//       (0 average forward, 1 average backward, 2 max forward, 3 max backward)
+//   upsample KIND P IH IW SH SW, then KIND 0: x[P*IH*IW]  1: dy[P*IH*SH*IW*SW]   (0 forward, 1 backward)
 // stdout: one line of result patterns per request (what each returns is listed at its case below).
 #include <cmath>
 #include <cstdio>
@@ -231,6 +235,49 @@ int main() {
             kiln_max_pool_backward(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11],
                                    x.data(), y.data(), dy.data(), dx.data());
             print(dx);
+        } else if (strcmp(kind, "copyslice") == 0) {                 // -> dst
+            int d[7];
+            for (int& v : d) v = (int) readi();
+            std::vector<float> src = readv((long long) d[0] * d[1] * d[6]), dst = readv((long long) d[0] * d[3] * d[6]);
+            kiln_copy_slice(d[0], d[1], d[2], d[3], d[4], d[5], d[6], src.data(), dst.data());
+            print(dst);
+        } else if (strcmp(kind, "adaptive") == 0) {                  // -> y | dx | y indices | dx
+            int k = (int) readi();
+            int d[5];
+            for (int& v : d) v = (int) readi();
+            long long in = (long long) d[0] * d[1] * d[2], out = (long long) d[0] * d[3] * d[4];
+            if (k == 0) {
+                std::vector<float> x = readv(in), y(out);
+                kiln_adaptive_avg_forward(d[0], d[1], d[2], d[3], d[4], x.data(), y.data());
+                print(y);
+            } else if (k == 1) {
+                std::vector<float> dy = readv(out), dx(in);
+                kiln_adaptive_avg_backward(d[0], d[1], d[2], d[3], d[4], dy.data(), dx.data());
+                print(dx);
+            } else if (k == 2) {
+                std::vector<float> x = readv(in), y(out), idx(out);
+                kiln_adaptive_max_forward(d[0], d[1], d[2], d[3], d[4], x.data(), y.data(), idx.data());
+                put(y);
+                print(idx);
+            } else {
+                std::vector<float> idx = readv(out), dy = readv(out), dx(in);
+                kiln_adaptive_max_backward(d[0], d[1], d[2], d[3], d[4], idx.data(), dy.data(), dx.data());
+                print(dx);
+            }
+        } else if (strcmp(kind, "upsample") == 0) {                  // -> y | dx
+            int k = (int) readi();
+            int d[5];
+            for (int& v : d) v = (int) readi();
+            long long in = (long long) d[0] * d[1] * d[2], out = in * d[3] * d[4];
+            if (k == 0) {
+                std::vector<float> x = readv(in), y(out);
+                kiln_upsample_nearest_forward(d[0], d[1], d[2], d[3], d[4], x.data(), y.data());
+                print(y);
+            } else {
+                std::vector<float> dy = readv(out), dx(in);
+                kiln_upsample_nearest_backward(d[0], d[1], d[2], d[3], d[4], dy.data(), dx.data());
+                print(dx);
+            }
         } else {
             return 2;
         }

@@ -65,6 +65,15 @@ public interface Backend extends AutoCloseable {
     /** Sets {@code dst[offset .. offset+length)} to {@code value}. */
     void fill(Buffer dst, long offset, long length, float value);
 
+    /**
+     * Viewing {@code src} as {@code (outer, srcExtent, inner)} and {@code dst} as {@code (outer, dstExtent, inner)}:
+     * {@code dst[o, dstStart + j, i] = src[o, srcStart + j, i]} for {@code j < length}; the rest of {@code dst} is left
+     * as it is. The one kernel behind {@code narrow}, {@code cat} and {@code stack} and their backward. {@code src} and
+     * {@code dst} are different buffers.
+     */
+    void copySlice(Buffer src, int outer, int srcExtent, int srcStart, Buffer dst, int dstExtent, int dstStart,
+                   int length, int inner);
+
     /** {@code dst[i, :] = src[rows[i], :]} for rows of {@code rowLength} floats (batch gathering on the device). */
     void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst);
 
@@ -193,6 +202,33 @@ public interface Backend extends AutoCloseable {
 
     /** Routes each {@code dy} to the first position in its window where {@code x} equals the maximum {@code y}. */
     void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx);
+
+    /**
+     * Adaptive average pooling: each output is the mean of its window ({@link AdaptivePoolGeometry}), the sum divided
+     * by the window's height and then by its width, as PyTorch does.
+     */
+    void adaptiveAvgPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y);
+
+    /** {@code dx[p] = sum over the windows containing p of dy / height / width}, in output order. */
+    void adaptiveAvgPool2dBackward(AdaptivePoolGeometry g, Buffer dy, Buffer dx);
+
+    /**
+     * Adaptive max pooling: the maximum of each window, and in {@code indices} its position {@code h * inW + w} in the
+     * input plane (as a float; PyTorch's {@code return_indices}): the first maximum in row-major order, or the last
+     * NaN when the window holds one (PyTorch's CPU kernel).
+     */
+    void adaptiveMaxPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y, Buffer indices);
+
+    /** Routes each {@code dy} to the position its {@code indices} entry names; positions named by several add up. */
+    void adaptiveMaxPool2dBackward(AdaptivePoolGeometry g, Buffer indices, Buffer dy, Buffer dx);
+
+    // ---------------------------------------------------------------- upsampling
+
+    /** Nearest-neighbour upsampling by integer factors: {@code y[oh, ow] = x[oh / scaleH, ow / scaleW]}. */
+    void upsampleNearest2dForward(UpsampleGeometry g, Buffer x, Buffer y);
+
+    /** {@code dx[h, w]} = the sum of the {@code scaleH x scaleW} block of {@code dy} it was copied to, row-major. */
+    void upsampleNearest2dBackward(UpsampleGeometry g, Buffer dy, Buffer dx);
 
     // ---------------------------------------------------------------- activations and softmax
 

@@ -73,6 +73,21 @@ public final class BackendChecks {
         range(op, "dst", offset, length, dst.length());
     }
 
+    public void copySlice(Buffer src, int outer, int srcExtent, int srcStart, Buffer dst, int dstExtent, int dstStart,
+                          int length, int inner) {
+        String op = "copySlice";
+        count(op, "outer", outer);
+        count(op, "inner", inner);
+        count(op, "length", length);
+        count(op, "srcExtent", srcExtent);
+        count(op, "dstExtent", dstExtent);
+        range(op, "src's extent", srcStart, length, srcExtent);
+        range(op, "dst's extent", dstStart, length, dstExtent);
+        buffer(op, "src", src, (long) outer * srcExtent * inner);
+        buffer(op, "dst", dst, (long) outer * dstExtent * inner);
+        distinct(op, "dst", dst, "src", src);
+    }
+
     public void gatherRows(Buffer src, int rowLength, int[] rows, Buffer dst) {
         String op = "gatherRows";
         required(op, "rows", rows);
@@ -257,6 +272,35 @@ public final class BackendChecks {
     public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
         present("maxPool2dBackward", g).output("dx", dx, g.inputLength(), in("x", x, g.inputLength()),
                 in("y", y, g.outputLength()), in("dy", dy, g.outputLength()));
+    }
+
+    public void adaptiveAvgPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y) {
+        present("adaptiveAvgPool2dForward", g).output("y", y, g.outputLength(), in("x", x, g.inputLength()));
+    }
+
+    public void adaptiveAvgPool2dBackward(AdaptivePoolGeometry g, Buffer dy, Buffer dx) {
+        present("adaptiveAvgPool2dBackward", g).output("dx", dx, g.inputLength(), in("dy", dy, g.outputLength()));
+    }
+
+    public void adaptiveMaxPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y, Buffer indices) {
+        present("adaptiveMaxPool2dForward", g).output("y", y, g.outputLength(), in("x", x, g.inputLength()));
+        buffer("adaptiveMaxPool2dForward", "indices", indices, g.outputLength());
+        distinct("adaptiveMaxPool2dForward", "indices", indices, "x", x, "y", y);
+    }
+
+    public void adaptiveMaxPool2dBackward(AdaptivePoolGeometry g, Buffer indices, Buffer dy, Buffer dx) {
+        present("adaptiveMaxPool2dBackward", g).output("dx", dx, g.inputLength(), in("indices", indices, g.outputLength()),
+                in("dy", dy, g.outputLength()));
+    }
+
+    // ------------------------------------------------------------------------------------------------ upsampling
+
+    public void upsampleNearest2dForward(UpsampleGeometry g, Buffer x, Buffer y) {
+        present("upsampleNearest2dForward", g).output("y", y, g.outputLength(), in("x", x, g.inputLength()));
+    }
+
+    public void upsampleNearest2dBackward(UpsampleGeometry g, Buffer dy, Buffer dx) {
+        present("upsampleNearest2dBackward", g).output("dx", dx, g.inputLength(), in("dy", dy, g.outputLength()));
     }
 
     // ------------------------------------------------------------------------------------------------ activations

@@ -319,6 +319,42 @@ public final class Tensor implements AutoCloseable {
         return flatten(0);
     }
 
+    // ------------------------------------------------------------------ slices and joins
+
+    /**
+     * {@code torch.narrow}: entries {@code [start, start + length)} of dimension {@code dim} ({@code start} may be
+     * negative, counting from the end), as a new tensor. Differentiable: the gradient is zero outside the slice.
+     */
+    public Tensor narrow(int dim, int start, int length) {
+        return SliceOps.narrow(this, dim, start, length);
+    }
+
+    /**
+     * Python's {@code x[:, start:end]} along {@code dim} (step 1): negative bounds count from the end and bounds past
+     * either end are clamped, as in PyTorch. Differentiable.
+     */
+    public Tensor slice(int dim, int start, int end) {
+        return SliceOps.slice(this, dim, start, end);
+    }
+
+    /** {@code torch.unsqueeze}: a dimension of size 1 inserted at {@code dim}; a differentiable reshape. */
+    public Tensor unsqueeze(int dim) {
+        return SliceOps.unsqueeze(this, dim);
+    }
+
+    /**
+     * {@code torch.cat(tensors, dim)}: the tensors joined along {@code dim} (negative counts from the end); every other
+     * dimension must agree. Differentiable in each input.
+     */
+    public static Tensor cat(java.util.List<Tensor> tensors, int dim) {
+        return SliceOps.cat(tensors, dim);
+    }
+
+    /** {@code torch.stack(tensors, dim)}: tensors of one shape joined along a new dimension. Differentiable. */
+    public static Tensor stack(java.util.List<Tensor> tensors, int dim) {
+        return SliceOps.stack(tensors, dim);
+    }
+
     // ------------------------------------------------------------------ element-wise
 
     public Tensor add(Tensor other) {

@@ -35,8 +35,7 @@ final class BatchNormFolding {
             Module next = i + 1 < layers.size() ? layers.get(i + 1) : null;
             Module folded = null;
             if (m instanceof Conv2d conv && next instanceof BatchNorm2d bn && foldable(bn, conv.outChannels())) {
-                Conv2d c = new Conv2d(device, new Generator(0), conv.inChannels(), conv.outChannels(), conv.kernelSize(),
-                        conv.stride(), conv.padding(), conv.dilation(), true);
+                Conv2d c = conv.toBuilder().bias(true).build(device, new Generator(0));
                 foldInto(conv.weight(), conv.bias(), bn, c.weight(), c.bias());
                 folded = c;
             } else if (m instanceof Linear lin && next instanceof BatchNorm1d bn && foldable(bn, lin.outFeatures())) {

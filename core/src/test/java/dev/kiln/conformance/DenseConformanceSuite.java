@@ -143,11 +143,17 @@ public class DenseConformanceSuite extends ConformanceSuite {
         return new ConvGeometry(n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw);
     }
 
+    static ConvGeometry grouped(int n, int c, int h, int w, int oc, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                                int dw, int groups) {
+        return new ConvGeometry(n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw, groups);
+    }
+
     static String describe(ConvGeometry g) {
-        return "x" + shape(g.n(), g.inChannels(), g.inH(), g.inW()) + " w" + shape(g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW())
+        return "x" + shape(g.n(), g.inChannels(), g.inH(), g.inW()) + " w" + shape(g.outChannels(), g.inChannelsPerGroup(), g.kernelH(), g.kernelW())
                 + (g.strideH() != 1 || g.strideW() != 1 ? " stride" + shape(g.strideH(), g.strideW()) : "")
                 + (g.padH() != 0 || g.padW() != 0 ? " pad" + shape(g.padH(), g.padW()) : "")
-                + (g.dilationH() != 1 || g.dilationW() != 1 ? " dilation" + shape(g.dilationH(), g.dilationW()) : "");
+                + (g.dilationH() != 1 || g.dilationW() != 1 ? " dilation" + shape(g.dilationH(), g.dilationW()) : "")
+                + (g.groups() != 1 ? " groups " + g.groups() : "");
     }
 
     static final ConvGeometry[] CONVS = {
@@ -160,6 +166,12 @@ public class DenseConformanceSuite extends ConformanceSuite {
         conv(1, 2, 11, 9, 3, 3, 3, 2, 2, 1, 1, 2, 2),     // stride 2 and dilation 2
         conv(64, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1),   // LeNet conv1
         conv(64, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1),  // LeNet conv2
+        grouped(2, 4, 7, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4),     // depthwise
+        grouped(2, 3, 6, 5, 6, 3, 3, 2, 2, 1, 1, 1, 1, 3),     // depthwise, two filters per channel, stride 2
+        grouped(2, 4, 9, 8, 6, 3, 2, 2, 1, 1, 0, 1, 2, 2),     // 2 groups, rectangular kernel, per-axis geometry
+        grouped(1, 6, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1, 3),     // grouped pointwise
+        grouped(5, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16), // MobileNet-style depthwise, many planes
+        grouped(1, 2, 3, 9, 2, 1, 4, 1, 3, 0, 2, 1, 2, 2),     // 1xk kernel, padding only along w
     };
 
     static Stream<Arguments> convCases() {
@@ -189,7 +201,7 @@ public class DenseConformanceSuite extends ConformanceSuite {
             Buffer y = s.out(g.outputLength());
             b.conv2dForward(g, s.in(x), s.in(w), withBias ? s.in(bias) : null, y);
             // each output is a sum of K = C kh kw products (+ bias): RTOL |ref| + 1e-7 sqrt(K) sum|term|
-            long k = (long) g.inChannels() * g.kernelH() * g.kernelW() + 1;
+            long k = (long) g.inChannelsPerGroup() * g.kernelH() * g.kernelW() + 1;
             assertClose("conv2dForward " + describe(g) + (withBias ? " +bias" : ""),
                     new int[] {g.n(), g.outChannels(), g.outH(), g.outW()}, s.down(y), ref.v(), Tolerance.sums(ref.v(), ref.abs(), k));
             s.assertInputsUnchanged("conv2dForward");
@@ -208,7 +220,7 @@ public class DenseConformanceSuite extends ConformanceSuite {
             Buffer dx = s.out(g.inputLength());
             b.conv2dBackwardData(g, s.in(w), s.in(dy), dx);
             // each dx gathers at most K = outC kh kw products
-            long k = (long) g.outChannels() * g.kernelH() * g.kernelW();
+            long k = (long) g.outChannelsPerGroup() * g.kernelH() * g.kernelW();
             assertClose("conv2dBackwardData " + describe(g), new int[] {g.n(), g.inChannels(), g.inH(), g.inW()},
                     s.down(dx), ref.v(), Tolerance.sums(ref.v(), ref.abs(), k));
             s.assertInputsUnchanged("conv2dBackwardData");
@@ -228,7 +240,7 @@ public class DenseConformanceSuite extends ConformanceSuite {
             b.conv2dBackwardWeight(g, s.in(x), s.in(dy), dw);
             // each dw is a sum over K = n outH outW products
             long k = (long) g.n() * g.outH() * g.outW();
-            assertClose("conv2dBackwardWeight " + describe(g), new int[] {g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW()},
+            assertClose("conv2dBackwardWeight " + describe(g), new int[] {g.outChannels(), g.inChannelsPerGroup(), g.kernelH(), g.kernelW()},
                     s.down(dw), ref.v(), Tolerance.sums(ref.v(), ref.abs(), k));
             s.assertInputsUnchanged("conv2dBackwardWeight");
         }

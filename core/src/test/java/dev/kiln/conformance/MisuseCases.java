@@ -1,6 +1,7 @@
 package dev.kiln.conformance;
 
 import dev.kiln.backend.Activation;
+import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.AdamHyper;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormGeometry;
@@ -12,6 +13,7 @@ import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
+import dev.kiln.backend.UpsampleGeometry;
 
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -48,6 +50,8 @@ final class MisuseCases {
 
     static final ConvGeometry CG = new ConvGeometry(2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1);
     static final PoolGeometry PG = new PoolGeometry(2, 3, 7, 6, 3, 3, 2, 2, 1, 1);
+    static final AdaptivePoolGeometry AG = new AdaptivePoolGeometry(2, 3, 7, 6, 3, 4);
+    static final UpsampleGeometry UG = new UpsampleGeometry(2, 3, 4, 5, 2, 3);
     static final BatchNormGeometry BG = new BatchNormGeometry(2, 3, 5);
     static final SgdHyper MOMENTUM = new SgdHyper(0.1f, 0.9f, 0f, false, 0f, true);
     static final AdamHyper ADAM = new AdamHyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, false, 1);
@@ -64,6 +68,7 @@ final class MisuseCases {
         m.put("copy", be -> new Object[] {be.allocate(4), 1L, be.allocate(5), 2L, 3L});
         m.put("fill", be -> new Object[] {be.allocate(4), 1L, 3L, 1f});
         m.put("gatherRows", be -> new Object[] {be.allocate(12), 3, new int[] {3, 0}, be.allocate(6)});
+        m.put("copySlice", be -> new Object[] {be.allocate(30), 2, 5, 1, be.allocate(24), 4, 2, 2, 3});
         m.put("unary", be -> new Object[] {UnaryOp.NEG, be.allocate(5), be.allocate(5), 5L});
         m.put("scalar", be -> new Object[] {ScalarOp.ADD, be.allocate(5), 1f, be.allocate(5), 5L});
         m.put("binary", be -> new Object[] {BinaryOp.ADD, be.allocate(6), new int[] {2, 3}, be.allocate(3),
@@ -93,6 +98,14 @@ final class MisuseCases {
         m.put("maxPool2dForward", be -> new Object[] {PG, be.allocate(PG.inputLength()), be.allocate(PG.outputLength())});
         m.put("maxPool2dBackward", be -> new Object[] {PG, be.allocate(PG.inputLength()), be.allocate(PG.outputLength()),
                 be.allocate(PG.outputLength()), be.allocate(PG.inputLength())});
+        m.put("adaptiveAvgPool2dForward", be -> new Object[] {AG, be.allocate(AG.inputLength()), be.allocate(AG.outputLength())});
+        m.put("adaptiveAvgPool2dBackward", be -> new Object[] {AG, be.allocate(AG.outputLength()), be.allocate(AG.inputLength())});
+        m.put("adaptiveMaxPool2dForward", be -> new Object[] {AG, be.allocate(AG.inputLength()), be.allocate(AG.outputLength()),
+                be.allocate(AG.outputLength())});
+        m.put("adaptiveMaxPool2dBackward", be -> new Object[] {AG, be.allocate(AG.outputLength()),
+                be.allocate(AG.outputLength()), be.allocate(AG.inputLength())});
+        m.put("upsampleNearest2dForward", be -> new Object[] {UG, be.allocate(UG.inputLength()), be.allocate(UG.outputLength())});
+        m.put("upsampleNearest2dBackward", be -> new Object[] {UG, be.allocate(UG.outputLength()), be.allocate(UG.inputLength())});
         m.put("activationForward", be -> new Object[] {Activation.TANH, be.allocate(5), be.allocate(5), 5L});
         m.put("activationBackward", be -> new Object[] {Activation.TANH, be.allocate(5), be.allocate(5),
                 be.allocate(5), be.allocate(5), 5L});
@@ -306,6 +319,23 @@ final class MisuseCases {
                 new Misuse("batchNormUpdateRunningStats: runningMean is saveMean", be -> {
                     Buffer m = be.allocate(3);
                     be.batchNormUpdateRunningStats(BG, m, be.allocate(3), 1e-5f, 0.1, m, be.allocate(3), null, null);
+                }),
+                new Misuse("copySlice: dst is src", be -> {
+                    Buffer b = be.allocate(24);
+                    be.copySlice(b, 2, 4, 0, b, 4, 2, 2, 3);
+                }),
+                new Misuse("adaptiveMaxPool2dForward: indices is y", be -> {
+                    Buffer y = be.allocate(AG.outputLength());
+                    be.adaptiveMaxPool2dForward(AG, be.allocate(AG.inputLength()), y, y);
+                }),
+                new Misuse("upsampleNearest2dBackward: dx is dy", be -> {
+                    Buffer b = be.allocate(UG.outputLength());
+                    be.upsampleNearest2dBackward(UG, b, b);
+                }),
+                new Misuse("conv2dForward: grouped weight too short", be -> {
+                    ConvGeometry g = new ConvGeometry(1, 4, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2);
+                    be.conv2dForward(g, be.allocate(g.inputLength()), be.allocate(g.weightLength() - 1), null,
+                            be.allocate(g.outputLength()));
                 }),
                 new Misuse("maxPool2dBackward: dx is x", be -> {
                     Buffer x = be.allocate(PG.inputLength());

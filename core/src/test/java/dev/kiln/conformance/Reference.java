@@ -1,12 +1,14 @@
 package dev.kiln.conformance;
 
 import dev.kiln.backend.Activation;
+import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.UnaryOp;
+import dev.kiln.backend.UpsampleGeometry;
 
 /**
  * Plain float64 reference implementations of every {@link dev.kiln.backend.Backend} op: naive loops written from
@@ -207,7 +209,9 @@ public final class Reference {
                         if (bias != null) {
                             y.add(o, bias[oc]);
                         }
-                        for (int ic = 0; ic < g.inChannels(); ic++) {
+                        int icg = g.inChannelsPerGroup();
+                        for (int icl = 0; icl < icg; icl++) {
+                            int ic = oc / g.outChannelsPerGroup() * icg + icl;
                             for (int kh = 0; kh < g.kernelH(); kh++) {
                                 int ih = r * g.strideH() - g.padH() + kh * g.dilationH();
                                 if (ih < 0 || ih >= g.inH()) {
@@ -219,7 +223,7 @@ public final class Reference {
                                         continue;
                                     }
                                     double xv = x[((n * g.inChannels() + ic) * g.inH() + ih) * g.inW() + iw];
-                                    double wv = w[((oc * g.inChannels() + ic) * g.kernelH() + kh) * g.kernelW() + kw];
+                                    double wv = w[((oc * icg + icl) * g.kernelH() + kh) * g.kernelW() + kw];
                                     y.add(o, xv * wv);
                                 }
                             }
@@ -241,7 +245,9 @@ public final class Reference {
                 for (int r = 0; r < oh; r++) {
                     for (int c = 0; c < ow; c++) {
                         double d = dy[((n * g.outChannels() + oc) * oh + r) * ow + c];
-                        for (int ic = 0; ic < g.inChannels(); ic++) {
+                        int icg = g.inChannelsPerGroup();
+                        for (int icl = 0; icl < icg; icl++) {
+                            int ic = oc / g.outChannelsPerGroup() * icg + icl;
                             for (int kh = 0; kh < g.kernelH(); kh++) {
                                 int ih = r * g.strideH() - g.padH() + kh * g.dilationH();
                                 if (ih < 0 || ih >= g.inH()) {
@@ -252,7 +258,7 @@ public final class Reference {
                                     if (iw < 0 || iw >= g.inW()) {
                                         continue;
                                     }
-                                    double wv = w[((oc * g.inChannels() + ic) * g.kernelH() + kh) * g.kernelW() + kw];
+                                    double wv = w[((oc * icg + icl) * g.kernelH() + kh) * g.kernelW() + kw];
                                     dx.add(((n * g.inChannels() + ic) * g.inH() + ih) * g.inW() + iw, d * wv);
                                 }
                             }
@@ -268,11 +274,13 @@ public final class Reference {
         int oh = g.outH();
         int ow = g.outW();
         Sum dw = new Sum((int) g.weightLength());
+        int icg = g.inChannelsPerGroup();
         for (int oc = 0; oc < g.outChannels(); oc++) {
-            for (int ic = 0; ic < g.inChannels(); ic++) {
+            for (int icl = 0; icl < icg; icl++) {
+                int ic = oc / g.outChannelsPerGroup() * icg + icl;
                 for (int kh = 0; kh < g.kernelH(); kh++) {
                     for (int kw = 0; kw < g.kernelW(); kw++) {
-                        int o = ((oc * g.inChannels() + ic) * g.kernelH() + kh) * g.kernelW() + kw;
+                        int o = ((oc * icg + icl) * g.kernelH() + kh) * g.kernelW() + kw;
                         for (int n = 0; n < g.n(); n++) {
                             for (int r = 0; r < oh; r++) {
                                 int ih = r * g.strideH() - g.padH() + kh * g.dilationH();
@@ -498,6 +506,147 @@ public final class Reference {
             }
         }
         return dx;
+    }
+
+    // ------------------------------------------------------------------ adaptive pooling, upsampling, slices
+
+    /** PyTorch's window of output {@code o}: {@code [floor(o*in/out), ceil((o+1)*in/out))}, in double. */
+    static int adaptiveStart(int o, int in, int out) {
+        return (int) Math.floor((double) o * in / out);
+    }
+
+    static int adaptiveEnd(int o, int in, int out) {
+        return (int) Math.ceil((double) (o + 1) * in / out);
+    }
+
+    /** The mean of each window; {@code abs} holds the sum of the magnitudes of its terms. */
+    public static Sum adaptiveAvgPoolForward(AdaptivePoolGeometry g, double[] x) {
+        Sum y = new Sum((int) g.outputLength());
+        int planes = g.n() * g.channels();
+        for (int p = 0; p < planes; p++) {
+            for (int r = 0; r < g.outH(); r++) {
+                int h0 = adaptiveStart(r, g.inH(), g.outH()), h1 = adaptiveEnd(r, g.inH(), g.outH());
+                for (int q = 0; q < g.outW(); q++) {
+                    int w0 = adaptiveStart(q, g.inW(), g.outW()), w1 = adaptiveEnd(q, g.inW(), g.outW());
+                    double area = (double) (h1 - h0) * (w1 - w0);
+                    for (int h = h0; h < h1; h++) {
+                        for (int w = w0; w < w1; w++) {
+                            y.add((p * g.outH() + r) * g.outW() + q, x[(p * g.inH() + h) * g.inW() + w] / area);
+                        }
+                    }
+                }
+            }
+        }
+        return y;
+    }
+
+    /** Each output's gradient spread evenly over its window, scattered. */
+    public static Sum adaptiveAvgPoolBackward(AdaptivePoolGeometry g, double[] dy) {
+        Sum dx = new Sum((int) g.inputLength());
+        int planes = g.n() * g.channels();
+        for (int p = 0; p < planes; p++) {
+            for (int r = 0; r < g.outH(); r++) {
+                int h0 = adaptiveStart(r, g.inH(), g.outH()), h1 = adaptiveEnd(r, g.inH(), g.outH());
+                for (int q = 0; q < g.outW(); q++) {
+                    int w0 = adaptiveStart(q, g.inW(), g.outW()), w1 = adaptiveEnd(q, g.inW(), g.outW());
+                    double area = (double) (h1 - h0) * (w1 - w0);
+                    for (int h = h0; h < h1; h++) {
+                        for (int w = w0; w < w1; w++) {
+                            dx.add((p * g.inH() + h) * g.inW() + w, dy[(p * g.outH() + r) * g.outW() + q] / area);
+                        }
+                    }
+                }
+            }
+        }
+        return dx;
+    }
+
+    /**
+     * {values, indices}: the first maximum of each window in row-major order (the last NaN when there is one), and
+     * its position {@code h * inW + w} in the plane.
+     */
+    public static double[][] adaptiveMaxPoolForward(AdaptivePoolGeometry g, double[] x) {
+        double[] y = new double[(int) g.outputLength()];
+        double[] idx = new double[y.length];
+        int planes = g.n() * g.channels();
+        for (int p = 0; p < planes; p++) {
+            for (int r = 0; r < g.outH(); r++) {
+                int h0 = adaptiveStart(r, g.inH(), g.outH()), h1 = adaptiveEnd(r, g.inH(), g.outH());
+                for (int q = 0; q < g.outW(); q++) {
+                    int w0 = adaptiveStart(q, g.inW(), g.outW()), w1 = adaptiveEnd(q, g.inW(), g.outW());
+                    double best = Double.NEGATIVE_INFINITY;
+                    int at = h0 * g.inW() + w0;
+                    for (int h = h0; h < h1; h++) {
+                        for (int w = w0; w < w1; w++) {
+                            double v = x[(p * g.inH() + h) * g.inW() + w];
+                            if (v > best || Double.isNaN(v)) {
+                                best = v;
+                                at = h * g.inW() + w;
+                            }
+                        }
+                    }
+                    y[(p * g.outH() + r) * g.outW() + q] = best;
+                    idx[(p * g.outH() + r) * g.outW() + q] = at;
+                }
+            }
+        }
+        return new double[][] {y, idx};
+    }
+
+    /** Each dy added to the position its index names. */
+    public static Sum adaptiveMaxPoolBackward(AdaptivePoolGeometry g, double[] indices, double[] dy) {
+        Sum dx = new Sum((int) g.inputLength());
+        int planes = g.n() * g.channels();
+        int outPlane = g.outH() * g.outW();
+        for (int p = 0; p < planes; p++) {
+            for (int o = 0; o < outPlane; o++) {
+                dx.add(p * g.inH() * g.inW() + (int) indices[p * outPlane + o], dy[p * outPlane + o]);
+            }
+        }
+        return dx;
+    }
+
+    /** {@code y[oh, ow] = x[floor(oh / scaleH), floor(ow / scaleW)]}. */
+    public static double[] upsampleNearestForward(UpsampleGeometry g, double[] x) {
+        double[] y = new double[(int) g.outputLength()];
+        int planes = g.n() * g.channels();
+        for (int p = 0; p < planes; p++) {
+            for (int r = 0; r < g.outH(); r++) {
+                for (int q = 0; q < g.outW(); q++) {
+                    y[(p * g.outH() + r) * g.outW() + q] =
+                            x[(p * g.inH() + Math.floorDiv(r, g.scaleH())) * g.inW() + Math.floorDiv(q, g.scaleW())];
+                }
+            }
+        }
+        return y;
+    }
+
+    public static Sum upsampleNearestBackward(UpsampleGeometry g, double[] dy) {
+        Sum dx = new Sum((int) g.inputLength());
+        int planes = g.n() * g.channels();
+        for (int p = 0; p < planes; p++) {
+            for (int r = 0; r < g.outH(); r++) {
+                for (int q = 0; q < g.outW(); q++) {
+                    dx.add((p * g.inH() + Math.floorDiv(r, g.scaleH())) * g.inW() + Math.floorDiv(q, g.scaleW()),
+                            dy[(p * g.outH() + r) * g.outW() + q]);
+                }
+            }
+        }
+        return dx;
+    }
+
+    /** {@code dst} with its slice {@code [dstStart, dstStart+length)} of the middle dimension replaced from src. */
+    public static double[] copySlice(double[] src, int outer, int srcExtent, int srcStart, double[] dst, int dstExtent,
+                                     int dstStart, int length, int inner) {
+        double[] out = dst.clone();
+        for (int o = 0; o < outer; o++) {
+            for (int j = 0; j < length; j++) {
+                for (int i = 0; i < inner; i++) {
+                    out[(o * dstExtent + dstStart + j) * inner + i] = src[(o * srcExtent + srcStart + j) * inner + i];
+                }
+            }
+        }
+        return out;
     }
 
     /** Max over the window's valid (non-padding) positions: padding is -infinity as in PyTorch. */

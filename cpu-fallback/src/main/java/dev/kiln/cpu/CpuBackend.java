@@ -6,7 +6,9 @@ import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Buffer;
+import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.ConvGeometry;
+import dev.kiln.backend.UpsampleGeometry;
 import dev.kiln.backend.GraphCapture;
 import dev.kiln.backend.RecordingBackend;
 import dev.kiln.backend.PoolGeometry;
@@ -217,6 +219,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void copySlice(Buffer src, int outer, int srcExtent, int srcStart, Buffer dst, int dstExtent, int dstStart,
+                          int length, int inner) {
+        check.copySlice(src, outer, srcExtent, srcStart, dst, dstExtent, dstStart, length, inner);
+        ShapeKernels.copySlice(arr(src), outer, srcExtent, srcStart, arr(dst), dstExtent, dstStart, length, inner, par);
+    }
+
+    @Override
     public void synchronize() {
         open();
     }
@@ -326,18 +335,30 @@ public final class CpuBackend implements Backend {
     @Override
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
         check.conv2dForward(g, x, w, bias, y);
+        if (g.groups() > 1) {
+            GroupedConvKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par);
+            return;
+        }
         Conv2dKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par, scratch);
     }
 
     @Override
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
         check.conv2dBackwardData(g, w, dy, dx);
+        if (g.groups() > 1) {
+            GroupedConvKernels.backwardData(g, arr(w), arr(dy), arr(dx), par);
+            return;
+        }
         Conv2dKernels.backwardData(g, arr(w), arr(dy), arr(dx), par, scratch);
     }
 
     @Override
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
         check.conv2dBackwardWeight(g, x, dy, dw);
+        if (g.groups() > 1) {
+            GroupedConvKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par);
+            return;
+        }
         Conv2dKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par, scratch);
     }
 
@@ -413,6 +434,44 @@ public final class CpuBackend implements Backend {
     public void maxPool2dBackward(PoolGeometry g, Buffer x, Buffer y, Buffer dy, Buffer dx) {
         check.maxPool2dBackward(g, x, y, dy, dx);
         PoolKernels.maxBackward(g, arr(x), arr(y), arr(dy), arr(dx), par);
+    }
+
+    @Override
+    public void adaptiveAvgPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y) {
+        check.adaptiveAvgPool2dForward(g, x, y);
+        ShapeKernels.adaptiveAvgForward(g, arr(x), arr(y), par);
+    }
+
+    @Override
+    public void adaptiveAvgPool2dBackward(AdaptivePoolGeometry g, Buffer dy, Buffer dx) {
+        check.adaptiveAvgPool2dBackward(g, dy, dx);
+        ShapeKernels.adaptiveAvgBackward(g, arr(dy), arr(dx), par);
+    }
+
+    @Override
+    public void adaptiveMaxPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y, Buffer indices) {
+        check.adaptiveMaxPool2dForward(g, x, y, indices);
+        ShapeKernels.adaptiveMaxForward(g, arr(x), arr(y), arr(indices), par);
+    }
+
+    @Override
+    public void adaptiveMaxPool2dBackward(AdaptivePoolGeometry g, Buffer indices, Buffer dy, Buffer dx) {
+        check.adaptiveMaxPool2dBackward(g, indices, dy, dx);
+        ShapeKernels.adaptiveMaxBackward(g, arr(indices), arr(dy), arr(dx), par);
+    }
+
+    // ---------------------------------------------------------------- upsampling
+
+    @Override
+    public void upsampleNearest2dForward(UpsampleGeometry g, Buffer x, Buffer y) {
+        check.upsampleNearest2dForward(g, x, y);
+        ShapeKernels.upsampleNearestForward(g, arr(x), arr(y), par);
+    }
+
+    @Override
+    public void upsampleNearest2dBackward(UpsampleGeometry g, Buffer dy, Buffer dx) {
+        check.upsampleNearest2dBackward(g, dy, dx);
+        ShapeKernels.upsampleNearestBackward(g, arr(dy), arr(dx), par);
     }
 
     // ---------------------------------------------------------------- activations and softmax

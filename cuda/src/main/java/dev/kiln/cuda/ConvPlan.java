@@ -93,13 +93,17 @@ final class ConvPlan implements AutoCloseable {
         boolean convCreated = false;
         try {
             xd = Descriptors.tensor(api, g.n(), g.inChannels(), g.inH(), g.inW());
-            wd = Descriptors.filter(api, g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW());
+            wd = Descriptors.filter(api, g.outChannels(), g.inChannelsPerGroup(), g.kernelH(), g.kernelW());
             yd = Descriptors.tensor(api, g.n(), g.outChannels(), g.outH(), g.outW());
             bd = Descriptors.tensor(api, 1, g.outChannels(), 1, 1);
             api.cudnnCreateConvolutionDescriptor(conv);
             convCreated = true;
             api.cudnnSetConvolution2dDescriptor(conv, g.padH(), g.padW(), g.strideH(), g.strideW(),
                     g.dilationH(), g.dilationW(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
+            if (g.groups() > 1) {
+                // the filter holds inChannels / groups channels; cuDNN splits x and y into the groups itself
+                api.cudnnSetConvolutionGroupCount(conv, g.groups());
+            }
             descriptorMath = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
             api.cudnnSetConvolutionMathType(conv, descriptorMath);
             forward = forwardCandidates(h, xd, wd, yd, workspaceLimit);

@@ -237,6 +237,8 @@ interface CudaApi {
 
     void cudnnSetConvolutionMathType(cudnnConvolutionDescriptor d, int mathType);
 
+    void cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor d, int groupCount);
+
     void cudnnSetFilter4dDescriptor(cudnnFilterDescriptor d, int dataType, int format, int k, int c, int h, int w);
 
     void cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor d, int mode, int nanOpt, int windowH, int windowW, int padH,

@@ -6,7 +6,9 @@ import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Buffer;
+import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.ConvGeometry;
+import dev.kiln.backend.UpsampleGeometry;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.BackendChecks;
@@ -340,6 +342,15 @@ public final class CudaBackend implements Backend {
                 allocator.release(idx, (long) rows.length * Integer.BYTES); // stream order keeps it alive for the kernel
             }
         });
+    }
+
+    @Override
+    public void copySlice(Buffer src, int outer, int srcExtent, int srcStart, Buffer dst, int dstExtent, int dstStart,
+                          int length, int inner) {
+        check.copySlice(src, outer, srcExtent, srcStart, dst, dstExtent, dstStart, length, inner);
+        onStream(() -> kernels.launch("nn", "kiln_copy_slice", (long) outer * length * inner, outer, srcExtent, srcStart,
+                dstExtent, dstStart, length, inner, ptr(src, "copySlice src", (long) outer * srcExtent * inner),
+                ptr(dst, "copySlice dst", (long) outer * dstExtent * inner)));
     }
 
     @Override
@@ -688,6 +699,56 @@ public final class CudaBackend implements Backend {
                 g.outH(), g.outW(), g.kernelH(), g.kernelW(), g.strideH(), g.strideW(), g.padH(), g.padW(),
                 ptr(x, "maxpool x", g.inputLength()), ptr(y, "maxpool y", g.outputLength()),
                 ptr(dy, "maxpool dy", g.outputLength()), ptr(dx, "maxpool dx", g.inputLength())));
+    }
+
+    // ================================================================ adaptive pooling and upsampling (PTX)
+
+    @Override
+    public void adaptiveAvgPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y) {
+        check.adaptiveAvgPool2dForward(g, x, y);
+        onStream(() -> kernels.launch("nn", "kiln_adaptive_avg_forward", g.outputLength(), g.n() * g.channels(), g.inH(),
+                g.inW(), g.outH(), g.outW(), ptr(x, "adaptive avgpool x", g.inputLength()),
+                ptr(y, "adaptive avgpool y", g.outputLength())));
+    }
+
+    @Override
+    public void adaptiveAvgPool2dBackward(AdaptivePoolGeometry g, Buffer dy, Buffer dx) {
+        check.adaptiveAvgPool2dBackward(g, dy, dx);
+        onStream(() -> kernels.launch("nn", "kiln_adaptive_avg_backward", g.inputLength(), g.n() * g.channels(), g.inH(),
+                g.inW(), g.outH(), g.outW(), ptr(dy, "adaptive avgpool dy", g.outputLength()),
+                ptr(dx, "adaptive avgpool dx", g.inputLength())));
+    }
+
+    @Override
+    public void adaptiveMaxPool2dForward(AdaptivePoolGeometry g, Buffer x, Buffer y, Buffer indices) {
+        check.adaptiveMaxPool2dForward(g, x, y, indices);
+        onStream(() -> kernels.launch("nn", "kiln_adaptive_max_forward", g.outputLength(), g.n() * g.channels(), g.inH(),
+                g.inW(), g.outH(), g.outW(), ptr(x, "adaptive maxpool x", g.inputLength()),
+                ptr(y, "adaptive maxpool y", g.outputLength()), ptr(indices, "adaptive maxpool indices", g.outputLength())));
+    }
+
+    @Override
+    public void adaptiveMaxPool2dBackward(AdaptivePoolGeometry g, Buffer indices, Buffer dy, Buffer dx) {
+        check.adaptiveMaxPool2dBackward(g, indices, dy, dx);
+        onStream(() -> kernels.launch("nn", "kiln_adaptive_max_backward", g.inputLength(), g.n() * g.channels(), g.inH(),
+                g.inW(), g.outH(), g.outW(), ptr(indices, "adaptive maxpool indices", g.outputLength()),
+                ptr(dy, "adaptive maxpool dy", g.outputLength()), ptr(dx, "adaptive maxpool dx", g.inputLength())));
+    }
+
+    @Override
+    public void upsampleNearest2dForward(UpsampleGeometry g, Buffer x, Buffer y) {
+        check.upsampleNearest2dForward(g, x, y);
+        onStream(() -> kernels.launch("nn", "kiln_upsample_nearest_forward", g.outputLength(), g.n() * g.channels(),
+                g.inH(), g.inW(), g.scaleH(), g.scaleW(), ptr(x, "upsample x", g.inputLength()),
+                ptr(y, "upsample y", g.outputLength())));
+    }
+
+    @Override
+    public void upsampleNearest2dBackward(UpsampleGeometry g, Buffer dy, Buffer dx) {
+        check.upsampleNearest2dBackward(g, dy, dx);
+        onStream(() -> kernels.launch("nn", "kiln_upsample_nearest_backward", g.inputLength(), g.n() * g.channels(),
+                g.inH(), g.inW(), g.scaleH(), g.scaleW(), ptr(dy, "upsample dy", g.outputLength()),
+                ptr(dx, "upsample dx", g.inputLength())));
     }
 
     // ================================================================ activations and softmax

@@ -1,6 +1,7 @@
 package dev.kiln.cuda;
 
 import dev.kiln.backend.Activation;
+import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.AdamHyper;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.BinaryOp;
@@ -12,6 +13,7 @@ import dev.kiln.backend.RecordedWork;
 import dev.kiln.backend.ScalarOp;
 import dev.kiln.backend.SgdHyper;
 import dev.kiln.backend.UnaryOp;
+import dev.kiln.backend.UpsampleGeometry;
 import jcuda.jcudnn.JCudnn;
 
 import java.io.IOException;
@@ -42,6 +44,12 @@ public final class CudaSmoke {
     private static final ConvGeometry CONV = new ConvGeometry(2, 3, 12, 12, 4, 3, 3, 1, 1, 1, 1, 1, 1);
     private static final BatchNormGeometry BN = new BatchNormGeometry(2, 4, 144);
     private static final PoolGeometry POOL = new PoolGeometry(2, 4, 12, 12, 2, 2, 2, 2, 0, 0);
+    /** Depthwise over CONV's output: cudnnSetConvolutionGroupCount with a one-channel filter per group. */
+    private static final ConvGeometry DEPTHWISE = new ConvGeometry(2, 4, 12, 12, 4, 3, 3, 2, 1, 1, 1, 1, 2, 4);
+    /** Over the batch norm's output, with windows of different sizes that overlap. */
+    private static final AdaptivePoolGeometry ADAPTIVE = new AdaptivePoolGeometry(2, 4, 12, 12, 5, 3);
+    /** The pooled (2, 4, 6, 6) back to 12x12. */
+    private static final UpsampleGeometry UPSAMPLE = new UpsampleGeometry(2, 4, 6, 6, 2, 2);
 
     private final Consumer<String> out;
     private final boolean deviceHasContents;
@@ -233,6 +241,15 @@ public final class CudaSmoke {
         Buffer lr = up(0.01f);
         Buffer adamM = b.allocate(CONV.weightLength());
         Buffer adamV = b.allocate(CONV.weightLength());
+        Buffer dwWeight = up(ramp(DEPTHWISE.weightLength(), 0.3f));
+        Buffer dwY = b.allocate(DEPTHWISE.outputLength());
+        Buffer dwDx = b.allocate(DEPTHWISE.inputLength());
+        Buffer dwDw = b.allocate(DEPTHWISE.weightLength());
+        Buffer adaptive = b.allocate(ADAPTIVE.outputLength());
+        Buffer adaptiveIndices = b.allocate(ADAPTIVE.outputLength());
+        Buffer adaptiveDx = b.allocate(ADAPTIVE.inputLength());
+        Buffer upsampled = b.allocate(UPSAMPLE.outputLength());
+        Buffer slice = b.allocate(BN.length() / 2);
         try {
             op("conv2dForward", "cudnnConvolutionForward + cudnnAddTensor", () -> b.conv2dForward(CONV, x, w, bias, y));
             op("conv2dBackwardData", "cudnnConvolutionBackwardData", () -> b.conv2dBackwardData(CONV, w, y, dx));
@@ -277,6 +294,24 @@ public final class CudaSmoke {
             op("sumTo", "kiln_sum_to", () -> b.sumTo(wide, new int[]{4, 2}, row, new int[]{1, 2}));
             op("argmax", "kiln_argmax", () -> b.argmax(logits, rows, classes, 1, smallOut));
             op("gatherRows", "kiln_gather_rows", () -> b.gatherRows(wide, 2, new int[]{3, 0}, smallOut));
+            op("copySlice", "kiln_copy_slice (channels 1..2 of 4)",
+                    () -> b.copySlice(bnY, BN.n(), BN.channels(), 1, slice, 2, 0, 2, BN.spatial()));
+            op("conv2d grouped", "cuDNN forward, data, filter with 4 groups", () -> {
+                b.conv2dForward(DEPTHWISE, y, dwWeight, null, dwY);
+                b.conv2dBackwardData(DEPTHWISE, dwWeight, dwY, dwDx);
+                b.conv2dBackwardWeight(DEPTHWISE, y, dwY, dwDw);
+            });
+            op("adaptiveAvgPool2dForward", "kiln_adaptive_avg_forward", () -> b.adaptiveAvgPool2dForward(ADAPTIVE, bnY, adaptive));
+            op("adaptiveAvgPool2dBackward", "kiln_adaptive_avg_backward",
+                    () -> b.adaptiveAvgPool2dBackward(ADAPTIVE, adaptive, adaptiveDx));
+            op("adaptiveMaxPool2dForward", "kiln_adaptive_max_forward",
+                    () -> b.adaptiveMaxPool2dForward(ADAPTIVE, bnY, adaptive, adaptiveIndices));
+            op("adaptiveMaxPool2dBackward", "kiln_adaptive_max_backward",
+                    () -> b.adaptiveMaxPool2dBackward(ADAPTIVE, adaptiveIndices, adaptive, adaptiveDx));
+            op("upsampleNearest2dForward", "kiln_upsample_nearest_forward",
+                    () -> b.upsampleNearest2dForward(UPSAMPLE, pooled, upsampled));
+            op("upsampleNearest2dBackward", "kiln_upsample_nearest_backward",
+                    () -> b.upsampleNearest2dBackward(UPSAMPLE, upsampled, pooled));
             op("softmaxCrossEntropyForward", "kiln_softmax_xent_rows + kiln_mean",
                     () -> b.softmaxCrossEntropyForward(rows, classes, logits, targets, probs, loss));
             op("softmaxCrossEntropyBackward", "kiln_softmax_xent_backward",
@@ -337,7 +372,8 @@ public final class CudaSmoke {
         } finally {
             for (Buffer buf : new Buffer[]{x, w, bias, y, dx, dw, db, gamma, beta, mean, invStd, runningMean,
                     runningVar, bnY, bnDx, dGamma, dBeta, pooled, poolDx, logits, targets, probs, loss, dLoss,
-                    dLogits, gemmA, gemmB, gemmC, small, smallOut, row, wide, guard, skipped, lr, adamM, adamV}) {
+                    dLogits, gemmA, gemmB, gemmC, small, smallOut, row, wide, guard, skipped, lr, adamM, adamV, dwWeight, dwY, dwDx,
+                    dwDw, adaptive, adaptiveIndices, adaptiveDx, upsampled, slice}) {
                 try {
                     buf.close();
                 } catch (RuntimeException e) {

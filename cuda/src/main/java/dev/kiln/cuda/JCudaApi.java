@@ -517,6 +517,11 @@ final class JCudaApi implements CudaApi {
     }
 
     @Override
+    public void cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor d, int groupCount) {
+        cudnn("cudnnSetConvolutionGroupCount", JCudnn.cudnnSetConvolutionGroupCount(d, groupCount));
+    }
+
+    @Override
     public void cudnnSetFilter4dDescriptor(cudnnFilterDescriptor d, int dataType, int format, int k, int c, int h,
             int w) {
         cudnn("cudnnSetFilter4dDescriptor", JCudnn.cudnnSetFilter4dDescriptor(d, dataType, format, k, c, h, w));

@@ -9,6 +9,7 @@ import dev.kiln.conformance.ElementwiseConformanceSuite;
 import dev.kiln.conformance.MemoryConformanceSuite;
 import dev.kiln.conformance.OptimizerConformanceSuite;
 import dev.kiln.conformance.PoolingConformanceSuite;
+import dev.kiln.conformance.ShapeConformanceSuite;
 import dev.kiln.conformance.SoftmaxConformanceSuite;
 import dev.kiln.cpu.CpuBackendProvider;
 import org.junit.jupiter.api.AfterAll;
@@ -95,6 +96,14 @@ class CheckedCudaConformanceTest {
 
     @Nested
     class Pooling extends PoolingConformanceSuite {
+        @Override
+        protected Backend backend() {
+            return checked();
+        }
+    }
+
+    @Nested
+    class Shape extends ShapeConformanceSuite {
         @Override
         protected Backend backend() {
             return checked();

@@ -105,6 +105,8 @@ final class CheckingCudaApi implements CudaApi {
     private final Map<String, Map<Integer, Integer>> offeredMath = new HashMap<>();
     /** The math type set on each convolution descriptor. */
     private final Map<NativePointerObject, Integer> convMath = new IdentityHashMap<>();
+    /** The group count set on each convolution descriptor; 1, cuDNN's default, when never set. */
+    private final Map<NativePointerObject, Integer> convGroups = new IdentityHashMap<>();
     /** Algorithms whose convolution calls fail at run time (cuDNN's CUDNN_STATUS_EXECUTION_FAILED). */
     private final java.util.Set<Integer> failingAlgorithms = new java.util.HashSet<>();
     /** The workspace set on each cuBLAS handle; cublasSetStream drops it, as cuBLAS does. */
@@ -838,10 +840,21 @@ final class CheckingCudaApi implements CudaApi {
     }
 
     @Override
+    public synchronized void cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor d, int groupCount) {
+        record("cudnnSetConvolutionGroupCount");
+        convDescs.require("cudnnSetConvolutionGroupCount", "descriptor", d);
+        if (groupCount < 1) {
+            throw new CudaCallViolation("cudnnSetConvolutionGroupCount: group count " + groupCount + " (CUDNN_STATUS_BAD_PARAM)");
+        }
+        convGroups.put(d, groupCount);
+    }
+
+    @Override
     public synchronized void cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor d) {
         record("cudnnDestroyConvolutionDescriptor");
         convDescs.destroy("cudnnDestroyConvolutionDescriptor", d);
         convMath.remove(d);
+        convGroups.remove(d);
     }
 
     @Override
@@ -928,8 +941,14 @@ final class CheckingCudaApi implements CudaApi {
         if (p == null) {
             throw new CudaCallViolation(call + ": convolution descriptor never set");
         }
-        if (x[1] != w[1]) {
-            throw new CudaCallViolation(call + ": x has " + x[1] + " channels, the filter " + shape(w) + " expects " + w[1]);
+        int groups = convGroups.getOrDefault(conv, 1);
+        if (x[1] != w[1] * groups) {
+            throw new CudaCallViolation(call + ": x has " + x[1] + " channels, the filter " + shape(w) + " in " + groups
+                    + " group(s) expects " + w[1] * groups);
+        }
+        if (w[0] % groups != 0) {
+            throw new CudaCallViolation(call + ": the filter's " + w[0] + " output channels do not split into " + groups
+                    + " groups");
         }
         int oh = (x[2] + 2 * p[0] - p[4] * (w[2] - 1) - 1) / p[2] + 1;
         int ow = (x[3] + 2 * p[1] - p[5] * (w[3] - 1) - 1) / p[3] + 1;

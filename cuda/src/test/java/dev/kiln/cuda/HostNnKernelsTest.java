@@ -1,12 +1,14 @@
 package dev.kiln.cuda;
 
 import dev.kiln.backend.Activation;
+import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.AdamHyper;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.Buffer;
 import dev.kiln.backend.PoolGeometry;
 import dev.kiln.backend.SgdHyper;
+import dev.kiln.backend.UpsampleGeometry;
 import dev.kiln.cpu.CpuBackendProvider;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The nn.cu kernels' own source, compiled for the host in the harness of the element-wise kernels and run as one
  * thread, against the CPU backend: batch-norm running statistics (with the guard), softmax cross-entropy forward and
  * backward, SGD (many tensors, every option), Adam and AdamW, max-pool backward, activations and the bias and
- * batch-norm-inference fusions. Bit for bit wherever both sides do the same float or double arithmetic; within the
+ * batch-norm-inference fusions, slice copies, adaptive average and max pooling and nearest upsampling. Bit for bit wherever both sides do the same float or double arithmetic; within the
  * stated tolerance where they cannot (the CPU backend's loss is summed in double and its sigmoid and tanh are
  * polynomial approximations, while the host build calls glibc, not CUDA's libdevice: those comparisons say nothing
  * about the GPU's transcendental functions). Skipped, saying so, where g++ is missing.
@@ -420,6 +422,100 @@ class HostNnKernelsTest {
             try (Buffer bx = up(x); Buffer by = up(y); Buffer bdy = up(dy); Buffer bdx = cpu.allocate(in)) {
                 cpu.maxPool2dBackward(g, bx, by, bdy, bdx);
                 assertSameBits("max-pool backward " + g, down(bdx, in), got);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ shapes
+
+    @Test
+    @DisplayName("copy slice: narrow and cat placements, the rest of dst kept, bit for bit")
+    void copySlice() throws IOException {
+        int[][] cases = {{3, 5, 1, 4, 2, 2, 6}, {1, 4, 0, 4, 0, 4, 3}, {2, 3, 2, 7, 6, 1, 1}, {4, 2, 0, 5, 3, 2, 5}};
+        for (int[] c : cases) {
+            int outer = c[0], srcExtent = c[1], srcStart = c[2], dstExtent = c[3], dstStart = c[4], length = c[5], inner = c[6];
+            float[] src = values(outer * srcExtent * inner, 1f);
+            float[] dst = values(outer * dstExtent * inner, 1f);
+            float[] got = harness.ask("copyslice " + outer + " " + srcExtent + " " + srcStart + " " + dstExtent + " "
+                    + dstStart + " " + length + " " + inner + hex(src) + hex(dst));
+            try (Buffer bs = up(src); Buffer bd = up(dst)) {
+                cpu.copySlice(bs, outer, srcExtent, srcStart, bd, dstExtent, dstStart, length, inner);
+                assertSameBits("copySlice " + Arrays.toString(c), down(bd, dst.length), got);
+            }
+        }
+    }
+
+    private static final AdaptivePoolGeometry[] ADAPTIVE = {
+        new AdaptivePoolGeometry(2, 3, 7, 6, 3, 4), new AdaptivePoolGeometry(1, 2, 5, 5, 1, 1),
+        new AdaptivePoolGeometry(1, 1, 3, 4, 5, 7), new AdaptivePoolGeometry(2, 2, 10, 9, 4, 2)};
+
+    private static String adaptive(int kind, AdaptivePoolGeometry g) {
+        return "adaptive " + kind + " " + g.n() * g.channels() + " " + g.inH() + " " + g.inW() + " " + g.outH() + " " + g.outW();
+    }
+
+    @Test
+    @DisplayName("adaptive average pooling forward and backward: overlapping, unequal and empty-free windows, bit for bit")
+    void adaptiveAvgPool() throws IOException {
+        for (AdaptivePoolGeometry g : ADAPTIVE) {
+            int in = (int) g.inputLength(), out = (int) g.outputLength();
+            float[] x = values(in, 1f);
+            float[] dy = values(out, 1f);
+            float[] y = harness.ask(adaptive(0, g) + hex(x));
+            float[] dx = harness.ask(adaptive(1, g) + hex(dy));
+            try (Buffer bx = up(x); Buffer by = cpu.allocate(out); Buffer bdy = up(dy); Buffer bdx = cpu.allocate(in)) {
+                cpu.adaptiveAvgPool2dForward(g, bx, by);
+                cpu.adaptiveAvgPool2dBackward(g, bdy, bdx);
+                assertSameBits("adaptive avg forward " + g, down(by, out), y);
+                assertSameBits("adaptive avg backward " + g, down(bdx, in), dx);
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("adaptive max pooling forward (values and indices; ties, NaN, -inf) and backward, bit for bit")
+    void adaptiveMaxPool() throws IOException {
+        for (AdaptivePoolGeometry g : ADAPTIVE) {
+            int in = (int) g.inputLength(), out = (int) g.outputLength();
+            float[] x = new float[in];
+            for (int i = 0; i < in; i++) {
+                x[i] = random.nextInt(3); // few distinct values: many ties
+            }
+            x[in / 2] = Float.NaN;
+            x[in - 1] = Float.NEGATIVE_INFINITY;
+            float[] dy = values(out, 1f);
+            String[] t = harness.tokens(adaptive(2, g) + hex(x));
+            float[] y = HostKernelHarness.floats(t, 0, out);
+            float[] idx = HostKernelHarness.floats(t, out, -1);
+            try (Buffer bx = up(x); Buffer by = cpu.allocate(out); Buffer bi = cpu.allocate(out); Buffer bdy = up(dy);
+                 Buffer bdx = cpu.allocate(in)) {
+                cpu.adaptiveMaxPool2dForward(g, bx, by, bi);
+                assertSameBits("adaptive max forward " + g, down(by, out), y);
+                float[] cpuIdx = down(bi, out);
+                assertSameBits("adaptive max indices " + g, cpuIdx, idx);
+                float[] dx = harness.ask(adaptive(3, g) + hex(cpuIdx) + hex(dy));
+                cpu.adaptiveMaxPool2dBackward(g, bi, bdy, bdx);
+                assertSameBits("adaptive max backward " + g, down(bdx, in), dx);
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("nearest upsampling forward and backward by integer factors, bit for bit")
+    void upsampleNearest() throws IOException {
+        UpsampleGeometry[] cases = {new UpsampleGeometry(2, 3, 4, 5, 2, 2), new UpsampleGeometry(1, 2, 3, 3, 3, 1),
+            new UpsampleGeometry(1, 1, 2, 3, 1, 4)};
+        for (UpsampleGeometry g : cases) {
+            int in = (int) g.inputLength(), out = (int) g.outputLength();
+            float[] x = values(in, 1f);
+            float[] dy = values(out, 1f);
+            String head = " " + g.n() * g.channels() + " " + g.inH() + " " + g.inW() + " " + g.scaleH() + " " + g.scaleW();
+            float[] y = harness.ask("upsample 0" + head + hex(x));
+            float[] dx = harness.ask("upsample 1" + head + hex(dy));
+            try (Buffer bx = up(x); Buffer by = cpu.allocate(out); Buffer bdy = up(dy); Buffer bdx = cpu.allocate(in)) {
+                cpu.upsampleNearest2dForward(g, bx, by);
+                cpu.upsampleNearest2dBackward(g, bdy, bdx);
+                assertSameBits("upsample forward " + g, down(by, out), y);
+                assertSameBits("upsample backward " + g, down(bdx, in), dx);
             }
         }
     }

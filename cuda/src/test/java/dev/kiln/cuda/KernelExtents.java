@@ -167,6 +167,36 @@ final class KernelExtents {
                 long out = nc * i(a[4]) * i(a[5]);
                 return List.of(at(12, "x", in), at(13, "y", out), at(14, "dy", out), at(15, "dx", in));
             }),
+            Map.entry("kiln_copy_slice", a -> {
+                long outer = i(a[0]);
+                long inner = i(a[6]);
+                int srcExtent = i(a[1]), srcStart = i(a[2]), dstExtent = i(a[3]), dstStart = i(a[4]), length = i(a[5]);
+                if (srcStart < 0 || dstStart < 0 || length < 0 || srcStart + length > srcExtent
+                        || dstStart + length > dstExtent) {
+                    throw new CudaCallViolation("kiln_copy_slice: slice [" + srcStart + ", +" + length + ") of extent "
+                            + srcExtent + " to [" + dstStart + ", +" + length + ") of extent " + dstExtent);
+                }
+                return List.of(at(7, "src", outer * srcExtent * inner), at(8, "dst", outer * dstExtent * inner));
+            }),
+            Map.entry("kiln_adaptive_avg_forward", a -> adaptive(a, "x", "y", null)),
+            Map.entry("kiln_adaptive_avg_backward", a -> adaptive(a, "dy", "dx", null)),
+            Map.entry("kiln_adaptive_max_forward", a -> adaptive(a, "x", "y", "indices")),
+            Map.entry("kiln_adaptive_max_backward", a -> {
+                long planes = i(a[0]);
+                long in = planes * i(a[1]) * i(a[2]);
+                long out = planes * i(a[3]) * i(a[4]);
+                return List.of(at(5, "indices", out), at(6, "dy", out), at(7, "dx", in));
+            }),
+            Map.entry("kiln_upsample_nearest_forward", a -> {
+                long in = (long) i(a[0]) * i(a[1]) * i(a[2]);
+                long out = in * i(a[3]) * i(a[4]);
+                return List.of(at(5, "x", in), at(6, "y", out));
+            }),
+            Map.entry("kiln_upsample_nearest_backward", a -> {
+                long in = (long) i(a[0]) * i(a[1]) * i(a[2]);
+                long out = in * i(a[3]) * i(a[4]);
+                return List.of(at(5, "dy", out), at(6, "dx", in));
+            }),
             Map.entry("kiln_adam", a -> {
                 long n = l(a[12]);
                 return List.of(at(8, "param", n), at(9, "grad", n), at(10, "expAvg", n), at(11, "expAvgSq", n));
@@ -221,6 +251,24 @@ final class KernelExtents {
                 return List.of(at(4, "x", n), nullable(5, "gamma", c), nullable(6, "beta", c), at(7, "mean", c),
                         at(8, "var", c), at(10, "y", n), errorFlag(11));
             }));
+
+    /**
+     * The adaptive-pooling kernels (planes, inH, inW, outH, outW, then buffers from index 5): forward reads the input
+     * and writes outputs (and indices), backward reads output-sized dy and writes the input-sized dx.
+     */
+    private static List<Access> adaptive(Object[] a, String first, String second, String third) {
+        long planes = i(a[0]);
+        long in = planes * i(a[1]) * i(a[2]);
+        long out = planes * i(a[3]) * i(a[4]);
+        boolean forward = third != null || first.equals("x");
+        List<Access> r = new ArrayList<>();
+        r.add(at(5, first, forward ? in : out));
+        r.add(at(6, second, forward ? out : in));
+        if (third != null) {
+            r.add(at(7, third, out));
+        }
+        return r;
+    }
 
     /** The accesses of a launch of {@code kernel}; a violation for a kernel without rules. */
     static List<Access> of(String kernel, Object[] args) {

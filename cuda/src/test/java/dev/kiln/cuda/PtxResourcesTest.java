@@ -21,7 +21,9 @@ class PtxResourcesTest {
             "kiln_axpy", "kiln_broadcast_to", "kiln_sum_to", "kiln_argmax", "kiln_gather_rows",
             "kiln_softmax_xent_rows", "kiln_mean", "kiln_softmax_xent_backward", "kiln_bn_running_stats",
             "kiln_max_pool_backward", "kiln_sgd_many", "kiln_adam", "kiln_activation_forward",
-            "kiln_activation_backward", "kiln_bias_activation", "kiln_bn_inference_activation");
+            "kiln_activation_backward", "kiln_bias_activation", "kiln_bn_inference_activation", "kiln_copy_slice",
+            "kiln_adaptive_avg_forward", "kiln_adaptive_avg_backward", "kiln_adaptive_max_forward",
+            "kiln_adaptive_max_backward", "kiln_upsample_nearest_forward", "kiln_upsample_nearest_backward");
 
     private static String shipped(String module) {
         return new String(CudaKernels.ptx(module), 0, CudaKernels.ptx(module).length - 1, StandardCharsets.UTF_8);

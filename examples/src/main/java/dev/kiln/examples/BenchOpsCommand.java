@@ -1,11 +1,13 @@
 package dev.kiln.examples;
 
 import dev.kiln.backend.Activation;
+import dev.kiln.backend.AdaptivePoolGeometry;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormGeometry;
 import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.backend.PoolGeometry;
+import dev.kiln.backend.UpsampleGeometry;
 import dev.kiln.core.Device;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -176,7 +178,7 @@ final class BenchOpsCommand implements Callable<Integer> {
         Buffer x = rand(g.inputLength()), w = rand(g.weightLength()), bias = rand(g.outChannels());
         Buffer y = zeros(g.outputLength()), dy = rand(g.outputLength()), dx = zeros(g.inputLength());
         Buffer dw = zeros(g.weightLength()), db = zeros(g.outChannels());
-        double f = 2.0 * g.n() * g.outChannels() * g.outH() * g.outW() * g.inChannels() * g.kernelH() * g.kernelW();
+        double f = g.forwardFlops();
         String shape = g.n() + "x" + g.inChannels() + "x" + g.inH() + "x" + g.inW() + "->" + g.outChannels() + " k"
                 + g.kernelH();
         ops.add(new Op(label + " conv forward", shape, f, 0, true, () -> b.conv2dForward(g, x, w, bias, y)));
@@ -279,7 +281,41 @@ final class BenchOpsCommand implements Callable<Integer> {
         ConvGeometry g = new ConvGeometry(32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1);
         convOps(ops, "large", g, true);
         bnOps(ops, "large bn2d", new BatchNormGeometry(32, 64, 56 * 56));
+        shapeOps(ops, "large");
         return ops;
+    }
+
+    /**
+     * A MobileNet block's depthwise convolution and a U-Net's and ResNet's shape ops at the large shape: all move far
+     * more bytes than they compute, so they are rated in GB/s (input and output once each).
+     */
+    private void shapeOps(List<Op> ops, String label) {
+        ConvGeometry dw = new ConvGeometry(32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64);
+        Buffer x = rand(dw.inputLength()), w = rand(dw.weightLength()), y = zeros(dw.outputLength());
+        Buffer dy = rand(dw.outputLength()), dx = zeros(dw.inputLength()), dwt = zeros(dw.weightLength());
+        String shape = "32x64x56x56 k3 g64";
+        double io = 4.0 * (dw.inputLength() + dw.outputLength());
+        ops.add(new Op(label + " depthwise conv forward", shape, 0, io, false, () -> b.conv2dForward(dw, x, w, null, y)));
+        ops.add(new Op(label + " depthwise conv backward data", shape, 0, io, false,
+                () -> b.conv2dBackwardData(dw, w, dy, dx)));
+        ops.add(new Op(label + " depthwise conv backward weight", shape, 0, io, false,
+                () -> b.conv2dBackwardWeight(dw, x, dy, dwt)));
+        AdaptivePoolGeometry global = new AdaptivePoolGeometry(32, 64, 56, 56, 1, 1);
+        Buffer pooled = zeros(global.outputLength());
+        ops.add(new Op(label + " global avgpool forward", "32x64x56x56->1x1", 0, 4.0 * global.inputLength(), false,
+                () -> b.adaptiveAvgPool2dForward(global, x, pooled)));
+        ops.add(new Op(label + " global avgpool backward", "32x64x56x56->1x1", 0, 4.0 * global.inputLength(), false,
+                () -> b.adaptiveAvgPool2dBackward(global, pooled, dx)));
+        UpsampleGeometry up = new UpsampleGeometry(32, 64, 28, 28, 2, 2);
+        double upBytes = 4.0 * (up.inputLength() + up.outputLength());
+        ops.add(new Op(label + " upsample nearest x2 forward", "32x64x28x28", 0, upBytes, false,
+                () -> b.upsampleNearest2dForward(up, x, y)));
+        ops.add(new Op(label + " upsample nearest x2 backward", "32x64x28x28", 0, upBytes, false,
+                () -> b.upsampleNearest2dBackward(up, dy, dx)));
+        ops.add(new Op(label + " cat (two halves, dim 1)", "2x 32x32x56x56", 0, 8.0 * dw.inputLength(), false, () -> {
+            b.copySlice(x, 32, 32, 0, y, 64, 0, 32, 56 * 56);
+            b.copySlice(dx, 32, 32, 0, y, 64, 32, 32, 56 * 56);
+        }));
     }
 
     /** Simple kernels for the machine's peak, run on {@code threads} threads at once. */
