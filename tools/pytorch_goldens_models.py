@@ -13,12 +13,16 @@ dev.kiln.suites.ModelsGoldensSuite:
   resnet          ResNet below: the initial weights' SHA-256 after torch.manual_seed(0), and one training step
                   (SGD lr 0.1, momentum 0.9, weight decay 5e-4 on convolution and linear weights only) from pattern
                   weights on a pattern batch: loss, every gradient, every parameter and buffer after the step
+and core/src/test/resources/goldens/resnet-pytorch.safetensors: the ResNet after torch.manual_seed(3) and three
+  SGD steps on random batches (so the running statistics have moved), as PyTorch writes a state dict, with no Kiln
+  metadata; "resnet_file" in the JSON holds its eval logits on a pattern batch.
 Inputs are pattern(n, seed) as in tools/pytorch_goldens.py, which the Java side reimplements.
 """
 import hashlib
 import json
 import math
 import os
+import struct
 
 import torch
 import torch.nn as nn
@@ -200,12 +204,53 @@ def resnet_cases():
             "loss": float(loss), "grads": grads, "state_after_step": after, "eval_logits_after_step": eval_logits}
 
 
+def write_safetensors(path, state):
+    """The safetensors layout: u64 header length, JSON header (dtype, shape, byte offsets), raw little-endian data;
+    the metadata only what safetensors' torch.save_file writes."""
+    header, blobs, offset = {}, [], 0
+    for k, v in state.items():
+        v = v.detach().contiguous()
+        if v.dtype == torch.int64:
+            dtype, raw = "I64", v.numpy().astype("<i8").tobytes()
+        else:
+            dtype, raw = "F32", v.to(torch.float32).numpy().astype("<f4").tobytes()
+        header[k] = {"dtype": dtype, "shape": list(v.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    header["__metadata__"] = {"format": "pt"}
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def resnet_file(path):
+    torch.manual_seed(3)
+    net = ResNet()
+    opt = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(3):
+        images = torch.randn(16, 1, 28, 28)
+        labels = torch.randint(0, 10, (16,))
+        opt.zero_grad()
+        F.cross_entropy(net(images), labels).backward()
+        opt.step()
+    write_safetensors(path, net.state_dict())
+    net.eval()
+    with torch.no_grad():
+        logits = net(tensor((4, 1, 28, 28), 520))
+    return {"file": "goldens/resnet-pytorch.safetensors", "input_seed": 520, "batch": 4, "eval_logits": t(logits)}
+
+
 def main():
     path = os.path.join(CORE, "pytorch-models.json")
     os.makedirs(CORE, exist_ok=True)
     with open(path, "w") as f:
         json.dump({"torch_version": torch.__version__, "init": init_cases(), "cross_entropy": cross_entropy_cases(),
-                   "optimizer_groups": optimizer_group_cases(), "resnet": resnet_cases()}, f, separators=(",", ":"))
+                   "optimizer_groups": optimizer_group_cases(), "resnet": resnet_cases(),
+                   "resnet_file": resnet_file(os.path.join(CORE, "resnet-pytorch.safetensors"))}, f, separators=(",", ":"))
         f.write("\n")
     print("wrote %s (%d KB)" % (os.path.relpath(path, ROOT), (os.path.getsize(path) + 1023) // 1024))
 

@@ -78,8 +78,11 @@ public abstract class Module implements AutoCloseable {
 
     // ------------------------------------------------------------------ registration
 
-    /** Registers a parameter (requires grad, owned by this module). */
-    protected final Tensor registerParameter(String name, Tensor value) {
+    /**
+     * Registers a parameter (requires grad, owned by this module). Public as PyTorch's {@code register_parameter}, so a
+     * rewrite of a trained model can give a layer a parameter it lacked (batch-norm folding adds a convolution's bias).
+     */
+    public final Tensor registerParameter(String name, Tensor value) {
         checkName(name);
         if (value != null) {
             value.requiresGrad(true);
