@@ -403,6 +403,43 @@ public class ModulesSuite extends DeviceSuite {
         }
     }
 
+    /** Linear, BatchNorm1d, ReLU, Linear written as code, not as a sequence. */
+    private static final class MlpHead extends Module {
+        final Linear fc1;
+        final dev.kiln.nn.BatchNorm1d bn;
+        final Linear fc2;
+
+        MlpHead(dev.kiln.core.Device device, Generator gen) {
+            fc1 = registerModule("fc1", new Linear(device, gen, 12, 6));
+            bn = registerModule("bn", new dev.kiln.nn.BatchNorm1d(device, 6));
+            fc2 = registerModule("fc2", new Linear(device, gen, 6, 3));
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            return fc2.forward(bn.forward(fc1.forward(x.flatten(1))).relu());
+        }
+    }
+
+    @Test
+    @DisplayName("a linear layer followed by BatchNorm1d in hand-written forward code folds too, to float rounding")
+    void linearBatchNormFolds() throws IOException {
+        Architecture arch = new Architecture("MlpHead", new int[]{3, 2, 2}, d -> new MlpHead(d, new Generator(3)));
+        try (MlpHead net = new MlpHead(device(), new Generator(8)); TensorScope scope = TensorScope.open()) {
+            net.bn.runningMean().copyFrom(new float[]{0.3f, -0.2f, 0.1f, 0f, 1f, -1f});
+            net.bn.runningVar().copyFrom(new float[]{2f, 0.5f, 1f, 3f, 0.25f, 1.5f});
+            net.bn.weight().copyFrom(new float[]{1.5f, 0.7f, -1f, 1f, 2f, 0.5f});
+            byte[] bytes = ModelFiles.toBytes(net, arch, Normalization.NONE);
+            Tensor x = Tensor.randn(device(), new Generator(9), 5, 3, 2, 2);
+            try (Predictor folded = Predictor.load(bytes, Predictor.Options.defaults().device(device()).architecture(arch));
+                 Predictor plain = Predictor.load(bytes, Predictor.Options.defaults().device(device()).architecture(arch)
+                         .foldBatchNorm(false))) {
+                assertEquals(1, folded.foldedBatchNorms());
+                assertClose(plain.logits(x).toArray(), folded.logits(x).toArray(), 1e-5, 1e-6, "folded vs unfolded");
+            }
+        }
+    }
+
     @Test
     @DisplayName("a PyTorch-written ResNet safetensors (no Kiln metadata) is served when Options give the architecture and normalisation: PyTorch's eval logits, 15 batch norms folded")
     void servesAPyTorchFile(@TempDir Path dir) throws IOException {
