@@ -68,12 +68,20 @@ public abstract class Module implements AutoCloseable {
         return outputs[0];
     }
 
-    private boolean overridesForwardAll() {
-        try {
-            return getClass().getMethod("forwardAll", Tensor[].class).getDeclaringClass() != Module.class;
-        } catch (NoSuchMethodException e) {
-            return false;
+    /** Per module class: whether it overrides {@link #forwardAll} (looked up once). */
+    private static final ClassValue<Boolean> OVERRIDES_FORWARD_ALL = new ClassValue<>() {
+        @Override
+        protected Boolean computeValue(Class<?> type) {
+            try {
+                return type.getMethod("forwardAll", Tensor[].class).getDeclaringClass() != Module.class;
+            } catch (NoSuchMethodException e) {
+                return false;
+            }
         }
+    };
+
+    private boolean overridesForwardAll() {
+        return OVERRIDES_FORWARD_ALL.get(getClass());
     }
 
     // ------------------------------------------------------------------ registration
