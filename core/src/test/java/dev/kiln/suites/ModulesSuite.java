@@ -205,6 +205,37 @@ public class ModulesSuite extends DeviceSuite {
     }
 
     @Test
+    @DisplayName("a guarded SGD step with several parameter groups skips every group on a NaN loss and counts the skip once")
+    void guardedStepWithGroups() {
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor a = tensor(new float[]{1, 2}, 2).requiresGrad(true);
+            Tensor b = tensor(new float[]{3}, 1).requiresGrad(true);
+            Tensor c = tensor(new float[]{5}, 1).requiresGrad(true);
+            try (SGD sgd = SGD.builder().lr(0.1f).momentum(0.9f).group(ParamGroup.of(a))
+                    .group(ParamGroup.of(b).momentum(0f)).group(ParamGroup.of(c).lr(0.5f)).build()) {
+                for (Tensor p : List.of(a, b, c)) {
+                    p.setGrad(Tensor.ones(device(), p.shape()));
+                }
+                sgd.step(tensor(new float[]{1f}, 1)); // a first, finite step starts the momentum buffers
+                float[][] before = {a.toArray(), b.toArray(), c.toArray()};
+                for (int i = 0; i < 2; i++) {
+                    sgd.step(tensor(new float[]{Float.NaN}, 1));
+                }
+                assertEquals(2, sgd.skippedSteps());
+                assertArrayEquals(before[0], a.toArray());
+                assertArrayEquals(before[1], b.toArray());
+                assertArrayEquals(before[2], c.toArray());
+                sgd.step(tensor(new float[]{0.5f}, 1));
+                assertEquals(2, sgd.skippedSteps());
+                // group 2: lr 0.5, momentum 0.9: buffer 1 -> 1.9, so 5 - 0.5 - 0.95
+                assertArrayEquals(new float[]{3.55f}, c.toArray(), 1e-6f);
+                // group 1: lr 0.1, no momentum: two plain steps
+                assertArrayEquals(new float[]{2.8f}, b.toArray(), 1e-6f);
+            }
+        }
+    }
+
+    @Test
     @DisplayName("CrossEntropyLoss: int[] and long[] targets give the float-tensor loss; a class out of range or a bad smoothing is refused by value")
     void integerTargets() {
         try (TensorScope scope = TensorScope.open()) {
