@@ -302,6 +302,55 @@ public class ModulesSuite extends DeviceSuite {
         }
     }
 
+    private List<dev.kiln.train.EpochMetrics> trainResNet(int epochs, Path checkpoint, Path resume, StateDict[] finalState)
+            throws Exception {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        byte[] images = new byte[96 * 784];
+        byte[] labels = new byte[96];
+        for (int i = 0; i < 96; i++) {
+            labels[i] = (byte) r.nextInt(10);
+            for (int p = 0; p < 784; p++) {
+                images[i * 784 + p] = (byte) (r.nextInt(40) + (p % 28 == 3 * labels[i] ? 200 : 0));
+            }
+        }
+        dev.kiln.data.ImageSplit train = new dev.kiln.data.ImageSplit(64, 28, 28, java.util.Arrays.copyOf(images, 64 * 784),
+                java.util.Arrays.copyOf(labels, 64));
+        dev.kiln.data.ImageSplit test = new dev.kiln.data.ImageSplit(32, 28, 28,
+                java.util.Arrays.copyOfRange(images, 64 * 784, 96 * 784), java.util.Arrays.copyOfRange(labels, 64, 96));
+        try (dev.kiln.data.DataLoader tl = dev.kiln.data.DataLoader.builder(train).batchSize(16).seed(5)
+                .normalization(Normalization.MNIST).build();
+             dev.kiln.data.DataLoader vl = dev.kiln.data.DataLoader.builder(test).batchSize(32).shuffle(false)
+                     .normalization(Normalization.MNIST).build();
+             ResNet model = new ResNet(device(), new Generator(9));
+             SGD sgd = groupedSgd(model)) {
+            dev.kiln.train.Trainer t = dev.kiln.train.Trainer.builder().model(model).loss(new CrossEntropyLoss(0.1f))
+                    .optimizer(sgd).device(device()).epochs(epochs).seed(9).checkpoint(checkpoint).build();
+            if (resume != null) {
+                t.resumeFrom(resume);
+            }
+            List<dev.kiln.train.EpochMetrics> history = t.fit(tl, vl);
+            finalState[0] = model.stateDict();
+            return history;
+        }
+    }
+
+    @Test
+    @DisplayName("the ResNet trains through Trainer (parameter groups, label smoothing) and resumes from a checkpoint bit for bit")
+    void resnetTrainerResumeIsExact(@TempDir Path tmp) throws Exception {
+        StateDict[] straight = new StateDict[1];
+        List<dev.kiln.train.EpochMetrics> full = trainResNet(2, null, null, straight);
+        Path ckpt = tmp.resolve("resnet-ckpt.safetensors");
+        trainResNet(1, ckpt, null, new StateDict[1]);
+        StateDict[] resumed = new StateDict[1];
+        List<dev.kiln.train.EpochMetrics> continued = trainResNet(2, null, ckpt, resumed);
+        assertEquals(2, continued.size());
+        assertEquals(full.get(1).trainLoss(), continued.get(1).trainLoss());
+        for (String k : straight[0].entries().keySet()) {
+            assertArrayEquals(straight[0].get(k).data(), resumed[0].get(k).data(), k);
+        }
+        assertEquals(8L, resumed[0].get("layer3.1.bn2.num_batches_tracked").longValue());
+    }
+
     @Test
     @DisplayName("optimizer state with parameter groups (one with momentum, one without) saves and restores: the next step is identical")
     void groupedOptimizerStateRoundTrip() {
