@@ -17,12 +17,12 @@ import dev.kiln.nn.Sequential;
  * stages of two basic blocks at 16/32/64 channels (1x1-conv shortcuts where the shape changes), global average
  * pooling by {@code AvgPool2d(7)} on 28x28 input, a linear classifier; 174,970 parameters, 15 batch norms.
  */
-final class SmallResNet {
+public final class SmallResNet {
 
     private SmallResNet() {
     }
 
-    static Sequential build(Device device, long seed) {
+    public static Sequential build(Device device, long seed) {
         Generator gen = new Generator(seed);
         Sequential net = new Sequential();
         net.add(new Conv2d(device, gen, 1, 16, 3, 1, 1, 1, false));
