@@ -175,10 +175,11 @@ public final class Tensor implements AutoCloseable {
 
     /**
      * As {@link #fromOp}, saving only {@code saved} (a subset of the inputs) for the backward: an op whose backward
-     * reads nothing but the output gradient and shapes (add, sum, reshape) keeps no activation alive.
+     * reads nothing but the output gradient and shapes (add, sum, reshape, concatenation) keeps no activation alive.
+     * Null entries of {@code saved} are skipped.
      */
-    static Tensor fromOpSaving(String op, Device device, Buffer buffer, int[] shape, GradFn gradFn, Tensor[] saved,
-                               Tensor... inputs) {
+    public static Tensor fromOpSaving(String op, Device device, Buffer buffer, int[] shape, GradFn gradFn,
+                                      Tensor[] saved, Tensor... inputs) {
         boolean needsGrad = gradFn != null && recordsGrad(inputs);
         if (buffer.length() != Shapes.numel(shape)) {
             throw new IllegalStateException(op + ": output buffer of " + buffer.length() + " floats for shape " + Shapes.toString(shape));
