@@ -154,6 +154,38 @@ def min_heap_mb(case, eager, threads, lo, hi, step):
     return hi
 
 
+def cuda_standin_classpath():
+    """The class path of the CUDA module's tests (for the checking stand-in), or None when they are not built."""
+    tests = os.path.join(ROOT, "cuda", "target", "test-classes")
+    if not os.path.isdir(tests):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "cp.txt")
+        r = subprocess.run(["mvn", "-o", "-q", "-B", "-pl", "cuda", "dependency:build-classpath",
+                            "-Dmdep.includeScope=test", f"-Dmdep.outputFile={out}"], cwd=ROOT, capture_output=True)
+        if r.returncode != 0 or not os.path.exists(out):
+            return None
+        with open(out) as f:
+            third_party = [e for e in f.read().strip().split(":") if e and "/dev/kiln/" not in e]
+    own = [os.path.join(ROOT, m, "target", d) for m in ("core", "cuda") for d in ("classes", "test-classes")]
+    return ":".join(own + third_party)
+
+
+def cuda_standin(classpath, case, eager):
+    """The caching allocator's peak bytes for the pass on the checking stand-in (no GPU), or None."""
+    if not classpath:
+        return None
+    model, pass_name = case.split("-")
+    batch = "128" if pass_name == "train" else "1000"
+    r = subprocess.run(["java", "-Xmx1g", f"-Dkiln.tensors.eagerRelease={'true' if eager else 'false'}", "-cp",
+                        classpath, "dev.kiln.cuda.CheckedCudaMemoryBench", model, pass_name, batch],
+                       cwd=ROOT, capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if line.startswith("{"):
+            return json.loads(line)["allocator_peak_bytes"]
+    return None
+
+
 def mb(b):
     return "-" if b is None or b < 0 else f"{b / 1e6:.1f}"
 
@@ -176,6 +208,7 @@ def main():
     py = os.environ.get("KILN_TORCH_PYTHON", "/usr/bin/python3")
     subprocess.run([os.path.join(ROOT, "kiln"), "--version"], cwd=ROOT, check=True, capture_output=True)
     rows = []
+    standin = cuda_standin_classpath()
     for case in args.cases.split(","):
         r = subprocess.run([py, os.path.abspath(__file__), "--case", case, "--torch"], capture_output=True, text=True)
         if r.returncode != 0:
@@ -187,7 +220,8 @@ def main():
         after = kiln(case, 1024, True, args.threads)
         heap_after = min_heap_mb(case, True, args.threads, 16, 1024, args.step)
         heap_before = None if args.no_bisect_before else min_heap_mb(case, False, args.threads, 16, 2048, 4 * args.step)
-        rows.append((case, pt, before, after, heap_before, heap_after))
+        cuda = (cuda_standin(standin, case, False), cuda_standin(standin, case, True))
+        rows.append((case, pt, before, after, heap_before, heap_after, cuda))
         print(f"{case}: done", file=sys.stderr, flush=True)
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
@@ -206,19 +240,23 @@ def main():
         "completes: the heap it needs, JVM and model included; *pass heap* subtracts the heap in use before the pass "
         "(after a GC: the JVM's own objects, the model, the batch), the counterpart of PyTorch's RSS increase.",
         "- *PyTorch RSS*: peak resident set above the resident set before the pass; *tracemalloc*: Python-level peak.",
+        "- *CUDA allocator*: the caching allocator's peak in-use bytes (2 MiB size classes above 1 MiB, cuDNN workspace "
+        "included) for the same pass through the CUDA backend's host code on the checking stand-in (no GPU; "
+        "`dev.kiln.cuda.CheckedCudaMemoryBench`, needs the cuda module's tests built).",
         "",
         "| pass | batch | tensors before MB | tensors after MB | -Xmx1g before | -Xmx1g after | heap before MB | "
-        "heap after MB | pass heap after MB | PyTorch RSS MB | PyTorch tracemalloc MB | pass heap after / PyTorch RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "heap after MB | pass heap after MB | PyTorch RSS MB | PyTorch tracemalloc MB | pass heap after / PyTorch RSS | "
+        "CUDA allocator before MB | CUDA allocator after MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for case, pt, before, after, hb, ha in rows:
+    for case, pt, before, after, hb, ha, cuda in rows:
         own = after.get("heap_before_bytes")
         pass_heap = ha * 1048576 - own if ha and own is not None else None
         ratio = f"{pass_heap / pt['rss_peak_bytes']:.2f}" if pass_heap and pt["rss_peak_bytes"] > 0 else "-"
         lines.append(f"| {case} | {pt['batch']} | {mb(before.get('tensor_peak_bytes'))} | "
                      f"{mb(after.get('tensor_peak_bytes'))} | {'runs' if before['ok'] else 'OOM'} | "
                      f"{'runs' if after['ok'] else 'OOM'} | {hb if hb else '> 2048'} | {ha if ha else '> 1024'} | {mb(pass_heap)} | "
-                     f"{mb(pt['rss_peak_bytes'])} | {mb(pt['tracemalloc_peak_bytes'])} | {ratio} |")
+                     f"{mb(pt['rss_peak_bytes'])} | {mb(pt['tracemalloc_peak_bytes'])} | {ratio} | {mb(cuda[0])} | {mb(cuda[1])} |")
     text = "\n".join(lines) + "\n"
     print(text)
     out = args.out or os.path.join(ROOT, "bench", "results",
