@@ -171,6 +171,9 @@ public final class TensorScope implements AutoCloseable {
      * {@code results}) to the enclosing scope, or leaves them to the caller when there is none.
      */
     void closeFrame(Tensor[] results, boolean keepAll) {
+        if (closed) {
+            return; // an enclosing scope closed inside the body already closed this frame with it
+        }
         ArrayDeque<TensorScope> stack = STACK.get();
         if (stack.peek() != this) {
             // a scope opened inside the body and left open: closing this frame closes it, as an enclosing scope would
