@@ -236,9 +236,9 @@ def main():
         "- *tensors*: Kiln's peak of live tensor storage during the pass (`Device.tensorMemory()`), before = scope-only "
         "lifetimes (`-Dkiln.tensors.eagerRelease=false`), after = eager release.",
         "- *-Xmx1g*: whether the pass completes with a 1 GiB heap.",
-        f"- *heap*: the smallest -Xmx (step {args.step} MB after, {4 * args.step} MB before) at which the pass "
+        f"- *heap*: the smallest -Xmx (step {args.step} MiB after, {4 * args.step} MiB before) at which the pass "
         "completes: the heap it needs, JVM and model included; *pass heap* subtracts the heap in use before the pass "
-        "(after a GC: the JVM's own objects, the model, the batch), the counterpart of PyTorch's RSS increase.",
+        "(after a GC: the JVM's own objects, the model, the batch), the counterpart of PyTorch's RSS increase. MB = 10^6 bytes, MiB = 2^20.",
         "- *PyTorch RSS*: peak resident set above the resident set before the pass; *tracemalloc*: Python-level peak.",
         "- *CUDA allocator*: the caching allocator's peak in-use bytes (2 MiB size classes above 1 MiB, cuDNN workspace "
         "included) for the same pass through the CUDA backend's host code on the checking stand-in (no GPU; "
