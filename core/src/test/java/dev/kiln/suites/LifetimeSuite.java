@@ -160,6 +160,52 @@ public class LifetimeSuite extends DeviceSuite {
         return 2 * 4 * channels;
     }
 
+    /** A module that keeps what it made: an op result, a detach() of it, a tensor made from data. */
+    private static final class Probe extends dev.kiln.nn.Module {
+        Tensor temporary;
+        Tensor detached;
+        Tensor data;
+
+        @Override
+        public Tensor forward(Tensor x) {
+            temporary = x.mul(2f);
+            detached = temporary.detach();
+            data = Tensor.full(x.device(), 1f, x.shape());
+            return temporary.add(data);
+        }
+    }
+
+    @Test
+    @DisplayName("a call frame releases the op results a module made and did not return, nothing else")
+    void callFrameReleasesOnlyUnreturnedOpResults() {
+        Probe probe = new Probe();
+        try (Sequential seq = new Sequential(probe, new dev.kiln.nn.ReLU())) {
+            Tensor x = randn(5, 3, 4);
+            Tensor detached;
+            Tensor data;
+            try (TensorScope scope = TensorScope.open()) {
+                x.requiresGrad(true);
+                Tensor out = seq.forward(x);
+                assertTrue(probe.temporary.isClosed(), "the op result the module did not return is released");
+                detached = probe.detached;
+                data = probe.data;
+                float[] xs = x.toArray();
+                float[] kept = detached.toArray();
+                for (int i = 0; i < xs.length; i++) {
+                    assertEquals(2 * xs[i], kept[i], 0f, "a detach() outlives the call, index " + i);
+                }
+                assertEquals(1f, data.toArray()[0], "a tensor made from data moves to the scope");
+                out.sum().backward();
+                float[] grad = x.grad().toArray();
+                for (int i = 0; i < xs.length; i++) {
+                    assertEquals(2 * xs[i] + 1 > 0 ? 2f : 0f, grad[i], 0f, "gradient through the released results, index " + i);
+                }
+            }
+            assertTrue(detached.isClosed() && data.isClosed(), "the scope closes what the frame handed it");
+            x.close();
+        }
+    }
+
     @Test
     @DisplayName("the scope stays the safety net: what a forward leaves behind goes when it closes")
     void scopeReleasesTheRest() {
