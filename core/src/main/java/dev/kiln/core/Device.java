@@ -14,6 +14,7 @@ public final class Device {
 
     private final String name;
     private final Backend backend;
+    private final TensorMemory memory = new TensorMemory();
 
     private Device(String name, Backend backend) {
         this.name = Objects.requireNonNull(name);
@@ -71,6 +72,11 @@ public final class Device {
     /** The device's own backend, whatever this thread is doing. */
     Backend ownBackend() {
         return backend;
+    }
+
+    /** Bytes of tensor storage alive on this device now and at the high-water mark. */
+    public TensorMemory tensorMemory() {
+        return memory;
     }
 
     /** "cpu" or "cuda" without the index. */

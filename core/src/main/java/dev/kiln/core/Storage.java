@@ -3,18 +3,24 @@ package dev.kiln.core;
 import dev.kiln.backend.Buffer;
 
 /**
- * A backend buffer shared by a tensor and its views (reshape, flatten). The buffer is released when the last tensor
- * that references it is closed: deterministic, never left to the garbage collector.
+ * A backend buffer shared by its owners: the tensor that created it, its views (reshape, flatten, detach) and the
+ * autograd nodes that saved it for their backward. The buffer is released when the last owner lets go:
+ * deterministic, never left to the garbage collector.
  */
 final class Storage {
 
     private final Buffer buffer;
+    private final TensorMemory memory;
+    private final long bytes;
     private final ResourceLeaks.Tracker leak;
     private int references = 1;
 
-    Storage(Buffer buffer) {
+    Storage(Buffer buffer, TensorMemory memory) {
         this.buffer = buffer;
+        this.memory = memory;
+        this.bytes = 4L * buffer.length();
         this.leak = ResourceLeaks.track(this, "tensor");
+        memory.allocated(bytes);
     }
 
     Buffer buffer() {
@@ -29,11 +35,15 @@ final class Storage {
         return this;
     }
 
-    synchronized void release() {
-        if (references > 0 && --references == 0) {
-            buffer.close();
-            leak.close();
+    void release() {
+        synchronized (this) {
+            if (references == 0 || --references > 0) {
+                return;
+            }
         }
+        memory.released(bytes);
+        buffer.close();
+        leak.close();
     }
 
     synchronized boolean isReleased() {

@@ -13,7 +13,11 @@ import dev.kiln.backend.UnaryOp;
  * plus the autograd node that produced it. Operations are out-of-place; their forward and backward live in
  * {@code TensorOps} (one backend call each, the backward next to it), the reverse pass in {@code Autograd}.
  *
- * <p>Tensors hold backend memory: close them, or create them inside a {@link TensorScope}.
+ * <p>Tensors hold backend memory: close them, or create them inside a {@link TensorScope}. A tensor's storage has
+ * several owners, counted: this handle, its views, and the autograd nodes that saved it for their backward. Closing the
+ * handle never breaks a backward that still needs the data (the graph keeps its own reference), and the graph lets go
+ * of what it saved as soon as that node's backward has run or nothing can reach the node any more; see
+ * {@code docs/architecture.md}, "Tensor lifetimes".
  */
 public final class Tensor implements AutoCloseable {
 
@@ -28,8 +32,28 @@ public final class Tensor implements AutoCloseable {
     Tensor grad;
     private boolean closed;
 
+    /** Made by an op (not a leaf created from data, a view or a wrapped side buffer): a call frame may release it. */
+    final boolean opResult;
+    /** The scope that will close this tensor, if any. */
+    TensorScope scope;
+    /** Autograd nodes holding this tensor's storage for their backward (it stays readable to them when closed). */
+    private int savedBy;
+    /** What this node holds for its backward; null once released (or for a leaf). */
+    private Tensor[] saved;
+    /** Whether this node's saved tensors were released by a backward (a second one must fail, as in PyTorch). */
+    private boolean savedReleasedByBackward;
+    /** Recorded nodes that have this node as an input and are still alive (a node lives while reachable). */
+    private int graphUsers;
+    /** Whether this node was dropped from the graph (released what it saved, let go of its inputs). */
+    private boolean graphDropped;
+
     private Tensor(Device device, Storage storage, int[] shape, boolean requiresGrad,
                    String op, Tensor[] inputs, GradFn gradFn, boolean scoped) {
+        this(device, storage, shape, requiresGrad, op, inputs, gradFn, scoped, false);
+    }
+
+    private Tensor(Device device, Storage storage, int[] shape, boolean requiresGrad,
+                   String op, Tensor[] inputs, GradFn gradFn, boolean scoped, boolean opResult) {
         this.device = device;
         this.storage = storage;
         this.shape = shape;
@@ -37,6 +61,14 @@ public final class Tensor implements AutoCloseable {
         this.op = op;
         this.inputs = inputs;
         this.gradFn = gradFn;
+        this.opResult = opResult;
+        if (inputs != null) {
+            for (Tensor in : inputs) {
+                if (in != null && in.gradFn != null) {
+                    in.graphUsers++;
+                }
+            }
+        }
         if (scoped) {
             TensorScope.register(this);
         }
@@ -114,21 +146,129 @@ public final class Tensor implements AutoCloseable {
         if (buffer.length() != Shapes.numel(shape)) {
             throw new IllegalArgumentException("buffer of " + buffer.length() + " floats cannot hold shape " + Shapes.toString(shape));
         }
-        return new Tensor(device, new Storage(buffer), shape, false, null, null, null, true);
+        return new Tensor(device, new Storage(buffer, device.tensorMemory()), shape, false, null, null, null, true);
+    }
+
+    /**
+     * Wraps a freshly allocated buffer as the result of an op that records no graph (fused inference paths): a leaf
+     * like {@link #wrap}, which a call frame or a container may release once nothing can reach it.
+     */
+    public static Tensor wrapResult(Device device, Buffer buffer, int... shape) {
+        if (buffer.length() != Shapes.numel(shape)) {
+            throw new IllegalArgumentException("buffer of " + buffer.length() + " floats cannot hold shape " + Shapes.toString(shape));
+        }
+        return new Tensor(device, new Storage(buffer, device.tensorMemory()), shape, false, null, null, null, true, true);
     }
 
     /**
      * The result of an operation: {@code buffer} (freshly allocated, now owned by the result) with the given shape,
      * recording {@code gradFn} when grad mode is on and any input requires a gradient. This is how layers outside this
      * package define ops with their own backward.
+     *
+     * <p>The recorded node saves every input for its backward: their memory stays alive for {@code gradFn} until it
+     * has run, even when their handles are closed. A backward that also reads the op's output calls
+     * {@link #saveOutputForBackward()} on the result (not {@code detach()}, whose view would live until its scope closes).
      */
     public static Tensor fromOp(String op, Device device, Buffer buffer, int[] shape, GradFn gradFn, Tensor... inputs) {
+        return fromOpSaving(op, device, buffer, shape, gradFn, inputs, inputs);
+    }
+
+    /**
+     * As {@link #fromOp}, saving only {@code saved} (a subset of the inputs) for the backward: an op whose backward
+     * reads nothing but the output gradient and shapes (add, sum, reshape, concatenation) keeps no activation alive.
+     * Null entries of {@code saved} are skipped.
+     */
+    public static Tensor fromOpSaving(String op, Device device, Buffer buffer, int[] shape, GradFn gradFn,
+                                      Tensor[] saved, Tensor... inputs) {
         boolean needsGrad = gradFn != null && recordsGrad(inputs);
         if (buffer.length() != Shapes.numel(shape)) {
             throw new IllegalStateException(op + ": output buffer of " + buffer.length() + " floats for shape " + Shapes.toString(shape));
         }
-        return new Tensor(device, new Storage(buffer), shape, needsGrad, op,
-                needsGrad ? inputs.clone() : null, needsGrad ? gradFn : null, true);
+        Tensor result = new Tensor(device, new Storage(buffer, device.tensorMemory()), shape, needsGrad, op,
+                needsGrad ? inputs.clone() : null, needsGrad ? gradFn : null, true, true);
+        if (needsGrad) {
+            int n = 0;
+            Tensor[] keep = new Tensor[saved.length];
+            for (Tensor t : saved) {
+                if (t != null) {
+                    t.retainForGraph();
+                    keep[n++] = t;
+                }
+            }
+            result.saved = java.util.Arrays.copyOf(keep, n);
+        }
+        return result;
+    }
+
+    /**
+     * Keeps this op result's own memory for its backward (sigmoid, exp, max-pool and softmax read their output there),
+     * until that backward has run or the node is dropped. Does nothing when no graph was recorded. Returns this tensor.
+     */
+    public Tensor saveOutputForBackward() {
+        if (gradFn == null || saved == null) {
+            return this;
+        }
+        retainForGraph();
+        Tensor[] more = java.util.Arrays.copyOf(saved, saved.length + 1);
+        more[saved.length] = this;
+        saved = more;
+        return this;
+    }
+
+    private void retainForGraph() {
+        storage.retain();
+        savedBy++;
+    }
+
+    private void releaseFromGraph() {
+        savedBy--;
+        storage.release();
+    }
+
+    /** Whether a backward already ran through this node and released what it saved. */
+    boolean savedReleasedByBackward() {
+        return savedReleasedByBackward;
+    }
+
+    /** Called by the backward pass once this node's backward has run: what it saved is not needed any more. */
+    void releaseSavedAfterBackward() {
+        if (saved != null && saved.length > 0) {
+            savedReleasedByBackward = true;
+        }
+        releaseSaved();
+    }
+
+    private void releaseSaved() {
+        Tensor[] s = saved;
+        saved = null;
+        if (s != null) {
+            for (Tensor t : s) {
+                t.releaseFromGraph();
+            }
+        }
+    }
+
+    /**
+     * Drops this node from the graph once nothing can reach it (its handle closed and no live node uses it): releases
+     * what it saved and lets go of its inputs, which may become unreachable in turn. Iterative: a long chain of nodes
+     * must not overflow the stack.
+     */
+    private static void dropUnreachable(Tensor start) {
+        java.util.ArrayDeque<Tensor> work = new java.util.ArrayDeque<>();
+        work.push(start);
+        while (!work.isEmpty()) {
+            Tensor t = work.pop();
+            if (t.graphDropped || t.gradFn == null || !t.closed || t.graphUsers > 0) {
+                continue;
+            }
+            t.graphDropped = true;
+            t.releaseSaved();
+            for (Tensor in : t.inputs) {
+                if (in != null && in.gradFn != null && --in.graphUsers == 0) {
+                    work.push(in);
+                }
+            }
+        }
     }
 
     /**
@@ -155,7 +295,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Low-level access for ops and optimizers; only the tensor's own backend may use it. */
     public Buffer buffer() {
-        if (closed || storage.isReleased()) {
+        if (storage.isReleased() || (closed && !(savedBy > 0 && Autograd.isRunning()))) {
             throw new IllegalStateException("tensor " + Shapes.toString(shape) + " was closed");
         }
         return storage.buffer();
@@ -291,8 +431,13 @@ public final class Tensor implements AutoCloseable {
         boolean needsGrad = requiresGrad && GradMode.isEnabled();
         int[] original = shape;
         GradFn fn = needsGrad ? g -> new Tensor[]{g.reshape(original)} : null;
-        return new Tensor(device, storage.retain(), target, needsGrad, needsGrad ? "reshape" : null,
-                needsGrad ? new Tensor[]{this} : null, fn, true);
+        // a view made by an op: a call frame may release it like any op result (its storage lives on in its source)
+        Tensor view = new Tensor(device, storage.retain(), target, needsGrad, needsGrad ? "reshape" : null,
+                needsGrad ? new Tensor[]{this} : null, fn, true, true);
+        if (needsGrad) {
+            view.saved = new Tensor[0];
+        }
+        return view;
     }
 
     public Tensor view(int... newShape) {
@@ -643,9 +788,21 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** Backpropagates {@code gradient} (same shape as this tensor) through the recorded graph into leaf gradients. */
+    /**
+     * Backpropagates {@code gradient} (same shape as this tensor) through the recorded graph into leaf gradients. As in
+     * PyTorch without {@code retain_graph}, each node releases what it saved once its backward has run, so a second
+     * backward through the same graph fails; use {@link #backward(Tensor, boolean)} to keep it.
+     */
     public void backward(Tensor gradient) {
-        Autograd.backward(this, gradient);
+        Autograd.backward(this, gradient, false);
+    }
+
+    /**
+     * {@link #backward(Tensor)} that keeps the graph's saved tensors when {@code retainGraph} is true (PyTorch's
+     * {@code retain_graph=True}): they are released when the graph becomes unreachable instead.
+     */
+    public void backward(Tensor gradient, boolean retainGraph) {
+        Autograd.backward(this, gradient, retainGraph);
     }
 
     // ------------------------------------------------------------------ misc
@@ -658,7 +815,7 @@ public final class Tensor implements AutoCloseable {
 
     /** A leaf gradient: owned by its leaf, not by the step's scope. */
     static Tensor unscopedWrap(Device device, Buffer buffer, int[] shape) {
-        return new Tensor(device, new Storage(buffer), shape, false, null, null, null, false);
+        return new Tensor(device, new Storage(buffer, device.tensorMemory()), shape, false, null, null, null, false);
     }
 
     /** A leaf owned by the caller, not by any open scope (parameters and buffers of modules). */
@@ -668,7 +825,7 @@ public final class Tensor implements AutoCloseable {
             throw new IllegalArgumentException("data has " + data.length + " elements but shape " + Shapes.toString(shape)
                     + " needs " + Shapes.numel(shape));
         }
-        return new Tensor(device, new Storage(device.backend().upload(data, 0, data.length)), shape.clone(),
+        return new Tensor(device, new Storage(device.backend().upload(data, 0, data.length), device.tensorMemory()), shape.clone(),
                 false, null, null, null, false);
     }
 
@@ -676,17 +833,25 @@ public final class Tensor implements AutoCloseable {
         return closed;
     }
 
-    /** Releases this tensor's reference to its storage (and its gradient). Idempotent. */
+    /**
+     * Releases this handle's reference to its storage (and its gradient). Memory an autograd node saved stays alive
+     * for that node's backward; a node whose handle is closed and that no live node uses is dropped, releasing what it
+     * saved. Idempotent.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
+        TensorScope.forget(this);
         storage.release();
         if (grad != null) {
             grad.close();
             grad = null;
+        }
+        if (gradFn != null && graphUsers == 0) {
+            dropUnreachable(this);
         }
     }
 

@@ -44,8 +44,17 @@ final class TensorOps {
                         b.requiresGrad ? g.mul(half.rsub(0.5f)).sumToShape(b.shape) : null};
             };
         };
-        return Tensor.fromOp(kind.name().toLowerCase(), a.device, out, outShape, fn, a, b);
+        // what each backward reads, as PyTorch saves it: add/sub only shapes, mul/div the other operand
+        Tensor[] saved = switch (kind) {
+            case ADD, SUB -> NONE;
+            case MUL -> new Tensor[]{b.requiresGrad ? a : null, a.requiresGrad ? b : null};
+            case DIV -> new Tensor[]{b.requiresGrad ? a : null, b};
+            case MAX, MIN -> new Tensor[]{a, b};
+        };
+        return Tensor.fromOpSaving(kind.name().toLowerCase(), a.device, out, outShape, fn, saved, a, b);
     }
+
+    private static final Tensor[] NONE = new Tensor[0];
 
     static Tensor scalar(Tensor x, ScalarOp kind, float s) {
         Backend be = x.device.backend();
@@ -60,7 +69,8 @@ final class TensorOps {
             case MAX -> g -> new Tensor[]{g.mul(sign(x.rsub(s)).relu().rsub(1f))};
             case MIN -> g -> new Tensor[]{g.mul(sign(x.sub(s)).relu().rsub(1f))};
         };
-        return Tensor.fromOp(kind.name().toLowerCase(), x.device, out, x.shape.clone(), fn, x);
+        Tensor[] saved = kind == ScalarOp.ADD || kind == ScalarOp.MUL || kind == ScalarOp.RSUB ? NONE : new Tensor[]{x};
+        return Tensor.fromOpSaving(kind.name().toLowerCase(), x.device, out, x.shape.clone(), fn, saved, x);
     }
 
     static Tensor unary(Tensor x, UnaryOp kind) {
@@ -78,9 +88,16 @@ final class TensorOps {
             case SQUARE -> g -> new Tensor[]{g.mul(x).mul(2f)};
             case RECIPROCAL -> g -> new Tensor[]{g.mul(self[0].square()).neg()};
         };
-        Tensor result = Tensor.fromOp(kind.name().toLowerCase(), x.device, out, x.shape.clone(), fn, x);
-        // The backward of exp/sqrt/abs/reciprocal reuses the output; detach it to avoid a reference cycle in the graph.
-        self[0] = result.requiresGrad ? result.detach() : result;
+        Tensor[] saved = switch (kind) {
+            case NEG, EXP, SQRT, RECIPROCAL -> NONE;
+            case LOG, ABS, SQUARE -> new Tensor[]{x};
+        };
+        Tensor result = Tensor.fromOpSaving(kind.name().toLowerCase(), x.device, out, x.shape.clone(), fn, saved, x);
+        // exp, sqrt, abs and reciprocal read their own output in the backward
+        if (kind == UnaryOp.EXP || kind == UnaryOp.SQRT || kind == UnaryOp.ABS || kind == UnaryOp.RECIPROCAL) {
+            result.saveOutputForBackward();
+        }
+        self[0] = result;
         return result;
     }
 
@@ -89,19 +106,33 @@ final class TensorOps {
         return x.div(x.abs().scalarOp(ScalarOp.MAX, Float.MIN_NORMAL));
     }
 
+    /**
+     * Activations whose backward kernels compute the derivative from the output alone (relu: y > 0; sigmoid:
+     * y(1 - y); tanh: 1 - y^2; relu6: 0 < y < 6); a new activation needing its input stays out of this set.
+     */
+    private static final java.util.Set<Activation> DERIVATIVE_FROM_OUTPUT = java.util.EnumSet.of(
+            Activation.IDENTITY, Activation.SIGMOID, Activation.RELU, Activation.TANH, Activation.RELU6);
+
     /** Any declared activation: forward and backward are backend kernels ({@code docs/adding-an-op.md}). */
     static Tensor activation(Tensor x, Activation kind) {
         Backend be = x.device.backend();
         Buffer out = be.allocateUninitialized(x.numel());
         be.activationForward(kind, x.buffer(), out, x.numel());
         Tensor[] y = new Tensor[1];
+        boolean fromOutput = DERIVATIVE_FROM_OUTPUT.contains(kind);
+        int[] shape = x.shape.clone();
         GradFn fn = g -> {
-            Buffer dx = be.allocateUninitialized(x.numel());
-            be.activationBackward(kind, x.buffer(), y[0].buffer(), g.buffer(), dx, x.numel());
-            return new Tensor[]{Tensor.wrap(x.device, dx, x.shape.clone())};
+            Buffer dx = be.allocateUninitialized(g.numel());
+            // an activation whose derivative is a function of its output saves only the output (as PyTorch's relu,
+            // sigmoid and tanh do), and its kernel reads the output for x as well
+            Buffer in = fromOutput ? y[0].buffer() : x.buffer();
+            be.activationBackward(kind, in, y[0].buffer(), g.buffer(), dx, g.numel());
+            return new Tensor[]{Tensor.wrap(g.device, dx, shape)};
         };
-        Tensor result = Tensor.fromOp(kind.name().toLowerCase(), x.device, out, x.shape.clone(), fn, x);
-        y[0] = result.requiresGrad ? result.detach() : result;
+        Tensor result = Tensor.fromOpSaving(kind.name().toLowerCase(), x.device, out, shape.clone(), fn,
+                fromOutput ? NONE : new Tensor[]{x}, x);
+        result.saveOutputForBackward();
+        y[0] = result;
         return result;
     }
 
@@ -111,8 +142,8 @@ final class TensorOps {
         Buffer out = be.allocateUninitialized(Shapes.numel(keptShape));
         be.sumTo(x.buffer(), x.shape, out, keptShape);
         int[] original = x.shape;
-        return Tensor.fromOp("sum", x.device, out, resultShape.clone(),
-                g -> new Tensor[]{g.reshape(keptShape).broadcastTo(original)}, x);
+        return Tensor.fromOpSaving("sum", x.device, out, resultShape.clone(),
+                g -> new Tensor[]{g.reshape(keptShape).broadcastTo(original)}, NONE, x);
     }
 
     /** Repeats {@code x} along broadcast dimensions to {@code target}; the backward of a sum. */
@@ -126,7 +157,8 @@ final class TensorOps {
         Buffer out = be.allocateUninitialized(Shapes.numel(target));
         be.broadcastTo(x.buffer(), padded, out, target);
         int[] original = x.shape;
-        return Tensor.fromOp("broadcast_to", x.device, out, target.clone(), g -> new Tensor[]{g.sumToShape(original)}, x);
+        return Tensor.fromOpSaving("broadcast_to", x.device, out, target.clone(),
+                g -> new Tensor[]{g.sumToShape(original)}, NONE, x);
     }
 
     /** Matrix product of two 2-d tensors {@code (m,k) x (k,n)}; the backward is two more GEMMs. */
@@ -157,6 +189,7 @@ final class TensorOps {
             }
             return new Tensor[]{ga, gb};
         };
-        return Tensor.fromOp("matmul", a.device, out, new int[]{m, n}, fn, a, b);
+        return Tensor.fromOpSaving("matmul", a.device, out, new int[]{m, n}, fn,
+                new Tensor[]{b.requiresGrad ? a : null, a.requiresGrad ? b : null}, a, b);
     }
 }

@@ -42,6 +42,10 @@ public final class CpuBackend implements Backend {
     private final BackendChecks check = new BackendChecks(this);
     private volatile boolean closed;
     private volatile CaptureReservation capturing;
+    /** Bytes of arrays held by open buffers, their high-water mark, and the bytes of arrays the pool could not supply. */
+    private final java.util.concurrent.atomic.AtomicLong outstandingBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong peakOutstandingBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong freshBytes = new java.util.concurrent.atomic.AtomicLong();
 
     /** Default bound of the array pool: a quarter of the heap, at most 512 MiB ({@code -Dkiln.cpu.poolBytes}). */
     static long defaultPoolBytes() {
@@ -116,7 +120,14 @@ public final class CpuBackend implements Backend {
     public Buffer allocate(long length) {
         open();
         check.allocate(length);
-        return new CpuBuffer(this, pool.take(CpuBuffer.checkLength(length)), capturing);
+        int n = CpuBuffer.checkLength(length);
+        float[] a = pool.takeDirty(n);
+        if (a == null) {
+            a = fresh(n);
+        } else {
+            Arrays.fill(a, 0f);
+        }
+        return handOut(a);
     }
 
     @Override
@@ -125,7 +136,7 @@ public final class CpuBackend implements Backend {
         check.allocateUninitialized(length);
         int n = CpuBuffer.checkLength(length);
         float[] a = pool.takeDirty(n);
-        return new CpuBuffer(this, a != null ? a : new float[n], capturing);
+        return handOut(a != null ? a : fresh(n));
     }
 
     @Override
@@ -134,14 +145,49 @@ public final class CpuBackend implements Backend {
         check.upload(src, offset, length);
         float[] a = pool.takeDirty(length);
         if (a == null) {
-            return new CpuBuffer(this, Arrays.copyOfRange(src, offset, offset + length), capturing);
+            a = fresh(length);
         }
         System.arraycopy(src, offset, a, 0, length);
+        return handOut(a);
+    }
+
+    private float[] fresh(int length) {
+        freshBytes.addAndGet(4L * length);
+        return new float[length];
+    }
+
+    private CpuBuffer handOut(float[] a) {
+        long now = outstandingBytes.addAndGet(4L * a.length);
+        long peak;
+        while (now > (peak = peakOutstandingBytes.get()) && !peakOutstandingBytes.compareAndSet(peak, now)) {
+            // raised by another thread meanwhile; compare again
+        }
         return new CpuBuffer(this, a, capturing);
+    }
+
+    /** Bytes of arrays held by open buffers of this backend now. */
+    public long outstandingBytes() {
+        return outstandingBytes.get();
+    }
+
+    /** The most bytes open buffers held at once since the backend was created or {@link #resetPeakOutstanding()}. */
+    public long peakOutstandingBytes() {
+        return peakOutstandingBytes.get();
+    }
+
+    /** Starts a new high-water mark of {@link #outstandingBytes()} at the bytes held now. */
+    public void resetPeakOutstanding() {
+        peakOutstandingBytes.set(outstandingBytes.get());
+    }
+
+    /** Bytes of arrays allocated because the pool had none of the length asked (the rest were reused). */
+    public long freshBytes() {
+        return freshBytes.get();
     }
 
     /** Called by {@link CpuBuffer#close()} with the array it no longer references. */
     void release(float[] array, CaptureReservation allocatedDuring) {
+        outstandingBytes.addAndGet(-4L * array.length);
         if (closed) {
             return;
         }

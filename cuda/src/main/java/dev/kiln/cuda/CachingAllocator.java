@@ -174,6 +174,14 @@ final class CachingAllocator implements AutoCloseable {
         return inUseBytes;
     }
 
+    long peakInUseBytes() {
+        return peakInUseBytes;
+    }
+
+    void resetPeak() {
+        peakInUseBytes = inUseBytes;
+    }
+
     long cachedBytes() {
         return cachedBytes;
     }

@@ -140,6 +140,37 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * Device bytes in blocks handed out to open buffers (and the cuDNN workspace) now, in the allocator's size classes
+     * ({@code torch.cuda.memory_allocated}).
+     */
+    public long allocatedBytes() {
+        synchronized (lock) {
+            return allocator.inUseBytes();
+        }
+    }
+
+    /** Device bytes of the cuDNN workspace (and workspaces retired while graphs may still use them). */
+    long workspaceBytes() {
+        synchronized (lock) {
+            return workspace.currentBytes() + workspace.retiredBytes();
+        }
+    }
+
+    /** The most {@link #allocatedBytes()} at once since the backend started or {@link #resetPeakAllocated()}. */
+    public long peakAllocatedBytes() {
+        synchronized (lock) {
+            return allocator.peakInUseBytes();
+        }
+    }
+
+    /** Starts a new high-water mark of {@link #allocatedBytes()} ({@code torch.cuda.reset_peak_memory_stats}). */
+    public void resetPeakAllocated() {
+        synchronized (lock) {
+            allocator.resetPeak();
+        }
+    }
+
     /** Returns all cached (unused) device memory to the driver. */
     public void emptyCache() {
         onStream(() -> {

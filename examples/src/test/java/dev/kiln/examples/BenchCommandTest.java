@@ -31,6 +31,25 @@ class BenchCommandTest {
     }
 
     @Test
+    @DisplayName("bench memory measures one pass: the no-grad ResNet forward's tensor peak is its live activations")
+    void benchMemory(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.nio.file.Path json = dir.resolve("eval.json");
+        assertEquals(0, CliRunner.run(out, "bench", "memory", "--device", "cpu", "--model", "resnet", "--pass", "eval",
+                "--batch", "8", "--json", json.toString()), out.toString());
+        String doc = java.nio.file.Files.readString(json);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"tensor_peak_bytes\"\\s*:\\s*(\\d+)").matcher(doc);
+        assertTrue(m.find(), doc);
+        long activation = 4L * 8 * 16 * 28 * 28;
+        long peak = Long.parseLong(m.group(1));
+        assertTrue(peak >= activation && peak <= 4 * activation + activation / 2, "tensor peak " + peak + " B: " + doc);
+        assertTrue(out.toString().contains("resnet  eval") && out.toString().contains("tensors"), out.toString());
+        assertEquals(0, CliRunner.run(out, "bench", "memory", "--device", "cpu", "--model", "lenet", "--pass", "train",
+                "--batch", "4"), out.toString());
+        assertEquals(2, CliRunner.run(new java.io.StringWriter(), "bench", "memory", "--pass", "infer"));
+    }
+
+    @Test
     @DisplayName("bench predictor prints one row per thread count, hand-assembled beside Predictor, and the two agree on the classes")
     void benchPredictor() {
         java.io.StringWriter out = new java.io.StringWriter();

@@ -24,7 +24,7 @@ public final class FusedOps {
         Buffer y = be.allocateUninitialized(g.length());
         be.batchNormForwardInference(g, activation, x.buffer(), weight == null ? null : weight.buffer(),
                 bias == null ? null : bias.buffer(), runningMean.buffer(), runningVar.buffer(), eps, y);
-        return Tensor.wrap(x.device(), y, x.shape());
+        return Tensor.wrapResult(x.device(), y, x.shape());
     }
 
     /** {@code activation(x W^T + b)}: the GEMM, then bias and activation in one pass over its output, in place. */
@@ -37,6 +37,6 @@ public final class FusedOps {
         Buffer y = be.allocateUninitialized((long) n * out);
         be.gemm(false, true, n, out, in, 1f, x.buffer(), weight.buffer(), 0f, y);
         be.biasActivation(activation, n, out, 1, y, bias.buffer(), y);
-        return Tensor.wrap(x.device(), y, n, out);
+        return Tensor.wrapResult(x.device(), y, n, out);
     }
 }

@@ -91,7 +91,7 @@ public final class LossOps {
             be.softmaxBackward(s[0], s[1], out[0].buffer(), dy.buffer(), dx);
             return new Tensor[]{Tensor.wrap(x.device(), dx, s)};
         }, x);
-        out[0] = result.requiresGrad() ? result.detach() : result;
+        out[0] = result.saveOutputForBackward();
         return result;
     }
 }

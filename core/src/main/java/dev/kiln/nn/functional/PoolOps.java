@@ -39,7 +39,7 @@ public final class PoolOps {
             be.maxPool2dBackward(g, x.buffer(), out[0].buffer(), dy.buffer(), dx);
             return new Tensor[]{Tensor.wrap(x.device(), dx, xs)};
         }, x);
-        out[0] = result.requiresGrad() ? result.detach() : result;
+        out[0] = result.saveOutputForBackward();
         return result;
     }
 
