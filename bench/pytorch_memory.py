@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Peak memory of one pass, Kiln beside PyTorch, in one run and one table: LeNet-5-BN and the small ResNet of
-issue 24 (3x3 stem, three stages of two basic blocks at 16/32/64 channels, 1x1-conv shortcuts, AvgPool2d(7) on
+`dev.kiln.models.ResNet` (3x3 stem, three stages of two basic blocks at 16/32/64 channels, 1x1-conv shortcuts, AvgPool2d(7) on
 28x28, 174,970 parameters, 15 batch norms), a training step (forward, backward, SGD with momentum) at batch 128 and
 a no-grad eval forward at batch 1,000, each the first pass of a fresh process on random data.
 

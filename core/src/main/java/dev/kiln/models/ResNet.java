@@ -4,6 +4,7 @@ import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.Shapes;
 import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
 import dev.kiln.nn.BatchNorm2d;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Identity;
@@ -76,9 +77,20 @@ public final class ResNet extends Module {
             throw new IllegalArgumentException("ResNet: expected input of shape (N, " + inChannels
                     + ", H, W) with H, W >= 8, got " + Shapes.toString(s));
         }
-        Tensor x = bn1.forward(conv1.forward(images)).relu();
-        x = layer3.forward(layer2.forward(layer1.forward(x)));
-        return fc.forward(globalAveragePool(x));
+        // Each call runs in a frame and each consumed output is released at once, so a no-grad pass holds only the
+        // live activations (what autograd saved stays alive for the backward pass).
+        Tensor x = TensorScope.frame(() -> bn1.forward(conv1.forward(images)).relu());
+        for (Sequential stage : new Sequential[]{layer1, layer2, layer3}) {
+            Tensor in = x;
+            x = TensorScope.frame(() -> stage.forward(in));
+            TensorScope.releaseIntermediate(in);
+        }
+        Tensor features = x;
+        Tensor pooled = TensorScope.frame(() -> globalAveragePool(features));
+        TensorScope.releaseIntermediate(features);
+        Tensor logits = TensorScope.frame(() -> fc.forward(pooled));
+        TensorScope.releaseIntermediate(pooled);
+        return logits;
     }
 
     /** (N, C, H, W) to (N, C): the mean over each channel's plane (PyTorch's {@code adaptive_avg_pool2d(x, 1)}). */
@@ -113,9 +125,18 @@ public final class ResNet extends Module {
 
         @Override
         public Tensor forward(Tensor x) {
-            Tensor out = bn1.forward(conv1.forward(x)).relu();
-            out = bn2.forward(conv2.forward(out));
-            return out.add(shortcut.forward(x)).relu();
+            Tensor hidden = TensorScope.frame(() -> bn1.forward(conv1.forward(x)).relu());
+            Tensor branch = TensorScope.frame(() -> bn2.forward(conv2.forward(hidden)));
+            TensorScope.releaseIntermediate(hidden);
+            Tensor skip = shortcut.forward(x);
+            Tensor sum = branch.add(skip);
+            TensorScope.releaseIntermediate(branch);
+            if (skip != x) {
+                TensorScope.releaseIntermediate(skip);
+            }
+            Tensor out = sum.relu();
+            TensorScope.releaseIntermediate(sum);
+            return out;
         }
     }
 }

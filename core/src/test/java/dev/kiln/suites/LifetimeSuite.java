@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Tensor lifetimes (docs/architecture.md, "Tensor lifetimes"): intermediates die when nothing can reach them, not when
  * their scope closes; the backward pass releases what it saved after its last use. Measured with the device's
- * {@link TensorMemory} (bytes of live tensor storage and their high-water mark), on the small ResNet of issue 24.
+ * {@link TensorMemory} (bytes of live tensor storage and their high-water mark), on a small ResNet built from containers.
  */
 public class LifetimeSuite extends DeviceSuite {
 

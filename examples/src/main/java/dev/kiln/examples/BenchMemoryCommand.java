@@ -10,6 +10,7 @@ import dev.kiln.core.TensorScope;
 import dev.kiln.cpu.CpuBackend;
 import dev.kiln.cuda.CudaBackend;
 import dev.kiln.models.LeNet5;
+import dev.kiln.models.ResNet;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Module;
 import dev.kiln.optim.SGD;
@@ -86,7 +87,7 @@ final class BenchMemoryCommand implements Callable<Integer> {
         result.put("batch", n);
         result.put("eager_release", TensorScope.eagerRelease());
         result.put("max_heap_bytes", Runtime.getRuntime().maxMemory());
-        try (Module net = model.equals("lenet") ? new LeNet5(dev, new Generator(0)) : BenchResNet.build(dev, 0);
+        try (Module net = model.equals("lenet") ? new LeNet5(dev, new Generator(0)) : new ResNet(dev, new Generator(0));
              Tensor x = Tensor.unscoped(dev, gaussian(n * 28 * 28, 1), n, 1, 28, 28);
              Tensor y = Tensor.unscoped(dev, labels(n, 2), n);
              SGD sgd = new SGD(net.parameters(), 0.01f, 0.9f, 0f, false, 0f)) {
