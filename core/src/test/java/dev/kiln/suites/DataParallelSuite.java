@@ -99,8 +99,8 @@ public class DataParallelSuite extends DeviceSuite {
 
     /** Trains one replica on the whole batch for STEPS steps; returns its final state. */
     private StateDict trainSingle(Module model) {
-        try (model; SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
-            DataParallel dp = new DataParallel(model, Collective.single());
+        try (model; SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+             DataParallel dp = new DataParallel(model, Collective.single())) {
             CrossEntropyLoss loss = new CrossEntropyLoss();
             for (int s = 0; s < STEPS; s++) {
                 try (TensorScope scope = TensorScope.open()) {
@@ -131,8 +131,8 @@ public class DataParallelSuite extends DeviceSuite {
                 futures.add(pool.submit(() -> {
                     Collective c = group.member(rank);
                     try (Module model = factory.apply(c, 100L + rank);
-                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
-                        DataParallel dp = new DataParallel(model, c);
+                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+                         DataParallel dp = new DataParallel(model, c)) {
                         CrossEntropyLoss loss = new CrossEntropyLoss();
                         int b = GLOBAL_BATCH / WORLD;
                         for (int s = 0; s < STEPS; s++) {
@@ -360,8 +360,8 @@ public class DataParallelSuite extends DeviceSuite {
                 futures.add(pool.submit(() -> {
                     Collective c = group.member(rank);
                     try (LeNet5 model = new LeNet5(device(), new Generator(100 + rank), c);
-                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
-                        DataParallel dp = new DataParallel(model, c);
+                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+                         DataParallel dp = new DataParallel(model, c)) {
                         StateDict before = model.stateDict();
                         float[] images = shard(IMAGES[0], rank, WORLD, 784);
                         if (rank == 1) {
