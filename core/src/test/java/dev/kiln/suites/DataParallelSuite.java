@@ -23,6 +23,8 @@ import dev.kiln.nn.StateDict;
 import dev.kiln.nn.SyncBatchNorm;
 import dev.kiln.optim.SGD;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -349,8 +351,10 @@ public class DataParallelSuite extends DeviceSuite {
         }
     }
 
-    @Test
-    void aNonFiniteLossOnOneMemberSkipsTheStepOnAllAndChangesNothing() throws Exception {
+    @ParameterizedTest(name = "pixel {0}, SyncBatchNorm {1}")
+    @CsvSource({"NaN, true", "1e30, true", "3.4028235e38, true", "1e30, false", "-3.4028235e38, false"})
+    void aNonFiniteStepOnOneMemberSkipsTheStepOnAllAndChangesNothing(float pixel, boolean syncBatchNorm)
+            throws Exception {
         LocalCollectiveGroup group = new LocalCollectiveGroup(WORLD);
         ExecutorService pool = Executors.newFixedThreadPool(WORLD);
         try {
@@ -359,13 +363,14 @@ public class DataParallelSuite extends DeviceSuite {
                 int rank = r;
                 futures.add(pool.submit(() -> {
                     Collective c = group.member(rank);
-                    try (LeNet5 model = new LeNet5(device(), new Generator(100 + rank), c);
+                    try (LeNet5 model = syncBatchNorm ? new LeNet5(device(), new Generator(100 + rank), c)
+                            : new LeNet5(device(), new Generator(100 + rank));
                          SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
                          DataParallel dp = new DataParallel(model, c)) {
                         StateDict before = model.stateDict();
                         float[] images = shard(IMAGES[0], rank, WORLD, 784);
                         if (rank == 1) {
-                            images[5] = Float.NaN;
+                            images[5] = pixel;
                         }
                         float loss;
                         try (TensorScope scope = TensorScope.open()) {
