@@ -223,8 +223,11 @@ public final class DataParallel implements ReplicaSync, AutoCloseable {
         }
     }
 
-    /** Buckets of parameters, last first, each at most {@link #bucketBytes} of values (or one larger parameter). */
-    List<List<Tensor>> buckets(List<Tensor> parameters) {
+    /**
+     * How {@link #reduce} groups {@code parameters} into all-reduces: last first, each bucket at most
+     * {@link #bucketBytes} of values (or one larger parameter alone).
+     */
+    public List<List<Tensor>> buckets(List<Tensor> parameters) {
         long cap = Math.max(1, bucketBytes / Float.BYTES);
         List<List<Tensor>> out = new ArrayList<>();
         List<Tensor> current = new ArrayList<>();

@@ -1,5 +1,6 @@
 package dev.kiln.nn;
 
+import dev.kiln.core.GradMode;
 import dev.kiln.core.Tensor;
 
 import java.util.ArrayList;
@@ -64,6 +65,31 @@ public final class StepTransaction implements AutoCloseable {
     /** What {@link #willWrite} recorded so far, in order. */
     public List<Tensor> written() {
         return List.copyOf(written);
+    }
+
+    /**
+     * The guard of a step (one value on the device, no host wait): {@code loss + 0 * (sum of the sums of every
+     * gradient of {@code parameters} and every value in {@link #written()})}, which is the loss itself when all of
+     * them are finite and NaN when any is not (0 times an infinity or a NaN), and also when their sums overflow
+     * float32 (about 3.4e38, which only a step that would wreck the model reaches). Pass it to
+     * {@code Optimizer.step(guard)} and {@link #commit(Tensor)}, so that a step that would write a non-finite value
+     * anywhere changes nothing. Call it after the backward pass, in the step's scope.
+     */
+    public Tensor guard(Tensor loss, List<Tensor> parameters) {
+        checkOpen();
+        try (GradMode ignored = GradMode.noGrad()) {
+            Tensor total = null;
+            for (Tensor p : parameters) {
+                Tensor g = p.grad();
+                if (g != null) {
+                    total = total == null ? g.sum() : total.add(g.sum());
+                }
+            }
+            for (Tensor w : written) {
+                total = total == null ? w.sum() : total.add(w.sum());
+            }
+            return total == null ? loss.mul(1f) : total.mul(0f).add(loss);
+        }
     }
 
     /** Host bookkeeping (counters) to apply at commit. */

@@ -27,12 +27,10 @@ import java.util.Objects;
  * <p>The step is all-or-nothing. It is one {@link StepTransaction}: batch norm's running statistics and
  * {@code num_batches_tracked} change with the parameters or not at all. Before anything commits, a guard is computed
  * on the device from what the step would write: the loss, every gradient and every new running statistic
- * ({@link StepTransaction#written()}), as {@code loss + 0 * (sum of the sums of those tensors)}, which is the loss
- * when they are all finite and NaN otherwise (and also when their sums overflow float32, about 3.4e38, which only a
- * step that would wreck the model reaches). The optimizer ({@link Optimizer#step(Tensor)}) and the commit skip the
- * update on the device when the guard is not finite, so such a step leaves parameters, optimizer state and running
- * statistics bitwise unchanged; the guard, not the bare loss, is what {@link #drain()} sums, so a skipped step shows
- * as a non-finite loss sum there.
+ * ({@link StepTransaction#guard}), which is the loss when they are all finite and NaN otherwise. The optimizer
+ * ({@link Optimizer#step(Tensor)}) and the commit skip the update on the device when the guard is not finite, so
+ * such a step leaves parameters, optimizer state and running statistics bitwise unchanged; the guard, not the bare
+ * loss, is what {@link #drain()} sums, so a skipped step shows as a non-finite loss sum there.
  *
  * <p>With graphs on, the first {@code warmupSteps} steps run eagerly (they choose convolution algorithms, create the
  * optimizer state and fill the allocator's cache), the next one is captured as a {@link CapturedGraph}, and every
@@ -185,7 +183,7 @@ public final class TrainingStep implements AutoCloseable {
             Tensor l = loss.forward(logits, targets);
             l.backwardWithoutHostCheck();
             try (GradMode ignored = GradMode.noGrad()) {
-                Tensor guard = guard(l, tx.written());
+                Tensor guard = tx.guard(l, parameters);
                 sync.reduce(parameters, guard);
                 optimizer.step(guard);
                 tx.commit(guard);
@@ -195,24 +193,6 @@ public final class TrainingStep implements AutoCloseable {
                 correct.copyFrom(correct.add(hits));
             }
         }
-    }
-
-    /**
-     * {@code loss + 0 * sum(sum(t))} over every gradient and every value in {@code written}: the loss itself when all
-     * of them are finite, NaN when any is not (0 times an infinity or a NaN). Computed on the device, no host wait.
-     */
-    private Tensor guard(Tensor l, List<Tensor> written) {
-        Tensor total = null;
-        for (Tensor p : parameters) {
-            Tensor g = p.grad();
-            if (g != null) {
-                total = total == null ? g.sum() : total.add(g.sum());
-            }
-        }
-        for (Tensor w : written) {
-            total = total == null ? w.sum() : total.add(w.sum());
-        }
-        return total == null ? l.mul(1f) : total.mul(0f).add(l);
     }
 
     /** Loss and accuracy totals since the last drain. */

@@ -39,6 +39,7 @@ import java.util.function.BiFunction;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -124,6 +125,11 @@ public class DataParallelSuite extends DeviceSuite {
      */
     private List<StateDict> trainParallel(BiFunction<Collective, Long, Module> factory, StepObserver observer)
             throws Exception {
+        return trainParallel(factory, observer, DataParallel.DEFAULT_BUCKET_BYTES);
+    }
+
+    private List<StateDict> trainParallel(BiFunction<Collective, Long, Module> factory, StepObserver observer,
+                                          long bucketBytes) throws Exception {
         LocalCollectiveGroup group = new LocalCollectiveGroup(WORLD, Duration.ofMinutes(2));
         ExecutorService pool = Executors.newFixedThreadPool(WORLD);
         try {
@@ -134,7 +140,7 @@ public class DataParallelSuite extends DeviceSuite {
                     Collective c = group.member(rank);
                     try (Module model = factory.apply(c, 100L + rank);
                          SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
-                         DataParallel dp = new DataParallel(model, c)) {
+                         DataParallel dp = new DataParallel(model, c).bucketBytes(bucketBytes)) {
                         CrossEntropyLoss loss = new CrossEntropyLoss();
                         int b = GLOBAL_BATCH / WORLD;
                         for (int s = 0; s < STEPS; s++) {
@@ -229,6 +235,45 @@ public class DataParallelSuite extends DeviceSuite {
         assertEquals(STEPS, ranks.get(0).get("bn1.num_batches_tracked").longValue());
         try (LeNet5 untrained = new LeNet5(device(), new Generator(100))) {
             assertTrue(maxDiff(single, untrained.stateDict(), "running_var") > 1e-3, "running statistics moved");
+        }
+    }
+
+    @Test
+    void smallGradientBucketsGiveTheBitsOfOneBucket() throws Exception {
+        List<StateDict> oneBucket = trainParallel((c, seed) -> new LeNet5(device(), new Generator(seed), c), null);
+        int[] buckets = new int[1];
+        List<StateDict> small = trainParallel((c, seed) -> new LeNet5(device(), new Generator(seed), c),
+                (rank, step, dp) -> buckets[0] = dp.buckets(dp.model().parameters()).size(), 16 * 1024);
+        assertTrue(buckets[0] > 3, "16 KiB buckets split LeNet-5's gradients, got " + buckets[0] + " bucket(s)");
+        assertBitwiseEqual(oneBucket.get(0), small.get(0), "16 KiB buckets vs one 25 MiB bucket");
+        assertBitwiseEqual(small.get(0), small.get(1), "replicas");
+    }
+
+    @Test
+    void syncBatchNormStatisticsAreNotBroadcastEachStepPlainBatchNormOnesAre() {
+        // a fake group of two (rank 0 hears itself): construction only broadcasts rank 0's own state
+        Collective two = new Collective() {
+            @Override
+            public int rank() {
+                return 0;
+            }
+
+            @Override
+            public int worldSize() {
+                return 2;
+            }
+
+            @Override
+            public byte[][] allGather(byte[] local) {
+                return new byte[][]{local, local};
+            }
+        };
+        try (LeNet5 synced = new LeNet5(device(), new Generator(1), two);
+             LeNet5 plain = new LeNet5(device(), new Generator(1));
+             DataParallel a = new DataParallel(synced, two);
+             DataParallel b = new DataParallel(plain, two)) {
+            assertFalse(a.broadcastsBuffers(), "SyncBatchNorm keeps its statistics global");
+            assertTrue(b.broadcastsBuffers(), "plain batch norm follows DDP's broadcast_buffers");
         }
     }
 

@@ -74,6 +74,8 @@ public final class DistributedTrainer {
         LossFactory loss = CrossEntropyLoss::new;
         LearningRateSchedule schedule = serializableCosine();
         long bucketBytes = DataParallel.DEFAULT_BUCKET_BYTES;
+        String checkpoint;
+        String resumeFrom;
         long seed = 42;
         boolean syncBatchNorm = true;
         DataParallel.Sync sync = DataParallel.Sync.GRADIENTS;
@@ -136,6 +138,26 @@ public final class DistributedTrainer {
          */
         public <S extends LearningRateSchedule & Serializable> Config schedule(S schedule) {
             this.schedule = Objects.requireNonNull(schedule, "schedule");
+            return this;
+        }
+
+        /**
+         * Rank 0 writes a checkpoint (model, optimizer state, completed epochs, history) to {@code path} after every
+         * epoch, atomically; the path must be one the executors can write and, to resume, read (local mode: a local
+         * path; a cluster: a shared file system). Null (default): none.
+         */
+        public Config checkpoint(String path) {
+            this.checkpoint = path;
+            return this;
+        }
+
+        /**
+         * Resume from a checkpoint written by {@link #checkpoint}: every task loads it and trains the epochs left of
+         * {@link #epochs}. With the same data, partitioning and settings (gradient averaging) the result is the model
+         * of an uninterrupted run. Null (default): start afresh.
+         */
+        public Config resumeFrom(String path) {
+            this.resumeFrom = path;
             return this;
         }
 

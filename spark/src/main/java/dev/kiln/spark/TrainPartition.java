@@ -2,6 +2,7 @@ package dev.kiln.spark;
 
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
+import dev.kiln.data.DataLoader;
 import dev.kiln.data.Dataset;
 import dev.kiln.data.Normalization;
 import dev.kiln.distributed.DataParallel;
@@ -20,8 +21,13 @@ import scala.jdk.javaapi.CollectionConverters;
 import scala.runtime.AbstractFunction1;
 
 import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /** The body of one barrier task: load the shard, build the replica, train in lock step, report. */
 final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<TrainingReport>> implements Serializable {
@@ -48,8 +54,53 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
             return CollectionConverters.asScala(List.of(train(barrier, shard, config, device)).iterator());
         }
         String host = hostOf(ctx.getTaskInfos()[barrier.rank()].address());
-        try (SocketCollective sockets = SocketCollective.connect(barrier, host, config.timeout)) {
+        try (SocketCollective sockets = SocketCollective.connect(barrier, host, config.timeout);
+             Watchdog ignored = Watchdog.start(ctx, sockets)) {
             return CollectionConverters.asScala(List.of(train(sockets, shard, config, device)).iterator());
+        }
+    }
+
+    /**
+     * Watches the barrier task while it trains: when Spark kills it (another task of the barrier stage failed, the
+     * job was cancelled), closes its sockets, which ends at once any exchange it is blocked in (its peers see the
+     * connection close and fail too, instead of waiting for a read timeout), and interrupts the training thread,
+     * which the trainer honours between steps.
+     */
+    static final class Watchdog implements AutoCloseable {
+        private static final long PERIOD_MS = 250;
+        private final ScheduledExecutorService timer;
+
+        private Watchdog(ScheduledExecutorService timer) {
+            this.timer = timer;
+        }
+
+        static Watchdog start(org.apache.spark.TaskContext ctx, AutoCloseable connections) {
+            Thread training = Thread.currentThread();
+            ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "kiln-task-watchdog-" + ctx.partitionId());
+                t.setDaemon(true);
+                return t;
+            });
+            boolean[] fired = new boolean[1];
+            timer.scheduleWithFixedDelay(() -> {
+                if (!fired[0] && ctx.isInterrupted()) {
+                    fired[0] = true;
+                    LOG.warn("task {} was killed ({}): closing its connections and stopping its training",
+                            ctx.partitionId(), ctx.getKillReason().getOrElse(() -> "no reason given"));
+                    try {
+                        connections.close();
+                    } catch (Exception e) {
+                        LOG.debug("closing the connections of a killed task", e);
+                    }
+                    training.interrupt();
+                }
+            }, PERIOD_MS, PERIOD_MS, TimeUnit.MILLISECONDS);
+            return new Watchdog(timer);
+        }
+
+        @Override
+        public void close() {
+            timer.shutdownNow();
         }
     }
 
@@ -84,7 +135,7 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
                      config.broadcastBuffers).bucketBytes(config.bucketBytes)) {
             Trainer trainer = Trainer.builder().model(model).loss(config.loss.create()).optimizer(optimizer)
                     .device(device).epochs(config.epochs).batchSize(config.batchSizePerTask)
-                    .seed(shardSeed(config.seed, rank)).schedule(config.schedule).sync(dp)
+                    .seed(config.seed).schedule(config.schedule).sync(dp)
                     .listener(new TrainingListener() {
                         @Override
                         public void onEpochEnd(EpochMetrics m) {
@@ -94,8 +145,24 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
                             }
                         }
                     })
+                    .checkpoint(rank == 0 && config.checkpoint != null ? Path.of(config.checkpoint) : null)
                     .build();
-            List<EpochMetrics> history = trainer.fit(shard.padded(rows, sampleShape), null);
+            if (config.resumeFrom != null) {
+                if (config.sync != DataParallel.Sync.GRADIENTS) {
+                    throw new IllegalArgumentException("distributed training: resuming needs gradient averaging, where"
+                            + " every replica equals rank 0's checkpoint; with " + config.sync + " the replicas differ");
+                }
+                try {
+                    trainer.resumeFrom(Path.of(config.resumeFrom));
+                } catch (java.io.IOException e) {
+                    throw new UncheckedIOException("task " + rank + ": cannot resume from " + config.resumeFrom, e);
+                }
+            }
+            List<EpochMetrics> history;
+            try (DataLoader loader = DataLoader.builder(shard.padded(rows, sampleShape))
+                    .batchSize(config.batchSizePerTask).seed(shardSeed(config.seed, rank)).build()) {
+                history = trainer.fit(loader, null);
+            }
             double[] epochLosses = history.stream().mapToDouble(EpochMetrics::trainLoss).toArray();
             long images = history.stream().mapToLong(EpochMetrics::trainImages).sum();
             long trainNanos = System.nanoTime() - t0;

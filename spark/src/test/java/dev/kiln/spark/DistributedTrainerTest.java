@@ -2,6 +2,10 @@ package dev.kiln.spark;
 
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
+import dev.kiln.core.Tensor;
+import dev.kiln.nn.Loss;
+import org.apache.spark.TaskContext;
+import org.junit.jupiter.api.io.TempDir;
 import dev.kiln.data.ArrayDataset;
 import dev.kiln.distributed.Collective;
 import dev.kiln.models.LeNet5;
@@ -29,6 +33,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.Serializable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -204,6 +211,51 @@ class DistributedTrainerTest {
         assertSameState(state(userWrittenOneJvm(7, 2, 16)), state(result.model()));
         double[] losses = result.rank0().epochLosses();
         assertTrue(losses[1] < losses[0], "the loss falls: " + losses[0] + " -> " + losses[1]);
+    }
+
+    /** When task 1's loss threw (ms since the epoch), or 0. */
+    private static final AtomicLong FAILED_AT = new AtomicLong();
+
+    /** Cross-entropy that throws in task 1 at its {@code failAt}-th call: a task dying mid-epoch. */
+    private static DistributedTrainer.LossFactory failingInTask1(int failAt) {
+        return () -> new Loss() {
+            private final CrossEntropyLoss inner = new CrossEntropyLoss();
+            private int calls;
+
+            @Override
+            public Tensor forward(Tensor input, Tensor target) {
+                if (++calls == failAt && TaskContext.get() != null && TaskContext.getPartitionId() == 1) {
+                    FAILED_AT.set(System.currentTimeMillis());
+                    throw new IllegalStateException("task 1 dies in its step " + failAt);
+                }
+                return inner.forward(input, target);
+            }
+        };
+    }
+
+    @Test
+    void aTaskDyingMidEpochFailsTheJobQuicklyAndResumingFromTheCheckpointGivesTheUninterruptedModel(@TempDir Path dir)
+            throws Exception {
+        Path checkpoint = dir.resolve("run.ckpt");
+        DistributedTrainer.Config config = new DistributedTrainer.Config().tasks(2).batchSizePerTask(16).epochs(2)
+                .device("cpu").seed(11).optimizer(ADAM_WD).checkpoint(checkpoint.toString());
+        byte[] uninterrupted = DistributedTrainer.fit(frame(), "image", "label", config.checkpoint(null)).model();
+
+        // 8 steps per epoch: task 1 dies in the third step of the second epoch, after the first epoch's checkpoint
+        FAILED_AT.set(0);
+        Exception failed = assertThrows(Exception.class, () -> DistributedTrainer.fit(frame(), "image", "label",
+                config.checkpoint(checkpoint.toString()).loss(failingInTask1(8 + 3))));
+        long seconds = (System.currentTimeMillis() - FAILED_AT.get()) / 1000;
+        assertTrue(FAILED_AT.get() > 0, "task 1 failed as planned: " + failed);
+        assertTrue(seconds < 30, "the job failed " + seconds + " s after task 1 died");
+        assertTrue(String.valueOf(failed.getMessage()).contains("task 1 dies"), String.valueOf(failed));
+        assertTrue(Files.exists(checkpoint), "the first epoch's checkpoint was written");
+
+        DistributedTrainer.Result resumed = DistributedTrainer.fit(frame(), "image", "label",
+                config.loss(CrossEntropyLoss::new).checkpoint(null).resumeFrom(checkpoint.toString()));
+        assertSameState(state(uninterrupted), state(resumed.model()));
+        assertEquals(8, resumed.rank0().steps(), "only the second epoch ran");
+        assertEquals(2, resumed.rank0().epochLosses().length, "the history holds both epochs");
     }
 
     @Test
