@@ -28,6 +28,8 @@ import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /** The body of one barrier task: load the shard, build the replica, train in lock step, report. */
 final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<TrainingReport>> implements Serializable {
@@ -51,7 +53,9 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
                 barrier.rank());
         Device device = TaskDevices.device(config.device);
         if (config.transport == DistributedTrainer.Transport.BARRIER_ALL_GATHER) {
-            return CollectionConverters.asScala(List.of(train(barrier, shard, config, device)).iterator());
+            try (Watchdog ignored = Watchdog.start(ctx, () -> { })) {
+                return CollectionConverters.asScala(List.of(train(barrier, shard, config, device)).iterator());
+            }
         }
         String host = hostOf(ctx.getTaskInfos()[barrier.rank()].address());
         try (SocketCollective sockets = SocketCollective.connect(barrier, host, config.timeout);
@@ -75,18 +79,24 @@ final class TrainPartition extends AbstractFunction1<Iterator<Row>, Iterator<Tra
         }
 
         static Watchdog start(org.apache.spark.TaskContext ctx, AutoCloseable connections) {
+            return start("task " + ctx.partitionId(), ctx::isInterrupted,
+                    () -> ctx.getKillReason().getOrElse(() -> "no reason given"), connections);
+        }
+
+        /** Watches {@code killed} every 250 ms from a daemon thread; the calling thread is the one to interrupt. */
+        static Watchdog start(String task, BooleanSupplier killed, Supplier<String> reason, AutoCloseable connections) {
             Thread training = Thread.currentThread();
             ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "kiln-task-watchdog-" + ctx.partitionId());
+                Thread t = new Thread(r, "kiln-watchdog-" + task.replace(' ', '-'));
                 t.setDaemon(true);
                 return t;
             });
             boolean[] fired = new boolean[1];
             timer.scheduleWithFixedDelay(() -> {
-                if (!fired[0] && ctx.isInterrupted()) {
+                if (!fired[0] && killed.getAsBoolean()) {
                     fired[0] = true;
-                    LOG.warn("task {} was killed ({}): closing its connections and stopping its training",
-                            ctx.partitionId(), ctx.getKillReason().getOrElse(() -> "no reason given"));
+                    LOG.warn("{} was killed ({}): closing its connections and stopping its training", task,
+                            reason.get());
                     try {
                         connections.close();
                     } catch (Exception e) {

@@ -248,7 +248,9 @@ class DistributedTrainerTest {
         long seconds = (System.currentTimeMillis() - FAILED_AT.get()) / 1000;
         assertTrue(FAILED_AT.get() > 0, "task 1 failed as planned: " + failed);
         assertTrue(seconds < 30, "the job failed " + seconds + " s after task 1 died");
-        assertTrue(String.valueOf(failed.getMessage()).contains("task 1 dies"), String.valueOf(failed));
+        // whichever failure Spark hears of first, the message names the task that died
+        String message = String.valueOf(failed.getMessage());
+        assertTrue(message.contains("task 1 dies") || message.contains("rank 1 closed its connection"), message);
         assertTrue(Files.exists(checkpoint), "the first epoch's checkpoint was written");
 
         DistributedTrainer.Result resumed = DistributedTrainer.fit(frame(), "image", "label",
