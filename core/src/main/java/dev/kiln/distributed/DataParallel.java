@@ -181,6 +181,8 @@ public final class DataParallel implements ReplicaSync, AutoCloseable {
 
     @Override
     public void beforeStep() {
+        // counted here, not in reduce: a replayed graph (one member, graphs on) does not run reduce again
+        steps++;
         broadcastBuffers();
     }
 
@@ -190,7 +192,6 @@ public final class DataParallel implements ReplicaSync, AutoCloseable {
      */
     @Override
     public void reduce(List<Tensor> parameters, Tensor guard) {
-        steps++;
         if (collective.worldSize() == 1) {
             return;
         }
@@ -329,7 +330,7 @@ public final class DataParallel implements ReplicaSync, AutoCloseable {
         return Double.isFinite(mean) ? (float) mean : Float.NaN;
     }
 
-    /** Steps reduced by this object (skipped ones included). */
+    /** Steps run with this object as their sync (skipped ones included). */
     public long steps() {
         return steps;
     }
