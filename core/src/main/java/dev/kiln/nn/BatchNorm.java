@@ -111,72 +111,57 @@ public abstract class BatchNorm extends Module implements FusesActivation {
                         + Shapes.toString(s));
             }
         }
-        double factor = 0;
-        StepTransaction tx = StepTransaction.current();
-        if (isTraining() && trackRunningStats) {
-            CaptureContext capture = CaptureContext.current();
-            if (skippedUpdates != null && skippedUpdates.device() != input.device() && capture == null) {
-                // moved to another device: settle the count on the host, start a counter there
-                numBatchesTracked = numBatchesTracked();
-                skippedUpdates.close();
-                skippedUpdates = null;
-            }
-            if (tx != null && skippedUpdates == null) {
-                if (capture != null) {
-                    CaptureContext.refuse(this + ": its skip counter is created at the first eager step; capture after one");
-                }
-                skippedUpdates = Tensor.unscoped(input.device(), new float[1], 1);
-            }
-            if (capture == null) {
-                long count = (momentum == null ? numBatchesTracked() : numBatchesTracked) + 1;
-                factor = momentum == null ? 1.0 / count : momentum;
-                if (tx == null) {
-                    numBatchesTracked++;
-                } else {
-                    tx.deferHostUpdate(() -> numBatchesTracked++);
-                }
-            } else {
-                if (momentum == null) {
-                    CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
-                            + " changes every step and would be frozen into the graph");
-                }
-                // the capture itself runs nothing; every replay is one more batch
-                capture.afterReplay(() -> numBatchesTracked++);
-                factor = momentum;
-            }
-        }
+        double factor = isTraining() && trackRunningStats ? countTrainingBatch(input.device()) : 0;
         boolean useBatchStats = isTraining() || !trackRunningStats;
         // Running buffers are only passed when they should be updated (training) or used (eval).
         Tensor rm = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_mean") : null;
         Tensor rv = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_var") : null;
         return BatchNormOp.batchNorm(input, rm, rv, parameter("weight"), parameter("bias"), useBatchStats, factor, eps,
-                tx == null ? null : skippedUpdates);
+                skipCounter());
     }
 
     /**
-     * For subclasses that compute their statistics themselves ({@link SyncBatchNorm}): counts one more training batch
-     * in {@code num_batches_tracked} and returns the running-statistics averaging factor for it (the momentum, or
-     * {@code 1/num_batches_tracked} when momentum is null). Such layers commit their statistics at once, so they
-     * refuse to run inside a {@link StepTransaction}.
+     * Counts one more training batch in {@code num_batches_tracked} (at once, or at the commit of the open
+     * {@link StepTransaction}) and returns the running-statistics averaging factor for it: the momentum, or
+     * {@code 1/num_batches_tracked} when momentum is null. Inside a transaction the layer's device skip counter is
+     * created here (see {@link #skipCounter()}).
      */
-    protected final double countBatch() {
-        if (StepTransaction.current() != null) {
-            throw new IllegalStateException(this + ": cannot defer its running statistics to the end of an"
-                    + " all-or-nothing training step (Trainer, TrainingStep); train it with DataParallel.trainStep,"
-                    + " which restores the statistics of a skipped step");
-        }
+    protected final double countTrainingBatch(Device device) {
+        StepTransaction tx = StepTransaction.current();
         CaptureContext capture = CaptureContext.current();
-        if (capture != null) {
-            if (momentum == null) {
-                CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
-                        + " changes every step and would be frozen into the graph");
-            }
-            capture.afterReplay(() -> numBatchesTracked++);
-            return momentum;
+        if (skippedUpdates != null && skippedUpdates.device() != device && capture == null) {
+            // moved to another device: settle the count on the host, start a counter there
+            numBatchesTracked = numBatchesTracked();
+            skippedUpdates.close();
+            skippedUpdates = null;
         }
-        long count = (momentum == null ? numBatchesTracked() : numBatchesTracked) + 1;
-        numBatchesTracked++;
-        return momentum == null ? 1.0 / count : momentum;
+        if (tx != null && skippedUpdates == null) {
+            if (capture != null) {
+                CaptureContext.refuse(this + ": its skip counter is created at the first eager step; capture after one");
+            }
+            skippedUpdates = Tensor.unscoped(device, new float[1], 1);
+        }
+        if (capture == null) {
+            long count = (momentum == null ? numBatchesTracked() : numBatchesTracked) + 1;
+            if (tx == null) {
+                numBatchesTracked++;
+            } else {
+                tx.deferHostUpdate(() -> numBatchesTracked++);
+            }
+            return momentum == null ? 1.0 / count : momentum;
+        }
+        if (momentum == null) {
+            CaptureContext.refuse(this + ": momentum=None averages with 1/num_batches_tracked, a factor that"
+                    + " changes every step and would be frozen into the graph");
+        }
+        // the capture itself runs nothing; every replay is one more batch
+        capture.afterReplay(() -> numBatchesTracked++);
+        return momentum;
+    }
+
+    /** The device counter of guarded updates skipped inside step transactions (null outside one). */
+    protected final Tensor skipCounter() {
+        return StepTransaction.current() == null ? null : skippedUpdates;
     }
 
     /** Checks rank and channel count of an input. */

@@ -58,11 +58,11 @@ public final class SyncBatchNorm extends BatchNorm {
             throw new IllegalArgumentException(this + ": every member needs at least one sample when training, got"
                     + " input of shape " + Shapes.toString(input.shape()));
         }
-        double factor = trackRunningStats() ? countBatch() : 0;
+        double factor = trackRunningStats() ? countTrainingBatch(input.device()) : 0;
         Tensor rm = trackRunningStats() ? runningMean() : null;
         Tensor rv = trackRunningStats() ? runningVar() : null;
         return SyncBatchNormOp.syncBatchNorm(input, rm, rv, affine() ? weight() : null, affine() ? bias() : null,
-                factor, eps(), collective, toString());
+                factor, eps(), collective, toString(), skipCounter());
     }
 
     @Override

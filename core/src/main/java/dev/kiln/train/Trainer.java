@@ -57,6 +57,9 @@ public final class Trainer {
     private final Cancellation cancellation;
     private int trainBatchSize;
     private TrainingStep step;
+    /** The eager step of the one other batch size an epoch may end with (the short last batch). */
+    private TrainingStep partialStep;
+    private final ReplicaSync sync;
     private int startEpoch;
     private final Map<String, String> settings;
     private final boolean allowSettingsChange;
@@ -80,6 +83,7 @@ public final class Trainer {
         this.batchSize = b.batchSize;
         this.normalization = b.normalization;
         this.cancellation = b.cancellation;
+        this.sync = b.sync;
     }
 
     public static Builder builder() {
@@ -148,6 +152,10 @@ public final class Trainer {
             if (step != null) {
                 step.close();
                 step = null;
+            }
+            if (partialStep != null) {
+                partialStep.close();
+                partialStep = null;
             }
         }
     }
@@ -241,21 +249,20 @@ public final class Trainer {
                     step.run();
                 } else {
                     // a batch of another size (the short last one): an eager step of its own shape, read at once
-                    Evaluation partial = trainPartialBatch(batch);
-                    lossSum += partial.loss() * batch.size();
-                    correct += Math.round(partial.accuracy() * batch.size());
-                    seen += batch.size();
+                    TrainingStep.Totals partial = trainPartialBatch(batch);
+                    if (!Double.isFinite(partial.lossSum())) {
+                        throw nonFinite(partial.lossSum(), epoch, batch.index(), batch.index());
+                    }
+                    lossSum += partial.lossSum();
+                    correct += partial.correct();
+                    seen += partial.samples();
                 }
                 boolean last = batches > 0 ? batch.index() == batches - 1 : !e.hasNext();
                 if (last || (batch.index() + 1) % reportEvery == 0) {
                     TrainingStep.Totals t = step.drain();
                     if (t.samples() > 0 && !Double.isFinite(t.lossSum())) {
-                        // Every step whose loss was not finite was skipped as a whole (parameters, optimizer state,
-                        // running statistics): the model is that of the last finite step.
-                        throw new NonFiniteLossException("training loss became " + t.lossSum() + " in epoch " + epoch
-                                + " between batches " + (batch.index() + 1 - t.samples() / step.batchSize()) + " and "
-                                + batch.index() + "; those steps were skipped (" + optimizer.skippedSteps()
-                                + " skipped so far), so the model is still finite");
+                        throw nonFinite(t.lossSum(), epoch, batch.index() + 1 - t.samples() / step.batchSize(),
+                                batch.index());
                     }
                     lossSum += t.lossSum();
                     correct += t.correct();
@@ -294,23 +301,36 @@ public final class Trainer {
         if (step == null) {
             int[] shape = batch.shape();
             step = new TrainingStep(model, loss, optimizer, device, Math.max(batch.size(), trainBatchSize),
-                    java.util.Arrays.copyOfRange(shape, 1, shape.length), graphs, GRAPH_WARMUP_STEPS);
+                    java.util.Arrays.copyOfRange(shape, 1, shape.length), graphs, GRAPH_WARMUP_STEPS, sync);
         }
         return step;
     }
 
-    private Evaluation trainPartialBatch(BatchSource.View batch) {
-        try (TensorScope scope = TensorScope.open(); StepTransaction tx = StepTransaction.open()) {
-            Tensor x = Tensor.ofPrefix(device, batch.features(), batch.shape());
-            Tensor y = Tensor.ofPrefix(device, batch.labels(), batch.size());
-            optimizer.zeroGrad();
-            Tensor logits = model.forward(x);
-            Tensor l = loss.forward(logits, y);
-            l.backward();
-            optimizer.step();
-            tx.commit(l);
-            return new Evaluation(l.item(), (double) countCorrect(logits, batch) / batch.size(), batch.size());
+    private TrainingStep.Totals trainPartialBatch(BatchSource.View batch) {
+        if (partialStep == null || partialStep.batchSize() != batch.size()) {
+            if (partialStep != null) {
+                partialStep.close();
+            }
+            int[] shape = batch.shape();
+            partialStep = new TrainingStep(model, loss, optimizer, device, batch.size(),
+                    java.util.Arrays.copyOfRange(shape, 1, shape.length), false, 1, sync);
         }
+        partialStep.inputs().copyFrom(java.util.Arrays.copyOf(batch.features(), (int) partialStep.inputs().numel()));
+        partialStep.targets().copyFrom(java.util.Arrays.copyOf(batch.labels(), batch.size()));
+        partialStep.run();
+        return partialStep.drain();
+    }
+
+    /**
+     * A guarded step was skipped: what the model holds is said truthfully, since every skip leaves parameters,
+     * optimizer state and running statistics as they were.
+     */
+    private NonFiniteLossException nonFinite(double lossSum, int epoch, long firstBatch, long lastBatch) {
+        return new NonFiniteLossException("training loss sum became " + lossSum + " in epoch " + epoch
+                + " between batches " + firstBatch + " and " + lastBatch + ": at least one step there had a NaN or"
+                + " infinite loss, gradient or new batch-norm running statistic and was skipped as a whole ("
+                + optimizer.skippedSteps() + " step(s) skipped so far); the model and optimizer hold the result of"
+                + " the last step that was finite, and every value in them is as that step left it");
     }
 
     /** Mean loss and accuracy over every batch of {@code loader} (eval mode, no gradients); restores the mode after. */
@@ -395,6 +415,16 @@ public final class Trainer {
         private int batchSize = 64;
         private Normalization normalization = Normalization.NONE;
         private Cancellation cancellation = new Cancellation();
+        private ReplicaSync sync = ReplicaSync.NONE;
+
+        /**
+         * Train one replica among several: every step reduces its gradients through {@code s} (e.g. a
+         * {@link dev.kiln.distributed.DataParallel}); every replica must run the same steps. Default: one replica.
+         */
+        public Builder sync(ReplicaSync s) {
+            this.sync = Objects.requireNonNull(s, "sync");
+            return this;
+        }
 
         /** Batch size when the trainer batches a {@link Dataset} itself (default 64). */
         public Builder batchSize(int n) {

@@ -1,8 +1,6 @@
 package dev.kiln.train;
 
-import dev.kiln.backend.Backend;
 import dev.kiln.backend.GraphCaptureException;
-import dev.kiln.backend.ScalarOp;
 import dev.kiln.core.CapturedGraph;
 import dev.kiln.core.Device;
 import dev.kiln.core.GradMode;
@@ -16,14 +14,23 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
- * One classifier training step (zero grads, forward, loss, backward, optimizer update) on fixed-shape input tensors,
- * without a host wait: the loss and the number of correct predictions are summed on the device and read only by
- * {@link #drain()}, and a non-finite loss skips the update on the device ({@link Optimizer#step(Tensor)}). The step is
- * one {@link StepTransaction}: batch norm's running statistics and {@code num_batches_tracked} change with the
- * parameters or not at all, so a step that throws or meets a non-finite loss leaves the model bitwise unchanged.
+ * One classifier training step (zero grads, forward, loss, backward, gradient reduction, optimizer update) on
+ * fixed-shape input tensors, without a host wait: the loss and the number of correct predictions are summed on the
+ * device with tensor ops and read only by {@link #drain()}. The one place where Kiln trains: {@link Trainer}, and
+ * data-parallel training in one JVM ({@link dev.kiln.distributed.DataParallel}) and on Spark, run it, the latter
+ * through a {@link ReplicaSync} that reduces the gradients between backward pass and optimizer.
+ *
+ * <p>The step is all-or-nothing. It is one {@link StepTransaction}: batch norm's running statistics and
+ * {@code num_batches_tracked} change with the parameters or not at all. Before anything commits, a guard is computed
+ * on the device from what the step would write: the loss, every gradient and every new running statistic
+ * ({@link StepTransaction#guard}), which is the loss when they are all finite and NaN otherwise. The optimizer
+ * ({@link Optimizer#step(Tensor)}) and the commit skip the update on the device when the guard is not finite, so
+ * such a step leaves parameters, optimizer state and running statistics bitwise unchanged; the guard, not the bare
+ * loss, is what {@link #drain()} sums, so a skipped step shows as a non-finite loss sum there.
  *
  * <p>With graphs on, the first {@code warmupSteps} steps run eagerly (they choose convolution algorithms, create the
  * optimizer state and fill the allocator's cache), the next one is captured as a {@link CapturedGraph}, and every
@@ -37,6 +44,8 @@ public final class TrainingStep implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TrainingStep.class);
 
     private final Module model;
+    private final List<Tensor> parameters;
+    private final ReplicaSync sync;
     private final Loss loss;
     private final Optimizer optimizer;
     private final Device device;
@@ -59,7 +68,18 @@ public final class TrainingStep implements AutoCloseable {
      */
     public TrainingStep(Module model, Loss loss, Optimizer optimizer, Device device, int batchSize, int[] sampleShape,
                         boolean graphs, int warmupSteps) {
+        this(model, loss, optimizer, device, batchSize, sampleShape, graphs, warmupSteps, ReplicaSync.NONE);
+    }
+
+    /**
+     * A step of one replica among several: {@code sync} reduces the gradients (and the guard) with the other
+     * replicas' between the backward pass and the optimizer (see {@link ReplicaSync}).
+     */
+    public TrainingStep(Module model, Loss loss, Optimizer optimizer, Device device, int batchSize, int[] sampleShape,
+                        boolean graphs, int warmupSteps, ReplicaSync sync) {
         this.model = Objects.requireNonNull(model, "model");
+        this.sync = Objects.requireNonNull(sync, "sync");
+        this.parameters = model.parameters().stream().filter(Tensor::requiresGrad).toList();
         this.loss = Objects.requireNonNull(loss, "loss");
         this.optimizer = Objects.requireNonNull(optimizer, "optimizer");
         this.device = Objects.requireNonNull(device, "device");
@@ -115,6 +135,7 @@ public final class TrainingStep implements AutoCloseable {
     /** Trains on the current {@link #inputs()} / {@link #targets()}. */
     public void run() {
         model.train();
+        sync.beforeStep();
         if (graph == null && graphs && steps >= warmupSteps) {
             capture();
         }
@@ -135,6 +156,7 @@ public final class TrainingStep implements AutoCloseable {
         }
         steps++;
         samplesSinceDrain += batchSize;
+        sync.afterStep();
     }
 
     private void capture() {
@@ -155,21 +177,20 @@ public final class TrainingStep implements AutoCloseable {
     }
 
     private void body() {
-        Backend be = device.backend();
         try (TensorScope scope = TensorScope.open(); StepTransaction tx = StepTransaction.open()) {
             optimizer.zeroGrad();
             Tensor logits = model.forward(inputs);
             Tensor l = loss.forward(logits, targets);
             l.backwardWithoutHostCheck();
-            optimizer.step(l);
-            tx.commit(l);
             try (GradMode ignored = GradMode.noGrad()) {
-                be.axpy(batchSize, l.buffer(), lossSum.buffer(), 1);
+                Tensor guard = tx.guard(l, parameters);
+                sync.reduce(parameters, guard);
+                optimizer.step(guard);
+                tx.commit(guard);
+                lossSum.copyFrom(lossSum.add(guard.mul((float) batchSize)));
                 // correct = sum(1 - min(|argmax - target|, 1)): equality from ops every backend has
-                Tensor diff = logits.argmax(1).sub(targets).abs();
-                be.scalar(ScalarOp.MIN, diff.buffer(), 1f, diff.buffer(), batchSize);
-                be.scalar(ScalarOp.RSUB, diff.buffer(), 1f, diff.buffer(), batchSize);
-                be.axpy(1f, diff.sum().buffer(), correct.buffer(), 1);
+                Tensor hits = logits.argmax(1).sub(targets).abs().clampMax(1f).rsub(1f).sum();
+                correct.copyFrom(correct.add(hits));
             }
         }
     }
@@ -186,8 +207,8 @@ public final class TrainingStep implements AutoCloseable {
         float[] l = lossSum.toArray();
         float[] c = correct.toArray();
         Totals t = new Totals(l[0], Math.round(c[0]), samplesSinceDrain);
-        device.backend().fill(lossSum.buffer(), 0, 1, 0f);
-        device.backend().fill(correct.buffer(), 0, 1, 0f);
+        lossSum.fill(0f);
+        correct.fill(0f);
         samplesSinceDrain = 0;
         return t;
     }

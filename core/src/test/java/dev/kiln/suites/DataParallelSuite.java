@@ -23,6 +23,8 @@ import dev.kiln.nn.StateDict;
 import dev.kiln.nn.SyncBatchNorm;
 import dev.kiln.optim.SGD;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -37,6 +39,7 @@ import java.util.function.BiFunction;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -99,8 +102,8 @@ public class DataParallelSuite extends DeviceSuite {
 
     /** Trains one replica on the whole batch for STEPS steps; returns its final state. */
     private StateDict trainSingle(Module model) {
-        try (model; SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
-            DataParallel dp = new DataParallel(model, Collective.single());
+        try (model; SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+             DataParallel dp = new DataParallel(model, Collective.single())) {
             CrossEntropyLoss loss = new CrossEntropyLoss();
             for (int s = 0; s < STEPS; s++) {
                 try (TensorScope scope = TensorScope.open()) {
@@ -122,6 +125,11 @@ public class DataParallelSuite extends DeviceSuite {
      */
     private List<StateDict> trainParallel(BiFunction<Collective, Long, Module> factory, StepObserver observer)
             throws Exception {
+        return trainParallel(factory, observer, DataParallel.DEFAULT_BUCKET_BYTES);
+    }
+
+    private List<StateDict> trainParallel(BiFunction<Collective, Long, Module> factory, StepObserver observer,
+                                          long bucketBytes) throws Exception {
         LocalCollectiveGroup group = new LocalCollectiveGroup(WORLD, Duration.ofMinutes(2));
         ExecutorService pool = Executors.newFixedThreadPool(WORLD);
         try {
@@ -131,8 +139,8 @@ public class DataParallelSuite extends DeviceSuite {
                 futures.add(pool.submit(() -> {
                     Collective c = group.member(rank);
                     try (Module model = factory.apply(c, 100L + rank);
-                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
-                        DataParallel dp = new DataParallel(model, c);
+                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+                         DataParallel dp = new DataParallel(model, c).bucketBytes(bucketBytes)) {
                         CrossEntropyLoss loss = new CrossEntropyLoss();
                         int b = GLOBAL_BATCH / WORLD;
                         for (int s = 0; s < STEPS; s++) {
@@ -227,6 +235,45 @@ public class DataParallelSuite extends DeviceSuite {
         assertEquals(STEPS, ranks.get(0).get("bn1.num_batches_tracked").longValue());
         try (LeNet5 untrained = new LeNet5(device(), new Generator(100))) {
             assertTrue(maxDiff(single, untrained.stateDict(), "running_var") > 1e-3, "running statistics moved");
+        }
+    }
+
+    @Test
+    void smallGradientBucketsGiveTheBitsOfOneBucket() throws Exception {
+        List<StateDict> oneBucket = trainParallel((c, seed) -> new LeNet5(device(), new Generator(seed), c), null);
+        int[] buckets = new int[1];
+        List<StateDict> small = trainParallel((c, seed) -> new LeNet5(device(), new Generator(seed), c),
+                (rank, step, dp) -> buckets[0] = dp.buckets(dp.model().parameters()).size(), 16 * 1024);
+        assertTrue(buckets[0] > 3, "16 KiB buckets split LeNet-5's gradients, got " + buckets[0] + " bucket(s)");
+        assertBitwiseEqual(oneBucket.get(0), small.get(0), "16 KiB buckets vs one 25 MiB bucket");
+        assertBitwiseEqual(small.get(0), small.get(1), "replicas");
+    }
+
+    @Test
+    void syncBatchNormStatisticsAreNotBroadcastEachStepPlainBatchNormOnesAre() {
+        // a fake group of two (rank 0 hears itself): construction only broadcasts rank 0's own state
+        Collective two = new Collective() {
+            @Override
+            public int rank() {
+                return 0;
+            }
+
+            @Override
+            public int worldSize() {
+                return 2;
+            }
+
+            @Override
+            public byte[][] allGather(byte[] local) {
+                return new byte[][]{local, local};
+            }
+        };
+        try (LeNet5 synced = new LeNet5(device(), new Generator(1), two);
+             LeNet5 plain = new LeNet5(device(), new Generator(1));
+             DataParallel a = new DataParallel(synced, two);
+             DataParallel b = new DataParallel(plain, two)) {
+            assertFalse(a.broadcastsBuffers(), "SyncBatchNorm keeps its statistics global");
+            assertTrue(b.broadcastsBuffers(), "plain batch norm follows DDP's broadcast_buffers");
         }
     }
 
@@ -349,8 +396,10 @@ public class DataParallelSuite extends DeviceSuite {
         }
     }
 
-    @Test
-    void aNonFiniteLossOnOneMemberSkipsTheStepOnAllAndChangesNothing() throws Exception {
+    @ParameterizedTest(name = "pixel {0}, SyncBatchNorm {1}")
+    @CsvSource({"NaN, true", "1e30, true", "3.4028235e38, true", "1e30, false", "-3.4028235e38, false"})
+    void aNonFiniteStepOnOneMemberSkipsTheStepOnAllAndChangesNothing(float pixel, boolean syncBatchNorm)
+            throws Exception {
         LocalCollectiveGroup group = new LocalCollectiveGroup(WORLD);
         ExecutorService pool = Executors.newFixedThreadPool(WORLD);
         try {
@@ -359,13 +408,14 @@ public class DataParallelSuite extends DeviceSuite {
                 int rank = r;
                 futures.add(pool.submit(() -> {
                     Collective c = group.member(rank);
-                    try (LeNet5 model = new LeNet5(device(), new Generator(100 + rank), c);
-                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
-                        DataParallel dp = new DataParallel(model, c);
+                    try (LeNet5 model = syncBatchNorm ? new LeNet5(device(), new Generator(100 + rank), c)
+                            : new LeNet5(device(), new Generator(100 + rank));
+                         SGD sgd = new SGD(model.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+                         DataParallel dp = new DataParallel(model, c)) {
                         StateDict before = model.stateDict();
                         float[] images = shard(IMAGES[0], rank, WORLD, 784);
                         if (rank == 1) {
-                            images[5] = Float.NaN;
+                            images[5] = pixel;
                         }
                         float loss;
                         try (TensorScope scope = TensorScope.open()) {

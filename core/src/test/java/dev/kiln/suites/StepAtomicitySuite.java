@@ -138,6 +138,84 @@ public class StepAtomicitySuite extends DeviceSuite {
         assertFalse(Arrays.equals(initial.get("model.bn1.running_mean"), got.get("model.bn1.running_mean")));
     }
 
+    /** Finite values that overflow what a step computes from them (named for the messages). */
+    enum Overflow {
+        /** one pixel of 1e30: the loss stays finite, bn1's batch variance does not */
+        PIXEL_1E30,
+        /** one pixel of Float.MAX_VALUE: finite loss, NaN gradients */
+        PIXEL_MAX,
+        /** one pixel of -Float.MAX_VALUE */
+        PIXEL_MINUS_MAX,
+        /** a whole image of 1e20: bn1's batch variance overflows to infinity */
+        BN_VARIANCE;
+
+        void poison(float[] batch) {
+            switch (this) {
+                case PIXEL_1E30 -> batch[5 * 784 + 300] = 1e30f;
+                case PIXEL_MAX -> batch[5 * 784 + 300] = Float.MAX_VALUE;
+                case PIXEL_MINUS_MAX -> batch[5 * 784 + 300] = -Float.MAX_VALUE;
+                case BN_VARIANCE -> Arrays.fill(batch, 2 * 784, 3 * 784, 1e20f);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}, batch {1}, graphs {2}, adam {3}")
+    @CsvSource({"PIXEL_1E30, 3, false, false", "PIXEL_1E30, 4, true, false", "PIXEL_1E30, 2, false, true",
+            "PIXEL_MAX, 3, false, false", "PIXEL_MAX, 4, true, false", "PIXEL_MAX, 2, false, true",
+            "PIXEL_MINUS_MAX, 3, false, false", "PIXEL_MINUS_MAX, 4, true, false", "PIXEL_MINUS_MAX, 2, false, true",
+            "BN_VARIANCE, 3, false, false", "BN_VARIANCE, 4, true, false", "BN_VARIANCE, 2, false, true"})
+    @DisplayName("TrainingStep: a finite batch that overflows the loss, gradients or running statistics gives a model and optimizer bitwise equal to the run that skipped it")
+    void overflowBatchEqualsSkippedBatch(Overflow overflow, int k, boolean graphs, boolean adam) {
+        int steps = 7;
+        float[][] xs = images(61, steps);
+        float[][] ys = labels(62, steps);
+        float[][] poisoned = Arrays.stream(xs).map(float[]::clone).toArray(float[][]::new);
+        overflow.poison(poisoned[k]);
+        long[] skippedPoisoned = new long[1];
+        long[] skippedClean = new long[1];
+        Map<String, float[]> got = runSteps(poisoned, ys, graphs, adam, skippedPoisoned);
+        Map<String, float[]> want = runSteps(without(xs, k), without(ys, k), graphs, adam, skippedClean);
+        assertEquals(1, skippedPoisoned[0], overflow + ": one step skipped");
+        assertEquals(0, skippedClean[0]);
+        assertBitwiseEqual(want, got, overflow + " in batch " + k);
+        for (Map.Entry<String, float[]> e : got.entrySet()) {
+            if (!e.getKey().endsWith("num_batches_tracked")) {
+                for (float v : e.getValue()) {
+                    assertTrue(Float.isFinite(v), overflow + ": " + e.getKey() + " holds " + v);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"PIXEL_1E30", "PIXEL_MAX", "PIXEL_MINUS_MAX", "BN_VARIANCE"})
+    @DisplayName("Trainer: a finite batch that overflows stops the run, says the step was skipped, and leaves the model bitwise equal to training on batches 0..k-1")
+    void trainerOverflowBatch(String name) {
+        Overflow overflow = Overflow.valueOf(name);
+        int k = 3;
+        float[][] xs = images(71, 6);
+        float[][] ys = labels(72, 6);
+        overflow.poison(xs[k]);
+        NonFiniteLossException[] thrown = new NonFiniteLossException[1];
+        Map<String, float[]> got = fitCatching(floats(xs, ys), thrown);
+        Map<String, float[]> want = fit(floats(Arrays.copyOf(xs, k), Arrays.copyOf(ys, k)), 1, null);
+        assertBitwiseEqual(want, got, "Trainer with " + overflow + " in batch " + k);
+        String message = thrown[0].getMessage();
+        assertTrue(message.contains("skipped") && message.contains("between batches 3 and 3")
+                && message.contains("1 step(s) skipped"), message);
+    }
+
+    private Map<String, float[]> fitCatching(Dataset data, NonFiniteLossException[] thrown) {
+        try (LeNet5 net = new LeNet5(device(), new Generator(7));
+             SGD sgd = new SGD(net.parameters(), 0.05f, 0.9f, 0f, false, 0f);
+             DataLoader loader = DataLoader.builder(data).batchSize(BATCH).shuffle(false).build()) {
+            Trainer t = Trainer.builder().model(net).loss(new CrossEntropyLoss()).optimizer(sgd).device(device())
+                    .reportEvery(1).build();
+            thrown[0] = assertThrows(NonFiniteLossException.class, () -> t.fit(loader, null));
+            return snapshot(net, sgd);
+        }
+    }
+
     @ParameterizedTest(name = "label {0}")
     @ValueSource(floats = {10f, -1f, 3.5f})
     @DisplayName("TrainingStep: a bad label is refused and the model is bitwise unchanged")

@@ -1,7 +1,13 @@
 package dev.kiln.spark;
 
+import dev.kiln.core.Tensor;
 import dev.kiln.data.Normalization;
 import dev.kiln.distributed.DataParallel;
+import dev.kiln.nn.CrossEntropyLoss;
+import dev.kiln.nn.Loss;
+import dev.kiln.optim.Optimizer;
+import dev.kiln.optim.SGD;
+import dev.kiln.train.LearningRateSchedule;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.Dataset;
@@ -28,9 +34,14 @@ import java.util.Objects;
  * the tasks' collective ({@link DataParallel}: rank 0's initial parameters broadcast, gradients averaged
  * after every step, or parameters averaged every k steps). Batch norm is {@code SyncBatchNorm} by default, so
  * {@code tasks} tasks with batch b train like one process with batch {@code tasks * b}; with plain batch norm the
- * running statistics are rank 0's (DDP's {@code broadcast_buffers}). Every task runs the same number of steps per
- * epoch: the smallest shard decides, and the rest of the larger shards is left out of that epoch (each epoch
- * reshuffles each shard).
+ * running statistics are rank 0's (DDP's {@code broadcast_buffers}).
+ *
+ * <p>Each task runs the user's model ({@link Config#model}), loss ({@link Config#loss}), optimizer
+ * ({@link Config#optimizer}) and learning-rate schedule ({@link Config#schedule}) through the same
+ * {@link dev.kiln.train.Trainer} and {@link dev.kiln.train.TrainingStep} as training in one JVM, so the same
+ * settings give the same model as {@link DataParallel} over threads on the same shards. Every task trains on as many
+ * rows per epoch as the largest shard has, as PyTorch's {@code DistributedSampler} pads: a shorter shard repeats its
+ * own rows (a warning names the sizes), so no row is left out; each task shuffles its shard anew every epoch.
  *
  * <p>The tasks meet through the barrier ({@link BarrierCollective}) and then, by default, exchange over direct
  * TCP connections ({@link SocketCollective}, {@link Transport}).
@@ -59,9 +70,12 @@ public final class DistributedTrainer {
         int tasks = 2;
         int epochs = 1;
         int batchSizePerTask = 32;
-        float lr = 0.1f;
-        float momentum = 0.9f;
-        boolean cosine = true;
+        OptimizerFactory optimizer = sgdFactory(0.1f, 0.9f);
+        LossFactory loss = CrossEntropyLoss::new;
+        LearningRateSchedule schedule = serializableCosine();
+        long bucketBytes = DataParallel.DEFAULT_BUCKET_BYTES;
+        String checkpoint;
+        String resumeFrom;
         long seed = 42;
         boolean syncBatchNorm = true;
         DataParallel.Sync sync = DataParallel.Sync.GRADIENTS;
@@ -98,10 +112,75 @@ public final class DistributedTrainer {
                 throw new IllegalArgumentException("DistributedTrainer: need lr > 0 and momentum in [0, 1), got "
                         + lr + ", " + momentum);
             }
-            this.lr = lr;
-            this.momentum = momentum;
-            this.cosine = cosine;
+            this.optimizer = sgdFactory(lr, momentum);
+            this.schedule = cosine ? serializableCosine() : serializableConstant();
             return this;
+        }
+
+        /**
+         * The optimizer each task builds over its replica's parameters (default: SGD with lr 0.1, momentum 0.9),
+         * e.g. {@code params -> new AdamW(params, 1e-3f)}; its learning rate is the base of the {@link #schedule}.
+         */
+        public Config optimizer(OptimizerFactory factory) {
+            this.optimizer = Objects.requireNonNull(factory, "optimizer");
+            return this;
+        }
+
+        /** The loss each task builds (default cross-entropy). */
+        public Config loss(LossFactory factory) {
+            this.loss = Objects.requireNonNull(factory, "loss");
+            return this;
+        }
+
+        /**
+         * How the learning rate changes over the run (default cosine): any {@link LearningRateSchedule} that is also
+         * {@link Serializable}, e.g. {@code (LearningRateSchedule & Serializable) (base, progress) -> base}.
+         */
+        public <S extends LearningRateSchedule & Serializable> Config schedule(S schedule) {
+            this.schedule = Objects.requireNonNull(schedule, "schedule");
+            return this;
+        }
+
+        /**
+         * Rank 0 writes a checkpoint (model, optimizer state, completed epochs, history) to {@code path} after every
+         * epoch, atomically; the path must be one the executors can write and, to resume, read (local mode: a local
+         * path; a cluster: a shared file system). Null (default): none.
+         */
+        public Config checkpoint(String path) {
+            this.checkpoint = path;
+            return this;
+        }
+
+        /**
+         * Resume from a checkpoint written by {@link #checkpoint}: every task loads it and trains the epochs left of
+         * {@link #epochs}. With the same data, partitioning and settings (gradient averaging) the result is the model
+         * of an uninterrupted run. Null (default): start afresh.
+         */
+        public Config resumeFrom(String path) {
+            this.resumeFrom = path;
+            return this;
+        }
+
+        /** The most bytes of gradients one all-reduce carries (default 25 MiB, as PyTorch DDP). */
+        public Config bucketBytes(long bytes) {
+            if (bytes < Float.BYTES) {
+                throw new IllegalArgumentException("DistributedTrainer: bucketBytes must hold at least one float, got "
+                        + bytes);
+            }
+            this.bucketBytes = bytes;
+            return this;
+        }
+
+        private static OptimizerFactory sgdFactory(float lr, float momentum) {
+            return params -> new SGD(params, lr, momentum, 0f, false, 0f);
+        }
+
+        private static LearningRateSchedule serializableCosine() {
+            return (LearningRateSchedule & Serializable) (base, progress) -> LearningRateSchedule.cosine().lr(base, progress);
+        }
+
+        private static LearningRateSchedule serializableConstant() {
+            return (LearningRateSchedule & Serializable) (base, progress) -> base;
         }
 
         public Config seed(long seed) {
@@ -166,6 +245,18 @@ public final class DistributedTrainer {
             }
             return n;
         }
+    }
+
+    /** Builds each task's optimizer over its replica's parameters; serializable, it travels with the job. */
+    @FunctionalInterface
+    public interface OptimizerFactory extends Serializable {
+        Optimizer create(List<Tensor> parameters);
+    }
+
+    /** Builds each task's loss; serializable, it travels with the job. */
+    @FunctionalInterface
+    public interface LossFactory extends Serializable {
+        Loss create();
     }
 
     /** The outcome of {@link #fit}: rank 0's model bytes and every task's report. */

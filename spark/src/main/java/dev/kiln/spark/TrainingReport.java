@@ -5,8 +5,9 @@ import java.io.Serializable;
 /**
  * What one barrier task reports after training: rank 0 also carries the trained model as self-contained bytes.
  *
- * @param collectiveNanos    wall time in the data-parallel exchanges: losses, gradient (or parameter) all-reduce,
- *                           buffer broadcasts (waiting for peers included)
+ * @param collectiveNanos    wall time in the data-parallel exchanges: gradient buckets with the step's guard (or
+ *                           parameter averages), buffer broadcasts (waiting for peers included)
+ * @param steps              steps this task ran (the short last batch of an epoch included)
  * @param syncBatchNormNanos wall time in SyncBatchNorm's statistics exchanges
  * @param trainNanos      wall time of the training loop
  * @param epochLosses     mean (over all tasks) training loss of each epoch

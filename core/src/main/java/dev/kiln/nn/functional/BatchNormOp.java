@@ -63,16 +63,7 @@ public final class BatchNormOp {
         Buffer saveInvStd = be.allocateUninitialized(g.channels());
         be.batchNormForwardTraining(g, x.buffer(), gamma, beta, eps, y, saveMean, saveInvStd);
         if (runningMean != null && runningVar != null) {
-            StepTransaction tx = StepTransaction.current();
-            if (tx == null) {
-                be.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, updateFactor, runningMean.buffer(),
-                        runningVar.buffer(), null, null);
-            } else {
-                // saveMean / saveInvStd live in the step's scope, which closes after the commit
-                tx.deferDeviceUpdate(guard -> be.batchNormUpdateRunningStats(g, saveMean, saveInvStd, eps, updateFactor,
-                        runningMean.buffer(), runningVar.buffer(), guard == null ? null : guard.buffer(),
-                        guard == null || skipCounter == null ? null : skipCounter.buffer()));
-            }
+            updateRunningStats(g, saveMean, saveInvStd, eps, updateFactor, runningMean, runningVar, skipCounter);
         }
         Tensor mean = Tensor.wrap(x.device(), saveMean, g.channels());
         Tensor invStd = Tensor.wrap(x.device(), saveInvStd, g.channels());
@@ -89,6 +80,33 @@ public final class BatchNormOp {
                     dGamma == null ? null : Tensor.wrap(x.device(), dGamma, g.channels()),
                     dBeta == null ? null : Tensor.wrap(x.device(), dBeta, g.channels())};
         }, x, null, null, weight, bias);
+    }
+
+    /**
+     * Folds a batch's statistics ({@code mean}, {@code invStd} = 1/sqrt(biased var + eps), per channel of {@code g})
+     * into the running statistics: at once outside a {@link StepTransaction}; inside one, the new values are computed
+     * into temporaries the step's guard checks ({@link StepTransaction#willWrite}), and the update itself is applied
+     * at the commit, guarded (a skipped one counted in {@code skipCounter}, one float, nullable). The buffers
+     * {@code mean} and {@code invStd} must live until the commit (the step's scope).
+     */
+    public static void updateRunningStats(BatchNormGeometry g, Buffer mean, Buffer invStd, float eps, double factor,
+                                          Tensor runningMean, Tensor runningVar, Tensor skipCounter) {
+        Backend be = runningMean.device().backend();
+        StepTransaction tx = StepTransaction.current();
+        if (tx == null) {
+            be.batchNormUpdateRunningStats(g, mean, invStd, eps, factor, runningMean.buffer(), runningVar.buffer(),
+                    null, null);
+            return;
+        }
+        // the same kernel on copies gives the very values the commit will write, so the guard can check them first
+        Tensor newMean = runningMean.copy();
+        Tensor newVar = runningVar.copy();
+        be.batchNormUpdateRunningStats(g, mean, invStd, eps, factor, newMean.buffer(), newVar.buffer(), null, null);
+        tx.willWrite(newMean);
+        tx.willWrite(newVar);
+        tx.deferDeviceUpdate(guard -> be.batchNormUpdateRunningStats(g, mean, invStd, eps, factor,
+                runningMean.buffer(), runningVar.buffer(), guard == null ? null : guard.buffer(),
+                guard == null || skipCounter == null ? null : skipCounter.buffer()));
     }
 
     /** (N, C, *) as N, C and the product of the trailing dimensions. */

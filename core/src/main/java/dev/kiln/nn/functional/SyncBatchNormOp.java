@@ -34,6 +34,16 @@ public final class SyncBatchNormOp {
      */
     public static Tensor syncBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                        double updateFactor, float eps, Collective collective, String layer) {
+        return syncBatchNorm(x, runningMean, runningVar, weight, bias, updateFactor, eps, collective, layer, null);
+    }
+
+    /**
+     * As above; inside a {@link dev.kiln.nn.StepTransaction} the running statistics change at the step's commit
+     * (guarded, a skip counted in {@code skipCounter}, one float, nullable), as {@link BatchNormOp} does.
+     */
+    public static Tensor syncBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                       double updateFactor, float eps, Collective collective, String layer,
+                                       Tensor skipCounter) {
         CaptureContext.refuse(layer + ": synchronised batch norm exchanges statistics on the host every step");
         int[] s = x.shape();
         BatchNormGeometry g = BatchNormOp.geometry(s);
@@ -99,8 +109,8 @@ public final class SyncBatchNormOp {
         if (runningMean != null && runningVar != null) {
             // the global count decides the unbiased correction n/(n-1)
             BatchNormGeometry global = new BatchNormGeometry((int) Math.round(total / g.spatial()), c, g.spatial());
-            be.batchNormUpdateRunningStats(global, meanT.buffer(), invStdT.buffer(), eps, updateFactor,
-                    runningMean.buffer(), runningVar.buffer(), null, null);
+            BatchNormOp.updateRunningStats(global, meanT.buffer(), invStdT.buffer(), eps, updateFactor, runningMean,
+                    runningVar, skipCounter);
         }
         final double globalCount = total;
         return Tensor.fromOp("sync_batch_norm", device, y, s, dy -> {
