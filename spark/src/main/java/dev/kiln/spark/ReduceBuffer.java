@@ -7,14 +7,16 @@ import java.nio.FloatBuffer;
 
 /**
  * The array a {@link SocketCollective} reduces, as the algorithms see it: ranges encoded to and decoded from
- * little-endian bytes, partial sums added in, and the final step (the mean's division) applied once per element by
- * the member that completes it.
+ * little-endian bytes, and partial sums added in.
  */
 abstract class ReduceBuffer {
 
     abstract int length();
 
     abstract int elementBytes();
+
+    /** Before the ring or the tree: what this member contributes (its values divided by N for a mean). */
+    abstract void prepare();
 
     /** {@code count} elements from {@code from} into {@code dst} at {@code off}. */
     abstract void encode(int from, int count, byte[] dst, int off);
@@ -24,9 +26,6 @@ abstract class ReduceBuffer {
 
     /** Element i of the range becomes the incoming (final) value. */
     abstract void set(int from, int count, byte[] src);
-
-    /** The final step on a range that now holds every member's sum. */
-    abstract void finish(int from, int count);
 
     /** Adds a whole encoded array into {@code sum} (the mesh's double-precision rank-order sum). */
     abstract void accumulate(byte[] src, double[] sum);
@@ -76,11 +75,16 @@ abstract class ReduceBuffer {
             view(src, 0, count).get(v, from, count);
         }
 
+        /**
+         * Divides before summing, so that no partial sum can overflow where the mean is finite (|Σ x/N| ≤ max |x|);
+         * for a power-of-two N the division is exact, and with two members the sum of the halves is the mesh's
+         * correctly rounded mean.
+         */
         @Override
-        void finish(int from, int count) {
-            double w = world;
-            for (int i = from; i < from + count; i++) {
-                v[i] = (float) (v[i] / w);
+        void prepare() {
+            float w = world;
+            for (int i = 0; i < v.length; i++) {
+                v[i] = v[i] / w;
             }
         }
 
@@ -142,8 +146,8 @@ abstract class ReduceBuffer {
         }
 
         @Override
-        void finish(int from, int count) {
-            // a sum is final as it is
+        void prepare() {
+            // a sum's contributions are the values themselves
         }
 
         @Override

@@ -58,9 +58,10 @@ import java.util.concurrent.atomic.LongAdder;
  * (⌈log2 N⌉ steps of the whole array, plus one step before and after for the members beyond the largest power of
  * two). Both sum every element in an order fixed by the ranks alone — along the ring starting at the chunk's owner,
  * or pairwise up a fixed tree — and the final values are computed once and passed on, so every member gets the same
- * bits and timing changes nothing; the float partial sums are rounded at every step, so for three or more members
- * they may differ from {@link Algorithm#MESH}'s double-precision rank-order sums by a few units in the last place
- * (two members: the same bits). {@link Algorithm#MESH} is the exchange of {@link Collective}'s default methods: every
+ * bits and timing changes nothing. For a mean each member divides its values by N first (no partial sum can then
+ * overflow where the mean is finite); the float partial sums are rounded at every step, so for three or more members
+ * the result may differ from {@link Algorithm#MESH}'s double-precision rank-order mean by at most
+ * u·Σ|x| + 2u·|mean| per element (u = 2^-24), a few units in the last place (two members: the same bits). {@link Algorithm#MESH} is the exchange of {@link Collective}'s default methods: every
  * member sends its whole array to every other, (N−1) times the array's bytes, and sums in rank order in double.
  *
  * <p>A failed exchange closes every connection, so the other members fail at once rather than at their timeout.
@@ -564,8 +565,10 @@ public final class SocketCollective implements Collective, AutoCloseable {
         if (a == Algorithm.MESH) {
             mesh(seq, op, v);
         } else if (a == Algorithm.RING || bytes >= options.ringThresholdBytes) {
+            v.prepare();
             ring(seq, op, v);
         } else {
+            v.prepare();
             recursiveDoubling(seq, op, v);
         }
     }
@@ -599,7 +602,7 @@ public final class SocketCollective implements Collective, AutoCloseable {
     /**
      * Ring reduce-scatter, then ring all-gather. Chunk c is summed along the ring starting at rank c (the partial
      * sum arriving from the left plus this member's values), so its order is c, c+1, …, c−1 whatever the timing;
-     * its last member finishes it (the mean's division) and the all-gather passes on those bits unchanged.
+     * the all-gather passes on the finished chunks' bits unchanged.
      */
     private void ring(long seq, byte op, ReduceBuffer v) throws IOException {
         int n = v.length();
@@ -617,8 +620,6 @@ public final class SocketCollective implements Collective, AutoCloseable {
             int recvChunk = Math.floorMod(rank - step - 1, worldSize);
             exchangeChunk(seq, op, v, right, sendChunk, left, recvChunk, out, in, n, true);
         }
-        int owned = Math.floorMod(rank + 1, worldSize);
-        v.finish(chunkStart(owned, n), chunkEnd(owned, n) - chunkStart(owned, n));
         for (int step = 0; step < worldSize - 1; step++) {
             int sendChunk = Math.floorMod(rank + 1 - step, worldSize);
             int recvChunk = Math.floorMod(rank - step, worldSize);
@@ -667,7 +668,6 @@ public final class SocketCollective implements Collective, AutoCloseable {
             await(send(rank - p, seq, op, out, 0, bytes));
             channels[rank - p].readExactly(seq, op, in, 0, bytes);
             v.set(0, n, in);
-            v.finish(0, n);
             return;
         }
         if (rank + p < worldSize) {
@@ -686,7 +686,6 @@ public final class SocketCollective implements Collective, AutoCloseable {
             v.encode(0, n, out, 0);
             await(send(rank + p, seq, op, out, 0, bytes));
         }
-        v.finish(0, n);
     }
 
     // ---- plumbing -------------------------------------------------------------------------------------------
