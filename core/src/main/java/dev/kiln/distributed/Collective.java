@@ -8,10 +8,12 @@ import java.nio.ByteOrder;
  * {@link #allGather(byte[])}; reductions and broadcasts are built on it. Every member must make the same calls in
  * the same order, as with {@code torch.distributed}.
  *
- * <p>Reductions are deterministic and identical on every member: values are summed in rank order in double
- * precision, so all replicas of a model receive the same bits. Implementations: {@link #single()} (one member),
- * {@link LocalCollectiveGroup} (threads of one JVM, for tests and single-machine runs) and the Spark module's barrier
- * collective.
+ * <p>Reductions are deterministic and identical on every member, so all replicas of a model receive the same
+ * bits. The default methods sum in rank order in double precision; an implementation may use another order (a
+ * ring, a tree) as long as it is fixed by the ranks alone, never by timing, and every member ends with the same
+ * bits (the Spark module's {@code SocketCollective} says what its algorithms sum in which order). Implementations:
+ * {@link #single()} (one member), {@link LocalCollectiveGroup} (threads of one JVM, for tests and single-machine
+ * runs) and the Spark module's barrier and socket collectives.
  */
 public interface Collective {
 
@@ -56,7 +58,10 @@ public interface Collective {
         return out;
     }
 
-    /** Replaces {@code values} by the element-wise sum over all members (summed in rank order). */
+    /**
+     * Replaces {@code values} by the element-wise sum over all members (the default: summed in rank order; every
+     * member gets the same bits whatever the implementation).
+     */
     default void allReduceSum(double[] values) {
         double[][] all = allGatherDoubles(values);
         checkLengths(all, values.length, "allReduceSum");
@@ -69,8 +74,10 @@ public interface Collective {
     }
 
     /**
-     * Replaces {@code values} by the element-wise mean over all members: summed in rank order in double, divided
-     * by the world size, rounded to float once. Every member gets the same bits.
+     * Replaces {@code values} by the element-wise mean over all members. The default sums in rank order in double,
+     * divides by the world size and rounds to float once; an implementation that moves less data may sum float
+     * partial sums in another fixed order (within a few units in the last place of this). Every member gets the
+     * same bits.
      */
     default void allReduceMean(float[] values) {
         float[][] all = allGatherFloats(values);

@@ -13,7 +13,7 @@ import java.util.Objects;
  * Base64 text because that call takes strings. Each exchange passes through the driver, so it suits what data
  * parallelism sends per step (gradients of a small model, per-channel batch-norm statistics), not bulk data.
  */
-public final class BarrierCollective implements Collective {
+public final class BarrierCollective implements Collective, SocketCollective.JobBound {
 
     private final BarrierTaskContext context;
     private final int worldSize;
@@ -64,6 +64,22 @@ public final class BarrierCollective implements Collective {
             out[r] = Base64.getDecoder().decode(all[r]);
         }
         return out;
+    }
+
+    /**
+     * Binds a {@link SocketCollective} opened over this rendezvous to this stage and attempt, and seals its frames
+     * when the cluster encrypts its own traffic ({@code spark.network.crypto.enabled}).
+     */
+    @Override
+    public SocketCollective.Options bind(SocketCollective.Options options) {
+        String app = "";
+        boolean encrypt = false;
+        org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
+        if (env != null) {
+            app = env.conf().get("spark.app.id", "");
+            encrypt = env.conf().getBoolean("spark.network.crypto.enabled", false);
+        }
+        return options.job(app + "/stage " + context.stageId(), context.stageAttemptNumber()).encrypt(encrypt);
     }
 
     @Override
