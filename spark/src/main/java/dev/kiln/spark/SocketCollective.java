@@ -52,11 +52,10 @@ import java.util.concurrent.atomic.LongAdder;
  * what the operation expects before anything is allocated ({@link FrameChannel}). With {@link Options#encrypt} the
  * frames are sealed with AES-GCM.
  *
- * <p><b>Reductions.</b> {@link Algorithm#AUTO} (the default) reduces arrays of at least
- * {@link Options#ringThresholdBytes} with a ring (reduce-scatter, then all-gather: each member sends
- * 2(N−1)/N of the array's bytes, the lower bound, in 2(N−1) steps) and smaller ones with recursive doubling
- * (⌈log2 N⌉ steps of the whole array, plus one step before and after for the members beyond the largest power of
- * two). Both sum every element in an order fixed by the ranks alone — along the ring starting at the chunk's owner,
+ * <p><b>Reductions.</b> {@link Algorithm#AUTO} (the default) reduces large arrays with a ring (reduce-scatter, then
+ * all-gather: each member sends 2(N−1)/N of the array's bytes, the lower bound, in 2(N−1) steps) and small ones with
+ * recursive doubling (log2 p steps of the whole array, p the largest power of two ≤ N, plus one step before and after
+ * for the members beyond p); an α-β model decides where small ends ({@link Options#latencyBytes}). Both sum every element in an order fixed by the ranks alone — along the ring starting at the chunk's owner,
  * or pairwise up a fixed tree — and the final values are computed once and passed on, so every member gets the same
  * bits and timing changes nothing. For a mean each member divides its values by N first (no partial sum can then
  * overflow where the mean is finite); the float partial sums are rounded at every step, so for three or more members
@@ -80,18 +79,20 @@ public final class SocketCollective implements Collective, AutoCloseable {
         MESH,
         /** ring reduce-scatter + all-gather, whatever the size */
         RING,
-        /** recursive doubling below {@link Options#ringThresholdBytes}, the ring from there on */
+        /** whichever of recursive doubling and the ring the latency model says is faster ({@link Options#latencyBytes}) */
         AUTO
     }
 
     /** How a {@link SocketCollective} connects and exchanges. Immutable; the setters return copies. */
     public static final class Options {
         /**
-         * Below this many bytes AUTO uses recursive doubling: at 8 members, 3 steps of the whole array against the
-         * ring's 14 steps of an eighth; with a per-step latency of ~50 µs and 10 GbE the two cost the same near
-         * 0.5 MB, and the smaller latency matters more for small arrays than the 1.7× bytes.
+         * α/β: the bytes one member sends in the time of one step's latency. AUTO compares the two algorithms with
+         * it: for S bytes over N members, recursive doubling costs k·(α + Sβ) (k = log2 of the largest power of two ≤ N,
+         * plus 2 when N is none) and the ring 2(N−1)·α + 2(N−1)/N·Sβ. The default, 62,500, is 50 µs of TCP and JVM latency per
+         * step at 10 Gb/s; the sizes where the ring starts to win are then about 0.5 MB at 8 members, 1.9 MB at 64
+         * and 9 MB at 512 (LeNet's 250 kB gradients take recursive doubling, ResNet-50's 100 MB the ring).
          */
-        public static final int DEFAULT_RING_THRESHOLD_BYTES = 256 * 1024;
+        public static final int DEFAULT_LATENCY_BYTES = 62_500;
         /** the largest frame {@link #allGather(byte[])} accepts from a peer, whose size it cannot know in advance */
         public static final int DEFAULT_MAX_GATHER_BYTES = 256 << 20;
 
@@ -101,22 +102,22 @@ public final class SocketCollective implements Collective, AutoCloseable {
         private final int stageAttempt;
         private final boolean encrypt;
         private final Algorithm algorithm;
-        private final int ringThresholdBytes;
+        private final int latencyBytes;
         private final int maxGatherBytes;
 
         private Options(Duration timeout, Duration handshakeTimeout, String job, int stageAttempt, boolean encrypt,
-                        Algorithm algorithm, int ringThresholdBytes, int maxGatherBytes) {
+                        Algorithm algorithm, int latencyBytes, int maxGatherBytes) {
             this.timeout = positive(timeout, "timeout");
             this.handshakeTimeout = positive(handshakeTimeout, "handshakeTimeout");
             this.job = Objects.requireNonNull(job, "job");
             this.stageAttempt = stageAttempt;
             this.encrypt = encrypt;
             this.algorithm = Objects.requireNonNull(algorithm, "algorithm");
-            if (ringThresholdBytes < 0 || maxGatherBytes < 0) {
-                throw new IllegalArgumentException("SocketCollective.Options: negative size " + ringThresholdBytes
+            if (latencyBytes < 0 || maxGatherBytes < 0) {
+                throw new IllegalArgumentException("SocketCollective.Options: negative size " + latencyBytes
                         + " / " + maxGatherBytes);
             }
-            this.ringThresholdBytes = ringThresholdBytes;
+            this.latencyBytes = latencyBytes;
             this.maxGatherBytes = maxGatherBytes;
         }
 
@@ -127,40 +128,41 @@ public final class SocketCollective implements Collective, AutoCloseable {
         public static Options of(Duration timeout) {
             Duration hs = positive(timeout, "timeout").compareTo(Duration.ofSeconds(10)) < 0 ? timeout
                     : Duration.ofSeconds(10);
-            return new Options(timeout, hs, "kiln", 0, false, Algorithm.AUTO, DEFAULT_RING_THRESHOLD_BYTES,
+            return new Options(timeout, hs, "kiln", 0, false, Algorithm.AUTO, DEFAULT_LATENCY_BYTES,
                     DEFAULT_MAX_GATHER_BYTES);
         }
 
         /** The job and stage attempt the handshake binds (a Spark stage's id and attempt number). */
         public Options job(String jobId, int attempt) {
-            return new Options(timeout, handshakeTimeout, jobId, attempt, encrypt, algorithm, ringThresholdBytes,
+            return new Options(timeout, handshakeTimeout, jobId, attempt, encrypt, algorithm, latencyBytes,
                     maxGatherBytes);
         }
 
         /** Seal every frame with AES-GCM (what a cluster with {@code spark.network.crypto.enabled} asks for). */
         public Options encrypt(boolean on) {
-            return new Options(timeout, handshakeTimeout, job, stageAttempt, on, algorithm, ringThresholdBytes,
+            return new Options(timeout, handshakeTimeout, job, stageAttempt, on, algorithm, latencyBytes,
                     maxGatherBytes);
         }
 
         public Options algorithm(Algorithm a) {
-            return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, a, ringThresholdBytes,
+            return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, a, latencyBytes,
                     maxGatherBytes);
         }
 
-        public Options ringThresholdBytes(int bytes) {
+        /** α/β of the network, in bytes (see {@link #DEFAULT_LATENCY_BYTES}). */
+        public Options latencyBytes(int bytes) {
             return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, algorithm, bytes,
                     maxGatherBytes);
         }
 
         /** How long an incoming connection may take to complete its handshake before it is refused. */
         public Options handshakeTimeout(Duration t) {
-            return new Options(timeout, t, job, stageAttempt, encrypt, algorithm, ringThresholdBytes,
+            return new Options(timeout, t, job, stageAttempt, encrypt, algorithm, latencyBytes,
                     maxGatherBytes);
         }
 
         public Options maxGatherBytes(int bytes) {
-            return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, algorithm, ringThresholdBytes,
+            return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, algorithm, latencyBytes,
                     bytes);
         }
 
@@ -188,8 +190,8 @@ public final class SocketCollective implements Collective, AutoCloseable {
             return algorithm;
         }
 
-        public int ringThresholdBytes() {
-            return ringThresholdBytes;
+        public int latencyBytes() {
+            return latencyBytes;
         }
 
         public int maxGatherBytes() {
@@ -207,7 +209,7 @@ public final class SocketCollective implements Collective, AutoCloseable {
         public String toString() {
             return "Options(timeout " + timeout + ", handshake " + handshakeTimeout + ", job " + job + " attempt "
                     + stageAttempt + ", " + (encrypt ? "AES-GCM" : "plaintext") + ", " + algorithm
-                    + ", ring from " + ringThresholdBytes + " bytes)";
+                    + ", α/β " + latencyBytes + " bytes)";
         }
     }
 
@@ -296,7 +298,7 @@ public final class SocketCollective implements Collective, AutoCloseable {
                 throw new CollectiveException(self + ": rank 0 announced no secret");
             }
             if (announced[0].encrypt != options.encrypt || announced[0].algorithm != options.algorithm
-                    || announced[0].ringThreshold != options.ringThresholdBytes) {
+                    || announced[0].latencyBytes != options.latencyBytes) {
                 throw new CollectiveException(self + ": rank 0 connects with " + announced[0].describe()
                         + ", this member with different options (every member needs the same options)");
             }
@@ -408,14 +410,14 @@ public final class SocketCollective implements Collective, AutoCloseable {
         byte[] h = host.getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = ByteBuffer.allocate(1 + 1 + 1 + 4 + 2 + h.length + 4 + (secret == null ? 0 : secret.length));
         b.put(RENDEZVOUS_VERSION).put((byte) (o.encrypt ? 1 : 0)).put((byte) o.algorithm.ordinal())
-                .putInt(o.ringThresholdBytes).putShort((short) h.length).put(h).putInt(port);
+                .putInt(o.latencyBytes).putShort((short) h.length).put(h).putInt(port);
         if (secret != null) {
             b.put(secret);
         }
         return b.array();
     }
 
-    record Announcement(boolean encrypt, Algorithm algorithm, int ringThreshold, String host, int port,
+    record Announcement(boolean encrypt, Algorithm algorithm, int latencyBytes, String host, int port,
                                 byte[] secret) {
 
         static Announcement parse(byte[] bytes, int r, String self) {
@@ -450,11 +452,11 @@ public final class SocketCollective implements Collective, AutoCloseable {
         }
 
         boolean sameConfiguration(Announcement o) {
-            return encrypt == o.encrypt && algorithm == o.algorithm && ringThreshold == o.ringThreshold;
+            return encrypt == o.encrypt && algorithm == o.algorithm && latencyBytes == o.latencyBytes;
         }
 
         String describe() {
-            return (encrypt ? "AES-GCM" : "plaintext") + ", " + algorithm + ", ring from " + ringThreshold + " bytes";
+            return (encrypt ? "AES-GCM" : "plaintext") + ", " + algorithm + ", α/β " + latencyBytes + " bytes";
         }
 
         List<InetAddress> addresses() {
@@ -564,13 +566,21 @@ public final class SocketCollective implements Collective, AutoCloseable {
         Algorithm a = options.algorithm;
         if (a == Algorithm.MESH) {
             mesh(seq, op, v);
-        } else if (a == Algorithm.RING || bytes >= options.ringThresholdBytes) {
+        } else if (a == Algorithm.RING || !doublingIsFaster(bytes, worldSize, options.latencyBytes)) {
             v.prepare();
             ring(seq, op, v);
         } else {
             v.prepare();
             recursiveDoubling(seq, op, v);
         }
+    }
+
+    /** The α-β model of {@link Options#DEFAULT_LATENCY_BYTES}, in units of β. */
+    static boolean doublingIsFaster(long bytes, int world, long latencyBytes) {
+        int steps = 31 - Integer.numberOfLeadingZeros(world) + (Integer.bitCount(world) == 1 ? 0 : 2);
+        double doubling = steps * ((double) latencyBytes + bytes);
+        double ring = 2.0 * (world - 1) * latencyBytes + 2.0 * (world - 1) / world * bytes;
+        return doubling < ring;
     }
 
     /** Every member's whole array to every other, summed in rank order in double: the default methods' bits. */

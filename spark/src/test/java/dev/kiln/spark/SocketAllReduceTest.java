@@ -177,6 +177,27 @@ class SocketAllReduceTest {
     }
 
     @Test
+    void autoTakesDoublingForLeNetAndTheRingForResNet50AsTheModelSays() {
+        long lenet = 62_158L * Float.BYTES;
+        long resnet = 25_557_032L * Float.BYTES;
+        int latency = SocketCollective.Options.DEFAULT_LATENCY_BYTES;
+        for (int world : new int[]{2, 4, 8, 64, 512}) {
+            assertTrue(SocketCollective.doublingIsFaster(lenet, world, latency), "LeNet at " + world);
+        }
+        for (int world : new int[]{3, 4, 8, 64, 512}) {
+            assertTrue(!SocketCollective.doublingIsFaster(resnet, world, latency), "ResNet-50 at " + world);
+        }
+        // three members: recursive doubling needs 3 steps (one in, one exchange, one out), the ring 4 of a third
+        assertTrue(!SocketCollective.doublingIsFaster(lenet, 3, latency));
+        assertTrue(SocketCollective.doublingIsFaster(4_000, 3, latency));
+        // the crossover grows with the number of members: 0.5 MB at 8, 1.9 MB at 64
+        assertTrue(SocketCollective.doublingIsFaster(500_000, 8, latency));
+        assertTrue(!SocketCollective.doublingIsFaster(600_000, 8, latency));
+        assertTrue(SocketCollective.doublingIsFaster(1_800_000, 64, latency));
+        assertTrue(!SocketCollective.doublingIsFaster(2_000_000, 64, latency));
+    }
+
+    @Test
     void bytesSentAreTheRingsLowerBoundPlusHeaders() throws Exception {
         int world = 4;
         int n = 100_000;
