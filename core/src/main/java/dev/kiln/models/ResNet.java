@@ -79,11 +79,13 @@ public final class ResNet extends Module {
         }
         // Each call runs in a frame and each consumed output is released at once, so a no-grad pass holds only the
         // live activations (what autograd saved stays alive for the backward pass).
-        Tensor x = TensorScope.frame(() -> bn1.forward(conv1.forward(images)).relu());
+        Tensor x = convBn(conv1, bn1, images, true);
         for (Sequential stage : new Sequential[]{layer1, layer2, layer3}) {
-            Tensor in = x;
-            x = TensorScope.frame(() -> stage.forward(in));
-            TensorScope.releaseIntermediate(in);
+            for (Module block : stage.layers()) { // block by block: each block's input goes once it has returned
+                Tensor in = x;
+                x = TensorScope.frame(() -> block.forward(in));
+                TensorScope.releaseIntermediate(in);
+            }
         }
         Tensor features = x;
         Tensor pooled = TensorScope.frame(() -> globalAveragePool(features));
@@ -91,6 +93,21 @@ public final class ResNet extends Module {
         Tensor logits = TensorScope.frame(() -> fc.forward(pooled));
         TensorScope.releaseIntermediate(pooled);
         return logits;
+    }
+
+    /** {@code bn(conv(x))}, then ReLU if asked, each intermediate released as soon as the next op has read it. */
+    static Tensor convBn(Conv2d conv, BatchNorm2d bn, Tensor x, boolean relu) {
+        Tensor convolved = TensorScope.frame(() -> conv.forward(x));
+        Tensor normalised = TensorScope.frame(() -> bn.forward(convolved));
+        if (normalised != convolved) { // a folded batch norm passes its input through
+            TensorScope.releaseIntermediate(convolved);
+        }
+        if (!relu) {
+            return normalised;
+        }
+        Tensor activated = normalised.relu();
+        TensorScope.releaseIntermediate(normalised);
+        return activated;
     }
 
     /** (N, C, H, W) to (N, C): the mean over each channel's plane (PyTorch's {@code adaptive_avg_pool2d(x, 1)}). */
@@ -125,8 +142,8 @@ public final class ResNet extends Module {
 
         @Override
         public Tensor forward(Tensor x) {
-            Tensor hidden = TensorScope.frame(() -> bn1.forward(conv1.forward(x)).relu());
-            Tensor branch = TensorScope.frame(() -> bn2.forward(conv2.forward(hidden)));
+            Tensor hidden = convBn(conv1, bn1, x, true);
+            Tensor branch = convBn(conv2, bn2, hidden, false);
             TensorScope.releaseIntermediate(hidden);
             Tensor skip = shortcut.forward(x);
             Tensor sum = branch.add(skip);
