@@ -6,6 +6,7 @@ import dev.kiln.core.Shapes;
 import dev.kiln.core.Tensor;
 import dev.kiln.core.TensorScope;
 import dev.kiln.data.Normalization;
+import dev.kiln.io.KilnFormatException;
 import dev.kiln.io.SafeTensors;
 import dev.kiln.models.Architecture;
 import dev.kiln.nn.LayerChain;
@@ -106,8 +107,8 @@ public final class Predictor implements AutoCloseable {
                     return a;
                 }
             }
-            return Architecture.builtIn(name).orElseThrow(() -> new IOException(source + ": architecture '" + name
-                    + "' is not built in; pass it with Predictor.Options.architecture(...)"));
+            return Architecture.builtIn(name).orElseThrow(() -> new KilnFormatException(source, "architecture '"
+                    + KilnFormatException.printable(name) + "' is not built in; pass it with Predictor.Options.architecture(...)"));
         }
     }
 
@@ -137,7 +138,7 @@ public final class Predictor implements AutoCloseable {
         if (archName == null) {
             // A file Kiln did not write (PyTorch's save_file): the options say what it holds.
             if (options.architectures.size() != 1) {
-                throw new IOException(source + ": the model records no architecture (" + ModelFiles.ARCHITECTURE_KEY
+                throw new KilnFormatException(source, "the model records no architecture (" + ModelFiles.ARCHITECTURE_KEY
                         + " in the safetensors metadata); pass exactly one with Predictor.Options.architecture(...)"
                         + (options.architectures.isEmpty() ? "" : " (" + options.architectures.size() + " given)")
                         + ", or save it with ModelFiles.save(file, model, architecture, normalization, provenance)");
@@ -148,19 +149,19 @@ public final class Predictor implements AutoCloseable {
         }
         int[] recordedShape = ModelFiles.inputShape(metadata, source).orElse(architecture.inputShape());
         if (!Arrays.equals(recordedShape, architecture.inputShape())) {
-            throw new IOException(source + ": input shape " + Shapes.toString(recordedShape) + " differs from architecture "
-                    + architecture);
+            throw new KilnFormatException(source, "input shape " + Shapes.toString(recordedShape)
+                    + " differs from architecture " + architecture);
         }
         this.inputShape = recordedShape;
         this.inputSize = architecture.inputSize();
         Normalization recorded = ModelFiles.normalization(metadata, source).orElse(null);
         if (recorded != null && options.normalization != null && !recorded.equals(options.normalization)) {
-            throw new IOException(source + ": the model records normalisation " + recorded + " but " + options.normalization
-                    + " was requested");
+            throw new KilnFormatException(source, "the model records normalisation " + recorded + " but "
+                    + options.normalization + " was requested");
         }
         this.normalization = recorded != null ? recorded : options.normalization;
         if (normalization == null) {
-            throw new IOException(source + ": the model records no input normalisation (" + ModelFiles.NORMALIZATION_KEY
+            throw new KilnFormatException(source, "the model records no input normalisation (" + ModelFiles.NORMALIZATION_KEY
                     + "); save it with ModelFiles.save(file, model, normalization, provenance) or pass"
                     + " Predictor.Options.normalization(...)");
         }
@@ -168,7 +169,12 @@ public final class Predictor implements AutoCloseable {
         this.maxBatchSize = options.maxBatchSize;
         Module m = architecture.buildForLoading(device);
         try {
-            m.loadStateDict(content.tensors());
+            try {
+                m.loadStateDict(content.tensors());
+            } catch (IllegalArgumentException e) {
+                throw new KilnFormatException(source, "tensors do not fit " + architecture.name() + ": "
+                        + e.getMessage().replace("\n  ", "; ") + bothSides(content.tensors(), m.stateDict()), e);
+            }
             m.eval();
             if (options.foldBatchNorm && m instanceof LayerSequence seq) {
                 this.layers = BatchNormFolding.fold(seq.layers(), device, foldedLayers);
@@ -182,13 +188,36 @@ public final class Predictor implements AutoCloseable {
             }
             this.model = m;
             this.numClasses = probeClasses();
-        } catch (RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             foldedLayers.forEach(Module::close);
             m.close();
             throw e;
         }
         LOG.debug("{}: {} on {}, {} classes, {} batch norms folded", source, architecture, device, numClasses,
                 foldedBatchNorms());
+    }
+
+    /** The tensor names a file holds beside those the model expects, for a message about names that differ. */
+    private static String bothSides(StateDict file, StateDict model) {
+        java.util.Set<String> inFile = new java.util.TreeSet<>(file.entries().keySet());
+        java.util.Set<String> expected = new java.util.TreeSet<>(model.entries().keySet());
+        if (inFile.equals(expected)) {
+            return "";
+        }
+        return "; the file holds " + names(inFile) + ", the model expects " + names(expected);
+    }
+
+    private static String names(java.util.Set<String> keys) {
+        StringBuilder b = new StringBuilder("[");
+        int shown = 0;
+        for (String k : keys) {
+            if (shown == 64) {
+                b.append(", ... ").append(keys.size() - shown).append(" more");
+                break;
+            }
+            b.append(shown++ == 0 ? "" : ", ").append(KilnFormatException.printable(k));
+        }
+        return b.append(']').toString();
     }
 
     /** Loads a model file written by {@link ModelFiles#save}, on the default device. */
@@ -200,13 +229,25 @@ public final class Predictor implements AutoCloseable {
         return new Predictor(modelFile.toString(), SafeTensors.read(modelFile), options);
     }
 
-    /** Loads a self-contained model, e.g. from {@link ModelFiles#toBytes}. */
-    public static Predictor load(byte[] modelBytes) throws IOException {
+    /**
+     * Loads a self-contained model, e.g. from {@link ModelFiles#toBytes}. Whatever the bytes, this returns a
+     * predictor or throws {@link KilnFormatException} naming what was wrong (held by {@code PredictorLoadFuzzTest}
+     * and {@code ModelFileMutationTest}).
+     */
+    public static Predictor load(byte[] modelBytes) throws KilnFormatException {
         return load(modelBytes, Options.defaults());
     }
 
-    public static Predictor load(byte[] modelBytes, Options options) throws IOException {
-        return new Predictor("model bytes (" + modelBytes.length + " bytes)", SafeTensors.read(modelBytes, "model bytes"), options);
+    public static Predictor load(byte[] modelBytes, Options options) throws KilnFormatException {
+        String name = "model bytes (" + modelBytes.length + " bytes)";
+        try {
+            return new Predictor(name, SafeTensors.read(modelBytes, name), options);
+        } catch (KilnFormatException e) {
+            throw e;
+        } catch (IOException e) {
+            // in-memory bytes raise no I/O error of their own: anything else is about their content
+            throw new KilnFormatException(name, e.getMessage(), e);
+        }
     }
 
     /** Reads the whole stream (it is not closed). */
