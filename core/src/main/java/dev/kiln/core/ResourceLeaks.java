@@ -105,6 +105,18 @@ public final class ResourceLeaks {
     /** Distinct sites remembered; beyond this every site's reports are only counted, in one line. */
     private static final int MAX_SITES = 1024;
     private static final AtomicLong UNSITED = new AtomicLong();
+    private static final AtomicLong LOGGED_LINES = new AtomicLong();
+    private static final AtomicLong LOGGED_STACKS = new AtomicLong();
+
+    /** Log lines written for leak reports so far. */
+    static long loggedLines() {
+        return LOGGED_LINES.get();
+    }
+
+    /** Reports logged with their stack so far (one per allocation site). */
+    static long loggedStacks() {
+        return LOGGED_STACKS.get();
+    }
 
     /**
      * Loaded with this class: the cleaner may report after the application closed Kiln's class loader, which can
@@ -218,8 +230,11 @@ public final class ResourceLeaks {
         }
         long n = count == null ? UNSITED.incrementAndGet() : count.incrementAndGet();
         if (count != null && n == 1) {
+            LOGGED_STACKS.incrementAndGet();
+            LOGGED_LINES.incrementAndGet();
             LOG.error("{}", r);
         } else if (Long.bitCount(n) == 1) {
+            LOGGED_LINES.incrementAndGet();
             LOG.error("LEAK: {} reports of a {} {} (stack logged with the first report; further ones counted)", n,
                     r.kind(), count == null ? "from sites beyond the first " + MAX_SITES : "from the same site");
         }
