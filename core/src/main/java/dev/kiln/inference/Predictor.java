@@ -201,7 +201,7 @@ public final class Predictor implements AutoCloseable {
                 m.loadStateDict(content.tensors());
             } catch (IllegalArgumentException e) {
                 throw new KilnFormatException(source, "tensors do not fit " + architecture.name() + ": "
-                        + e.getMessage().replace("\n  ", "; ") + bothSides(content.tensors(), m.stateDict()), e);
+                        + e.getMessage().replace(":\n  ", ": ").replace("\n  ", "; ") + bothSides(content.tensors(), m.stateDict()), e);
             }
             m.eval();
             if (options.foldBatchNorm && m instanceof LayerSequence seq) {

@@ -41,6 +41,21 @@ class ModelFileMutationTest {
     }
 
     @Test
+    void aRenamedTensorIsNamedWithBothSides() {
+        byte[] model = ModelFileMutants.savedModel();
+        byte[] renamed = new String(model, StandardCharsets.ISO_8859_1).replace("\"dense1.weight\"", "\"dense1.weighQ\"")
+                .getBytes(StandardCharsets.ISO_8859_1);
+        dev.kiln.io.KilnFormatException e = org.junit.jupiter.api.Assertions.assertThrows(
+                dev.kiln.io.KilnFormatException.class, () -> dev.kiln.inference.Predictor.load(renamed,
+                        dev.kiln.inference.Predictor.Options.defaults().device(Device.cpu())));
+        String m = e.getMessage();
+        assertTrue(m.startsWith("model bytes (" + renamed.length + " bytes): tensors do not fit LeNet5: "), m);
+        assertTrue(m.contains("unexpected key(s): dense1.weighQ") && m.contains("missing key(s): dense1.weight"), m);
+        assertTrue(m.contains("the file holds [") && m.contains("dense1.weighQ") && m.contains("the model expects [")
+                && m.contains("conv1.weight"), m);
+    }
+
+    @Test
     void aModelWithA50MegabyteMetadataStringLoadsIn256Megabytes(@TempDir Path dir) throws Exception {
         LeNet5 model = new LeNet5(Device.cpu(), new Generator(1));
         Path file = dir.resolve("notes.safetensors");
