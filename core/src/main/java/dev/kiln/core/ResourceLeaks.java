@@ -3,11 +3,17 @@ package dev.kiln.core;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.lang.ref.Cleaner;
+import java.lang.ref.PhantomReference;
+import java.lang.ref.Reference;
+import java.lang.ref.ReferenceQueue;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 
@@ -15,7 +21,8 @@ import java.util.function.Consumer;
  * Leak detection in the spirit of Netty's {@code ResourceLeakDetector}: a sample of the resources Kiln hands out
  * (tensor storage, {@link TensorScope}s; every one at {@link Level#PARANOID}) remembers where it was created, and
  * when one is garbage-collected without being closed, or when a thread piles up scopes that were never closed, an
- * ERROR names the kind of resource and the creating stack. Device memory also gets a {@link Cleaner} as a last
+ * ERROR names the kind of resource and the creating stack (once per allocation site, then counted). Device memory
+ * also gets a phantom-reference cleaner as a last
  * resort: a GPU buffer that becomes unreachable without {@code close()} is given back to its backend (deterministic
  * release stays the rule; this only keeps a long-running service from running out).
  * <p>
@@ -81,14 +88,51 @@ public final class ResourceLeaks {
     /** Listeners that take the reports instead of the ERROR log (code that leaks on purpose and checks it). */
     private static final java.util.Set<Consumer<LeakReport>> CAPTURING = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    /** Created on first use; its daemon thread keeps no context class loader. */
-    private static final class CleanerHolder {
-        static final Cleaner CLEANER = Cleaner.create(r -> {
-            Thread t = new Thread(r, "kiln-resource-cleaner");
-            t.setDaemon(true);
-            t.setContextClassLoader(null);
-            return t;
-        });
+    /**
+     * Unclosed resources are found through phantom references on this queue, drained by a daemon thread that runs
+     * only while something is registered: it ends once every registered resource has been closed or cleaned (after
+     * {@link #REAPER_LINGER_MS} idle) and a later registration starts a new one. A thread made by a class pins its
+     * class loader while it runs (the access-control context it inherits names the loader), so a thread that lived
+     * for ever would keep an unloaded Kiln in memory: this one holds nothing once the application has closed what it
+     * opened. It inherits no thread locals and no context class loader.
+     */
+    private static final ReferenceQueue<Object> QUEUE = new ReferenceQueue<>();
+    private static final Set<Registration> LIVE = ConcurrentHashMap.newKeySet();
+    private static final Object REAPER_LOCK = new Object();
+    private static final long REAPER_LINGER_MS = 500;
+    private static volatile Thread reaper;
+
+    /** Reports per allocation site: the first with its stack, later ones counted. */
+    private static final Map<String, AtomicLong> SITES = new ConcurrentHashMap<>();
+    /** Distinct sites remembered; beyond this every site's reports are only counted, in one line. */
+    private static final int MAX_SITES = 1024;
+    private static final AtomicLong UNSITED = new AtomicLong();
+    private static final AtomicLong LOGGED_LINES = new AtomicLong();
+    private static final AtomicLong LOGGED_STACKS = new AtomicLong();
+
+    /** Log lines written for leak reports so far. */
+    static long loggedLines() {
+        return LOGGED_LINES.get();
+    }
+
+    /** Reports logged with their stack so far (one per allocation site). */
+    static long loggedStacks() {
+        return LOGGED_STACKS.get();
+    }
+
+    /**
+     * Loaded with this class: the cleaner may report after the application closed Kiln's class loader, which can
+     * then load nothing more.
+     */
+    private static final Class<?> REPORT_CLASS = LeakReport.class;
+
+    private static final class Registration extends PhantomReference<Object> {
+        final State state;
+
+        Registration(Object resource, State state) {
+            super(resource, QUEUE);
+            this.state = state;
+        }
     }
 
     private ResourceLeaks() {
@@ -185,9 +229,28 @@ public final class ResourceLeaks {
         return Arrays.copyOfRange(full, skip, full.length);
     }
 
+    /**
+     * Logs {@code r} rate-limited: the first report from an allocation site (kind and creation stack) is logged in
+     * full, later ones from that site as one counting line each time the count reaches a power of two; listeners get
+     * every report. So a service that leaks the same way a million times logs a few kilobytes.
+     */
     static void report(LeakReport r) {
         if (CAPTURING.isEmpty()) {
-            LOG.error("{}", r);
+            String site = r.kind() + (r.createdAt() == null ? "" : Arrays.toString(r.createdAt()));
+            AtomicLong count = SITES.get(site);
+            if (count == null && SITES.size() < MAX_SITES) {
+                count = SITES.computeIfAbsent(site, k -> new AtomicLong());
+            }
+            long n = count == null ? UNSITED.incrementAndGet() : count.incrementAndGet();
+            if (count != null && n == 1) {
+                LOGGED_STACKS.incrementAndGet();
+                LOGGED_LINES.incrementAndGet();
+                LOG.error("{}", r);
+            } else if (Long.bitCount(n) == 1) {
+                LOGGED_LINES.incrementAndGet();
+                LOG.error("LEAK: {} reports of a {} {} (stack logged with the first report; further ones counted)", n,
+                        r.kind(), count == null ? "from sites beyond the first " + MAX_SITES : "from the same site");
+            }
         }
         for (Consumer<LeakReport> l : LISTENERS) {
             try {
@@ -199,12 +262,18 @@ public final class ResourceLeaks {
     }
 
     private static Tracker register(Object resource, State state) {
-        Cleaner.Cleanable cleanable = CleanerHolder.CLEANER.register(resource, state);
+        Registration registration = new Registration(resource, state);
+        LIVE.add(registration);
+        if (reaper == null) {
+            startReaper();
+        }
         return new Tracker() {
             @Override
             public void close() {
                 state.closed = true;
-                cleanable.clean();
+                if (LIVE.remove(registration)) {
+                    registration.clear();
+                }
             }
 
             @Override
@@ -212,6 +281,49 @@ public final class ResourceLeaks {
                 return state.trace;
             }
         };
+    }
+
+    private static void startReaper() {
+        synchronized (REAPER_LOCK) {
+            if (reaper != null) {
+                return;
+            }
+            Thread t = new Thread(null, ResourceLeaks::reap, "kiln-resource-cleaner", 0, false);
+            t.setDaemon(true);
+            t.setContextClassLoader(null);
+            reaper = t;
+            t.start();
+        }
+    }
+
+    private static void reap() {
+        while (true) {
+            Reference<?> ref;
+            try {
+                ref = QUEUE.remove(REAPER_LINGER_MS);
+            } catch (InterruptedException e) {
+                ref = null;
+            }
+            if (ref instanceof Registration r) {
+                if (LIVE.remove(r)) {
+                    r.state.run();
+                }
+                continue;
+            }
+            synchronized (REAPER_LOCK) {
+                // cleared before the check: a registration after it sees null and starts a new reaper
+                reaper = null;
+                if (LIVE.isEmpty()) {
+                    return;
+                }
+                reaper = Thread.currentThread();
+            }
+        }
+    }
+
+    /** Whether the cleaner thread is running (it runs only while resources are registered). */
+    static boolean cleanerRunning() {
+        return reaper != null;
     }
 
     /** The cleaning action: refers to nothing of the resource itself. */

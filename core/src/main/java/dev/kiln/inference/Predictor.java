@@ -6,6 +6,7 @@ import dev.kiln.core.Shapes;
 import dev.kiln.core.Tensor;
 import dev.kiln.core.TensorScope;
 import dev.kiln.data.Normalization;
+import dev.kiln.io.KilnFormatException;
 import dev.kiln.io.SafeTensors;
 import dev.kiln.models.Architecture;
 import dev.kiln.nn.LayerChain;
@@ -21,6 +22,7 @@ import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -62,6 +64,8 @@ public final class Predictor implements AutoCloseable {
         private int maxBatchSize = 512;
         private Normalization normalization;
         private final List<Architecture> architectures = new ArrayList<>();
+        private boolean flagInvalidInputs;
+        private boolean rejectOutOfRange;
 
         public static Options defaults() {
             return new Options();
@@ -94,6 +98,27 @@ public final class Predictor implements AutoCloseable {
             return this;
         }
 
+        /**
+         * What an image with a NaN or infinite value (or, with {@link #rejectOutOfRange}, a value out of range) gets.
+         * By default (false) the call throws {@link InvalidInputException} naming the first such image; with true the
+         * image is not run and its result is flagged instead: a row of NaN logits and probabilities, class -1, a
+         * {@link Prediction} of classes -1. Tensor inputs are always refused (a tensor result has no place for a flag).
+         */
+        public Options flagInvalidInputs(boolean flag) {
+            this.flagInvalidInputs = flag;
+            return this;
+        }
+
+        /**
+         * Also treat raw values outside {@code [0, 1/scale]} as invalid: the range whose scaled values are the
+         * {@code [0, 1]} the normalisation's mean and std refer to ({@code [0, 255]} for MNIST). Off by default;
+         * does not apply to tensor inputs, which are already normalised.
+         */
+        public Options rejectOutOfRange(boolean reject) {
+            this.rejectOutOfRange = reject;
+            return this;
+        }
+
         /** An architecture the model file may name, beside the built-in ones. */
         public Options architecture(Architecture architecture) {
             architectures.add(Objects.requireNonNull(architecture, "architecture"));
@@ -106,8 +131,8 @@ public final class Predictor implements AutoCloseable {
                     return a;
                 }
             }
-            return Architecture.builtIn(name).orElseThrow(() -> new IOException(source + ": architecture '" + name
-                    + "' is not built in; pass it with Predictor.Options.architecture(...)"));
+            return Architecture.builtIn(name).orElseThrow(() -> new KilnFormatException(source, "architecture '"
+                    + KilnFormatException.printable(name) + "' is not built in; pass it with Predictor.Options.architecture(...)"));
         }
     }
 
@@ -120,6 +145,8 @@ public final class Predictor implements AutoCloseable {
     private final int inputSize;
     private final int numClasses;
     private final int maxBatchSize;
+    private final boolean flagInvalidInputs;
+    private final boolean rejectOutOfRange;
     private final Module model;
     private final List<Module> layers;
     private final List<Module> foldedLayers = new ArrayList<>();
@@ -137,7 +164,7 @@ public final class Predictor implements AutoCloseable {
         if (archName == null) {
             // A file Kiln did not write (PyTorch's save_file): the options say what it holds.
             if (options.architectures.size() != 1) {
-                throw new IOException(source + ": the model records no architecture (" + ModelFiles.ARCHITECTURE_KEY
+                throw new KilnFormatException(source, "the model records no architecture (" + ModelFiles.ARCHITECTURE_KEY
                         + " in the safetensors metadata); pass exactly one with Predictor.Options.architecture(...)"
                         + (options.architectures.isEmpty() ? "" : " (" + options.architectures.size() + " given)")
                         + ", or save it with ModelFiles.save(file, model, architecture, normalization, provenance)");
@@ -148,27 +175,34 @@ public final class Predictor implements AutoCloseable {
         }
         int[] recordedShape = ModelFiles.inputShape(metadata, source).orElse(architecture.inputShape());
         if (!Arrays.equals(recordedShape, architecture.inputShape())) {
-            throw new IOException(source + ": input shape " + Shapes.toString(recordedShape) + " differs from architecture "
-                    + architecture);
+            throw new KilnFormatException(source, "input shape " + Shapes.toString(recordedShape)
+                    + " differs from architecture " + architecture);
         }
         this.inputShape = recordedShape;
         this.inputSize = architecture.inputSize();
         Normalization recorded = ModelFiles.normalization(metadata, source).orElse(null);
         if (recorded != null && options.normalization != null && !recorded.equals(options.normalization)) {
-            throw new IOException(source + ": the model records normalisation " + recorded + " but " + options.normalization
-                    + " was requested");
+            throw new KilnFormatException(source, "the model records normalisation " + recorded + " but "
+                    + options.normalization + " was requested");
         }
         this.normalization = recorded != null ? recorded : options.normalization;
         if (normalization == null) {
-            throw new IOException(source + ": the model records no input normalisation (" + ModelFiles.NORMALIZATION_KEY
+            throw new KilnFormatException(source, "the model records no input normalisation (" + ModelFiles.NORMALIZATION_KEY
                     + "); save it with ModelFiles.save(file, model, normalization, provenance) or pass"
                     + " Predictor.Options.normalization(...)");
         }
         this.device = options.device != null ? options.device : Device.auto();
         this.maxBatchSize = options.maxBatchSize;
+        this.flagInvalidInputs = options.flagInvalidInputs;
+        this.rejectOutOfRange = options.rejectOutOfRange;
         Module m = architecture.buildForLoading(device);
         try {
-            m.loadStateDict(content.tensors());
+            try {
+                m.loadStateDict(content.tensors());
+            } catch (IllegalArgumentException e) {
+                throw new KilnFormatException(source, "tensors do not fit " + architecture.name() + ": "
+                        + e.getMessage().replace(":\n  ", ": ").replace("\n  ", "; ") + bothSides(content.tensors(), m.stateDict()), e);
+            }
             m.eval();
             if (options.foldBatchNorm && m instanceof LayerSequence seq) {
                 this.layers = BatchNormFolding.fold(seq.layers(), device, foldedLayers);
@@ -182,13 +216,36 @@ public final class Predictor implements AutoCloseable {
             }
             this.model = m;
             this.numClasses = probeClasses();
-        } catch (RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             foldedLayers.forEach(Module::close);
             m.close();
             throw e;
         }
         LOG.debug("{}: {} on {}, {} classes, {} batch norms folded", source, architecture, device, numClasses,
                 foldedBatchNorms());
+    }
+
+    /** The tensor names a file holds beside those the model expects, for a message about names that differ. */
+    private static String bothSides(StateDict file, StateDict model) {
+        java.util.Set<String> inFile = new java.util.TreeSet<>(file.entries().keySet());
+        java.util.Set<String> expected = new java.util.TreeSet<>(model.entries().keySet());
+        if (inFile.equals(expected)) {
+            return "";
+        }
+        return "; the file holds " + names(inFile) + ", the model expects " + names(expected);
+    }
+
+    private static String names(java.util.Set<String> keys) {
+        StringBuilder b = new StringBuilder("[");
+        int shown = 0;
+        for (String k : keys) {
+            if (shown == 64) {
+                b.append(", ... ").append(keys.size() - shown).append(" more");
+                break;
+            }
+            b.append(shown++ == 0 ? "" : ", ").append(KilnFormatException.printable(k));
+        }
+        return b.append(']').toString();
     }
 
     /** Loads a model file written by {@link ModelFiles#save}, on the default device. */
@@ -200,13 +257,25 @@ public final class Predictor implements AutoCloseable {
         return new Predictor(modelFile.toString(), SafeTensors.read(modelFile), options);
     }
 
-    /** Loads a self-contained model, e.g. from {@link ModelFiles#toBytes}. */
-    public static Predictor load(byte[] modelBytes) throws IOException {
+    /**
+     * Loads a self-contained model, e.g. from {@link ModelFiles#toBytes}. Whatever the bytes, this returns a
+     * predictor or throws {@link KilnFormatException} naming what was wrong (held by {@code PredictorLoadFuzzTest}
+     * and {@code ModelFileMutationTest}).
+     */
+    public static Predictor load(byte[] modelBytes) throws KilnFormatException {
         return load(modelBytes, Options.defaults());
     }
 
-    public static Predictor load(byte[] modelBytes, Options options) throws IOException {
-        return new Predictor("model bytes (" + modelBytes.length + " bytes)", SafeTensors.read(modelBytes, "model bytes"), options);
+    public static Predictor load(byte[] modelBytes, Options options) throws KilnFormatException {
+        String name = "model bytes (" + modelBytes.length + " bytes)";
+        try {
+            return new Predictor(name, SafeTensors.read(modelBytes, name), options);
+        } catch (KilnFormatException e) {
+            throw e;
+        } catch (IOException e) {
+            // in-memory bytes raise no I/O error of their own: anything else is about their content
+            throw new KilnFormatException(name, e.getMessage(), e);
+        }
     }
 
     /** Reads the whole stream (it is not closed). */
@@ -244,6 +313,8 @@ public final class Predictor implements AutoCloseable {
         o.maxBatchSize = options.maxBatchSize;
         o.normalization = options.normalization;
         o.architectures.addAll(options.architectures);
+        o.flagInvalidInputs = options.flagInvalidInputs;
+        o.rejectOutOfRange = options.rejectOutOfRange;
         return o;
     }
 
@@ -290,9 +361,9 @@ public final class Predictor implements AutoCloseable {
 
     // ---- float[] images: raw values, normalised here
 
-    /** @return one row of {@link #numClasses()} logits per image */
+    /** @return one row of {@link #numClasses()} logits per image (a row of NaN for a flagged image) */
     public float[][] logits(float[][] images) {
-        return guarded(() -> rows(run(pack(images)), images.length));
+        return guarded(() -> logitRows(pack(images), images.length));
     }
 
     /** Softmax of the logits, per image. */
@@ -300,9 +371,9 @@ public final class Predictor implements AutoCloseable {
         return softmax(logits(images));
     }
 
-    /** The most probable class of each image. */
+    /** The most probable class of each image (-1 for a flagged image). */
     public int[] classes(float[][] images) {
-        return guarded(() -> argmax(run(pack(images)), images.length));
+        return guarded(() -> argmax(pack(images), images.length));
     }
 
     /** The {@code k} most probable classes of each image, with their probabilities. */
@@ -314,7 +385,7 @@ public final class Predictor implements AutoCloseable {
     // ---- byte[] images: unsigned 8-bit values, normalised here
 
     public float[][] logits(byte[][] images) {
-        return guarded(() -> rows(run(pack(images)), images.length));
+        return guarded(() -> logitRows(pack(images), images.length));
     }
 
     public float[][] probabilities(byte[][] images) {
@@ -322,7 +393,7 @@ public final class Predictor implements AutoCloseable {
     }
 
     public int[] classes(byte[][] images) {
-        return guarded(() -> argmax(run(pack(images)), images.length));
+        return guarded(() -> argmax(pack(images), images.length));
     }
 
     public Prediction[] topK(byte[][] images, int k) {
@@ -346,6 +417,12 @@ public final class Predictor implements AutoCloseable {
         return guarded(() -> {
             if (s[0] == 0) {
                 return Tensor.zeros(device, 0, numClasses);
+            }
+            float[] values = input.toArray();
+            for (int i = 0; i < values.length; i++) {
+                if (!Float.isFinite(values[i])) {
+                    throw invalid(i / inputSize, i % inputSize, values[i], "");
+                }
             }
             try (GradMode g = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
                 Tensor x = input.device() == device ? input : input.to(device);
@@ -419,26 +496,74 @@ public final class Predictor implements AutoCloseable {
         return shape;
     }
 
-    private float[] pack(float[][] images) {
-        float[] flat = new float[Math.multiplyExact(images.length, inputSize)];
-        for (int i = 0; i < images.length; i++) {
-            float[] img = checkImage(images[i], i, images[i] == null ? -1 : images[i].length);
-            System.arraycopy(img, 0, flat, i * inputSize, inputSize);
-        }
-        normalization.applyInPlace(flat, 0, flat.length);
-        return flat;
+    /** Packed, normalised images; flagged ones (invalid, with {@link Options#flagInvalidInputs}) hold zeros. */
+    private record Packed(float[] flat, BitSet flagged) {
     }
 
-    private float[] pack(byte[][] images) {
+    private Packed pack(float[][] images) {
         float[] flat = new float[Math.multiplyExact(images.length, inputSize)];
+        BitSet flagged = new BitSet();
+        float high = rangeTop();
+        for (int i = 0; i < images.length; i++) {
+            float[] img = checkImage(images[i], i, images[i] == null ? -1 : images[i].length);
+            for (int j = 0; j < inputSize; j++) {
+                float v = img[j];
+                if (!Float.isFinite(v) || (rejectOutOfRange && !(v >= 0f && v <= high))) {
+                    if (!flagInvalidInputs) {
+                        throw invalid(i, j, v, Float.isFinite(v) ? " outside [0, " + high + "], the range "
+                                + normalization + " expects" : "");
+                    }
+                    flagged.set(i);
+                    break;
+                }
+            }
+            if (!flagged.get(i)) {
+                System.arraycopy(img, 0, flat, i * inputSize, inputSize);
+            }
+        }
+        normalization.applyInPlace(flat, 0, flat.length);
+        return new Packed(flat, flagged);
+    }
+
+    private Packed pack(byte[][] images) {
+        float[] flat = new float[Math.multiplyExact(images.length, inputSize)];
+        BitSet flagged = new BitSet();
+        float high = rangeTop();
         for (int i = 0; i < images.length; i++) {
             byte[] img = checkImage(images[i], i, images[i] == null ? -1 : images[i].length);
             int base = i * inputSize;
             for (int j = 0; j < inputSize; j++) {
-                flat[base + j] = normalization.apply(img[j] & 0xFF);
+                int v = img[j] & 0xFF;
+                if (rejectOutOfRange && v > high) {
+                    if (!flagInvalidInputs) {
+                        throw invalid(i, j, v, " outside [0, " + high + "], the range " + normalization + " expects");
+                    }
+                    flagged.set(i);
+                    Arrays.fill(flat, base, base + inputSize, 0f);
+                    break;
+                }
+                flat[base + j] = normalization.apply(v);
             }
         }
-        return flat;
+        return new Packed(flat, flagged);
+    }
+
+    /** 1/scale, rounded to an integer when it is one but for float rounding (1/(1/255f) is 254.99998). */
+    private float rangeTop() {
+        double inv = 1.0 / normalization.scale();
+        return Math.abs(inv - Math.rint(inv)) < 1e-4 * Math.max(1, inv) ? (float) Math.rint(inv) : (float) inv;
+    }
+
+    private InvalidInputException invalid(int sample, int value, float v, String why) {
+        return new InvalidInputException(source + ": image " + sample + " value " + value + " is " + v + why
+                + "; a predictor does not answer such an input (Predictor.Options.flagInvalidInputs(true) flags it"
+                + " instead)", sample, value);
+    }
+
+    private float[][] logitRows(Packed packed, int n) {
+        float[][] rows = rows(run(packed.flat()), n);
+        packed.flagged().stream().forEach(i -> Arrays.fill(rows[i], Float.NaN));
+        return rows;
     }
 
     private <A> A checkImage(A image, int index, int length) {
@@ -506,10 +631,15 @@ public final class Predictor implements AutoCloseable {
         return p;
     }
 
-    /** The index of the first largest of each row of {@code n} rows of {@link #numClasses} logits. */
-    private int[] argmax(float[] logits, int n) {
+    /** The index of the first largest logit of each image; -1 for a flagged one. */
+    private int[] argmax(Packed packed, int n) {
+        float[] logits = run(packed.flat());
         int[] best = new int[n];
         for (int i = 0; i < n; i++) {
+            if (packed.flagged().get(i)) {
+                best[i] = -1;
+                continue;
+            }
             int base = i * numClasses;
             int b = 0;
             for (int j = 1; j < numClasses; j++) {
@@ -532,6 +662,15 @@ public final class Predictor implements AutoCloseable {
         Prediction[] out = new Prediction[probabilities.length];
         for (int i = 0; i < probabilities.length; i++) {
             float[] p = probabilities[i];
+            if (p.length > 0 && Float.isNaN(p[0])) {
+                // a flagged image (or a model that gave NaN): no class is more probable than another
+                int[] none = new int[k];
+                float[] nan = new float[k];
+                Arrays.fill(none, -1);
+                Arrays.fill(nan, Float.NaN);
+                out[i] = new Prediction(none, nan);
+                continue;
+            }
             Integer[] order = new Integer[p.length];
             for (int j = 0; j < p.length; j++) {
                 order[j] = j;

@@ -29,6 +29,14 @@ public class KilnFormatException extends IOException {
         this.problem = problem;
     }
 
+    /**
+     * A name or value taken from a file, fit for a message: control characters escaped, cut after 80 characters (a
+     * hostile file's names can be megabytes long).
+     */
+    public static String printable(CharSequence fromFile) {
+        return SafeTensorsHeader.printable(fromFile);
+    }
+
     /** The file as the caller named it (a path or, for streams, the name given to the reader). */
     public String file() {
         return file;

@@ -56,6 +56,14 @@ public final class SafeTensors {
     /** Metadata key of the integrity hash Kiln writes: lower-case hex SHA-256 of every byte after the header. */
     public static final String DATA_SHA256_KEY = "kiln.data_sha256";
 
+    /**
+     * Metadata key of the hash over the metadata itself: lower-case hex SHA-256 of every other entry, sorted by key,
+     * each key and value as its length in UTF-16 units (4 bytes, big-endian) followed by its UTF-8 bytes. So the
+     * values Kiln reads from a file (architecture, input shape, normalisation) are as much part of the model as its
+     * weights: one changed digit is refused.
+     */
+    public static final String METADATA_SHA256_KEY = "kiln.metadata_sha256";
+
     private static final Logger LOG = LoggerFactory.getLogger(SafeTensors.class);
     /** Largest data section read into one Java array. */
     private static final long MAX_DATA_BYTES = Integer.MAX_VALUE - 16;
@@ -93,6 +101,8 @@ public final class SafeTensors {
         }
         Map<String, String> meta = new LinkedHashMap<>(metadata);
         meta.put(DATA_SHA256_KEY, HexFormat.of().formatHex(sha.digest()));
+        meta.remove(METADATA_SHA256_KEY);
+        meta.put(METADATA_SHA256_KEY, metadataSha256(meta));
         JsonObject header = new JsonObject();
         JsonObject metaJson = new JsonObject();
         meta.forEach(metaJson::addProperty);
@@ -219,6 +229,40 @@ public final class SafeTensors {
         void read(long position, byte[] dst) throws IOException;
     }
 
+    /** The bytes [position, end) of a source, read in chunks, so a header is never copied whole. */
+    private static final class SourceStream extends InputStream {
+        private final Source src;
+        private long position;
+        private final long end;
+
+        SourceStream(Source src, long position, long end) {
+            this.src = src;
+            this.position = position;
+            this.end = end;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (position >= end) {
+                return -1;
+            }
+            int n = (int) Math.min(Math.min(len, end - position), 1 << 16);
+            byte[] chunk = off == 0 && n == b.length ? b : new byte[n];
+            src.read(position, chunk);
+            if (chunk != b) {
+                System.arraycopy(chunk, 0, b, off, n);
+            }
+            position += n;
+            return n;
+        }
+    }
+
     private static Content parse(String name, long size, Source src) throws IOException {
         if (size < 8) {
             throw new KilnFormatException(name, "not a safetensors file: " + size
@@ -235,9 +279,13 @@ public final class SafeTensors {
             throw new KilnFormatException(name, "header length " + headerLen + " exceeds the file (" + size
                     + " bytes): truncated, or not a safetensors file");
         }
-        byte[] headerBytes = new byte[(int) headerLen];
-        src.read(8, headerBytes);
-        Header header = SafeTensorsHeader.parse(name, headerBytes);
+        byte[] first = new byte[1];
+        if (headerLen > 0) {
+            src.read(8, first);
+        }
+        Header header = SafeTensorsHeader.parse(name, headerLen == 0 ? -1 : first[0] & 0xff,
+                new SourceStream(src, 8, 8 + headerLen));
+        checkMetadata(name, header.metadata());
         long dataLen = size - 8 - headerLen;
         validateLayout(name, header.tensors(), dataLen);
         if (dataLen > MAX_DATA_BYTES) {
@@ -256,6 +304,51 @@ public final class SafeTensors {
             }
         }
         return new Content(toStateDict(name, header.tensors(), data), header.metadata());
+    }
+
+    private static void checkMetadata(String name, Map<String, String> metadata) throws KilnFormatException {
+        String expected = metadata.get(METADATA_SHA256_KEY);
+        if (expected == null) {
+            if (metadata.keySet().stream().anyMatch(k -> k.startsWith("kiln."))) {
+                LOG.info("{}: its metadata carries no {} (an older Kiln or another tool wrote it), so its values are"
+                        + " used unchecked", name, METADATA_SHA256_KEY);
+            }
+            return;
+        }
+        Map<String, String> covered = new TreeMap<>(metadata);
+        covered.remove(METADATA_SHA256_KEY);
+        String found = metadataSha256(covered);
+        if (!found.equalsIgnoreCase(expected)) {
+            throw new KilnFormatException(name, "__metadata__ does not match the SHA-256 recorded in it ("
+                    + METADATA_SHA256_KEY + "): expected " + SafeTensorsHeader.printable(expected) + ", found " + found
+                    + "; a metadata value (e.g. " + String.join(", ", covered.keySet().stream()
+                    .filter(k -> k.startsWith("kiln.") && !k.endsWith("_sha256")).map(SafeTensorsHeader::printable)
+                    .toList()) + ") was changed after the file was written");
+        }
+    }
+
+    /** See {@link #METADATA_SHA256_KEY}; {@code metadata} must not hold that key. */
+    private static String metadataSha256(Map<String, String> metadata) {
+        MessageDigest sha = sha256();
+        for (Map.Entry<String, String> e : new TreeMap<>(metadata).entrySet()) {
+            digestString(sha, e.getKey());
+            digestString(sha, e.getValue());
+        }
+        return HexFormat.of().formatHex(sha.digest());
+    }
+
+    /** Encodes in chunks, so a long value costs no second copy of itself. */
+    private static void digestString(MessageDigest sha, String s) {
+        sha.update(ByteBuffer.allocate(4).putInt(s.length()).array());
+        int chunk = 1 << 14;
+        for (int from = 0; from < s.length(); ) {
+            int to = Math.min(s.length(), from + chunk);
+            if (to < s.length() && Character.isHighSurrogate(s.charAt(to - 1))) {
+                to--;
+            }
+            sha.update(s.substring(from, to).getBytes(StandardCharsets.UTF_8));
+            from = to;
+        }
     }
 
     /** The byte range rules of the format, checked on the sorted ranges. */
@@ -298,9 +391,11 @@ public final class SafeTensors {
         }
         if (expectedBegin != dataLen) {
             throw new KilnFormatException(name, expectedBegin < dataLen
-                    ? (dataLen - expectedBegin) + " trailing byte(s) after the last tensor (the tensors cover "
-                    + expectedBegin + " of " + dataLen + " data bytes)"
-                    : "truncated: the tensors need " + expectedBegin + " data bytes, the file holds " + dataLen);
+                    ? (dataLen - expectedBegin) + " trailing byte(s) after the last tensor"
+                    + (previous == null ? "" : ", " + previous) + " (the tensors cover " + expectedBegin + " of "
+                    + dataLen + " data bytes)"
+                    : "truncated: tensor " + previous + ": data_offsets end at byte " + expectedBegin
+                    + " of the data section, the file holds " + dataLen + " data bytes");
         }
     }
 

@@ -6,8 +6,10 @@ import com.google.gson.stream.JsonToken;
 import com.google.gson.stream.MalformedJsonException;
 
 import java.io.IOException;
-import java.io.StringReader;
-import java.nio.ByteBuffer;
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.Reader;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -35,26 +37,31 @@ final class SafeTensorsHeader {
     private final String file;
     private final JsonReader reader;
 
-    private SafeTensorsHeader(String file, String json) {
+    private SafeTensorsHeader(String file, Reader json) {
         this.file = file;
-        this.reader = new JsonReader(new StringReader(json));
+        this.reader = new JsonReader(json);
         reader.setStrictness(Strictness.STRICT);
     }
 
-    static SafeTensors.Header parse(String file, byte[] headerBytes) throws KilnFormatException {
-        String json;
-        try {
-            json = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(headerBytes)).toString();
-        } catch (CharacterCodingException e) {
-            throw new KilnFormatException(file, "header is not valid UTF-8", e);
+    /**
+     * Parses a header of {@code length} bytes read from {@code bytes}, which must start with {@code first}, the
+     * header's first byte. The bytes are decoded as they are parsed, never held as a whole: beside what the header
+     * yields (tensor entries and metadata strings), parsing needs at most about twice the longest string's length in
+     * working memory (Gson's string builder while it grows), so reading a header takes at most about three times its
+     * size in heap.
+     */
+    static SafeTensors.Header parse(String file, int first, InputStream bytes) throws KilnFormatException {
+        if (first != '{') {
+            throw new KilnFormatException(file, "header does not start with '{' (found " + (first < 0 ? "nothing"
+                    : first < 0x80 ? "'" + printable((char) first) + "'" : String.format("byte 0x%02x", first))
+                    + "): not a safetensors file");
         }
-        if (!json.startsWith("{")) {
-            throw new KilnFormatException(file, "header does not start with '{' (found "
-                    + (json.isEmpty() ? "nothing" : "'" + printable(json.charAt(0)) + "'") + "): not a safetensors file");
-        }
+        Reader json = new InputStreamReader(bytes, StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT));
         try {
             return new SafeTensorsHeader(file, json).header();
+        } catch (CharacterCodingException e) {
+            throw new KilnFormatException(file, "header is not valid UTF-8", e);
         } catch (MalformedJsonException | java.io.EOFException e) {
             throw new KilnFormatException(file, "header is not valid JSON: " + withoutAdvice(e.getMessage()), e);
         } catch (IllegalStateException | NumberFormatException e) {
@@ -65,6 +72,11 @@ final class SafeTensorsHeader {
         } catch (IOException e) {
             throw new KilnFormatException(file, "header could not be parsed: " + withoutAdvice(e.getMessage()), e);
         }
+    }
+
+    /** A header held in memory. */
+    static SafeTensors.Header parse(String file, byte[] headerBytes) throws KilnFormatException {
+        return parse(file, headerBytes.length == 0 ? -1 : headerBytes[0] & 0xff, new ByteArrayInputStream(headerBytes));
     }
 
     private SafeTensors.Header header() throws IOException {
@@ -153,11 +165,17 @@ final class SafeTensorsHeader {
             }
             expect(JsonToken.NUMBER, "tensor " + key + " " + field);
             String literal = reader.nextString();
-            if (!UNSIGNED.matcher(literal).matches()) {
+            long value;
+            try {
+                value = UNSIGNED.matcher(literal).matches() ? Long.parseLong(literal) : -1;
+            } catch (NumberFormatException tooLarge) {
+                value = -1;
+            }
+            if (value < 0) {
                 throw bad("tensor " + printable(key) + ": " + field + " entry " + printable(literal)
                         + " is not a non-negative integer below 2^63");
             }
-            values.add(Long.parseLong(literal));
+            values.add(value);
         }
         reader.endArray();
         if (length >= 0 && values.size() != length) {

@@ -6,6 +6,7 @@ import com.google.gson.JsonObject;
 import dev.kiln.core.Kiln;
 import dev.kiln.data.Normalization;
 import dev.kiln.io.AtomicFiles;
+import dev.kiln.io.KilnFormatException;
 import dev.kiln.io.SafeTensors;
 import dev.kiln.models.Architecture;
 import dev.kiln.nn.Module;
@@ -115,7 +116,7 @@ public final class ModelFiles {
             return Optional.of(new Normalization(Float.parseFloat(parts[0]), Float.parseFloat(parts[1]),
                     Float.parseFloat(parts[2])));
         } catch (IllegalArgumentException e) {
-            throw new IOException(source + ": " + NORMALIZATION_KEY + " '" + value
+            throw new KilnFormatException(source, NORMALIZATION_KEY + " '" + value
                     + "' is not 'scale mean std' (" + e.getMessage() + ")", e);
         }
     }
@@ -133,7 +134,7 @@ public final class ModelFiles {
             }
             return Optional.of(shape);
         } catch (IllegalArgumentException e) {
-            throw new IOException(source + ": " + INPUT_SHAPE_KEY + " '" + value
+            throw new KilnFormatException(source, INPUT_SHAPE_KEY + " '" + value
                     + "' is not a comma-separated list of positive sizes (" + e.getMessage() + ")", e);
         }
     }

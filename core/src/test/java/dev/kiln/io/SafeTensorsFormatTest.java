@@ -73,7 +73,12 @@ class SafeTensorsFormatTest {
         String gap = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
         assertTrue(refused(file(gap, floats(1, 2))).contains("leave a gap after byte 0"));
         assertTrue(refused(file(TWO, floats(1, 2, 3, 4))).contains("4 trailing byte(s) after the last tensor"));
-        assertTrue(refused(file(TWO, floats(1, 2))).contains("truncated: the tensors need 12 data bytes, the file holds 8"));
+        assertTrue(refused(file(TWO, floats(1, 2))).contains(
+                "truncated: tensor b: data_offsets end at byte 12 of the data section, the file holds 8 data bytes"));
+        String shape263 = "{\"a\":{\"dtype\":\"F32\",\"shape\":[9223372036854775808],\"data_offsets\":[0,8]}}";
+        assertTrue(refused(file(shape263, floats(1, 2))).contains(
+                "bad header: tensor a: shape entry 9223372036854775808 is not a non-negative integer below 2^63"),
+                refused(file(shape263, floats(1, 2))));
         String wrongShape = "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}";
         assertTrue(refused(file(wrongShape, floats(1, 2))).contains("shape [3] F32 needs 12 bytes, data_offsets [0, 8) hold 8"));
         String huge = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}";
@@ -164,6 +169,33 @@ class SafeTensorsFormatTest {
         Files.write(f, bytes);
         KilnFormatException e = assertThrows(KilnFormatException.class, () -> SafeTensors.read(f));
         assertTrue(e.getMessage().startsWith(f + ": tensor data does not match the SHA-256"), e.getMessage());
+    }
+
+    @Test
+    @DisplayName("the metadata is hashed too: one changed digit of kiln.normalization is refused; files without the hash load")
+    void metadataHash() throws IOException {
+        StateDict sd = new StateDict();
+        sd.put("w", StateDict.Entry.of(new float[]{1, 2}, 2));
+        byte[] bytes = SafeTensors.toBytes(sd, Map.of("kiln.normalization", "255.0 0.1307 0.3081"));
+        assertEquals("255.0 0.1307 0.3081", SafeTensors.read(bytes, "m").metadata().get("kiln.normalization"));
+        String text = new String(bytes, StandardCharsets.ISO_8859_1);
+        int digit = text.indexOf("0.1307") + 5;
+        byte[] edited = bytes.clone();
+        edited[digit] = '8';
+        String msg = refused(edited);
+        assertTrue(msg.contains("__metadata__ does not match the SHA-256 recorded in it (kiln.metadata_sha256)")
+                && msg.contains("kiln.normalization"), msg);
+        // the recorded hash itself edited: refused as well
+        byte[] hashEdited = bytes.clone();
+        int h = text.indexOf("\"kiln.metadata_sha256\":\"") + "\"kiln.metadata_sha256\":\"".length();
+        hashEdited[h] = (byte) (hashEdited[h] == '0' ? '1' : '0');
+        assertTrue(refused(hashEdited).contains("kiln.metadata_sha256"));
+        // a file written before the metadata was hashed (or by another tool) still loads
+        String old = "{\"__metadata__\":{\"kiln.normalization\":\"255.0 0.1307 0.3081\"},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+        SafeTensors.Content c = SafeTensors.read(file(old, floats(1, 2)), "old");
+        assertEquals("255.0 0.1307 0.3081", c.metadata().get("kiln.normalization"));
+        assertArrayEquals(new float[]{1, 2}, c.tensors().get("w").data());
     }
 
     @Test

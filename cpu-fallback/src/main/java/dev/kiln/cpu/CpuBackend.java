@@ -36,8 +36,7 @@ public final class CpuBackend implements Backend {
 
     private final int threads;
     private final Parallel par;
-    private final ThreadLocal<Scratch> scratchLocal = ThreadLocal.withInitial(Scratch::new);
-    private final Supplier<Scratch> scratch = scratchLocal::get;
+    private final Scratch.PerThread scratch = new Scratch.PerThread();
     private final ArrayPool pool;
     private final BackendChecks check = new BackendChecks(this);
     private volatile boolean closed;
@@ -613,6 +612,7 @@ public final class CpuBackend implements Backend {
         closed = true;
         par.close();
         pool.clear();
+        scratch.release();
         LOG.debug("closed cpu backend ({} threads)", threads);
     }
 

@@ -6,6 +6,47 @@ package dev.kiln.cpu;
  * (conv calling Sgemm) never overwrite each other's scratch.
  */
 final class Scratch {
+
+    /**
+     * One backend's scratch per thread. The thread-local value is only a weak reference (a JDK class); the scratch
+     * itself is held strongly by this object, per live thread, until {@link #release()}. So closing the backend
+     * frees every thread's scratch at once, pooled threads that outlive the backend (an application server's, a
+     * Spark executor's) keep nothing of it, and nothing in those threads pins the class loader Kiln came from.
+     */
+    static final class PerThread implements java.util.function.Supplier<Scratch> {
+        private final ThreadLocal<java.lang.ref.WeakReference<Scratch>> local = new ThreadLocal<>();
+        private final java.util.Map<Thread, Scratch> held = new java.util.WeakHashMap<>();
+
+        @Override
+        public Scratch get() {
+            java.lang.ref.WeakReference<Scratch> ref = local.get();
+            Scratch s = ref == null ? null : ref.get();
+            if (s == null) {
+                s = new Scratch();
+                synchronized (held) {
+                    held.put(Thread.currentThread(), s);
+                }
+                local.set(new java.lang.ref.WeakReference<>(s));
+            }
+            return s;
+        }
+
+        /** Drops every thread's scratch; a later {@link #get()} on a thread starts a new one. */
+        void release() {
+            synchronized (held) {
+                held.clear();
+            }
+            local.remove();
+        }
+
+        /** Threads currently holding scratch (for tests). */
+        int threadsHolding() {
+            synchronized (held) {
+                return held.size();
+            }
+        }
+    }
+
     /** Sgemm accumulator rows. */
     final float[] acc0 = new float[Sgemm.NC_MAX];
     final float[] acc1 = new float[Sgemm.NC_MAX];

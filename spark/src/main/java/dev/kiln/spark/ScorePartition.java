@@ -70,7 +70,12 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
     }
 
     private void score(List<Row> batch, List<Row> out) {
-        Predictor predictor = PredictorCache.get(modelId, TaskDevices.deviceSpec(device), model::value);
+        try (PredictorCache.Lease lease = PredictorCache.acquire(modelId, TaskDevices.deviceSpec(device), model::value)) {
+            score(lease.predictor(), batch, out);
+        }
+    }
+
+    private void score(Predictor predictor, List<Row> batch, List<Row> out) {
         float[][] probabilities;
         if (binary) {
             byte[][] images = new byte[batch.size()][];
