@@ -110,9 +110,24 @@ public final class ResourceLeaks {
     private static final AtomicLong LOGGED_LINES = new AtomicLong();
     private static final AtomicLong LOGGED_STACKS = new AtomicLong();
 
-    /** Log lines written for leak reports so far. */
+    /** Log lines written (or, with a capturing listener, that would have been written) for leak reports so far. */
     static long loggedLines() {
         return LOGGED_LINES.get();
+    }
+
+    private static final Map<String, AtomicLong> LINES_BY_KIND = new ConcurrentHashMap<>();
+    private static final Map<String, AtomicLong> STACKS_BY_KIND = new ConcurrentHashMap<>();
+
+    /** {@link #loggedLines()} for reports of one kind. */
+    static long loggedLines(String kind) {
+        AtomicLong n = LINES_BY_KIND.get(kind);
+        return n == null ? 0 : n.get();
+    }
+
+    /** {@link #loggedStacks()} for reports of one kind. */
+    static long loggedStacks(String kind) {
+        AtomicLong n = STACKS_BY_KIND.get(kind);
+        return n == null ? 0 : n.get();
     }
 
     /** Reports logged with their stack so far (one per allocation site). */
@@ -235,19 +250,26 @@ public final class ResourceLeaks {
      * every report. So a service that leaks the same way a million times logs a few kilobytes.
      */
     static void report(LeakReport r) {
-        if (CAPTURING.isEmpty()) {
-            String site = r.kind() + (r.createdAt() == null ? "" : Arrays.toString(r.createdAt()));
-            AtomicLong count = SITES.get(site);
-            if (count == null && SITES.size() < MAX_SITES) {
-                count = SITES.computeIfAbsent(site, k -> new AtomicLong());
-            }
-            long n = count == null ? UNSITED.incrementAndGet() : count.incrementAndGet();
-            if (count != null && n == 1) {
-                LOGGED_STACKS.incrementAndGet();
-                LOGGED_LINES.incrementAndGet();
+        // the rate limit counts the same with or without a capturing listener; only the writing is skipped then
+        boolean write = CAPTURING.isEmpty();
+        String site = r.kind() + (r.createdAt() == null ? "" : Arrays.toString(r.createdAt()));
+        AtomicLong count = SITES.get(site);
+        if (count == null && SITES.size() < MAX_SITES) {
+            count = SITES.computeIfAbsent(site, k -> new AtomicLong());
+        }
+        long n = count == null ? UNSITED.incrementAndGet() : count.incrementAndGet();
+        if (count != null && n == 1) {
+            LOGGED_STACKS.incrementAndGet();
+            LOGGED_LINES.incrementAndGet();
+            STACKS_BY_KIND.computeIfAbsent(r.kind(), k -> new AtomicLong()).incrementAndGet();
+            LINES_BY_KIND.computeIfAbsent(r.kind(), k -> new AtomicLong()).incrementAndGet();
+            if (write) {
                 LOG.error("{}", r);
-            } else if (Long.bitCount(n) == 1) {
-                LOGGED_LINES.incrementAndGet();
+            }
+        } else if (Long.bitCount(n) == 1) {
+            LOGGED_LINES.incrementAndGet();
+            LINES_BY_KIND.computeIfAbsent(r.kind(), k -> new AtomicLong()).incrementAndGet();
+            if (write) {
                 LOG.error("LEAK: {} reports of a {} {} (stack logged with the first report; further ones counted)", n,
                         r.kind(), count == null ? "from sites beyond the first " + MAX_SITES : "from the same site");
             }

@@ -650,23 +650,39 @@ public final class Tensor implements AutoCloseable {
     }
 
     public Tensor mean() {
-        return sum().mul(1f / numel());
+        return consumed(sum(), s -> s.mul(1f / numel()));
     }
 
     public Tensor mean(int dim, boolean keepDim) {
-        return sum(dim, keepDim).mul(1f / shape[Shapes.dim(dim, shape.length)]);
+        return consumed(sum(dim, keepDim), s -> s.mul(1f / shape[Shapes.dim(dim, shape.length)]));
     }
 
     /** Variance of all elements; {@code unbiased} divides by n-1 (Bessel's correction). */
     public Tensor var(boolean unbiased) {
-        Tensor centered = sub(mean());
-        return centered.square().sum().mul(1f / (numel() - (unbiased ? 1 : 0)));
+        Tensor centered = consumed(mean(), this::sub);
+        Tensor squares = consumed(centered, Tensor::square);
+        Tensor total = consumed(squares, Tensor::sum);
+        return consumed(total, t -> t.mul(1f / (numel() - (unbiased ? 1 : 0))));
     }
 
     public Tensor var(int dim, boolean unbiased, boolean keepDim) {
         int d = Shapes.dim(dim, shape.length);
-        Tensor centered = sub(mean(d, true));
-        return centered.square().sum(d, keepDim).mul(1f / (shape[d] - (unbiased ? 1 : 0)));
+        Tensor centered = consumed(mean(d, true), this::sub);
+        Tensor squares = consumed(centered, Tensor::square);
+        Tensor total = consumed(squares, t -> t.sum(d, keepDim));
+        return consumed(total, t -> t.mul(1f / (shape[d] - (unbiased ? 1 : 0))));
+    }
+
+    /**
+     * {@code next(intermediate)}, then the intermediate released (what autograd saved of it stays for the backward
+     * pass): a composite op leaves no handle behind for the caller, with or without a scope.
+     */
+    private static Tensor consumed(Tensor intermediate, java.util.function.Function<Tensor, Tensor> next) {
+        Tensor result = next.apply(intermediate);
+        if (result != intermediate) {
+            TensorScope.releaseIntermediate(intermediate);
+        }
+        return result;
     }
 
     /**

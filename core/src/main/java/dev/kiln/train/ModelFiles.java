@@ -99,7 +99,13 @@ public final class ModelFiles {
 
     /** Loads a state dict saved by {@link #save} (or any F32 safetensors file with matching keys) into {@code model}. */
     public static void load(Path modelFile, Module model) throws IOException {
-        model.loadStateDict(SafeTensors.read(modelFile).tensors());
+        dev.kiln.nn.StateDict tensors = SafeTensors.read(modelFile).tensors();
+        try {
+            model.loadStateDict(tensors);
+        } catch (IllegalArgumentException e) {
+            // the file does not fit the model (names or shapes): a property of the file, reported as one
+            throw new KilnFormatException(modelFile.toString(), e.getMessage(), e);
+        }
     }
 
     /** The normalisation recorded in a model file's metadata, if any. */

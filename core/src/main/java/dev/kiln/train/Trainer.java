@@ -104,7 +104,12 @@ public final class Trainer {
             LOG.warn("checkpoint {} was written with seed {}, this run uses seed {}", file, c.seed(), seed);
         }
         List<EpochMetrics> restoredHistory = c.history();
-        c.restore(model, optimizer);
+        try {
+            c.restore(model, optimizer);
+        } catch (IllegalArgumentException e) {
+            // the checkpoint's tensors do not fit this model or optimizer (names or shapes); nothing was changed
+            throw new dev.kiln.io.KilnFormatException(file.toString(), e.getMessage(), e);
+        }
         startEpoch = c.completedEpochs();
         history.clear();
         history.addAll(restoredHistory);

@@ -3,6 +3,7 @@ package dev.kiln.suites;
 import dev.kiln.core.Generator;
 import dev.kiln.core.GradMode;
 import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
 import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.BatchNorm1d;
 import dev.kiln.nn.BatchNorm2d;
@@ -295,9 +296,11 @@ public class BatchNormSemanticsSuite extends DeviceSuite {
                         expVar[c] = 0.9 * expVar[c] + 0.1 * st[2][c];
                     }
                     model.zeroGrad();
-                    Tensor loss = mse.forward(model.forward(tensor(xb, 4, 3)), tensor(yb, 4, 2));
-                    loss.backward();
-                    sgd.step();
+                    try (TensorScope step = TensorScope.open()) {
+                        Tensor loss = mse.forward(model.forward(tensor(xb, 4, 3)), tensor(yb, 4, 2));
+                        loss.backward();
+                        sgd.step();
+                    }
                 }
                 assertFalse(java.util.Arrays.equals(before, bn.runningMean().toArray()), "training must move running_mean");
             }

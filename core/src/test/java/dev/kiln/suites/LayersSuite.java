@@ -3,6 +3,7 @@ package dev.kiln.suites;
 import dev.kiln.core.Generator;
 import dev.kiln.core.GradMode;
 import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Dropout;
 import dev.kiln.nn.Flatten;
@@ -183,7 +184,9 @@ public class LayersSuite extends DeviceSuite {
             Tensor t = tensor(target, 3);
             for (int i = 0; i < 300; i++) {
                 opt.zeroGrad();
-                w.sub(t).square().sum().backward();
+                try (TensorScope step = TensorScope.open()) {
+                    w.sub(t).square().sum().backward();
+                }
                 opt.step();
             }
             assertArrayEquals(target, w.toArray(), 2e-2f, kind);

@@ -101,4 +101,24 @@ public class TrainerSuite extends DeviceSuite {
         }
         assertTrue(java.nio.file.Files.readString(ModelFiles.sidecar(file)).contains("\"kiln_version\""));
     }
+
+    @Test
+    @DisplayName("a model file that does not fit the model is a KilnFormatException naming the file and both sides, and changes nothing")
+    void modelFileOfAnotherModel(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("lenet.safetensors");
+        try (LeNet5 a = new LeNet5(device(), new Generator(1));
+             dev.kiln.nn.Sequential other = new dev.kiln.nn.Sequential(new dev.kiln.nn.Linear(device(), new Generator(3), 4, 2))) {
+            ModelFiles.save(file, a, java.util.Map.of("seed", 1));
+            StateDict before = other.stateDict();
+            dev.kiln.io.KilnFormatException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    dev.kiln.io.KilnFormatException.class, () -> ModelFiles.load(file, other));
+            assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+            assertTrue(e.getMessage().contains("missing key(s): 0.weight") && e.getMessage().contains("conv1.weight"),
+                    e.getMessage());
+            StateDict after = other.stateDict();
+            for (String k : before.entries().keySet()) {
+                assertArrayEquals(before.get(k).data(), after.get(k).data(), k);
+            }
+        }
+    }
 }

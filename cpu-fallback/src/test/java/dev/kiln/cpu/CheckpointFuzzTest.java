@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Whatever a checkpoint file holds, resuming either works or throws {@link KilnFormatException} (bad file) or
- * {@link IllegalArgumentException} (a checkpoint of another model or run: state dict or settings mismatch), and a
+ * Whatever a checkpoint file holds, resuming either works or throws {@link KilnFormatException} (a bad file, or
+ * one whose tensors do not fit the model) or {@link dev.kiln.train.CheckpointMismatchException} (a checkpoint of a
+ * run with other settings), and a
  * refused resume leaves the model unchanged. Half the inputs are raw bytes; the other half are well-formed files
  * (valid hash) whose metadata and tensors the fuzzer rewrites, so the checkpoint layer itself is reached.
  * Seeds and regression inputs: {@code CheckpointFuzzTestInputs/resume/}.
@@ -68,7 +69,7 @@ class CheckpointFuzzTest {
             } catch (KilnFormatException e) {
                 assertTrue(e.getMessage().startsWith(file.toString()), e.getMessage());
                 assertUnchanged(before, model.stateDict());
-            } catch (IllegalArgumentException e) {
+            } catch (dev.kiln.train.CheckpointMismatchException e) {
                 assertUnchanged(before, model.stateDict());
             }
         }
