@@ -47,7 +47,8 @@ import java.util.concurrent.atomic.LongAdder;
  * the connection comes from the address that the claimed rank announced, and that the rank is one it still waits
  * for. A connection that fails any of this is refused and logged, and the member goes on waiting for the genuine one
  * until the timeout; then it fails with a {@link CollectiveException} naming the missing ranks and the last refusal.
- * Every read has a timeout from the first byte (the handshake's, then {@link Options#timeout}), every write a
+ * Every read has a timeout from the first byte (the handshake's, then {@link Options#livenessTimeout}, which the
+ * heartbeats of a live peer renew up to {@link Options#timeout}), every write a
  * watchdog that closes the connection when it does not finish in time, and every frame's length is checked against
  * what the operation expects before anything is allocated ({@link FrameChannel}). With {@link Options#encrypt} the
  * frames are sealed with AES-GCM.
