@@ -13,7 +13,9 @@ import java.io.OutputStream;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.security.GeneralSecurityException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The frames of one authenticated connection between two members, after the handshake. A frame is a header
@@ -25,6 +27,12 @@ import java.util.concurrent.atomic.LongAdder;
  * AES-GCM under a key of this connection and direction, with the record counter as nonce (so no nonce repeats
  * under a key, and records cannot be dropped, reordered or replayed unnoticed). Reads use the socket's read timeout;
  * writes are bounded by the caller's watchdog.
+ *
+ * <p><b>Liveness.</b> Between frames the sender may write a heartbeat: a header with sequence number −1, operation
+ * {@link Ops#HEARTBEAT} and length 0 (sealed like any header, so the counters of both ends stay in step). The reader
+ * skips heartbeats while it waits for the header of its exchange, so the socket's read timeout (the liveness
+ * timeout) measures how long the peer has sent nothing at all, while an operation timeout bounds the whole wait for a
+ * peer that is alive but does not send its frame.
  */
 final class FrameChannel {
 
@@ -32,12 +40,17 @@ final class FrameChannel {
     static final int RECORD_BYTES = 1 << 20;
     static final int TAG_BYTES = 16;
     private static final int TAG_BITS = TAG_BYTES * 8;
+    static final long HEARTBEAT_SEQ = -1;
 
     private final String self;
     private final int peerRank;
     private final InputStream in;
     private final OutputStream out;
     private final LongAdder bytesSent;
+    private final long livenessMillis;
+    private final long operationTimeoutNanos;
+    private final ReentrantLock writeLock = new ReentrantLock();
+    private volatile long lastWriteNanos = System.nanoTime();
     private final SecretKeySpec sendKey;
     private final SecretKeySpec receiveKey;
     private final Cipher sealer;
@@ -56,6 +69,15 @@ final class FrameChannel {
      */
     FrameChannel(String self, int peerRank, InputStream in, OutputStream out, byte[] sendKey, byte[] receiveKey,
                  LongAdder bytesSent) {
+        this(self, peerRank, in, out, sendKey, receiveKey, bytesSent, 0, Long.MAX_VALUE);
+    }
+
+    /**
+     * @param livenessMillis          the socket's read timeout, for the message when it passes (0: not known)
+     * @param operationTimeoutMillis  how long {@link #readHeader} waits for its frame while heartbeats arrive
+     */
+    FrameChannel(String self, int peerRank, InputStream in, OutputStream out, byte[] sendKey, byte[] receiveKey,
+                 LongAdder bytesSent, long livenessMillis, long operationTimeoutMillis) {
         if ((sendKey == null) != (receiveKey == null)) {
             throw new IllegalArgumentException("FrameChannel: both keys or neither");
         }
@@ -64,6 +86,8 @@ final class FrameChannel {
         this.in = in;
         this.out = out;
         this.bytesSent = bytesSent;
+        this.livenessMillis = livenessMillis;
+        this.operationTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(operationTimeoutMillis);
         if (sendKey != null) {
             this.sendKey = new SecretKeySpec(sendKey, "AES");
             this.receiveKey = new SecretKeySpec(receiveKey, "AES");
@@ -89,8 +113,38 @@ final class FrameChannel {
         return peerRank;
     }
 
-    /** Writes one frame and flushes it. Not thread-safe: one writer per channel at a time. */
+    /** Writes one frame and flushes it; frames and heartbeats are written one at a time. */
     void write(long seq, byte op, byte[] payload, int off, int len) throws IOException {
+        writeLock.lock();
+        try {
+            writeFrame(seq, op, payload, off, len);
+        } finally {
+            lastWriteNanos = System.nanoTime();
+            writeLock.unlock();
+        }
+    }
+
+    /**
+     * Writes a heartbeat when nothing has been written for {@code idleNanos} and no frame is being written (a frame
+     * in progress shows the peer that this side lives). Returns whether it wrote one.
+     */
+    boolean heartbeatIfIdle(long idleNanos) throws IOException {
+        if (System.nanoTime() - lastWriteNanos < idleNanos || !writeLock.tryLock()) {
+            return false;
+        }
+        try {
+            if (System.nanoTime() - lastWriteNanos < idleNanos) {
+                return false;
+            }
+            writeFrame(HEARTBEAT_SEQ, Ops.HEARTBEAT, new byte[0], 0, 0);
+            return true;
+        } finally {
+            lastWriteNanos = System.nanoTime();
+            writeLock.unlock();
+        }
+    }
+
+    private void writeFrame(long seq, byte op, byte[] payload, int off, int len) throws IOException {
         byte[] h = new byte[HEADER_BYTES];
         ByteBuffer.wrap(h).putLong(seq).put(op).putInt(len);
         if (sealer == null) {
@@ -123,21 +177,41 @@ final class FrameChannel {
     /**
      * Reads a frame header and checks it: the exchange {@code seq}, the operation {@code op}, and a length from
      * {@code minBytes} to {@code maxBytes}. Returns the length; the payload follows ({@link #readPayload}).
+     * Heartbeats before it are skipped, for at most the operation timeout.
      */
     int readHeader(long seq, byte op, int minBytes, int maxBytes) throws IOException {
+        long start = System.nanoTime();
         ByteBuffer h;
-        if (opener == null) {
-            readFully(header, 0, HEADER_BYTES, "exchange " + seq);
-            h = ByteBuffer.wrap(header, 0, HEADER_BYTES);
-        } else {
-            readFully(header, 0, HEADER_BYTES + TAG_BYTES, "exchange " + seq);
-            byte[] plain = new byte[HEADER_BYTES];
-            open(header, HEADER_BYTES + TAG_BYTES, plain, 0, "frame header");
-            h = ByteBuffer.wrap(plain);
+        long theirs;
+        byte theirOp;
+        int len;
+        while (true) {
+            if (opener == null) {
+                readFully(header, 0, HEADER_BYTES, "exchange " + seq);
+                h = ByteBuffer.wrap(header, 0, HEADER_BYTES);
+            } else {
+                readFully(header, 0, HEADER_BYTES + TAG_BYTES, "exchange " + seq);
+                byte[] plain = new byte[HEADER_BYTES];
+                open(header, HEADER_BYTES + TAG_BYTES, plain, 0, "frame header");
+                h = ByteBuffer.wrap(plain);
+            }
+            theirs = h.getLong();
+            theirOp = h.get();
+            len = h.getInt();
+            if (theirOp != Ops.HEARTBEAT) {
+                break;
+            }
+            if (theirs != HEARTBEAT_SEQ || len != 0) {
+                throw new CollectiveException(self + ": exchange " + seq + ": rank " + peerRank
+                        + " sent a malformed heartbeat (sequence " + theirs + ", length "
+                        + Integer.toUnsignedString(len) + "; expected " + HEARTBEAT_SEQ + " and 0)");
+            }
+            if (System.nanoTime() - start > operationTimeoutNanos) {
+                throw new CollectiveException(self + ": exchange " + seq + " (" + Ops.name(op) + "): rank "
+                        + peerRank + " is alive (it sends heartbeats) but sent no frame within the timeout of "
+                        + TimeUnit.NANOSECONDS.toMillis(operationTimeoutNanos) + " ms");
+            }
         }
-        long theirs = h.getLong();
-        byte theirOp = h.get();
-        int len = h.getInt();
         if (theirs != seq) {
             throw new CollectiveException(self + ": rank " + peerRank + " is at exchange " + theirs
                     + ", this member at " + seq + " (the stream is out of step)");
@@ -198,7 +272,9 @@ final class FrameChannel {
                 n = in.read(dst, off + done, len - done);
             } catch (SocketTimeoutException e) {
                 throw new CollectiveException(self + ": " + what + ": rank " + peerRank
-                        + " sent nothing within the read timeout (" + e.getMessage() + ")", e);
+                        + " sent nothing, not even a heartbeat, within "
+                        + (livenessMillis > 0 ? "the liveness timeout of " + livenessMillis + " ms" : "the read timeout")
+                        + " (its host is down or unreachable, or its process hung)", e);
             }
             if (n < 0) {
                 throw new CollectiveException(self + ": " + what + ": rank " + peerRank
@@ -214,6 +290,7 @@ final class FrameChannel {
 
     /** Operation codes carried in frame headers, so that members making different calls fail clearly. */
     static final class Ops {
+        static final byte HEARTBEAT = 0;
         static final byte ALL_GATHER = 1;
         static final byte ALL_REDUCE_MEAN = 2;
         static final byte ALL_REDUCE_SUM = 3;
@@ -225,6 +302,7 @@ final class FrameChannel {
 
         static String name(byte op) {
             return switch (op) {
+                case HEARTBEAT -> "heartbeat";
                 case ALL_GATHER -> "allGather";
                 case ALL_REDUCE_MEAN -> "allReduceMean";
                 case ALL_REDUCE_SUM -> "allReduceSum";

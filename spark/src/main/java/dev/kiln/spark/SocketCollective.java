@@ -47,7 +47,8 @@ import java.util.concurrent.atomic.LongAdder;
  * the connection comes from the address that the claimed rank announced, and that the rank is one it still waits
  * for. A connection that fails any of this is refused and logged, and the member goes on waiting for the genuine one
  * until the timeout; then it fails with a {@link CollectiveException} naming the missing ranks and the last refusal.
- * Every read has a timeout from the first byte (the handshake's, then {@link Options#timeout}), every write a
+ * Every read has a timeout from the first byte (the handshake's, then {@link Options#livenessTimeout}, which the
+ * heartbeats of a live peer renew up to {@link Options#timeout}), every write a
  * watchdog that closes the connection when it does not finish in time, and every frame's length is checked against
  * what the operation expects before anything is allocated ({@link FrameChannel}). With {@link Options#encrypt} the
  * frames are sealed with AES-GCM.
@@ -95,6 +96,12 @@ public final class SocketCollective implements Collective, AutoCloseable {
         public static final int DEFAULT_LATENCY_BYTES = 62_500;
         /** the largest frame {@link #allGather(byte[])} accepts from a peer, whose size it cannot know in advance */
         public static final int DEFAULT_MAX_GATHER_BYTES = 256 << 20;
+        /**
+         * How long a member waits while a peer sends nothing at all (no frame, no heartbeat) before it fails naming
+         * that peer: a dead host or a hung process. Each connection carries a heartbeat every quarter of it while
+         * it is otherwise idle, so a peer that is alive but slow (a long step) keeps it open up to {@link #timeout}.
+         */
+        public static final Duration DEFAULT_LIVENESS_TIMEOUT = Duration.ofSeconds(30);
 
         private final Duration timeout;
         private final Duration handshakeTimeout;
@@ -104,9 +111,11 @@ public final class SocketCollective implements Collective, AutoCloseable {
         private final Algorithm algorithm;
         private final int latencyBytes;
         private final int maxGatherBytes;
+        private final Duration livenessTimeout;
 
         private Options(Duration timeout, Duration handshakeTimeout, String job, int stageAttempt, boolean encrypt,
-                        Algorithm algorithm, int latencyBytes, int maxGatherBytes) {
+                        Algorithm algorithm, int latencyBytes, int maxGatherBytes, Duration livenessTimeout) {
+            this.livenessTimeout = positive(livenessTimeout, "livenessTimeout");
             this.timeout = positive(timeout, "timeout");
             this.handshakeTimeout = positive(handshakeTimeout, "handshakeTimeout");
             this.job = Objects.requireNonNull(job, "job");
@@ -129,41 +138,54 @@ public final class SocketCollective implements Collective, AutoCloseable {
             Duration hs = positive(timeout, "timeout").compareTo(Duration.ofSeconds(10)) < 0 ? timeout
                     : Duration.ofSeconds(10);
             return new Options(timeout, hs, "kiln", 0, false, Algorithm.AUTO, DEFAULT_LATENCY_BYTES,
-                    DEFAULT_MAX_GATHER_BYTES);
+                    DEFAULT_MAX_GATHER_BYTES, DEFAULT_LIVENESS_TIMEOUT);
         }
 
         /** The job and stage attempt the handshake binds (a Spark stage's id and attempt number). */
         public Options job(String jobId, int attempt) {
             return new Options(timeout, handshakeTimeout, jobId, attempt, encrypt, algorithm, latencyBytes,
-                    maxGatherBytes);
+                    maxGatherBytes, livenessTimeout);
         }
 
         /** Seal every frame with AES-GCM (what a cluster with {@code spark.network.crypto.enabled} asks for). */
         public Options encrypt(boolean on) {
             return new Options(timeout, handshakeTimeout, job, stageAttempt, on, algorithm, latencyBytes,
-                    maxGatherBytes);
+                    maxGatherBytes, livenessTimeout);
         }
 
         public Options algorithm(Algorithm a) {
             return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, a, latencyBytes,
-                    maxGatherBytes);
+                    maxGatherBytes, livenessTimeout);
         }
 
         /** α/β of the network, in bytes (see {@link #DEFAULT_LATENCY_BYTES}). */
         public Options latencyBytes(int bytes) {
             return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, algorithm, bytes,
-                    maxGatherBytes);
+                    maxGatherBytes, livenessTimeout);
         }
 
         /** How long an incoming connection may take to complete its handshake before it is refused. */
         public Options handshakeTimeout(Duration t) {
             return new Options(timeout, t, job, stageAttempt, encrypt, algorithm, latencyBytes,
-                    maxGatherBytes);
+                    maxGatherBytes, livenessTimeout);
         }
 
         public Options maxGatherBytes(int bytes) {
             return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, algorithm, latencyBytes,
-                    bytes);
+                    bytes, livenessTimeout);
+        }
+
+        /**
+         * How long a peer may send nothing at all, not even a heartbeat, before this member fails naming it (the
+         * same on every member, since it also sets how often heartbeats are sent).
+         */
+        public Options livenessTimeout(Duration t) {
+            return new Options(timeout, handshakeTimeout, job, stageAttempt, encrypt, algorithm, latencyBytes,
+                    maxGatherBytes, t);
+        }
+
+        public Duration livenessTimeout() {
+            return livenessTimeout;
         }
 
         public Duration timeout() {
@@ -209,7 +231,7 @@ public final class SocketCollective implements Collective, AutoCloseable {
         public String toString() {
             return "Options(timeout " + timeout + ", handshake " + handshakeTimeout + ", job " + job + " attempt "
                     + stageAttempt + ", " + (encrypt ? "AES-GCM" : "plaintext") + ", " + algorithm
-                    + ", α/β " + latencyBytes + " bytes)";
+                    + ", α/β " + latencyBytes + " bytes, liveness " + livenessTimeout + ")";
         }
     }
 
@@ -225,6 +247,8 @@ public final class SocketCollective implements Collective, AutoCloseable {
     private final Socket[] peers;
     private final FrameChannel[] channels;
     private final ExecutorService senders;
+    private final ScheduledThreadPoolExecutor heartbeats;
+    private volatile boolean heartbeatsSuspended;
     private final LongAdder bytesSent = new LongAdder();
     private long sequence;
     private volatile boolean broken;
@@ -240,10 +264,12 @@ public final class SocketCollective implements Collective, AutoCloseable {
         for (int r = 0; r < worldSize; r++) {
             if (r != rank) {
                 peers[r].setTcpNoDelay(true);
-                peers[r].setSoTimeout(millis(options.timeout));
+                // a read waits at most the liveness timeout for any byte; heartbeats keep a live peer within it
+                int liveness = Math.min(millis(options.livenessTimeout), millis(options.timeout));
+                peers[r].setSoTimeout(liveness);
                 channels[r] = new FrameChannel(self, r, new BufferedInputStream(peers[r].getInputStream(), 1 << 16),
                         new BufferedOutputStream(peers[r].getOutputStream(), 1 << 16), sessions[r].sendKey(),
-                        sessions[r].receiveKey(), bytesSent);
+                        sessions[r].receiveKey(), bytesSent, liveness, millis(options.timeout));
             }
         }
         this.senders = Executors.newFixedThreadPool(Math.max(1, worldSize - 1), r -> {
@@ -251,6 +277,40 @@ public final class SocketCollective implements Collective, AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        this.heartbeats = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "kiln-collective-heartbeat-" + rank);
+            t.setDaemon(true);
+            return t;
+        });
+        long interval = Math.max(1, options.livenessTimeout.toMillis() / 4);
+        heartbeats.scheduleWithFixedDelay(() -> sendHeartbeats(TimeUnit.MILLISECONDS.toNanos(interval)), interval,
+                interval, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * A heartbeat to every peer this member has written nothing to for {@code idleNanos}. A failed write is left
+     * to the exchanges: the next read or write on that connection fails and names the peer.
+     */
+    private void sendHeartbeats(long idleNanos) {
+        if (broken || heartbeatsSuspended) {
+            return;
+        }
+        for (int r = 0; r < worldSize; r++) {
+            if (r == rank) {
+                continue;
+            }
+            FrameChannel channel = channels[r];
+            try {
+                guarded(peers[r], millis(options.timeout), self, r, () -> channel.heartbeatIfIdle(idleNanos));
+            } catch (IOException | RuntimeException e) {
+                LOG.debug("{}: heartbeat to rank {} failed: {}", self, r, e.toString());
+            }
+        }
+    }
+
+    /** Stops this member's heartbeats while its sockets stay open: how a hung process or a dead host looks. */
+    void suspendHeartbeatsForTest() {
+        heartbeatsSuspended = true;
     }
 
     /**
@@ -725,6 +785,7 @@ public final class SocketCollective implements Collective, AutoCloseable {
 
     private void fail() {
         broken = true;
+        heartbeats.shutdownNow();
         closeAll(peers);
     }
 
@@ -842,6 +903,7 @@ public final class SocketCollective implements Collective, AutoCloseable {
     public void close() {
         broken = true;
         senders.shutdownNow();
+        heartbeats.shutdownNow();
         closeAll(peers);
     }
 
