@@ -3,6 +3,8 @@ package dev.kiln.suites;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
@@ -25,9 +27,21 @@ public abstract class DeviceSuite {
     @Parameter
     protected String backendName;
 
+    /** Closes what a test leaves open, so that tensors a test does not close are not reported as leaks. */
+    private TensorScope testScope;
+
     @BeforeEach
     void requireBackend() {
         TestBackends.require(backendName);
+        testScope = TensorScope.open();
+    }
+
+    @AfterEach
+    void closeTestScope() {
+        if (testScope != null) {
+            testScope.close();
+            testScope = null;
+        }
     }
 
     /** The device under test. */
