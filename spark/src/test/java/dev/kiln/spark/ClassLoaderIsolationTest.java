@@ -54,9 +54,10 @@ class ClassLoaderIsolationTest {
         }).toArray(URL[]::new);
 
         ClassLoader previous = Thread.currentThread().getContextClassLoader();
-        try (URLClassLoader sparkLoader = new URLClassLoader("spark", sparkSide.toArray(URL[]::new),
+        // Spark's loader stays open: Hadoop registers a JVM shutdown hook from it, which loads classes from it at exit
+        URLClassLoader sparkLoader = new URLClassLoader("spark", sparkSide.toArray(URL[]::new),
                 ClassLoader.getPlatformClassLoader());
-             URLClassLoader userLoader = new URLClassLoader("user", kilnUrls, sparkLoader)) {
+        try (URLClassLoader userLoader = new URLClassLoader("user", kilnUrls, sparkLoader)) {
             assertThrowsClassNotFound(sparkLoader, Device.class.getName());
             Class<?> job = userLoader.loadClass(IsolatedJob.class.getName());
             assertEquals(userLoader, job.getClassLoader());
