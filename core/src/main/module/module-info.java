@@ -15,6 +15,7 @@ module kiln.core {
     exports dev.kiln.models;
     exports dev.kiln.nn;
     exports dev.kiln.nn.functional;
+    exports dev.kiln.nn.init;
     exports dev.kiln.optim;
     exports dev.kiln.train;
 

@@ -164,6 +164,21 @@ public final class Generator {
         }
     }
 
+    /**
+     * {@link #fillNormal(float[], float, float)} with the mean and standard deviation in double, as
+     * {@code torch.nn.init} passes them: PyTorch's element-by-element path (under 16 values) computes in double, so
+     * a std such as {@code sqrt(2 / fanIn)} must not be rounded to float first.
+     */
+    public void fillNormal(float[] dst, double mean, double std) {
+        if (torch != null) {
+            torch.fillNormal(dst, 0, dst.length, mean, std);
+            return;
+        }
+        for (int i = 0; i < dst.length; i++) {
+            dst[i] = (float) (mean + std * normal());
+        }
+    }
+
     /** Normal values; PyTorch stream: {@code torch.empty(dst.length).normal_(mean, std)}, i.e. {@code randn}. */
     public void fillNormal(float[] dst, float mean, float std) {
         if (torch != null) {

@@ -123,6 +123,8 @@ public final class Predictor implements AutoCloseable {
     private final Module model;
     private final List<Module> layers;
     private final List<Module> foldedLayers = new ArrayList<>();
+    /** Batch norms folded in place in a model that is not a flat sequence. */
+    private int graphFolded;
     private final ReentrantReadWriteLock inFlight = new ReentrantReadWriteLock();
     private volatile boolean closed;
     /** Guarded by the write lock. */
@@ -133,10 +135,17 @@ public final class Predictor implements AutoCloseable {
         this.metadata = Collections.unmodifiableMap(content.metadata());
         String archName = metadata.get(ModelFiles.ARCHITECTURE_KEY);
         if (archName == null) {
-            throw new IOException(source + ": the model records no architecture (" + ModelFiles.ARCHITECTURE_KEY
-                    + " in the safetensors metadata); save it with ModelFiles.save(file, model, normalization, provenance)");
+            // A file Kiln did not write (PyTorch's save_file): the options say what it holds.
+            if (options.architectures.size() != 1) {
+                throw new IOException(source + ": the model records no architecture (" + ModelFiles.ARCHITECTURE_KEY
+                        + " in the safetensors metadata); pass exactly one with Predictor.Options.architecture(...)"
+                        + (options.architectures.isEmpty() ? "" : " (" + options.architectures.size() + " given)")
+                        + ", or save it with ModelFiles.save(file, model, architecture, normalization, provenance)");
+            }
+            this.architecture = options.architectures.get(0);
+        } else {
+            this.architecture = options.resolve(archName, source);
         }
-        this.architecture = options.resolve(archName, source);
         int[] recordedShape = ModelFiles.inputShape(metadata, source).orElse(architecture.inputShape());
         if (!Arrays.equals(recordedShape, architecture.inputShape())) {
             throw new IOException(source + ": input shape " + Shapes.toString(recordedShape) + " differs from architecture "
@@ -157,7 +166,7 @@ public final class Predictor implements AutoCloseable {
         }
         this.device = options.device != null ? options.device : Device.auto();
         this.maxBatchSize = options.maxBatchSize;
-        Module m = architecture.factory().apply(device);
+        Module m = architecture.buildForLoading(device);
         try {
             m.loadStateDict(content.tensors());
             m.eval();
@@ -165,6 +174,11 @@ public final class Predictor implements AutoCloseable {
                 this.layers = BatchNormFolding.fold(seq.layers(), device, foldedLayers);
             } else {
                 this.layers = null;
+                if (options.foldBatchNorm) {
+                    try (TensorScope scope = TensorScope.open()) {
+                        graphFolded = BatchNormFolding.foldGraph(m, Tensor.zeros(device, batchShape(1))).size();
+                    }
+                }
             }
             this.model = m;
             this.numClasses = probeClasses();
@@ -174,7 +188,7 @@ public final class Predictor implements AutoCloseable {
             throw e;
         }
         LOG.debug("{}: {} on {}, {} classes, {} batch norms folded", source, architecture, device, numClasses,
-                foldedLayers.size());
+                foldedBatchNorms());
     }
 
     /** Loads a model file written by {@link ModelFiles#save}, on the default device. */
@@ -271,7 +285,7 @@ public final class Predictor implements AutoCloseable {
 
     /** Number of batch norms folded into the layer before them. */
     public int foldedBatchNorms() {
-        return foldedLayers.size();
+        return foldedLayers.size() + graphFolded;
     }
 
     // ---- float[] images: raw values, normalised here

@@ -3,6 +3,7 @@ package dev.kiln.models;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.nn.Module;
+import dev.kiln.nn.init.SkipInit;
 
 import java.util.Arrays;
 import java.util.Objects;
@@ -23,6 +24,10 @@ public record Architecture(String name, int[] inputShape, Function<Device, ? ext
     /** {@link LeNet5}: 1×28×28 inputs, 10 classes. */
     public static final Architecture LENET5 = new Architecture("LeNet5", new int[]{1, 28, 28},
             device -> new LeNet5(device, new Generator(0)));
+
+    /** {@link ResNet}: 1×28×28 inputs, 10 classes. */
+    public static final Architecture RESNET = new Architecture("ResNet", new int[]{1, 28, 28},
+            device -> new ResNet(device, new Generator(0)));
 
     public Architecture {
         Objects.requireNonNull(name, "name");
@@ -47,14 +52,32 @@ public record Architecture(String name, int[] inputShape, Function<Device, ? ext
         return n;
     }
 
+    /**
+     * The module, built to receive weights that replace its own: inside {@link SkipInit}, so its layers draw no
+     * random initialisation (their parameters start at zero).
+     */
+    public Module buildForLoading(Device device) {
+        try (SkipInit ignored = SkipInit.enter()) {
+            return factory.apply(device);
+        }
+    }
+
     /** A built-in architecture by name (case-insensitive). */
     public static Optional<Architecture> builtIn(String name) {
-        return LENET5.name.equalsIgnoreCase(name) ? Optional.of(LENET5) : Optional.empty();
+        for (Architecture a : new Architecture[]{LENET5, RESNET}) {
+            if (a.name.equalsIgnoreCase(name)) {
+                return Optional.of(a);
+            }
+        }
+        return Optional.empty();
     }
 
     /** The built-in architecture {@code model} is an instance of. */
     public static Optional<Architecture> of(Module model) {
-        return model instanceof LeNet5 ? Optional.of(LENET5) : Optional.empty();
+        if (model instanceof LeNet5) {
+            return Optional.of(LENET5);
+        }
+        return model instanceof ResNet r && r.isDefaultShape() ? Optional.of(RESNET) : Optional.empty();
     }
 
     @Override

@@ -25,6 +25,8 @@ public abstract class BatchNorm extends Module implements FusesActivation {
     private final boolean trackRunningStats;
     /** Batches counted on the host: every committed (or immediate) update, including ones the device skipped. */
     private long numBatchesTracked;
+    /** Folded into the layer before it for inference: forward returns its input. */
+    private boolean folded;
     /** Guarded updates the device skipped for a non-finite loss (one float; created at the first guarded step). */
     private Tensor skippedUpdates;
 
@@ -67,7 +69,7 @@ public abstract class BatchNorm extends Module implements FusesActivation {
     /** Eval mode with running statistics and no gradient recorded: normalisation and activation in one pass. */
     @Override
     public Tensor forwardActivated(Tensor input, Activation activation) {
-        if (isTraining() || !trackRunningStats || Tensor.recordsGrad(input, parameter("weight"), parameter("bias"))) {
+        if (folded || isTraining() || !trackRunningStats || Tensor.recordsGrad(input, parameter("weight"), parameter("bias"))) {
             return null;
         }
         checkInput(input.shape());
@@ -75,10 +77,33 @@ public abstract class BatchNorm extends Module implements FusesActivation {
                 parameter("bias"), eps, activation);
     }
 
+    /**
+     * Marks this layer as folded into the convolution or linear layer before it (inference rewrites it in place:
+     * that layer now computes what the two did), so {@code forward} returns its input. Only in eval mode; a folded
+     * layer refuses to train.
+     */
+    public void markFolded() {
+        if (isTraining()) {
+            throw new IllegalStateException(this + ": only an eval-mode batch norm can be folded");
+        }
+        folded = true;
+    }
+
+    /** Whether {@link #markFolded} made this layer a pass-through. */
+    public boolean isFolded() {
+        return folded;
+    }
+
     @Override
     public Tensor forward(Tensor input) {
         int[] s = input.shape();
         checkInput(s);
+        if (folded) {
+            if (isTraining()) {
+                throw new IllegalStateException(this + " was folded into the layer before it for inference and cannot train");
+            }
+            return input;
+        }
         if (isTraining()) {
             long perChannel = input.numel() / s[1];
             if (perChannel <= 1) {

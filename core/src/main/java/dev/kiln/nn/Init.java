@@ -33,8 +33,12 @@ public final class Init {
         return uniform(device, gen, (float) (1 / Math.sqrt(fanIn)), shape);
     }
 
+    /** Draws nothing while a {@link dev.kiln.nn.init.SkipInit} is open: the values are about to be replaced. */
     private static Tensor uniform(Device device, Generator gen, float bound, int... shape) {
         float[] data = new float[(int) dev.kiln.core.Shapes.numel(shape)];
+        if (dev.kiln.nn.init.SkipInit.active()) {
+            return Tensor.unscoped(device, data, shape);
+        }
         gen.fillUniform(data, -bound, bound);
         return Tensor.unscoped(device, data, shape);
     }

@@ -27,13 +27,70 @@ public abstract class Module implements AutoCloseable {
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
 
-    /** The module's computation. */
-    public abstract Tensor forward(Tensor input);
+    /**
+     * The module's computation on one input. A module with one input and one output overrides this; one with several
+     * inputs or outputs overrides {@link #forwardAll} instead, and this then runs it on one input and wants one
+     * output.
+     */
+    public Tensor forward(Tensor input) {
+        if (!overridesForwardAll()) {
+            throw new IllegalStateException(getClass().getName() + " overrides neither forward(Tensor) nor forwardAll(Tensor...)");
+        }
+        return single(forwardAll(input));
+    }
+
+    /**
+     * The module's computation on several inputs, giving several outputs (PyTorch's {@code forward(*args)} returning
+     * a tuple). The default is {@link #forward(Tensor)} on exactly one input.
+     */
+    public Tensor[] forwardAll(Tensor... inputs) {
+        if (inputs == null || inputs.length != 1) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + " takes one input, got "
+                    + (inputs == null ? 0 : inputs.length));
+        }
+        return new Tensor[]{forward(inputs[0])};
+    }
+
+    /** {@link #forwardAll} on two or more inputs, for a module with one output. */
+    public final Tensor forward(Tensor first, Tensor second, Tensor... more) {
+        Tensor[] inputs = new Tensor[2 + more.length];
+        inputs[0] = first;
+        inputs[1] = second;
+        System.arraycopy(more, 0, inputs, 2, more.length);
+        return single(forwardAll(inputs));
+    }
+
+    private Tensor single(Tensor[] outputs) {
+        if (outputs == null || outputs.length != 1) {
+            throw new IllegalStateException(getClass().getSimpleName() + " returns " + (outputs == null ? 0 : outputs.length)
+                    + " outputs; call forwardAll to get them all");
+        }
+        return outputs[0];
+    }
+
+    /** Per module class: whether it overrides {@link #forwardAll} (looked up once). */
+    private static final ClassValue<Boolean> OVERRIDES_FORWARD_ALL = new ClassValue<>() {
+        @Override
+        protected Boolean computeValue(Class<?> type) {
+            try {
+                return type.getMethod("forwardAll", Tensor[].class).getDeclaringClass() != Module.class;
+            } catch (NoSuchMethodException e) {
+                return false;
+            }
+        }
+    };
+
+    private boolean overridesForwardAll() {
+        return OVERRIDES_FORWARD_ALL.get(getClass());
+    }
 
     // ------------------------------------------------------------------ registration
 
-    /** Registers a parameter (requires grad, owned by this module). */
-    protected final Tensor registerParameter(String name, Tensor value) {
+    /**
+     * Registers a parameter (requires grad, owned by this module). Public as PyTorch's {@code register_parameter}, so a
+     * rewrite of a trained model can give a layer a parameter it lacked (batch-norm folding adds a convolution's bias).
+     */
+    public final Tensor registerParameter(String name, Tensor value) {
         checkName(name);
         if (value != null) {
             value.requiresGrad(true);
@@ -68,6 +125,26 @@ public abstract class Module implements AutoCloseable {
 
     public final Map<String, Module> namedChildren() {
         return Collections.unmodifiableMap(children);
+    }
+
+    /**
+     * This module (named "") and every descendant, depth first in registration order, under dotted names
+     * ({@code layer1.0.conv1}); a module registered twice is listed once, as PyTorch's {@code named_modules}.
+     */
+    public final Map<String, Module> namedModules() {
+        Map<String, Module> out = new LinkedHashMap<>();
+        collectModules("", out, Collections.newSetFromMap(new IdentityHashMap<>()));
+        return out;
+    }
+
+    private void collectModules(String name, Map<String, Module> out, Set<Module> seen) {
+        if (!seen.add(this)) {
+            return;
+        }
+        out.put(name, this);
+        for (Map.Entry<String, Module> e : children.entrySet()) {
+            e.getValue().collectModules(name.isEmpty() ? e.getKey() : name + "." + e.getKey(), out, seen);
+        }
     }
 
     /** All parameters, depth first in registration order, each once. */

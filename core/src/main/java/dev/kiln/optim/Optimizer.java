@@ -11,6 +11,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,25 +25,87 @@ public abstract class Optimizer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);
 
     protected final List<Tensor> params;
+    private final List<ParamGroup> groups;
+    private final Map<Tensor, Integer> groupOf = new IdentityHashMap<>();
     private final Map<Tensor, Tensor[]> state = new IdentityHashMap<>();
-    private float lr;
+    private final float[] lrs;
+    private final float[] initialLrs;
     private long hostSkipped;
 
     protected Optimizer(List<Tensor> params, float lr) {
-        if (!(lr >= 0) || Float.isInfinite(lr)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ": learning rate must be finite and >= 0, got " + lr);
+        this(List.of(ParamGroup.of(Objects.requireNonNull(params, "params"))), lr, Set.of());
+    }
+
+    /**
+     * Parameter groups, each with its own learning rate (the group's, or {@code defaultLr}) and whichever of
+     * {@code options} it sets; a group setting an option outside {@code options} is refused, as is a parameter in two
+     * groups.
+     */
+    protected Optimizer(List<ParamGroup> groups, float defaultLr, Set<String> options) {
+        String name = getClass().getSimpleName();
+        checkLr(defaultLr, "");
+        if (groups == null || groups.isEmpty()) {
+            throw new IllegalArgumentException(name + ": no parameter groups");
         }
-        this.lr = lr;
-        if (params.isEmpty()) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ": no parameters to optimize");
-        }
-        for (Tensor p : params) {
-            if (!p.requiresGrad()) {
-                throw new IllegalArgumentException(getClass().getSimpleName() + ": parameter of shape "
-                        + Shapes.toString(p.shape()) + " does not require grad");
+        List<Tensor> all = new ArrayList<>();
+        lrs = new float[groups.size()];
+        for (int g = 0; g < groups.size(); g++) {
+            ParamGroup group = Objects.requireNonNull(groups.get(g), "parameter group " + g);
+            for (String key : group.options().keySet()) {
+                if (!key.equals("lr") && !options.contains(key)) {
+                    throw new IllegalArgumentException(name + ": parameter group " + g + " sets '" + key
+                            + "', which " + name + " does not have (it has lr" + (options.isEmpty() ? "" : ", "
+                            + String.join(", ", new java.util.TreeSet<>(options))) + ")");
+                }
+            }
+            lrs[g] = group.floatOption("lr", defaultLr);
+            checkLr(lrs[g], " of parameter group " + g);
+            for (Tensor p : group.params()) {
+                if (!p.requiresGrad()) {
+                    throw new IllegalArgumentException(name + ": parameter of shape "
+                            + Shapes.toString(p.shape()) + " does not require grad");
+                }
+                Integer before = groupOf.put(p, g);
+                if (before != null) {
+                    throw new IllegalArgumentException(name + ": a parameter of shape " + Shapes.toString(p.shape())
+                            + " appears in parameter groups " + before + " and " + g + "; each parameter belongs to one group");
+                }
+                all.add(p);
             }
         }
-        this.params = List.copyOf(params);
+        if (all.isEmpty()) {
+            throw new IllegalArgumentException(name + ": no parameters to optimize");
+        }
+        this.groups = List.copyOf(groups);
+        this.initialLrs = lrs.clone();
+        this.params = List.copyOf(all);
+    }
+
+    private void checkLr(float lr, String where) {
+        if (!(lr >= 0) || Float.isInfinite(lr)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": learning rate" + where
+                    + " must be finite and >= 0, got " + lr);
+        }
+    }
+
+    /** How many parameter groups this optimizer has (1 when built from a plain parameter list). */
+    public final int groupCount() {
+        return groups.size();
+    }
+
+    /** The parameter group {@code index}, as given. */
+    public final ParamGroup group(int index) {
+        return groups.get(index);
+    }
+
+    /** The index of the group {@code param} belongs to. */
+    protected final int groupIndex(Tensor param) {
+        Integer g = groupOf.get(param);
+        if (g == null) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": tensor of shape "
+                    + Shapes.toString(param.shape()) + " is not one of its parameters");
+        }
+        return g;
     }
 
     /**
@@ -122,11 +185,12 @@ public abstract class Optimizer implements AutoCloseable {
     protected void updateAll(List<Tensor> ready, Tensor guard) {
         CaptureContext capture = CaptureContext.current();
         if (capture != null) {
-            float capturedLr = lr;
+            float[] capturedLrs = lrs.clone();
             capture.beforeReplay(() -> {
-                if (lr != capturedLr) {
-                    throw new dev.kiln.backend.GraphCaptureException("the learning rate changed from " + capturedLr
-                            + " to " + lr + " since the capture, and a replay would use the old one");
+                if (!Arrays.equals(lrs, capturedLrs)) {
+                    throw new dev.kiln.backend.GraphCaptureException("the learning rate changed from "
+                            + Arrays.toString(capturedLrs) + " to " + Arrays.toString(lrs)
+                            + " since the capture, and a replay would use the old one");
                 }
             });
         }
@@ -150,14 +214,33 @@ public abstract class Optimizer implements AutoCloseable {
         return 0;
     }
 
-    /** The current learning rate. */
+    /** The learning rate of the first parameter group (the only one unless groups were given). */
     public final float lr() {
-        return lr;
+        return lrs[0];
     }
 
-    /** Changes the learning rate from the next step on (schedules). */
+    /** The current learning rate of parameter group {@code group}. */
+    public final float lr(int group) {
+        return lrs[group];
+    }
+
+    /**
+     * Changes the learning rate from the next step on (schedules): the first group gets {@code lr} and every other
+     * group keeps its ratio to it from construction, so a schedule scales all groups alike as PyTorch's
+     * multiplicative schedulers do (a group whose first rate was 0 stays at 0; when the first group's rate was 0,
+     * every group gets {@code lr}).
+     */
     public final void setLr(float lr) {
-        this.lr = lr;
+        checkLr(lr, "");
+        for (int g = 0; g < lrs.length; g++) {
+            lrs[g] = initialLrs[0] == 0f ? lr : (float) ((double) lr * initialLrs[g] / initialLrs[0]);
+        }
+    }
+
+    /** Changes the learning rate of one group from the next step on. */
+    public final void setLr(int group, float lr) {
+        checkLr(lr, " of parameter group " + group);
+        lrs[group] = lr;
     }
 
     /** Clears the gradients of every parameter this optimizer updates. */
@@ -176,6 +259,11 @@ public abstract class Optimizer implements AutoCloseable {
 
     /** Names of the state tensors, for the state dict ("momentum_buffer", "exp_avg", ...). */
     protected abstract String[] stateNames();
+
+    /** The names of {@code param}'s state tensors, where they differ by parameter group (SGD without momentum). */
+    protected String[] stateNames(Tensor param) {
+        return stateNames();
+    }
 
     protected abstract void update(Tensor param, Tensor grad, Tensor[] state);
 
@@ -196,12 +284,12 @@ public abstract class Optimizer implements AutoCloseable {
         for (Map.Entry<String, Long> c : counters().entrySet()) {
             sd.put("counter." + c.getKey(), StateDict.Entry.ofLong(c.getValue()));
         }
-        String[] names = stateNames();
         for (int i = 0; i < params.size(); i++) {
             Tensor[] s = state.get(params.get(i));
             if (s == null) {
                 continue;
             }
+            String[] names = stateNames(params.get(i));
             for (int j = 0; j < names.length; j++) {
                 sd.put("state." + i + "." + names[j], StateDict.Entry.of(s[j]));
             }
@@ -225,7 +313,8 @@ public abstract class Optimizer implements AutoCloseable {
                 } catch (RuntimeException ex) {
                     throw new IllegalArgumentException("optimizer state: bad key " + k);
                 }
-                if (parts.length != 3 || index < 0 || index >= params.size() || !Arrays.asList(names).contains(parts[2])) {
+                if (parts.length != 3 || index < 0 || index >= params.size()
+                        || !Arrays.asList(stateNames(params.get(index))).contains(parts[2])) {
                     throw new IllegalArgumentException("optimizer state: unexpected key " + k + " for "
                             + params.size() + " parameters with state " + Arrays.toString(names));
                 }
@@ -240,16 +329,17 @@ public abstract class Optimizer implements AutoCloseable {
         }
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
+            String[] paramNames = stateNames(p);
             boolean any = false;
-            for (String n : names) {
+            for (String n : paramNames) {
                 any |= sd.get("state." + i + "." + n) != null;
             }
             if (!any) {
                 continue;
             }
             Tensor[] s = state.computeIfAbsent(p, this::newState);
-            for (int j = 0; j < names.length; j++) {
-                StateDict.Entry e = sd.get("state." + i + "." + names[j]);
+            for (int j = 0; j < paramNames.length; j++) {
+                StateDict.Entry e = sd.get("state." + i + "." + paramNames[j]);
                 if (e != null) {
                     s[j].copyFrom(e.data());
                 }

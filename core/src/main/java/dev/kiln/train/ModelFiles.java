@@ -64,7 +64,9 @@ public final class ModelFiles {
 
     /**
      * Saves weights with everything needed to score: architecture, input shape and normalisation (in the
-     * safetensors metadata and in the provenance JSON).
+     * safetensors metadata and in the provenance JSON). Any model: {@code architecture} is the application's own
+     * ({@code new Architecture("MyNet", inputShape, device -> new MyNet(...))}), which the Predictor is given again
+     * to load the file.
      */
     public static void save(Path modelFile, Module model, Architecture architecture, Normalization normalization,
                             Map<String, Object> provenance) throws IOException {
@@ -138,7 +140,8 @@ public final class ModelFiles {
 
     private static Architecture requireArchitecture(Module model) {
         return Architecture.of(model).orElseThrow(() -> new IllegalArgumentException(model.getClass().getName()
-                + " is not a built-in architecture: pass an Architecture that names it and builds it"));
+                + " is not a built-in architecture: pass an Architecture that names it and builds it, with"
+                + " ModelFiles.save(file, model, architecture, normalization, provenance)"));
     }
 
     private static Map<String, String> metadata(Architecture architecture, Normalization normalization) {

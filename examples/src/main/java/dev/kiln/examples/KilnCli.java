@@ -9,7 +9,7 @@ import java.io.PrintWriter;
 /** The {@code ./kiln} command line. Exit codes: 0 success, 1 failure, 2 bad usage. */
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = KilnCli.Version.class,
         description = "Kiln: deep learning on the JVM (CUDA via JCuda/cuDNN/cuBLAS, or pure-Java CPU).",
-        subcommands = {LeNetCommand.class, BnDemoCommand.class, RunningStatsDemoCommand.class, DoctorCommand.class,
+        subcommands = {LeNetCommand.class, ResNetCommand.class, BnDemoCommand.class, RunningStatsDemoCommand.class, DoctorCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class KilnCli implements Runnable {

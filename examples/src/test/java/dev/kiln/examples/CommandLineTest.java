@@ -33,7 +33,7 @@ class CommandLineTest {
     @Test
     @DisplayName("--help of every sub-command exits 0 and lists its options")
     void help() {
-        for (String cmd : new String[]{"lenet", "bn-demo", "running-stats-demo", "doctor"}) {
+        for (String cmd : new String[]{"lenet", "resnet", "bn-demo", "running-stats-demo", "doctor"}) {
             java.io.StringWriter out = new java.io.StringWriter();
             assertEquals(0, CliRunner.run(out, cmd, "--help"), cmd);
             assertTrue(out.toString().contains("Usage: kiln " + cmd), out.toString());

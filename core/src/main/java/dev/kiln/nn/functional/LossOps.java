@@ -45,6 +45,28 @@ public final class LossOps {
         }, logits, targets);
     }
 
+    /**
+     * {@code mean over rows and classes of -log softmax(logits)}: the uniform-target term of label smoothing. With
+     * {@code lse} the row's log-sum-exp, {@code -log p_c = lse - x_c}; the fused cross-entropy against class 0 gives
+     * {@code mean(lse - x_0)} stably, so the term is that plus {@code mean(x_0) - mean(x)}, one weighted sum.
+     */
+    public static Tensor meanNegativeLogSoftmax(Tensor logits) {
+        int[] ls = logits.shape();
+        if (ls.length != 2) {
+            throw new IllegalArgumentException("cross_entropy: expected logits of shape (N, C), got " + Shapes.toString(ls));
+        }
+        int rows = ls[0];
+        int classes = ls[1];
+        Tensor classZero = Tensor.zeros(logits.device(), rows);
+        float[] w = new float[classes];
+        double all = 1.0 / ((double) rows * classes);
+        for (int c = 0; c < classes; c++) {
+            w[c] = (float) ((c == 0 ? 1.0 / rows : 0.0) - all);
+        }
+        Tensor weights = Tensor.of(logits.device(), w, 1, classes);
+        return crossEntropy(logits, classZero).add(logits.mul(weights).sum());
+    }
+
     /** Mean squared error {@code mean((input - target)^2)}; shapes must match exactly. */
     public static Tensor mse(Tensor input, Tensor target) {
         if (!java.util.Arrays.equals(input.shape(), target.shape())) {
