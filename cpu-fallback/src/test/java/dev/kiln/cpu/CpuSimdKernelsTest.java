@@ -132,6 +132,71 @@ class CpuSimdKernelsTest {
         }
     }
 
+    /**
+     * The weight gradient of padded and strided convolutions with many weights (ResNet's 3x3 layers, taken as GEMMs
+     * over groups of images) against float64, and the same at 1 and 3 threads. Batches of 9 and 20 make groups that
+     * do not divide the chunks.
+     */
+    @Test
+    void manyWeightGradientAsGemmMatchesFloat64AndIgnoresThreadCount() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "the GEMM path is a SIMD kernel");
+        ConvGeometry[] shapes = {
+                new ConvGeometry(20, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1),    // ResNet layer3 3x3
+                new ConvGeometry(9, 32, 14, 14, 64, 3, 3, 2, 2, 1, 1, 1, 1),   // layer3 3x3 stride 2
+                new ConvGeometry(9, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1),   // layer2 3x3
+                new ConvGeometry(17, 96, 5, 6, 48, 2, 3, 2, 1, 0, 1, 1, 1),    // uneven kernel, stride and padding
+        };
+        Generator gen = new Generator(11);
+        for (ConvGeometry g : shapes) {
+            org.junit.jupiter.api.Assertions.assertTrue(Conv2dKernels.weightGradientAsGemm(g), g.toString());
+            float[] x = new float[(int) g.inputLength()];
+            float[] dy = new float[(int) g.outputLength()];
+            gen.fillUniform(x, -1f, 1f);
+            gen.fillUniform(dy, -1f, 1f);
+            double[] ref = new double[(int) g.weightLength()];
+            int oh = g.outH(), ow = g.outW(), kh = g.kernelH(), kw = g.kernelW(), cin = g.inChannels();
+            for (int n = 0; n < g.n(); n++) {
+                for (int o = 0; o < g.outChannels(); o++) {
+                    for (int c = 0; c < cin; c++) {
+                        for (int ky = 0; ky < kh; ky++) {
+                            for (int kx = 0; kx < kw; kx++) {
+                                double sum = 0;
+                                for (int oy = 0; oy < oh; oy++) {
+                                    int iy = oy * g.strideH() - g.padH() + ky;
+                                    for (int ox = 0; ox < ow; ox++) {
+                                        int ix = ox * g.strideW() - g.padW() + kx;
+                                        if (iy >= 0 && iy < g.inH() && ix >= 0 && ix < g.inW()) {
+                                            sum += (double) dy[((n * g.outChannels() + o) * oh + oy) * ow + ox]
+                                                    * x[((n * cin + c) * g.inH() + iy) * g.inW() + ix];
+                                        }
+                                    }
+                                }
+                                ref[((o * cin + c) * kh + ky) * kw + kx] += sum;
+                            }
+                        }
+                    }
+                }
+            }
+            float[] one = anyWeightGradient(g, x, dy, 1);
+            float[] three = anyWeightGradient(g, x, dy, 3);
+            assertArrayEquals(one, three, g.toString());
+            for (int i = 0; i < ref.length; i++) {
+                double tol = 1e-5 * (1 + Math.abs(ref[i])) * Math.sqrt(g.n() * oh * ow);
+                org.junit.jupiter.api.Assertions.assertEquals(ref[i], one[i], tol, g + " weight " + i);
+            }
+        }
+    }
+
+    private static float[] anyWeightGradient(ConvGeometry g, float[] x, float[] dy, int threads) {
+        try (CpuBackend be = new CpuBackend(threads)) {
+            Buffer dw = be.allocate(g.weightLength());
+            be.conv2dBackwardWeight(g, be.upload(x, 0, x.length), be.upload(dy, 0, dy.length), dw);
+            float[] out = new float[(int) g.weightLength()];
+            be.download(dw, 0, out, 0, out.length);
+            return out;
+        }
+    }
+
     private static float[] weightGradient(ConvGeometry g, float[] x, float[] dy, int threads) {
         try (CpuBackend be = new CpuBackend(threads)) {
             org.junit.jupiter.api.Assertions.assertTrue(Conv2dKernels.wide(g), g.toString());
