@@ -30,7 +30,102 @@ final class Conv2dKernels {
             forwardWide(g, x, w, bias, y, par, scratch);
             return;
         }
+        if (SimdSupport.ENABLED && smallPlanes(g)) {
+            forwardGrouped(g, x, w, bias, y, par, scratch);
+            return;
+        }
         forwardIm2col(g, x, w, bias, y, par, scratch);
+    }
+
+    /** Output positions of one GEMM in {@link #forwardGrouped} and {@link #backwardDataGrouped}, about. */
+    static final int GROUP_COLUMNS = 256;
+
+    /**
+     * Output planes of at most half {@link #GROUP_COLUMNS} (ResNet's 7x7 stage): one image per GEMM would
+     * leave a wide share of the last column block empty (49 of 64 columns used at 7x7) and pay the per-call packing for
+     * little work, so several images go into one GEMM side by side.
+     */
+    static boolean smallPlanes(ConvGeometry g) {
+        return !pointwise(g) && 2 * g.outH() * g.outW() <= GROUP_COLUMNS;
+    }
+
+    /**
+     * {@link #forwardIm2col} on groups of images: their im2col matrices side by side ({@code C*KH*KW x G*OH*OW}), one
+     * GEMM with the weights, the outputs copied to their images with the bias added. Every output is the same sum as
+     * through {@link #forwardIm2col} (the GEMM's depth order does not depend on the column).
+     */
+    static void forwardGrouped(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par,
+                               Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int n = g.n();
+        int group = Math.max(1, GROUP_COLUMNS / ohw);
+        par.parallelFor((n + group - 1) / group, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = s.col(ckk * group * ohw);
+            float[] out = s.wideRows(oc * group * ohw);
+            for (int gr = lo; gr < hi; gr++) {
+                int first = gr * group;
+                int count = Math.min(group, n - first);
+                int cols = count * ohw;
+                for (int k = 0; k < count; k++) {
+                    im2colRows(g, x, (first + k) * inImage, col, k * ohw, cols);
+                }
+                Sgemm.gemm(false, false, oc, cols, ckk, 1f, w, 0, ckk, col, 0, cols, 0f, out, 0, cols, s);
+                for (int k = 0; k < count; k++) {
+                    for (int o = 0; o < oc; o++) {
+                        int src = o * cols + k * ohw;
+                        int dst = ((first + k) * oc + o) * ohw;
+                        if (bias == null) {
+                            System.arraycopy(out, src, y, dst, ohw);
+                        } else {
+                            float bv = bias[o];
+                            for (int j = 0; j < ohw; j++) {
+                                y[dst + j] = out[src + j] + bv;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /**
+     * {@link #backwardDataCol2im} on groups of images: their dY rows side by side ({@code OC x G*OH*OW}), one GEMM with
+     * the weights transposed, then col2im per image. Every input gradient is the same sum as through
+     * {@link #backwardDataCol2im}.
+     */
+    static void backwardDataGrouped(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
+                                    Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int n = g.n();
+        int group = Math.max(1, GROUP_COLUMNS / ohw);
+        par.parallelFor((n + group - 1) / group, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = s.col(ckk * group * ohw);
+            float[] rows = s.wideRows(oc * group * ohw);
+            for (int gr = lo; gr < hi; gr++) {
+                int first = gr * group;
+                int count = Math.min(group, n - first);
+                int cols = count * ohw;
+                for (int k = 0; k < count; k++) {
+                    for (int o = 0; o < oc; o++) {
+                        System.arraycopy(dy, ((first + k) * oc + o) * ohw, rows, o * cols + k * ohw, ohw);
+                    }
+                }
+                Sgemm.gemm(true, false, ckk, cols, oc, 1f, w, 0, ckk, rows, 0, cols, 0f, col, 0, cols, s);
+                for (int k = 0; k < count; k++) {
+                    int dxo = (first + k) * inImage;
+                    Arrays.fill(dx, dxo, dxo + inImage, 0f);
+                    col2im(g, col, k * ohw, cols, dx, dxo);
+                }
+            }
+        });
     }
 
     /**
@@ -142,6 +237,10 @@ final class Conv2dKernels {
     static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par, Supplier<Scratch> scratch) {
         if (SimdSupport.ENABLED && wide(g)) {
             VectorConv.backwardDataWide(g, w, dy, dx, par, scratch);
+            return;
+        }
+        if (SimdSupport.ENABLED && smallPlanes(g)) {
+            backwardDataGrouped(g, w, dy, dx, par, scratch);
             return;
         }
         backwardDataCol2im(g, w, dy, dx, par, scratch);
@@ -514,6 +613,11 @@ final class Conv2dKernels {
 
     /** Adds {@code col ((C*KH*KW) x (OH*OW))} back into image {@code dx[dxo ..]} (the adjoint of im2col). */
     static void col2im(ConvGeometry g, float[] col, float[] dx, int dxo) {
+        col2im(g, col, 0, g.outH() * g.outW(), dx, dxo);
+    }
+
+    /** {@link #col2im} from rows {@code colOff + r*ld} of {@code col} (one image of several side by side). */
+    static void col2im(ConvGeometry g, float[] col, int colOff, int ld, float[] dx, int dxo) {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW();
         int ph = g.padH(), pw = g.padW(), dh = g.dilationH(), dw = g.dilationW();
@@ -522,7 +626,7 @@ final class Conv2dKernels {
             int plane = dxo + c * ih * iw;
             for (int ky = 0; ky < kh; ky++) {
                 for (int kx = 0; kx < kw; kx++, row++) {
-                    int base = row * oh * ow;
+                    int base = colOff + row * ld;
                     int xoff = kx * dw - pw;
                     int oxLo = xoff >= 0 ? 0 : Math.min(ow, (-xoff + sw - 1) / sw);
                     int oxHi = Math.max(oxLo, Math.min(ow, iw - xoff <= 0 ? 0 : (iw - xoff - 1) / sw + 1));

@@ -83,6 +83,56 @@ class CpuSimdKernelsTest {
     }
 
     /**
+     * Padded and strided convolutions on small planes, several images per GEMM (ResNet's 7x7 stage), equal
+     * the per-image im2col and col2im kernels bit for bit, forward (with and without bias) and input gradient, at 1 and
+     * 3 threads; batches that the groups do not divide, 1x1 stride-2 shortcuts and planes of one position included.
+     */
+    @Test
+    void smallPlaneConvolutionsInGroupsEqualPerImageIm2colBitForBit() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "the grouped path is a SIMD kernel");
+        ConvGeometry[] shapes = {
+                new ConvGeometry(11, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1),    // ResNet layer3 3x3 (5 per group)
+                new ConvGeometry(3, 32, 14, 14, 64, 3, 3, 2, 2, 1, 1, 1, 1),   // layer3 3x3 stride 2
+                new ConvGeometry(9, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1),     // 8x8 planes: four per group
+                new ConvGeometry(7, 32, 14, 14, 64, 1, 1, 2, 2, 0, 0, 1, 1),   // layer3 1x1 stride-2 shortcut
+                new ConvGeometry(5, 3, 3, 2, 5, 3, 2, 2, 1, 1, 0, 1, 1),       // uneven, 2x1 output planes
+                new ConvGeometry(300, 2, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1),     // 3x3 planes from 1x1 by padding
+        };
+        Generator gen = new Generator(13);
+        ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+        for (ConvGeometry g : shapes) {
+            org.junit.jupiter.api.Assertions.assertTrue(Conv2dKernels.smallPlanes(g), g.toString());
+            float[] x = new float[(int) g.inputLength()];
+            float[] w = new float[(int) g.weightLength()];
+            float[] bias = new float[g.outChannels()];
+            float[] dy = new float[(int) g.outputLength()];
+            gen.fillUniform(x, -1f, 1f);
+            gen.fillUniform(w, -1f, 1f);
+            gen.fillUniform(bias, -1f, 1f);
+            gen.fillUniform(dy, -1f, 1f);
+            for (int threads : new int[]{1, 3}) {
+                try (Parallel par = new Parallel(threads)) {
+                    for (float[] b : new float[][]{bias, null}) {
+                        float[] perImage = new float[(int) g.outputLength()];
+                        float[] grouped = new float[(int) g.outputLength()];
+                        java.util.Arrays.fill(grouped, Float.NaN);
+                        Conv2dKernels.forwardIm2col(g, x, w, b, perImage, par, scratch::get);
+                        Conv2dKernels.forwardGrouped(g, x, w, b, grouped, par, scratch::get);
+                        assertArrayEquals(perImage, grouped, g + " forward, bias " + (b != null) + ", " + threads
+                                + " threads");
+                    }
+                    float[] perImage = new float[(int) g.inputLength()];
+                    float[] grouped = new float[(int) g.inputLength()];
+                    java.util.Arrays.fill(grouped, Float.NaN);
+                    Conv2dKernels.backwardDataCol2im(g, w, dy, perImage, par, scratch::get);
+                    Conv2dKernels.backwardDataGrouped(g, w, dy, grouped, par, scratch::get);
+                    assertArrayEquals(perImage, grouped, g + " input gradient, " + threads + " threads");
+                }
+            }
+        }
+    }
+
+    /**
      * The weight gradient of stride-1 unpadded convolutions read in place on wide positions (SIMD) against float64,
      * and independent of the thread count (the chunks of images depend on the batch size only).
      */
