@@ -199,8 +199,11 @@ def main():
     if args.epoch_rounds and not os.path.isdir(args.data):
         fail("no MNIST directory %s for the epoch (--data DIR, or --epoch-rounds 0)" % args.data)
 
+    # the CPU backend pools arrays up to a quarter of the heap: at -Xmx1g the ResNet's activations at batch 128 do not
+    # fit, and each step would allocate (and clear) about 180 MB afresh
     kiln_env = dict(os.environ, KILN_SKIP_BUILD="1",
-                    KILN_JAVA_OPTS=(os.environ.get("KILN_JAVA_OPTS", "-Xmx1g") + " -Dkiln.cpu.threads=%d" % args.threads))
+                    KILN_JAVA_OPTS=(os.environ.get("KILN_JAVA_OPTS", "-Xmx3g" if resnet else "-Xmx1g")
+                                    + " -Dkiln.cpu.threads=%d" % args.threads))
     torch_env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     if args.torch_passive_wait:
         torch_env["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -303,11 +306,12 @@ def main():
     loads.append(load_after[0])
     lines = ["# Kiln vs PyTorch on the CPU, %s (%s)" % ("ResNet (./kiln resnet)" if resnet else "LeNet-5-BN",
                                                        started.strftime("%Y-%m-%d %H:%M")), ""]
-    lines.append("%s, %d cores; %d threads on both sides; Kiln %s (Java %s), PyTorch %s (%s). 1-minute load average "
+    lines.append("%s, %d cores; %d threads on both sides; Kiln %s (Java %s, %s), PyTorch %s (%s). 1-minute load average "
                  "%.1f-%.1f over the run (%.1f before, %.1f after): above the core count the machine was shared, "
                  "and an oversubscribed CPU hurts the two sides differently (PyTorch's OpenMP threads spin at "
                  "barriers), so compare ratios from quiet runs.%s" % (
                      cpu_model(), os.cpu_count(), args.threads, commit, (kiln_doc or {}).get("java", "?"),
+                     kiln_env["KILN_JAVA_OPTS"].split(" -Dkiln.cpu.threads")[0],
                      torch_version, py, min(loads), max(loads), load_before[0], load_after[0],
                      " PyTorch ran with OMP_WAIT_POLICY=PASSIVE (--torch-passive-wait)." if args.torch_passive_wait
                      else ""))
