@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Kiln and PyTorch on this CPU, side by side in one run: LeNet-5-BN training and inference images/s at each batch
-size, and one MNIST epoch end to end with the peak RSS of each process. Run through `bench/cpu-compare`.
+"""Kiln and PyTorch on this CPU, side by side in one run: LeNet-5-BN (or, with --workload resnet, the ResNet of
+`./kiln resnet`) training and inference images/s at each batch size, and one MNIST epoch end to end with the peak RSS
+of each process (LeNet). Run through `bench/cpu-compare`.
 
 Both sides use the same thread count (Kiln's -Dkiln.cpu.threads, torch.set_num_threads), the same model and SGD
 (lr 0.1, momentum 0.9), and gather every training and inference batch by index from the same number of random
 images held in memory (`kiln bench lenet --pool`, `pytorch_lenet.py --pool`). Rounds alternate between the two
 processes (Kiln first in even rounds, PyTorch first in odd ones), so a change of machine load hits both; the table
 gives the median of the rounds, their spread (min-max) and the Kiln/PyTorch ratio of the medians.
+
+--workload resnet: `kiln bench resnet` beside bench/pytorch_resnet.py, and (unless --conv-batch 0) every distinct
+convolution of the network timed on each side (`kiln bench ops --resnet N`, `pytorch_resnet.py --conv-ops N`) with
+GFLOP/s and the share of the FMA peak that `bench ops` measures in the same process.
 
 Standard library only: the orchestrator runs under any Python 3; the PyTorch side runs under the interpreter that has
 torch ($KILN_TORCH_PYTHON, else /usr/bin/python3, else python3). Nothing is installed.
@@ -97,15 +102,70 @@ def git_commit():
     return (r.stdout.strip() or "unknown") + (" + uncommitted changes" if dirty else "")
 
 
+def conv_table(args, py, kiln_env, torch_env, tmp):
+    """Every distinct ResNet convolution on both sides (one process each, Kiln first), as Markdown lines."""
+    n = args.conv_batch
+    kout, tout = os.path.join(tmp, "kiln-ops.json"), os.path.join(tmp, "torch-ops.json")
+    klog, tlog = os.path.join(tmp, "kiln-ops.txt"), os.path.join(tmp, "torch-ops.txt")
+    code, _, _ = run_measured([os.path.join(ROOT, "kiln"), "bench", "ops", "--device", "cpu", "--no-lenet",
+                               "--no-large", "--resnet", str(n), "--rounds", str(args.inner_rounds), "--json", kout],
+                              env=kiln_env, log=klog)
+    kdoc = load_json(kout)
+    if code != 0 or kdoc is None:
+        fail("kiln bench ops --resnet failed (exit %d)" % code, klog)
+    code, _, _ = run_measured([py, os.path.join(ROOT, "bench", "pytorch_resnet.py"), "--threads", str(args.threads),
+                               "--conv-ops", str(n), "--rounds", str(args.inner_rounds), "--json", tout],
+                              env=torch_env, log=tlog)
+    tdoc = load_json(tout)
+    if code != 0 or tdoc is None:
+        fail("pytorch_resnet.py --conv-ops failed (exit %d)" % code, tlog)
+    peak = kdoc["peak_flops"]
+    torch_rows = {(r["conv"], r["kind"]): r for r in tdoc["conv_ops"]}
+    prefix = "resnet b%d " % n
+    rows = []
+    for r in kdoc["ops"]:
+        name = r["op"][len(prefix):]
+        kind = next(k for k in ("forward", "backward data", "backward weight") if name.endswith(" " + k))
+        conv = name[:-len(kind) - 1]
+        t = torch_rows.get((conv, kind))
+        rows.append((conv, kind, r["calls_per_step"], r["flops"], r["seconds"], t["seconds"] if t else None))
+    ktotal = sum(c * k for _, _, c, _, k, _ in rows)
+    ttotal = sum(c * p for _, _, c, _, _, p in rows if p)
+    flops = sum(c * f for _, _, c, f, _, _ in rows)
+    out = ["Convolutions at batch %d: every distinct geometry of the network on 1x28x28 images (`kiln bench ops "
+           "--resnet %d`, `bench/pytorch_resnet.py --conv-ops %d`: F.conv2d forward, aten::convolution_backward for "
+           "the data and weight gradients), median of %d rounds each, one process per side after the throughput "
+           "rounds. Measured FMA peak (bench ops, %d threads, same run): %.1f GFLOP/s. Share: of the sum of "
+           "calls x time over one training step's convolutions (%.1f GFLOP per step, %.1f MFLOP per image; Kiln %.1f ms, "
+           "PyTorch %.1f ms per step in convolutions)." % (n, n, n, args.inner_rounds, args.threads, peak / 1e9,
+                                                          flops / 1e9, flops / n / 1e6, ktotal * 1e3, ttotal * 1e3), "",
+           "| convolution | pass | calls/step | Kiln GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) | Kiln / PyTorch "
+           "speed | Kiln share | PyTorch share |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for conv, kind, calls, f, k, p in rows:
+        out.append("| %s | %s | %d | %.1f (%.0f%%) | %s | %s | %.0f%% | %s |" % (
+            conv, kind, calls, f / k / 1e9, 100 * f / k / peak,
+            "%.1f (%.0f%%)" % (f / p / 1e9, 100 * f / p / peak) if p else "n/a", "%.2fx" % (p / k) if p else "n/a",
+            100 * calls * k / ktotal, "%.0f%%" % (100 * calls * p / ttotal) if p else "n/a"))
+    out.append("| all convolutions of a step | | | %.1f (%.0f%%) | %.1f (%.0f%%) | **%.2fx** | | |" % (
+        flops / ktotal / 1e9, 100 * flops / ktotal / peak, flops / ttotal / 1e9, 100 * flops / ttotal / peak,
+        ttotal / ktotal))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workload", choices=["lenet", "resnet"], default="lenet",
+                    help="lenet (LeNet-5-BN, with the MNIST epoch) or resnet (./kiln resnet's network, with a table of "
+                         "its convolutions; no epoch) (default lenet)")
+    ap.add_argument("--conv-batch", type=int, default=128,
+                    help="resnet: batch size of the per-convolution table; 0 skips it (default 128)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds per side (default 3)")
     ap.add_argument("--epoch-rounds", type=int, default=1,
                     help="alternating one-epoch runs per side; 0 skips the epoch (default 1)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads on both sides (default: cores)")
-    ap.add_argument("--batch-sizes", default="64,256")
-    ap.add_argument("--warmup", type=int, default=60, help="untimed steps per batch size and process")
-    ap.add_argument("--steps", type=int, default=60, help="steps per timed round inside a process")
+    ap.add_argument("--batch-sizes", help="default 64,256 (lenet), 32,128 (resnet)")
+    ap.add_argument("--warmup", type=int, help="untimed steps per batch size and process (default 60 lenet, 10 resnet)")
+    ap.add_argument("--steps", type=int, help="steps per timed round inside a process (default 60 lenet, 20 resnet)")
     ap.add_argument("--inner-rounds", type=int, default=3, help="timed rounds inside a process (median taken)")
     ap.add_argument("--pool", type=int, default=4096, help="random images each batch is gathered from")
     ap.add_argument("--data", default=os.environ.get("KILN_MNIST_DIR") or "/work/shared/data/mnist",
@@ -116,6 +176,15 @@ def main():
                          "off on a quiet machine)")
     ap.add_argument("--out", help="table file (default bench/results/<date>-<time>-cpu-compare.md)")
     args = ap.parse_args()
+    resnet = args.workload == "resnet"
+    if args.batch_sizes is None:
+        args.batch_sizes = "32,128" if resnet else "64,256"
+    if args.warmup is None:
+        args.warmup = 10 if resnet else 60
+    if args.steps is None:
+        args.steps = 20 if resnet else 60
+    if resnet:
+        args.epoch_rounds = 0  # the one-epoch comparison exists for LeNet only
 
     py, torch_version, tried = torch_python()
     if py is None:
@@ -130,8 +199,11 @@ def main():
     if args.epoch_rounds and not os.path.isdir(args.data):
         fail("no MNIST directory %s for the epoch (--data DIR, or --epoch-rounds 0)" % args.data)
 
+    # the CPU backend pools arrays up to a quarter of the heap: at -Xmx1g the ResNet's activations at batch 128 do not
+    # fit, and each step would allocate (and clear) about 180 MB afresh
     kiln_env = dict(os.environ, KILN_SKIP_BUILD="1",
-                    KILN_JAVA_OPTS=(os.environ.get("KILN_JAVA_OPTS", "-Xmx1g") + " -Dkiln.cpu.threads=%d" % args.threads))
+                    KILN_JAVA_OPTS=(os.environ.get("KILN_JAVA_OPTS", "-Xmx3g" if resnet else "-Xmx1g")
+                                    + " -Dkiln.cpu.threads=%d" % args.threads))
     torch_env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     if args.torch_passive_wait:
         torch_env["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -150,11 +222,11 @@ def main():
     def kiln_throughput(r):
         out = os.path.join(tmp, "kiln-%d.json" % r)
         log = os.path.join(tmp, "kiln-%d.txt" % r)
-        code, _, _ = run_measured([os.path.join(ROOT, "kiln"), "bench", "lenet", "--device", "cpu", "--batch-sizes",
+        code, _, _ = run_measured([os.path.join(ROOT, "kiln"), "bench", args.workload, "--device", "cpu", "--batch-sizes",
                                    args.batch_sizes, "--json", out] + common, env=kiln_env, log=log)
         doc = load_json(out)
         if code != 0 or doc is None:
-            fail("kiln bench lenet failed (exit %d)" % code, log)
+            fail("kiln bench %s failed (exit %d)" % (args.workload, code), log)
         for row in doc["throughput"]:
             kiln_tp[("train", row["batch"])].append(row["train_images_per_second"])
             kiln_tp[("infer", row["batch"])].append(row["inference_images_per_second"])
@@ -163,12 +235,12 @@ def main():
     def torch_throughput(r):
         out = os.path.join(tmp, "torch-%d.json" % r)
         log = os.path.join(tmp, "torch-%d.txt" % r)
-        code, _, _ = run_measured([py, os.path.join(ROOT, "bench", "pytorch_lenet.py"), "--device", "cpu",
+        code, _, _ = run_measured([py, os.path.join(ROOT, "bench", "pytorch_%s.py" % args.workload), "--device", "cpu",
                                    "--threads", str(args.threads), "--throughput", args.batch_sizes, "--json", out]
                                   + common, env=torch_env, log=log)
         doc = load_json(out)
         if code != 0 or doc is None:
-            fail("pytorch_lenet.py --throughput failed (exit %d)" % code, log)
+            fail("pytorch_%s.py --throughput failed (exit %d)" % (args.workload, code), log)
         for row in doc["throughput"]:
             torch_tp[("train", row["batch"])].append(row["train_images_per_second"])
             torch_tp[("infer", row["batch"])].append(row["inference_images_per_second"])
@@ -225,14 +297,21 @@ def main():
             r + 1, args.epoch_rounds, epoch["kiln"][-1]["ips"], epoch["kiln"][-1]["rss"],
             epoch["torch"][-1]["ips"], epoch["torch"][-1]["rss"]), flush=True)
 
+    conv = None
+    if resnet and args.conv_batch > 0:
+        conv = conv_table(args, py, kiln_env, torch_env, tmp)
+        loads.append(os.getloadavg()[0])
+
     load_after = os.getloadavg()
     loads.append(load_after[0])
-    lines = ["# Kiln vs PyTorch on the CPU, LeNet-5-BN (%s)" % started.strftime("%Y-%m-%d %H:%M"), ""]
-    lines.append("%s, %d cores; %d threads on both sides; Kiln %s (Java %s), PyTorch %s (%s). 1-minute load average "
+    lines = ["# Kiln vs PyTorch on the CPU, %s (%s)" % ("ResNet (./kiln resnet)" if resnet else "LeNet-5-BN",
+                                                       started.strftime("%Y-%m-%d %H:%M")), ""]
+    lines.append("%s, %d cores; %d threads on both sides; Kiln %s (Java %s, %s), PyTorch %s (%s). 1-minute load average "
                  "%.1f-%.1f over the run (%.1f before, %.1f after): above the core count the machine was shared, "
                  "and an oversubscribed CPU hurts the two sides differently (PyTorch's OpenMP threads spin at "
                  "barriers), so compare ratios from quiet runs.%s" % (
                      cpu_model(), os.cpu_count(), args.threads, commit, (kiln_doc or {}).get("java", "?"),
+                     kiln_env["KILN_JAVA_OPTS"].split(" -Dkiln.cpu.threads")[0],
                      torch_version, py, min(loads), max(loads), load_before[0], load_after[0],
                      " PyTorch ran with OMP_WAIT_POLICY=PASSIVE (--torch-passive-wait)." if args.torch_passive_wait
                      else ""))
@@ -287,6 +366,9 @@ def main():
                              share(statistics.median(kv), ks_), share(statistics.median(pv), ps2)))
         lines.append("| test accuracy | %s | %s | |" % (
             spread([100 * e["acc"] for e in ke], "%.2f%%"), spread([100 * e["acc"] for e in pe], "%.2f%%")))
+    if conv:
+        lines.append("")
+        lines.extend(conv)
     table = "\n".join(lines) + "\n"
     print()
     print(table)

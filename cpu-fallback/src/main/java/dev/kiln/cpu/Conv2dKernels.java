@@ -30,7 +30,102 @@ final class Conv2dKernels {
             forwardWide(g, x, w, bias, y, par, scratch);
             return;
         }
+        if (SimdSupport.ENABLED && smallPlanes(g)) {
+            forwardGrouped(g, x, w, bias, y, par, scratch);
+            return;
+        }
         forwardIm2col(g, x, w, bias, y, par, scratch);
+    }
+
+    /** Output positions of one GEMM in {@link #forwardGrouped} and {@link #backwardDataGrouped}, about. */
+    static final int GROUP_COLUMNS = 256;
+
+    /**
+     * Output planes of at most half {@link #GROUP_COLUMNS} (ResNet's 7x7 stage): one image per GEMM would
+     * leave a wide share of the last column block empty (49 of 64 columns used at 7x7) and pay the per-call packing for
+     * little work, so several images go into one GEMM side by side.
+     */
+    static boolean smallPlanes(ConvGeometry g) {
+        return !pointwise(g) && 2 * g.outH() * g.outW() <= GROUP_COLUMNS;
+    }
+
+    /**
+     * {@link #forwardIm2col} on groups of images: their im2col matrices side by side ({@code C*KH*KW x G*OH*OW}), one
+     * GEMM with the weights, the outputs copied to their images with the bias added. Every output is the same sum as
+     * through {@link #forwardIm2col} (the GEMM's depth order does not depend on the column).
+     */
+    static void forwardGrouped(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par,
+                               Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int n = g.n();
+        int group = Math.max(1, GROUP_COLUMNS / ohw);
+        par.parallelFor((n + group - 1) / group, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = s.col(ckk * group * ohw);
+            float[] out = s.wideRows(oc * group * ohw);
+            for (int gr = lo; gr < hi; gr++) {
+                int first = gr * group;
+                int count = Math.min(group, n - first);
+                int cols = count * ohw;
+                for (int k = 0; k < count; k++) {
+                    im2colRows(g, x, (first + k) * inImage, col, k * ohw, cols);
+                }
+                Sgemm.gemm(false, false, oc, cols, ckk, 1f, w, 0, ckk, col, 0, cols, 0f, out, 0, cols, s);
+                for (int k = 0; k < count; k++) {
+                    for (int o = 0; o < oc; o++) {
+                        int src = o * cols + k * ohw;
+                        int dst = ((first + k) * oc + o) * ohw;
+                        if (bias == null) {
+                            System.arraycopy(out, src, y, dst, ohw);
+                        } else {
+                            float bv = bias[o];
+                            for (int j = 0; j < ohw; j++) {
+                                y[dst + j] = out[src + j] + bv;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /**
+     * {@link #backwardDataCol2im} on groups of images: their dY rows side by side ({@code OC x G*OH*OW}), one GEMM with
+     * the weights transposed, then col2im per image. Every input gradient is the same sum as through
+     * {@link #backwardDataCol2im}.
+     */
+    static void backwardDataGrouped(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
+                                    Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int n = g.n();
+        int group = Math.max(1, GROUP_COLUMNS / ohw);
+        par.parallelFor((n + group - 1) / group, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = s.col(ckk * group * ohw);
+            float[] rows = s.wideRows(oc * group * ohw);
+            for (int gr = lo; gr < hi; gr++) {
+                int first = gr * group;
+                int count = Math.min(group, n - first);
+                int cols = count * ohw;
+                for (int k = 0; k < count; k++) {
+                    for (int o = 0; o < oc; o++) {
+                        System.arraycopy(dy, ((first + k) * oc + o) * ohw, rows, o * cols + k * ohw, ohw);
+                    }
+                }
+                Sgemm.gemm(true, false, ckk, cols, oc, 1f, w, 0, ckk, rows, 0, cols, 0f, col, 0, cols, s);
+                for (int k = 0; k < count; k++) {
+                    int dxo = (first + k) * inImage;
+                    Arrays.fill(dx, dxo, dxo + inImage, 0f);
+                    col2im(g, col, k * ohw, cols, dx, dxo);
+                }
+            }
+        });
     }
 
     /**
@@ -144,6 +239,10 @@ final class Conv2dKernels {
             VectorConv.backwardDataWide(g, w, dy, dx, par, scratch);
             return;
         }
+        if (SimdSupport.ENABLED && smallPlanes(g)) {
+            backwardDataGrouped(g, w, dy, dx, par, scratch);
+            return;
+        }
         backwardDataCol2im(g, w, dy, dx, par, scratch);
     }
 
@@ -192,6 +291,8 @@ final class Conv2dKernels {
             VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && wide(g)) {
             backwardWeightWide(g, x, dy, partial, chunks, par, scratch);
+        } else if (SimdSupport.ENABLED && weightGradientAsGemm(g)) {
+            backwardWeightGemm(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED) {
             backwardWeightSimd(g, x, dy, partial, chunks, par, scratch);
         } else {
@@ -254,6 +355,65 @@ final class Conv2dKernels {
                     VectorSgemm.dotAccumulate(oc, ckk, ld, grad, gradOff, ld, src, srcOff, ld, lanes);
                 }
                 VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
+            }
+        });
+    }
+
+    /** Floats of lane accumulators ({@link #backwardWeightSimd}: L per weight) that still stay in the L2 cache. */
+    static final int LANE_FLOATS_IN_CACHE = 64 * 1024;
+
+    /** Depth (images x output positions) of one GEMM in {@link #backwardWeightGemm}: one {@link VectorSgemm#KC} pass. */
+    static final int GEMM_DEPTH = VectorSgemm.KC;
+
+    /**
+     * Many weights (ResNet's 3x3 convolutions from 32 channels on): {@link #backwardWeightSimd}'s lane accumulators
+     * would outgrow the cache and be streamed through memory once per image.
+     */
+    static boolean weightGradientAsGemm(ConvGeometry g) {
+        long weights = (long) g.outChannels() * g.inChannels() * g.kernelH() * g.kernelW();
+        return weights * VectorSgemm.L > LANE_FLOATS_IN_CACHE;
+    }
+
+    /**
+     * Each chunk's dW as GEMMs over groups of images laid side by side along the depth: the group's dY rows
+     * ({@code OC x G*OH*OW}) times its im2col matrices ({@code C*KH*KW x G*OH*OW}) transposed, added into the chunk's
+     * partial. The C of these GEMMs is the weight gradient itself ({@code OC x C*KH*KW}, in cache), and the group fills
+     * one depth pass even when the planes are small (7x7). The groups depend on the batch size and geometry only, so
+     * the result is the same for every thread count.
+     */
+    static void backwardWeightGemm(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
+                                   Supplier<Scratch> scratch) {
+        int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+        int ohw = g.outH() * g.outW();
+        int oc = g.outChannels();
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int wl = oc * ckk;
+        int group = Math.max(1, GEMM_DEPTH / ohw);
+        int n = g.n();
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] col = s.col(ckk * group * ohw);
+            float[] dyRows = s.wideRows(oc * group * ohw);
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                int po = chunks == 1 ? 0 : ch * wl;
+                if (first == last) {
+                    Arrays.fill(partial, po, po + wl, 0f);
+                }
+                for (int img0 = first; img0 < last; img0 += group) {
+                    int count = Math.min(group, last - img0);
+                    int depth = count * ohw;
+                    for (int k = 0; k < count; k++) {
+                        int img = img0 + k;
+                        im2colRows(g, x, img * inImage, col, k * ohw, depth);
+                        for (int o = 0; o < oc; o++) {
+                            System.arraycopy(dy, (img * oc + o) * ohw, dyRows, o * depth + k * ohw, ohw);
+                        }
+                    }
+                    Sgemm.gemm(false, true, oc, ckk, depth, 1f, dyRows, 0, depth, col, 0, depth,
+                            img0 == first ? 0f : 1f, partial, po, ckk, s);
+                }
             }
         });
     }
@@ -396,6 +556,21 @@ final class Conv2dKernels {
 
     /** {@link #im2col} with rows {@code ld >= OH*OW} floats apart, the {@code ld - OH*OW} floats after each row zero. */
     static void im2col(ConvGeometry g, float[] x, int xo, float[] col, int ld) {
+        im2colRows(g, x, xo, col, 0, ld);
+        int ohw = g.outH() * g.outW();
+        if (ld > ohw) {
+            int rows = g.inChannels() * g.kernelH() * g.kernelW();
+            for (int r = 0; r < rows; r++) {
+                Arrays.fill(col, r * ld + ohw, (r + 1) * ld, 0f);
+            }
+        }
+    }
+
+    /**
+     * Lowers image {@code x[xo ..]} into the first {@code OH*OW} floats of rows {@code colOff + r*ld} of {@code col}
+     * (several images side by side when {@code ld} spans them), zeros where the window leaves the input.
+     */
+    static void im2colRows(ConvGeometry g, float[] x, int xo, float[] col, int colOff, int ld) {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW();
         int ph = g.padH(), pw = g.padW(), dh = g.dilationH(), dw = g.dilationW();
@@ -404,10 +579,7 @@ final class Conv2dKernels {
             int plane = xo + c * ih * iw;
             for (int ky = 0; ky < kh; ky++) {
                 for (int kx = 0; kx < kw; kx++, row++) {
-                    int base = row * ld;
-                    if (ld > oh * ow) {
-                        Arrays.fill(col, base + oh * ow, base + ld, 0f);
-                    }
+                    int base = colOff + row * ld;
                     int xoff = kx * dw - pw;
                     // valid output columns: 0 <= ox*sw + xoff < iw
                     int oxLo = xoff >= 0 ? 0 : Math.min(ow, (-xoff + sw - 1) / sw);
@@ -441,6 +613,11 @@ final class Conv2dKernels {
 
     /** Adds {@code col ((C*KH*KW) x (OH*OW))} back into image {@code dx[dxo ..]} (the adjoint of im2col). */
     static void col2im(ConvGeometry g, float[] col, float[] dx, int dxo) {
+        col2im(g, col, 0, g.outH() * g.outW(), dx, dxo);
+    }
+
+    /** {@link #col2im} from rows {@code colOff + r*ld} of {@code col} (one image of several side by side). */
+    static void col2im(ConvGeometry g, float[] col, int colOff, int ld, float[] dx, int dxo) {
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), sh = g.strideH(), sw = g.strideW();
         int ph = g.padH(), pw = g.padW(), dh = g.dilationH(), dw = g.dilationW();
@@ -449,7 +626,7 @@ final class Conv2dKernels {
             int plane = dxo + c * ih * iw;
             for (int ky = 0; ky < kh; ky++) {
                 for (int kx = 0; kx < kw; kx++, row++) {
-                    int base = row * oh * ow;
+                    int base = colOff + row * ld;
                     int xoff = kx * dw - pw;
                     int oxLo = xoff >= 0 ? 0 : Math.min(ow, (-xoff + sw - 1) / sw);
                     int oxHi = Math.max(oxLo, Math.min(ow, iw - xoff <= 0 ? 0 : (iw - xoff - 1) / sw + 1));

@@ -83,6 +83,56 @@ class CpuSimdKernelsTest {
     }
 
     /**
+     * Padded and strided convolutions on small planes, several images per GEMM (ResNet's 7x7 stage), equal
+     * the per-image im2col and col2im kernels bit for bit, forward (with and without bias) and input gradient, at 1 and
+     * 3 threads; batches that the groups do not divide, 1x1 stride-2 shortcuts and planes of one position included.
+     */
+    @Test
+    void smallPlaneConvolutionsInGroupsEqualPerImageIm2colBitForBit() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "the grouped path is a SIMD kernel");
+        ConvGeometry[] shapes = {
+                new ConvGeometry(11, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1),    // ResNet layer3 3x3 (5 per group)
+                new ConvGeometry(3, 32, 14, 14, 64, 3, 3, 2, 2, 1, 1, 1, 1),   // layer3 3x3 stride 2
+                new ConvGeometry(9, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1),     // 8x8 planes: four per group
+                new ConvGeometry(7, 32, 14, 14, 64, 1, 1, 2, 2, 0, 0, 1, 1),   // layer3 1x1 stride-2 shortcut
+                new ConvGeometry(5, 3, 3, 2, 5, 3, 2, 2, 1, 1, 0, 1, 1),       // uneven, 2x1 output planes
+                new ConvGeometry(300, 2, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1),     // 3x3 planes from 1x1 by padding
+        };
+        Generator gen = new Generator(13);
+        ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+        for (ConvGeometry g : shapes) {
+            org.junit.jupiter.api.Assertions.assertTrue(Conv2dKernels.smallPlanes(g), g.toString());
+            float[] x = new float[(int) g.inputLength()];
+            float[] w = new float[(int) g.weightLength()];
+            float[] bias = new float[g.outChannels()];
+            float[] dy = new float[(int) g.outputLength()];
+            gen.fillUniform(x, -1f, 1f);
+            gen.fillUniform(w, -1f, 1f);
+            gen.fillUniform(bias, -1f, 1f);
+            gen.fillUniform(dy, -1f, 1f);
+            for (int threads : new int[]{1, 3}) {
+                try (Parallel par = new Parallel(threads)) {
+                    for (float[] b : new float[][]{bias, null}) {
+                        float[] perImage = new float[(int) g.outputLength()];
+                        float[] grouped = new float[(int) g.outputLength()];
+                        java.util.Arrays.fill(grouped, Float.NaN);
+                        Conv2dKernels.forwardIm2col(g, x, w, b, perImage, par, scratch::get);
+                        Conv2dKernels.forwardGrouped(g, x, w, b, grouped, par, scratch::get);
+                        assertArrayEquals(perImage, grouped, g + " forward, bias " + (b != null) + ", " + threads
+                                + " threads");
+                    }
+                    float[] perImage = new float[(int) g.inputLength()];
+                    float[] grouped = new float[(int) g.inputLength()];
+                    java.util.Arrays.fill(grouped, Float.NaN);
+                    Conv2dKernels.backwardDataCol2im(g, w, dy, perImage, par, scratch::get);
+                    Conv2dKernels.backwardDataGrouped(g, w, dy, grouped, par, scratch::get);
+                    assertArrayEquals(perImage, grouped, g + " input gradient, " + threads + " threads");
+                }
+            }
+        }
+    }
+
+    /**
      * The weight gradient of stride-1 unpadded convolutions read in place on wide positions (SIMD) against float64,
      * and independent of the thread count (the chunks of images depend on the batch size only).
      */
@@ -129,6 +179,71 @@ class CpuSimdKernelsTest {
                 double tol = 1e-5 * (1 + Math.abs(ref[i])) * Math.sqrt(g.n() * oh * ow);
                 org.junit.jupiter.api.Assertions.assertEquals(ref[i], one[i], tol, g + " weight " + i);
             }
+        }
+    }
+
+    /**
+     * The weight gradient of padded and strided convolutions with many weights (ResNet's 3x3 layers, taken as GEMMs
+     * over groups of images) against float64, and the same at 1 and 3 threads. Batches of 9 and 20 make groups that
+     * do not divide the chunks.
+     */
+    @Test
+    void manyWeightGradientAsGemmMatchesFloat64AndIgnoresThreadCount() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "the GEMM path is a SIMD kernel");
+        ConvGeometry[] shapes = {
+                new ConvGeometry(20, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1),    // ResNet layer3 3x3
+                new ConvGeometry(9, 32, 14, 14, 64, 3, 3, 2, 2, 1, 1, 1, 1),   // layer3 3x3 stride 2
+                new ConvGeometry(9, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1),   // layer2 3x3
+                new ConvGeometry(17, 96, 5, 6, 48, 2, 3, 2, 1, 0, 1, 1, 1),    // uneven kernel, stride and padding
+        };
+        Generator gen = new Generator(11);
+        for (ConvGeometry g : shapes) {
+            org.junit.jupiter.api.Assertions.assertTrue(Conv2dKernels.weightGradientAsGemm(g), g.toString());
+            float[] x = new float[(int) g.inputLength()];
+            float[] dy = new float[(int) g.outputLength()];
+            gen.fillUniform(x, -1f, 1f);
+            gen.fillUniform(dy, -1f, 1f);
+            double[] ref = new double[(int) g.weightLength()];
+            int oh = g.outH(), ow = g.outW(), kh = g.kernelH(), kw = g.kernelW(), cin = g.inChannels();
+            for (int n = 0; n < g.n(); n++) {
+                for (int o = 0; o < g.outChannels(); o++) {
+                    for (int c = 0; c < cin; c++) {
+                        for (int ky = 0; ky < kh; ky++) {
+                            for (int kx = 0; kx < kw; kx++) {
+                                double sum = 0;
+                                for (int oy = 0; oy < oh; oy++) {
+                                    int iy = oy * g.strideH() - g.padH() + ky;
+                                    for (int ox = 0; ox < ow; ox++) {
+                                        int ix = ox * g.strideW() - g.padW() + kx;
+                                        if (iy >= 0 && iy < g.inH() && ix >= 0 && ix < g.inW()) {
+                                            sum += (double) dy[((n * g.outChannels() + o) * oh + oy) * ow + ox]
+                                                    * x[((n * cin + c) * g.inH() + iy) * g.inW() + ix];
+                                        }
+                                    }
+                                }
+                                ref[((o * cin + c) * kh + ky) * kw + kx] += sum;
+                            }
+                        }
+                    }
+                }
+            }
+            float[] one = anyWeightGradient(g, x, dy, 1);
+            float[] three = anyWeightGradient(g, x, dy, 3);
+            assertArrayEquals(one, three, g.toString());
+            for (int i = 0; i < ref.length; i++) {
+                double tol = 1e-5 * (1 + Math.abs(ref[i])) * Math.sqrt(g.n() * oh * ow);
+                org.junit.jupiter.api.Assertions.assertEquals(ref[i], one[i], tol, g + " weight " + i);
+            }
+        }
+    }
+
+    private static float[] anyWeightGradient(ConvGeometry g, float[] x, float[] dy, int threads) {
+        try (CpuBackend be = new CpuBackend(threads)) {
+            Buffer dw = be.allocate(g.weightLength());
+            be.conv2dBackwardWeight(g, be.upload(x, 0, x.length), be.upload(dy, 0, dy.length), dw);
+            float[] out = new float[(int) g.weightLength()];
+            be.download(dw, 0, out, 0, out.length);
+            return out;
         }
     }
 

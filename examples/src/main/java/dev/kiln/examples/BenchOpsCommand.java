@@ -46,6 +46,18 @@ final class BenchOpsCommand implements Callable<Integer> {
             description = "Include the large shape N=32, C=64, 56x56 (default: ${DEFAULT-VALUE}).")
     boolean large;
 
+    @Option(names = "--resnet", paramLabel = "N", defaultValue = "0",
+            description = "Also every distinct convolution of ./kiln resnet's network at batch N (forward, backward data,"
+                    + " backward weight, with calls per training step); 0 leaves them out (default: ${DEFAULT-VALUE}).")
+    int resnetBatch;
+
+    @Option(names = "--lenet", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Include the LeNet shapes (default: ${DEFAULT-VALUE}).")
+    boolean lenet;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows and the measured peak as JSON.")
+    java.nio.file.Path json;
+
     @Option(names = "--filter", description = "Only ops whose name contains this text.")
     String filter;
 
@@ -53,6 +65,7 @@ final class BenchOpsCommand implements Callable<Integer> {
     int rounds;
 
     private Backend b;
+    private final List<java.util.Map<String, Object>> rows = new ArrayList<>();
     private final Random random = new Random(1);
     private final List<Buffer> buffers = new ArrayList<>();
 
@@ -78,11 +91,11 @@ final class BenchOpsCommand implements Callable<Integer> {
             peakBytes = deviceCopyBytesPerSecond();
             out.printf("measured peak: %.1f GB/s (device-to-device copy of 256 MiB); no FLOP peak measured%n", peakBytes / 1e9);
         }
-        out.printf("%-34s %-22s %11s %10s %12s %8s%n", "op", "shape", "median", "work", "rate", "% peak");
+        out.printf("%-52s %-24s %11s %10s %12s %8s%n", "op", "shape", "median", "work", "rate", "% peak");
         out.flush();
         Predicate<String> keep = name -> filter == null || name.contains(filter);
         try {
-            for (int n : batchSizes) {
+            for (int n : lenet ? batchSizes : List.<Integer>of()) {
                 for (Op op : lenetOps(n)) {
                     if (keep.test(op.name)) {
                         report(out, op, peakFlops, peakBytes);
@@ -98,14 +111,35 @@ final class BenchOpsCommand implements Callable<Integer> {
                 }
                 freeAll();
             }
+            if (resnetBatch > 0) {
+                for (Op op : resnetOps(resnetBatch)) {
+                    if (keep.test(op.name)) {
+                        report(out, op, peakFlops, peakBytes);
+                    }
+                }
+                freeAll();
+            }
         } finally {
             freeAll();
+        }
+        if (json != null) {
+            java.util.Map<String, Object> doc = new java.util.LinkedHashMap<>();
+            doc.put("device", dev.name());
+            doc.put("backend", b.description());
+            doc.put("java", System.getProperty("java.version"));
+            doc.put("peak_flops", peakFlops);
+            doc.put("peak_bytes_per_second", peakBytes);
+            doc.put("ops", rows);
+            JsonFiles.write(json, doc);
         }
         return 0;
     }
 
     /** An op: name, shape label, FLOPs per call, bytes per call (at least once each), whether FLOPs are the floor. */
-    record Op(String name, String shape, double flops, double bytes, boolean computeBound, Runnable body) {
+    record Op(String name, String shape, double flops, double bytes, boolean computeBound, Runnable body, int perStep) {
+        Op(String name, String shape, double flops, double bytes, boolean computeBound, Runnable body) {
+            this(name, shape, flops, bytes, computeBound, body, 0);
+        }
     }
 
     private void report(PrintWriter out, Op op, double peakFlops, double peakBytes) {
@@ -119,10 +153,20 @@ final class BenchOpsCommand implements Callable<Integer> {
             rate = String.format("%.2f GB/s", op.bytes / t / 1e9);
             pct = 100 * op.bytes / t / peakBytes;
         }
-        out.printf("%-34s %-22s %11s %10s %12s %8s%n", op.name, op.shape, fmtTime(t),
+        out.printf("%-52s %-24s %11s %10s %12s %8s%n", op.name, op.shape, fmtTime(t),
                 op.computeBound ? String.format("%.0fM", op.flops / 1e6) : String.format("%.1fMB", op.bytes / 1e6),
                 rate, Double.isNaN(pct) ? "-" : String.format("%.1f%%", pct));
         out.flush();
+        java.util.Map<String, Object> row = new java.util.LinkedHashMap<>();
+        row.put("op", op.name);
+        row.put("shape", op.shape);
+        row.put("seconds", t);
+        row.put(op.computeBound ? "flops" : "bytes", op.computeBound ? op.flops : op.bytes);
+        row.put("percent_of_peak", Double.isNaN(pct) ? null : pct);
+        if (op.perStep > 0) {
+            row.put("calls_per_step", op.perStep);
+        }
+        rows.add(row);
     }
 
     private static String fmtTime(double s) {
@@ -283,6 +327,39 @@ final class BenchOpsCommand implements Callable<Integer> {
         bnOps(ops, "large bn2d", new BatchNormGeometry(32, 64, 56 * 56));
         shapeOps(ops, "large");
         return ops;
+    }
+
+    /**
+     * Every distinct convolution of {@link dev.kiln.models.ResNet} on 1x28x28 images at batch {@code n}, with how many
+     * times a training step calls it (the same list as {@code bench/pytorch_resnet.py --conv-ops}).
+     */
+    private List<Op> resnetOps(int n) {
+        List<Op> ops = new ArrayList<>();
+        resnetConv(ops, n, "stem 3x3", 1, 28, 16, 3, 1, 1, 1);
+        resnetConv(ops, n, "layer1 3x3", 16, 28, 16, 3, 1, 1, 4);
+        resnetConv(ops, n, "layer2 3x3 s2", 16, 28, 32, 3, 2, 1, 1);
+        resnetConv(ops, n, "layer2 1x1 s2 shortcut", 16, 28, 32, 1, 2, 0, 1);
+        resnetConv(ops, n, "layer2 3x3", 32, 14, 32, 3, 1, 1, 3);
+        resnetConv(ops, n, "layer3 3x3 s2", 32, 14, 64, 3, 2, 1, 1);
+        resnetConv(ops, n, "layer3 1x1 s2 shortcut", 32, 14, 64, 1, 2, 0, 1);
+        resnetConv(ops, n, "layer3 3x3", 64, 7, 64, 3, 1, 1, 3);
+        return ops;
+    }
+
+    private void resnetConv(List<Op> ops, int n, String label, int cin, int size, int cout, int k, int stride, int pad,
+                            int perStep) {
+        ConvGeometry g = new ConvGeometry(n, cin, size, size, cout, k, k, stride, stride, pad, pad, 1, 1);
+        Buffer x = rand(g.inputLength()), w = rand(g.weightLength());
+        Buffer y = zeros(g.outputLength()), dy = rand(g.outputLength()), dx = zeros(g.inputLength());
+        Buffer dw = zeros(g.weightLength());
+        double f = g.forwardFlops();
+        String shape = n + "x" + cin + "x" + size + "x" + size + "->" + cout + " k" + k + " s" + stride;
+        String l = "resnet b" + n + " " + label;
+        ops.add(new Op(l + " forward", shape, f, 0, true, () -> b.conv2dForward(g, x, w, null, y), perStep));
+        if (cin > 1) { // the stem's input is the images: no gradient is asked of it
+            ops.add(new Op(l + " backward data", shape, f, 0, true, () -> b.conv2dBackwardData(g, w, dy, dx), perStep));
+        }
+        ops.add(new Op(l + " backward weight", shape, f, 0, true, () -> b.conv2dBackwardWeight(g, x, dy, dw), perStep));
     }
 
     /**

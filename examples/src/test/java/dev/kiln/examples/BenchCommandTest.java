@@ -22,6 +22,24 @@ class BenchCommandTest {
     }
 
     @Test
+    @DisplayName("bench resnet times the ResNet; bench ops --resnet lists each of its convolutions with calls per step in the JSON")
+    void benchResNetAndItsConvolutions(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.io.StringWriter out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "bench", "resnet", "--device", "cpu", "--batch-sizes", "2",
+                "--warmup", "1", "--steps", "1", "--rounds", "1", "--pool", "4"), out.toString());
+        assertTrue(out.toString().lines().anyMatch(l -> l.trim().startsWith("2 ")), out.toString());
+        java.nio.file.Path json = dir.resolve("ops.json");
+        out = new java.io.StringWriter();
+        assertEquals(0, CliRunner.run(out, "bench", "ops", "--device", "cpu", "--no-lenet", "--no-large",
+                "--resnet", "2", "--rounds", "1", "--filter", "layer3", "--json", json.toString()), out.toString());
+        String doc = java.nio.file.Files.readString(json);
+        // layer3: 3x3 stride 2, 1x1 shortcut and 3x3, each forward, backward data and backward weight
+        assertEquals(9, doc.split("\"calls_per_step\"", -1).length - 1, doc);
+        assertTrue(doc.contains("\"peak_flops\"") && doc.contains("resnet b2 layer3 3x3 backward weight"), doc);
+        assertTrue(!out.toString().contains(" b64 conv1"), "--no-lenet leaves LeNet out: " + out);
+    }
+
+    @Test
     @DisplayName("bench lenet rejects a batch of 1 with exit code 2; bench ops --help lists its options")
     void badUsageAndHelp() {
         assertEquals(2, CliRunner.run(new java.io.StringWriter(), "bench", "lenet", "--batch-sizes", "1"));
