@@ -52,6 +52,15 @@ class LeakDetectorTest {
         } finally {
             requestPool.shutdownNow();
             requestPool.awaitTermination(10, TimeUnit.SECONDS);
+            // the forgotten scopes' tensors are reported as the collector finds them: wait until none comes, so
+            // that they are reported here and not in the log of a later test
+            int seen = -1;
+            for (int quiet = 0, i = 0; quiet < 10 && i < 300; i++) {
+                System.gc();
+                Thread.sleep(20);
+                quiet = reports.size() == seen ? quiet + 1 : 0;
+                seen = reports.size();
+            }
             ResourceLeaks.removeListener(listener);
             ResourceLeaks.setLevel(level);
             ResourceLeaks.setMaxOpenScopes(maxScopes);

@@ -71,8 +71,14 @@ public class ContractConformanceSuite extends ConformanceSuite {
             }
         }
         assertEquals(ops, new java.util.TreeSet<>(MisuseCases.validCalls().keySet()));
-        MisuseCases.validCalls().forEach((name, args) -> MisuseCases.call(b, name, args.apply(b)));
+        List<Object[]> calls = new ArrayList<>();
+        MisuseCases.validCalls().forEach((name, args) -> {
+            Object[] a = args.apply(b);
+            calls.add(a);
+            MisuseCases.call(b, name, a);
+        });
         b.synchronize();
+        calls.forEach(MisuseCases::releaseBuffers);
     }
 
     @ParameterizedTest(name = "{0}")

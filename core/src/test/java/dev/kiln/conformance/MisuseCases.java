@@ -248,7 +248,7 @@ final class MisuseCases {
     }
 
     /** The valid call's buffers are freed by the case itself, so a misuse leaves nothing for the leak detector. */
-    private static void releaseBuffers(Object[] args) {
+    static void releaseBuffers(Object[] args) {
         for (Object a : args) {
             if (a instanceof Buffer b) {
                 b.close();
