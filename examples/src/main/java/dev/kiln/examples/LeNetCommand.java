@@ -366,7 +366,8 @@ final class LeNetCommand implements Callable<Integer> {
         targets.put("--save (provenance)", save == null ? null : ModelFiles.sidecar(save));
         targets.put("--metrics-json", metricsJson);
         targets.put("--plot", plot);
-        if (plot != null && !plot.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
+        if (plot != null && (plot.getFileName() == null // a root such as "/" names no file
+                || !plot.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png"))) {
             throw new CommandLine.ParameterException(cl, "--plot " + plot + ": the plot is a PNG image; give a file"
                     + " name ending in .png");
         }

@@ -58,6 +58,9 @@ class FailFastTest {
         String out = expectUsageError(lenet("--plot", txt.toString()));
         assertTrue(out.contains("--plot " + txt + ": the plot is a PNG image; give a file name ending in .png"), out);
         assertFalse(Files.exists(txt));
+        // a root names no file at all: the same usage error, not a NullPointerException
+        out = expectUsageError(lenet("--plot", "/"));
+        assertTrue(out.contains("--plot /: the plot is a PNG image"), out);
     }
 
     @Test
