@@ -37,6 +37,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
+import static dev.kiln.suites.GoldenJson.floats;
+import static dev.kiln.suites.GoldenJson.ints;
+import static dev.kiln.suites.GoldenJson.compareSummary;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -276,43 +279,6 @@ public class ModelsGoldensSuite extends DeviceSuite {
         }
     }
 
-    private static void compareSummary(String what, JsonObject torch, float[] got, double sumTol, double sqTol,
-                                       double headTol) {
-        double sum = 0;
-        double sumsq = 0;
-        for (float v : got) {
-            sum += v;
-            sumsq += (double) v * v;
-        }
-        double scale = Math.sqrt(got.length * Math.max(sumsq, 1e-30));
-        double wantSum = torch.get("sum").getAsDouble();
-        double wantSq = torch.get("sumsq").getAsDouble();
-        if (Math.abs(sum - wantSum) > sumTol * scale + 1e-9) {
-            fail(what + ": sum " + sum + ", PyTorch " + wantSum);
-        }
-        if (Math.abs(sumsq - wantSq) > sqTol * Math.max(sumsq, wantSq) + 1e-15) {
-            fail(what + ": sum of squares " + sumsq + ", PyTorch " + wantSq);
-        }
-        float[] head = Arrays.copyOf(got, Math.min(8, got.length));
-        double rms = Math.sqrt(wantSq / got.length);
-        assertClose(floats(torch.get("head")), head, headTol, headTol * rms, what + " first values vs PyTorch");
-    }
 
-    private static float[] floats(JsonElement e) {
-        JsonArray a = e.getAsJsonArray();
-        float[] out = new float[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).getAsFloat();
-        }
-        return out;
-    }
 
-    private static int[] ints(JsonElement e) {
-        JsonArray a = e.getAsJsonArray();
-        int[] out = new int[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).getAsInt();
-        }
-        return out;
-    }
 }

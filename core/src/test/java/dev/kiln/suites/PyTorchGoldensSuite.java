@@ -44,6 +44,9 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
+import static dev.kiln.suites.GoldenJson.floats;
+import static dev.kiln.suites.GoldenJson.ints;
+import static dev.kiln.suites.GoldenJson.compareSummary;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -95,23 +98,7 @@ public class PyTorchGoldensSuite extends DeviceSuite {
         return tensor(pattern((int) Shapes.numel(shape), seed, scale, offset), shape);
     }
 
-    private static float[] floats(JsonElement e) {
-        JsonArray a = e.getAsJsonArray();
-        float[] out = new float[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).getAsFloat();
-        }
-        return out;
-    }
 
-    private static int[] ints(JsonElement e) {
-        JsonArray a = e.getAsJsonArray();
-        int[] out = new int[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).getAsInt();
-        }
-        return out;
-    }
 
     /**
      * Compares with a golden that is either every value or, for large tensors, every k-th value plus the sum and
@@ -423,33 +410,6 @@ public class PyTorchGoldensSuite extends DeviceSuite {
     private static final java.util.Set<String> BIASES_BEFORE_BATCH_NORM =
             java.util.Set.of("conv1.bias", "conv2.bias", "dense1.bias", "dense2.bias");
 
-    /**
-     * A whole tensor through its sum (within {@code sumTol} of sqrt(n * sumsq), the largest a sum of n values of
-     * that size can be), its sum of squares (within {@code sqTol} relative) and its first values (each within
-     * {@code headTol * (|value| + rms)}, the rms of the whole tensor, so small entries of a large tensor are judged
-     * on the tensor's scale).
-     */
-    private static void compareSummary(String what, JsonObject torch, float[] got, double sumTol, double sqTol,
-                                       double headTol) {
-        double sum = 0;
-        double sumsq = 0;
-        for (float v : got) {
-            sum += v;
-            sumsq += (double) v * v;
-        }
-        double scale = Math.sqrt(got.length * Math.max(sumsq, 1e-30));
-        double wantSum = torch.get("sum").getAsDouble();
-        double wantSq = torch.get("sumsq").getAsDouble();
-        if (Math.abs(sum - wantSum) > sumTol * scale + 1e-9) {
-            fail(what + ": sum " + sum + ", PyTorch " + wantSum);
-        }
-        if (Math.abs(sumsq - wantSq) > sqTol * Math.max(sumsq, wantSq) + 1e-15) {
-            fail(what + ": sum of squares " + sumsq + ", PyTorch " + wantSq);
-        }
-        float[] head = Arrays.copyOf(got, Math.min(8, got.length));
-        double rms = Math.sqrt(wantSq / got.length);
-        assertClose(floats(torch.get("head")), head, headTol, headTol * rms, what + " first values vs PyTorch");
-    }
 
     @Test
     @DisplayName("torch.manual_seed(0); LeNetModel(); 20 SGD steps on randn/randint batches: same init, losses, running stats, eval logits")

@@ -32,6 +32,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 
+import static dev.kiln.suites.GoldenJson.floats;
+import static dev.kiln.suites.GoldenJson.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -67,23 +69,7 @@ public class ShapeGoldensSuite extends DeviceSuite {
         }
     }
 
-    private static float[] floats(JsonElement e) {
-        JsonArray a = e.getAsJsonArray();
-        float[] out = new float[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).getAsFloat();
-        }
-        return out;
-    }
 
-    private static int[] ints(JsonElement e) {
-        JsonArray a = e.getAsJsonArray();
-        int[] out = new int[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).getAsInt();
-        }
-        return out;
-    }
 
     private Tensor pattern(int seed, double scale, int... shape) {
         return tensor(PyTorchGoldensSuite.pattern((int) Shapes.numel(shape), seed, scale, 0), shape);
