@@ -300,8 +300,16 @@ public final class OnnxExporter {
             if (t == inA || OpGraph.inputs(t).isEmpty()) {
                 continue; // the input, or a parameter, buffer or constant: an initializer when first read
             }
-            if (w.isSkipped(t)) {
-                w.alias(t, w.name(OpGraph.inputs(t).get(0)));
+            if (w.isSkipped(t)) { // a batch norm folded into the layer before it
+                OnnxOps.Mapping remainder = OnnxOps.remainderWhenFolded(t.op());
+                if (remainder == null) {
+                    w.alias(t, w.name(OpGraph.inputs(t).get(0)));
+                } else {
+                    String out = t == outA ? outputName : w.fresh(t.op());
+                    w.begin(t, out);
+                    remainder.write(w, t);
+                    w.bind(t, out);
+                }
                 continue;
             }
             OnnxOps.Mapping mapping = OnnxOps.mapping(t.op());

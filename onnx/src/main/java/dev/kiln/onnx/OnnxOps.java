@@ -30,6 +30,11 @@ final class OnnxOps {
     }
 
     private static final Map<String, Mapping> TABLE = new LinkedHashMap<>();
+    /**
+     * Batch-norm ops that fold into the convolution or linear layer before them, with what remains of each once
+     * folded (null: nothing, the output is the layer's).
+     */
+    private static final Map<String, Mapping> FOLDABLE = new LinkedHashMap<>();
     /** What each entry writes, for the documentation's op table and error messages. */
     private static final Map<String, String> NODES = new LinkedHashMap<>();
 
@@ -38,6 +43,7 @@ final class OnnxOps {
         register("linear", "Gemm (transB = 1; with a folded batch norm: Gemm on folded weights)", OnnxOps::linear);
         register("batch_norm", "BatchNormalization (running statistics); batch statistics: ReduceMean, Sub, Mul,"
                 + " Add, Sqrt, Div", OnnxOps::batchNorm);
+        FOLDABLE.put("batch_norm", null);
         register("relu", "Relu", (w, t) -> unaryNode(w, t, "Relu"));
         register("sigmoid", "Sigmoid", (w, t) -> unaryNode(w, t, "Sigmoid"));
         register("tanh", "Tanh", (w, t) -> unaryNode(w, t, "Tanh"));
@@ -77,7 +83,11 @@ final class OnnxOps {
         register("upsample_nearest2d", "Resize (nearest, asymmetric, floor)", OnnxOps::upsample);
         register("softmax", "Softmax (axis 1)", (w, t) -> w.node("Softmax", w.out(), w.name(input(t, 0)))
                 .addAttribute(GraphWriter.intAttr("axis", 1)));
+        BUILT_IN = java.util.Set.copyOf(TABLE.keySet());
     }
+
+    /** The ops this class maps itself (not those registered later). */
+    private static final java.util.Set<String> BUILT_IN;
 
     private OnnxOps() {
     }
@@ -88,8 +98,49 @@ final class OnnxOps {
         NODES.put(op, nodes);
     }
 
+    /**
+     * A fused op that is a batch norm then an activation (its inputs and recorded attributes as {@code batch_norm}'s:
+     * x, -, -, weight, bias; eps, batch_stats, running_mean, running_var): BatchNormalization then the activation, or,
+     * folded into the layer before it, the activation alone.
+     */
+    static void registerBatchNormThen(String op, String activationOpType) {
+        register(op, "BatchNormalization, " + activationOpType, followedBy(OnnxOps::batchNorm, activationOpType));
+        FOLDABLE.put(op, (w, t) -> w.node(activationOpType, w.out(), w.name(input(t, 0))));
+    }
+
+    /** A fused op that is a binary op then an activation (add + ReLU: inputs a, b): the two nodes. */
+    static void registerBinaryThen(String op, String binaryOpType, String activationOpType) {
+        register(op, binaryOpType + ", " + activationOpType,
+                followedBy((w, t) -> elementwise(w, t, binaryOpType), activationOpType));
+    }
+
+    /** {@code first}'s nodes into an intermediate value, then {@code opType} of it as the op's output. */
+    static Mapping followedBy(Mapping first, String opType) {
+        return (w, t) -> {
+            String out = w.out();
+            String intermediate = w.fresh(out + "_before_" + opType.toLowerCase());
+            w.begin(t, intermediate);
+            first.write(w, t);
+            w.begin(t, out);
+            w.node(opType, out, intermediate);
+        };
+    }
+
     static Mapping mapping(String op) {
         return TABLE.get(op);
+    }
+
+    static boolean foldsIntoLayer(String op) {
+        return FOLDABLE.containsKey(op);
+    }
+
+    /** What a folded batch-norm op still writes (null: nothing). */
+    static Mapping remainderWhenFolded(String op) {
+        return FOLDABLE.get(op);
+    }
+
+    static java.util.Set<String> builtIn() {
+        return BUILT_IN;
     }
 
     /** Kiln op to the ONNX nodes it becomes, in words, in the table's order. */
@@ -252,7 +303,7 @@ final class OnnxOps {
             return null;
         }
         List<Tensor> readers = w.readers(t);
-        if (readers.size() != 1 || readers.get(0) == null || !"batch_norm".equals(readers.get(0).op())) {
+        if (readers.size() != 1 || readers.get(0) == null || !foldsIntoLayer(readers.get(0).op())) {
             return null;
         }
         Tensor bn = readers.get(0);
