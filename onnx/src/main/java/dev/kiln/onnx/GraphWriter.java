@@ -185,7 +185,8 @@ final class GraphWriter {
             b = other.toArray();
         } catch (RuntimeException e) {
             throw new OnnxExportException("(no op)", t.shape(), "a tensor the forward pass read outside the recorded"
-                    + " graph cannot be read as a constant: " + e.getMessage(), e);
+                    + " graph cannot be read as a constant (" + e.getMessage() + "): an op computed it without recording"
+                    + " gradients, and its frame released it", e);
         }
         if (!Arrays.equals(a, b)) {
             throw new OnnxExportException("(no op)", t.shape(), "a tensor the forward pass read outside the recorded"

@@ -211,6 +211,49 @@ class OnnxExporterTest {
     }
 
     @Test
+    void aForwardThatRefusesTheInputShapeIsReportedWithTheShapeAndTheModelKeepsItsMode() {
+        Module model = track(new LeNet5(device, new Generator(1)));
+        model.train();
+        OnnxExportException e = assertThrows(OnnxExportException.class, () -> OnnxExporter.of(model, 1, 32, 32).toBytes());
+        assertTrue(e.getMessage().contains("(2, 1, 32, 32)"), e.getMessage());
+        assertTrue(model.isTraining());
+    }
+
+    @Test
+    void aValueComputedOutsideTheRecordedGraphIsRefusedNotFrozenAsAConstant() {
+        Module model = track(new Sequential(new Linear(device, new Generator(1), 4, 3), new Module() {
+            @Override
+            public Tensor forward(Tensor x) {
+                Tensor columnSums; // the same shape at any batch size, values that follow the input
+                try (dev.kiln.core.GradMode g = dev.kiln.core.GradMode.noGrad()) {
+                    columnSums = x.sum(0, true);
+                }
+                return x.add(columnSums);
+            }
+        }));
+        OnnxExportException e = assertThrows(OnnxExportException.class, () -> OnnxExporter.of(model, 4).toBytes());
+        assertTrue(e.getMessage().contains("outside the recorded graph"), e.getMessage());
+    }
+
+    @Test
+    void aConstantTheForwardPassCreatesIsAnInitializer() throws Exception {
+        Module model = track(new Sequential(new Linear(device, new Generator(1), 4, 3), new Module() {
+            @Override
+            public Tensor forward(Tensor x) {
+                return x.mul(Tensor.of(x.device(), new float[]{0.5f, -2f, 3f}, 3));
+            }
+        }));
+        model.eval();
+        byte[] onnx = OnnxExporter.of(model, 4).toBytes();
+        assertTrue(OnnxProto.ModelProto.parseFrom(onnx).getGraph().getInitializerList().stream()
+                .anyMatch(t -> t.getName().startsWith("constant") && t.getDims(0) == 3));
+        try (OrtRun ort = new OrtRun(onnx)) {
+            float[] x = OrtRun.random(9, 5, 4);
+            OrtRun.maxAbsDiff("constant", OrtRun.kiln(model, device, x, 5, 4), ort.run(x, 5, 4));
+        }
+    }
+
+    @Test
     void anAdaptivePoolWithUnequalWindowsIsRefusedNamingTheLayer() {
         Module model = new Sequential(new AdaptiveAvgPool2d(3));
         OnnxExportException e = assertThrows(OnnxExportException.class, () -> OnnxExporter.of(model, 2, 7, 7).toBytes());
