@@ -10,7 +10,6 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
-import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
 import dev.kiln.data.MnistDirectory;
 import dev.kiln.data.Normalization;

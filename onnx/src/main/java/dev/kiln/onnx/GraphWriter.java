@@ -83,15 +83,6 @@ final class GraphWriter {
         return dims;
     }
 
-    boolean dependsOnBatch(Tensor t) {
-        for (boolean d : batchDims(t)) {
-            if (d) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     List<Tensor> inputs(Tensor t) {
         return OpGraph.inputs(t);
     }
@@ -198,10 +189,6 @@ final class GraphWriter {
     void bind(Tensor t, String name) {
         names.put(t, name);
         used.add(name);
-    }
-
-    boolean isBound(Tensor t) {
-        return names.containsKey(t);
     }
 
     /** A new value name starting with {@code base}. */
@@ -327,10 +314,6 @@ final class GraphWriter {
     /** Reshapes value {@code input} to {@code t}'s shape (dynamic in the batch), as value {@code output}. */
     void reshape(String input, Tensor t, String output) {
         node("Reshape", output, input, longs(output + "_shape", reshapeTarget(t)));
-    }
-
-    static String describe(int[] shape) {
-        return Arrays.toString(shape);
     }
 
     static List<Tensor> nonNull(List<Tensor> in) {
