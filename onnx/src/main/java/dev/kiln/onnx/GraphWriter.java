@@ -273,6 +273,15 @@ final class GraphWriter {
         return name;
     }
 
+    /** Sets the doc string of the initializer {@code name}. */
+    void documentInitializer(String name, String doc) {
+        for (TensorProto.Builder t : graph.getInitializerBuilderList()) {
+            if (t.getName().equals(name)) {
+                t.setDocString(doc);
+            }
+        }
+    }
+
     /** An int64 initializer (shapes, axes, slice bounds). */
     String longs(String base, long... values) {
         String name = fresh(base);

@@ -290,12 +290,19 @@ final class OnnxOps {
             }
             fb[c] = (float) (((bv == null ? 0.0 : bv[c]) - mean[c]) * s + (bt == null ? 0.0 : bt[c]));
         }
+        // the folded values take the layer's own names: nothing else reads its weight or bias (uses == 1)
         String wName = w.parameterName(weight);
+        String bName = bias == null ? null : w.parameterName(bias);
         String base = wName != null && wName.endsWith("weight") ? wName.substring(0, wName.length() - "weight".length())
                 : t.op() + ".";
+        String bnName = w.parameterName((Tensor) a.get("running_mean"));
+        String doc = "folded with the batch norm " + (bnName == null ? "after it" : bnName.replaceAll("\\.running_mean$", ""));
         w.skip(bn);
-        return new String[]{w.initializer(w.fresh(base + "weight"), fw, weight.shape()),
-                w.initializer(w.fresh(base + "bias"), fb, channels)};
+        String foldedWeight = w.initializer(wName != null ? wName : w.fresh(base + "weight"), fw, weight.shape());
+        String foldedBias = w.initializer(bName != null ? bName : w.fresh(base + "bias"), fb, channels);
+        w.documentInitializer(foldedWeight, doc);
+        w.documentInitializer(foldedBias, doc);
+        return new String[]{foldedWeight, foldedBias};
     }
 
     private static Tensor foldableBatchNorm(GraphWriter w, Tensor t, Tensor weight, Tensor bias) {

@@ -154,6 +154,13 @@ class OnnxExporterTest {
             OnnxProto.ModelProto proto = OnnxProto.ModelProto.parseFrom(onnx);
             assertFalse(proto.getGraph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("BatchNormalization")),
                     name + ": every batch norm follows a convolution or linear layer");
+            Map<String, OnnxProto.TensorProto> init = new HashMap<>();
+            proto.getGraph().getInitializerList().forEach(t -> init.put(t.getName(), t));
+            String conv = name.equals("resnet") ? "layer1.0.conv1" : "conv1";
+            assertEquals("folded with the batch norm " + (name.equals("resnet") ? "layer1.0.bn1" : "bn1"),
+                    init.get(conv + ".weight").getDocString());
+            assertTrue(init.containsKey(conv + ".bias"), init.keySet().toString());
+            assertFalse(init.keySet().stream().anyMatch(k -> k.contains("running")), init.keySet().toString());
             try (Predictor folded = Predictor.of(model, Normalization.NONE, Predictor.Options.defaults().foldBatchNorm(true));
                  OrtRun ort = new OrtRun(onnx)) {
                 assertTrue(folded.foldedBatchNorms() > 0);
