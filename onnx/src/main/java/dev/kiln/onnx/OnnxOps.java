@@ -38,6 +38,10 @@ final class OnnxOps {
     /** What each entry writes, for the documentation's op table and error messages. */
     private static final Map<String, String> NODES = new LinkedHashMap<>();
 
+    /** Kiln's activations (as {@code Activation} names them, lower case) and their ONNX ops. */
+    private static final Map<String, String> ACTIVATIONS = Map.of("identity", "Identity", "relu", "Relu",
+            "sigmoid", "Sigmoid", "tanh", "Tanh", "relu6", "Clip (0, 6)");
+
     static {
         register("conv2d", "Conv (with a folded batch norm: Conv on folded weights)", OnnxOps::conv);
         register("linear", "Gemm (transB = 1; with a folded batch norm: Gemm on folded weights)", OnnxOps::linear);
@@ -48,8 +52,7 @@ final class OnnxOps {
         register("sigmoid", "Sigmoid", (w, t) -> unaryNode(w, t, "Sigmoid"));
         register("tanh", "Tanh", (w, t) -> unaryNode(w, t, "Tanh"));
         register("identity", "Identity", (w, t) -> unaryNode(w, t, "Identity"));
-        register("relu6", "Clip (0, 6)", (w, t) -> w.node("Clip", w.out(), w.name(input(t, 0)),
-                w.scalar("clip_min", 0f), w.scalar("clip_max", 6f)));
+        register("relu6", "Clip (0, 6)", (w, t) -> activation(w, "relu6", w.name(input(t, 0)), w.out()));
         register("add", "Add", (w, t) -> elementwise(w, t, "Add"));
         register("sub", "Sub", (w, t) -> elementwise(w, t, "Sub"));
         register("mul", "Mul (a sum scaled by 1/count: ReduceMean)", OnnxOps::mul);
@@ -83,6 +86,12 @@ final class OnnxOps {
         register("upsample_nearest2d", "Resize (nearest, asymmetric, floor)", OnnxOps::upsample);
         register("softmax", "Softmax (axis 1)", (w, t) -> w.node("Softmax", w.out(), w.name(input(t, 0)))
                 .addAttribute(GraphWriter.intAttr("axis", 1)));
+        // fused training ops: batch norm + activation (inputs and attributes as batch_norm's), add + activation
+        for (dev.kiln.backend.Activation a : dev.kiln.backend.Activation.values()) {
+            String name = a.name().toLowerCase(java.util.Locale.ROOT);
+            registerBatchNormThen("batch_norm_" + name, name);
+            registerBinaryThen("add_" + name, "Add", name);
+        }
         BUILT_IN = java.util.Set.copyOf(TABLE.keySet());
     }
 
@@ -103,27 +112,40 @@ final class OnnxOps {
      * x, -, -, weight, bias; eps, batch_stats, running_mean, running_var): BatchNormalization then the activation, or,
      * folded into the layer before it, the activation alone.
      */
-    static void registerBatchNormThen(String op, String activationOpType) {
-        register(op, "BatchNormalization, " + activationOpType, followedBy(OnnxOps::batchNorm, activationOpType));
-        FOLDABLE.put(op, (w, t) -> w.node(activationOpType, w.out(), w.name(input(t, 0))));
+    static void registerBatchNormThen(String op, String activation) {
+        register(op, "BatchNormalization, " + ACTIVATIONS.get(activation), followedBy(OnnxOps::batchNorm, activation));
+        FOLDABLE.put(op, (w, t) -> activation(w, activation, w.name(input(t, 0)), w.out()));
     }
 
     /** A fused op that is a binary op then an activation (add + ReLU: inputs a, b): the two nodes. */
-    static void registerBinaryThen(String op, String binaryOpType, String activationOpType) {
-        register(op, binaryOpType + ", " + activationOpType,
-                followedBy((w, t) -> elementwise(w, t, binaryOpType), activationOpType));
+    static void registerBinaryThen(String op, String binaryOpType, String activation) {
+        register(op, binaryOpType + ", " + ACTIVATIONS.get(activation),
+                followedBy((w, t) -> elementwise(w, t, binaryOpType), activation));
     }
 
-    /** {@code first}'s nodes into an intermediate value, then {@code opType} of it as the op's output. */
-    static Mapping followedBy(Mapping first, String opType) {
+    /** {@code first}'s nodes into an intermediate value, then the Kiln activation {@code activation} of it. */
+    static Mapping followedBy(Mapping first, String activation) {
+        if (!ACTIVATIONS.containsKey(activation)) {
+            throw new IllegalArgumentException("no ONNX form for activation '" + activation + "'; known: "
+                    + ACTIVATIONS.keySet());
+        }
         return (w, t) -> {
             String out = w.out();
-            String intermediate = w.fresh(out + "_before_" + opType.toLowerCase());
+            String intermediate = w.fresh(out + "_before_" + activation);
             w.begin(t, intermediate);
             first.write(w, t);
             w.begin(t, out);
-            w.node(opType, out, intermediate);
+            activation(w, activation, intermediate, out);
         };
+    }
+
+    /** Writes the Kiln activation {@code activation} of value {@code in} as value {@code out}. */
+    private static void activation(GraphWriter w, String activation, String in, String out) {
+        if (activation.equals("relu6")) {
+            w.node("Clip", out, in, w.scalar("clip_min", 0f), w.scalar("clip_max", 6f));
+        } else {
+            w.node(ACTIVATIONS.get(activation).split(" ")[0], out, in);
+        }
     }
 
     static Mapping mapping(String op) {
