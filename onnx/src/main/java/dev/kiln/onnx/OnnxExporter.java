@@ -167,6 +167,10 @@ public final class OnnxExporter {
 
     /** The ONNX model. */
     public OnnxProto.ModelProto toModel() {
+        if (inputName.equals(outputName)) {
+            throw new IllegalArgumentException("input and output are both named '" + inputName + "'; ONNX values need"
+                    + " distinct names");
+        }
         OnnxProto.GraphProto graph = traceAndWrite();
         OnnxProto.ModelProto.Builder m = OnnxProto.ModelProto.newBuilder()
                 .setIrVersion(IR_VERSION)

@@ -108,7 +108,12 @@ class OnnxExporterTest {
         Files.write(source, new byte[]{1, 2, 3});
         Module model = track(ExportCases.named("lenet5").build(device));
         OnnxProto.ModelProto proto = OnnxProto.ModelProto.parseFrom(OnnxExporter.of(model, 1, 28, 28)
-                .sourceFile(source).metadata("owner", "digits team").toBytes());
+                .sourceFile(source).metadata("owner", "digits team").modelName("digits").docString("LeNet-5 for digits")
+                .toBytes());
+        assertEquals("digits", proto.getGraph().getName());
+        assertEquals("LeNet-5 for digits", proto.getDocString());
+        assertThrows(IllegalArgumentException.class, () -> OnnxExporter.of(model, 1, 28, 28).inputName("x").outputName("x")
+                .toBytes());
         assertEquals(8, proto.getIrVersion());
         assertEquals(1, proto.getOpsetImportCount());
         assertEquals(17, proto.getOpsetImport(0).getVersion());
