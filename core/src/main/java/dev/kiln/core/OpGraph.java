@@ -26,6 +26,7 @@ public final class OpGraph {
     /**
      * What the op that made {@code t} recorded beyond its name, inputs and output shape ({@link Tensor#recordOpAttributes}):
      * e.g. {@code kernel}, {@code stride}, {@code padding} of a pool; empty for a leaf or an op that records none.
+     * Arrays in it are the op's own: read them, never write them.
      */
     public static java.util.Map<String, Object> attributes(Tensor t) {
         return t.opAttributes == null ? java.util.Map.of() : t.opAttributes;
