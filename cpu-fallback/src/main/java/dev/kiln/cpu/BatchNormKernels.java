@@ -19,10 +19,19 @@ final class BatchNormKernels {
 
     static void forwardTraining(BatchNormGeometry g, float[] x, float[] gamma, float[] beta, float eps,
                                 float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
+        forwardTraining(g, Activation.IDENTITY, x, gamma, beta, eps, y, saveMean, saveInvStd, par);
+    }
+
+    /**
+     * Training batch norm, then the activation {@code a} over each channel's rows while they are in cache: the same
+     * values, bit for bit, as the batch norm and then the activation as a separate pass.
+     */
+    static void forwardTraining(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta, float eps,
+                                float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         double m = (double) n * sp;
         if (sp == 1) {
-            forwardTrainingRows(g, x, gamma, beta, eps, y, saveMean, saveInvStd, par);
+            forwardTrainingRows(g, a, x, gamma, beta, eps, y, saveMean, saveInvStd, par);
             return;
         }
         par.parallelFor(ch, grain(g), (lo, hi) -> {
@@ -78,7 +87,7 @@ final class BatchNormKernels {
                 double gm = gamma == null ? 1.0 : gamma[c];
                 float scale = (float) (gm * invStd);
                 float b = beta == null ? 0f : beta[c];
-                normalise(x, y, n, ch, sp, c, saveMean[c], scale, b);
+                normalise(a, x, y, n, ch, sp, c, saveMean[c], scale, b);
             }
         });
     }
@@ -121,8 +130,8 @@ final class BatchNormKernels {
      * sums in the same order, but row by row over a block of channels, so the loops run along memory instead of with
      * a stride of C.
      */
-    private static void forwardTrainingRows(BatchNormGeometry g, float[] x, float[] gamma, float[] beta, float eps,
-                                            float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
+    private static void forwardTrainingRows(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
+                                            float eps, float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
         int n = g.n(), ch = g.channels();
         double m = n;
         par.parallelFor(ch, rowGrain(g), (lo, hi) -> {
@@ -151,6 +160,9 @@ final class BatchNormKernels {
                 for (int k = 0; k < w; k++) {
                     y[o + k] = (x[o + k] - saveMean[lo + k]) * scale[k] + shift[k];
                 }
+                if (a != Activation.IDENTITY) {
+                    ActivationKernels.range(a, y, y, o, o + w);
+                }
             }
         });
     }
@@ -159,12 +171,20 @@ final class BatchNormKernels {
      * {@link #backward} for one value per channel and sample: the same sums and the same dx formula, row by row over
      * a block of channels.
      */
-    private static void backwardRows(BatchNormGeometry g, float[] x, float[] dy, float[] gamma, float[] saveMean,
-                                     float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
+    private static void backwardRows(BatchNormGeometry g, Activation a, float[] x, float[] y, float[] dyIn,
+                                     float[] gamma, float[] saveMean, float[] saveInvStd, float[] dx, float[] dGamma,
+                                     float[] dBeta, Parallel par) {
         int n = g.n(), ch = g.channels();
         double m = n;
+        // through an activation, dy times its derivative goes to dx (or a scratch copy) first, and is read from there
+        float[] dy = a == Activation.IDENTITY ? dyIn : dx != null ? dx : new float[dyIn.length];
         par.parallelFor(ch, rowGrain(g), (lo, hi) -> {
             int w = hi - lo;
+            if (a != Activation.IDENTITY) {
+                for (int i = 0; i < n; i++) {
+                    ActivationKernels.backwardRange(a, y, dyIn, dy, i * ch + lo, i * ch + hi);
+                }
+            }
             double[] sdy = new double[w];
             double[] sdyx = new double[w];
             for (int i = 0; i < n; i++) {
@@ -232,29 +252,59 @@ final class BatchNormKernels {
         return Math.max(16, (int) Math.min(Integer.MAX_VALUE, 16384L / Math.max(1, g.n())));
     }
 
-    /** {@code y = (x - mean) * scale + b} over channel {@code c}. */
-    private static void normalise(float[] x, float[] y, int n, int ch, int sp, int c, float mean, float scale, float b) {
+    /** {@code y = a((x - mean) * scale + b)} over channel {@code c}. */
+    private static void normalise(Activation a, float[] x, float[] y, int n, int ch, int sp, int c, float mean,
+                                  float scale, float b) {
         for (int i = 0; i < n; i++) {
             int o = (i * ch + c) * sp;
+            if (a == Activation.RELU) {
+                for (int j = 0; j < sp; j++) {
+                    y[o + j] = Math.max((x[o + j] - mean) * scale + b, 0f);
+                }
+                continue;
+            }
             for (int j = 0; j < sp; j++) {
                 y[o + j] = (x[o + j] - mean) * scale + b;
+            }
+            if (a != Activation.IDENTITY) {
+                ActivationKernels.range(a, y, y, o, o + sp);
             }
         }
     }
 
     static void backward(BatchNormGeometry g, float[] x, float[] dy, float[] gamma, float[] saveMean,
                          float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
+        backward(g, Activation.IDENTITY, x, null, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+    }
+
+    /**
+     * Backward of {@link #forwardTraining} with the activation {@code a} after it ({@code y} its output, unread for
+     * {@link Activation#IDENTITY}): each row of {@code dy} goes through the activation's derivative into {@code dx}
+     * (a scratch array when dx is not wanted) and is summed from there while it is in cache; the dx pass then reads
+     * it back in place. The values, bit for bit, of the activation's backward and then the batch norm's.
+     */
+    static void backward(BatchNormGeometry g, Activation a, float[] x, float[] y, float[] dyIn, float[] gamma,
+                         float[] saveMean, float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta,
+                         Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         double m = (double) n * sp;
         if (sp == 1) {
-            backwardRows(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+            backwardRows(g, a, x, y, dyIn, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
             return;
         }
+        boolean through = a != Activation.IDENTITY;
+        float[] dy = !through ? dyIn : dx != null ? dx : new float[dyIn.length];
         par.parallelFor(ch, grain(g), (lo, hi) -> {
             float[] coefficients = new float[3];
             for (int c = lo; c < hi; c++) {
                 float mean = saveMean[c];
                 double sdy = 0, sdyx = 0;
+                if (through) {
+                    for (int i = 0; i < n; i++) {
+                        int o = (i * ch + c) * sp;
+                        ActivationKernels.backwardRange(a, y, dyIn, dy, o, o + sp);
+                    }
+                }
                 if (SimdSupport.ENABLED && sp >= VectorSgemm.L) {
                     double[] acc = VectorBatchNorm.backwardSums(dy, x, n, ch, sp, c, mean);
                     sdy = acc[0];

@@ -439,6 +439,24 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void batchNormActivationForwardTraining(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma,
+                                                   Buffer beta, float eps, Buffer y, Buffer saveMean,
+                                                   Buffer saveInvStd) {
+        check.batchNormActivationForwardTraining(g, a, x, gamma, beta, eps, y, saveMean, saveInvStd);
+        BatchNormKernels.forwardTraining(g, a, arr(x), arr(gamma), arr(beta), eps, arr(y), arr(saveMean),
+                arr(saveInvStd), par);
+    }
+
+    @Override
+    public void batchNormActivationBackward(BatchNormGeometry g, Activation a, Buffer x, Buffer y, Buffer dy,
+                                            Buffer gamma, Buffer saveMean, Buffer saveInvStd, Buffer dx,
+                                            Buffer dGamma, Buffer dBeta) {
+        check.batchNormActivationBackward(g, a, x, y, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
+        BatchNormKernels.backward(g, a, arr(x), arr(y), arr(dy), arr(gamma), arr(saveMean), arr(saveInvStd), arr(dx),
+                arr(dGamma), arr(dBeta), par);
+    }
+
+    @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
                                             double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
                                             Buffer skipped) {
@@ -531,6 +549,12 @@ public final class CpuBackend implements Backend {
     public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
         check.biasActivation(a, outer, channels, inner, x, bias, y);
         ActivationKernels.biasActivation(a, outer, channels, inner, arr(x), arr(bias), arr(y), par);
+    }
+
+    @Override
+    public void addActivation(Activation a, Buffer x1, Buffer x2, Buffer y, long n) {
+        check.addActivation(a, x1, x2, y, n);
+        ActivationKernels.addActivation(a, arr(x1), arr(x2), arr(y), (int) n, par);
     }
 
     @Override
