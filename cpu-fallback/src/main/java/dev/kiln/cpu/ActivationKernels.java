@@ -141,6 +141,10 @@ final class ActivationKernels {
                 }
             }
             case RELU -> {
+                if (SimdSupport.ENABLED) {
+                    VectorActivation.reluBackward(y, dy, dx, lo, hi);
+                    return;
+                }
                 // dy where y > 0, else +0, without a branch (it would mispredict on half of the elements): the
                 // mask is all ones exactly when y's bits are those of a float in (0, +inf]
                 for (int i = lo; i < hi; i++) {

@@ -171,20 +171,12 @@ final class BatchNormKernels {
      * {@link #backward} for one value per channel and sample: the same sums and the same dx formula, row by row over
      * a block of channels.
      */
-    private static void backwardRows(BatchNormGeometry g, Activation a, float[] x, float[] y, float[] dyIn,
-                                     float[] gamma, float[] saveMean, float[] saveInvStd, float[] dx, float[] dGamma,
-                                     float[] dBeta, Parallel par) {
+    private static void backwardRows(BatchNormGeometry g, float[] x, float[] dy, float[] gamma, float[] saveMean,
+                                     float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
         int n = g.n(), ch = g.channels();
         double m = n;
-        // through an activation, dy times its derivative goes to dx (or a scratch copy) first, and is read from there
-        float[] dy = a == Activation.IDENTITY ? dyIn : dx != null ? dx : new float[dyIn.length];
         par.parallelFor(ch, rowGrain(g), (lo, hi) -> {
             int w = hi - lo;
-            if (a != Activation.IDENTITY) {
-                for (int i = 0; i < n; i++) {
-                    ActivationKernels.backwardRange(a, y, dyIn, dy, i * ch + lo, i * ch + hi);
-                }
-            }
             double[] sdy = new double[w];
             double[] sdyx = new double[w];
             for (int i = 0; i < n; i++) {
@@ -272,39 +264,39 @@ final class BatchNormKernels {
         }
     }
 
-    static void backward(BatchNormGeometry g, float[] x, float[] dy, float[] gamma, float[] saveMean,
-                         float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
-        backward(g, Activation.IDENTITY, x, null, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
-    }
-
     /**
-     * Backward of {@link #forwardTraining} with the activation {@code a} after it ({@code y} its output, unread for
-     * {@link Activation#IDENTITY}): each row of {@code dy} goes through the activation's derivative into {@code dx}
-     * (a scratch array when dx is not wanted) and is summed from there while it is in cache; the dx pass then reads
-     * it back in place. The values, bit for bit, of the activation's backward and then the batch norm's.
+     * Backward of {@link #forwardTraining} with the activation {@code a} after it ({@code y} its output): dy through
+     * the activation's derivative into {@code dx} (a scratch array when dx is not wanted), then the batch norm's
+     * backward from there, in place. The values, bit for bit, of the two backward kernels in turn, without the
+     * intermediate gradient tensor. (Taking each row through the derivative inside the sums pass, while it is in
+     * cache, measured slower on JDK 17: both passes are memory-bound and the row-wise loop compiles worse.)
      */
-    static void backward(BatchNormGeometry g, Activation a, float[] x, float[] y, float[] dyIn, float[] gamma,
+    static void backward(BatchNormGeometry g, Activation a, float[] x, float[] y, float[] dy, float[] gamma,
                          float[] saveMean, float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta,
                          Parallel par) {
+        if (a == Activation.IDENTITY) {
+            backward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+            return;
+        }
+        float[] through = dx != null ? dx : new float[dy.length];
+        ActivationKernels.backward(a, null, y, dy, through, (int) g.length(), par);
+        backward(g, x, through, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+    }
+
+    /** {@code dx} may be {@code dy} (each value is read before it is overwritten). */
+    static void backward(BatchNormGeometry g, float[] x, float[] dy, float[] gamma, float[] saveMean,
+                         float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         double m = (double) n * sp;
         if (sp == 1) {
-            backwardRows(g, a, x, y, dyIn, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+            backwardRows(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
             return;
         }
-        boolean through = a != Activation.IDENTITY;
-        float[] dy = !through ? dyIn : dx != null ? dx : new float[dyIn.length];
         par.parallelFor(ch, grain(g), (lo, hi) -> {
             float[] coefficients = new float[3];
             for (int c = lo; c < hi; c++) {
                 float mean = saveMean[c];
                 double sdy = 0, sdyx = 0;
-                if (through) {
-                    for (int i = 0; i < n; i++) {
-                        int o = (i * ch + c) * sp;
-                        ActivationKernels.backwardRange(a, y, dyIn, dy, o, o + sp);
-                    }
-                }
                 if (SimdSupport.ENABLED && sp >= VectorSgemm.L) {
                     double[] acc = VectorBatchNorm.backwardSums(dy, x, n, ch, sp, c, mean);
                     sdy = acc[0];
