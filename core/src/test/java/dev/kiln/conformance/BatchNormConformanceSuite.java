@@ -59,6 +59,7 @@ public class BatchNormConformanceSuite extends ConformanceSuite {
     static final BatchNormGeometry[] BNS = {
         new BatchNormGeometry(64, 6, 28 * 28),  // LeNet BN2d (64,6,28,28)
         new BatchNormGeometry(64, 120, 1),      // LeNet BN1d (64,120)
+        new BatchNormGeometry(8, 5, 7 * 7),     // ResNet layer3's 7x7 planes: short rows, vectors and a tail
         new BatchNormGeometry(2, 3, 5),
         new BatchNormGeometry(2, 1, 1),         // C=1, m=2 (smallest with an unbiased variance)
         new BatchNormGeometry(1, 2, 9),         // batch 1, statistics over space

@@ -114,6 +114,10 @@ final class BatchNormKernels {
                 for (int c = 0; c < ch; c++) {
                     int o = (i * ch + c) * sp;
                     float m = mean[c], sc = scale[c], b = shift[c];
+                    if (vectorRows(sp)) {
+                        VectorBatchNorm.normaliseRow(x, y, o, sp, m, sc, b, false);
+                        continue;
+                    }
                     for (int j = 0; j < sp; j++) {
                         y[o + j] = (x[o + j] - m) * sc + b;
                     }
@@ -247,8 +251,13 @@ final class BatchNormKernels {
     /** {@code y = a((x - mean) * scale + b)} over channel {@code c}. */
     private static void normalise(Activation a, float[] x, float[] y, int n, int ch, int sp, int c, float mean,
                                   float scale, float b) {
+        boolean vector = vectorRows(sp);
         for (int i = 0; i < n; i++) {
             int o = (i * ch + c) * sp;
+            if (vector && (a == Activation.RELU || a == Activation.IDENTITY)) {
+                VectorBatchNorm.normaliseRow(x, y, o, sp, mean, scale, b, a == Activation.RELU);
+                continue;
+            }
             if (a == Activation.RELU) {
                 for (int j = 0; j < sp; j++) {
                     y[o + j] = Math.max((x[o + j] - mean) * scale + b, 0f);
@@ -315,6 +324,10 @@ final class BatchNormKernels {
                     float k1 = coefficients[0], k2 = coefficients[1], k3 = coefficients[2];
                     for (int i = 0; i < n; i++) {
                         int o = (i * ch + c) * sp;
+                        if (vectorRows(sp)) {
+                            VectorBatchNorm.dxRow(x, dy, dx, o, sp, mean, k1, k2, k3);
+                            continue;
+                        }
                         for (int j = 0; j < sp; j++) {
                             dx[o + j] = k1 * dy[o + j] + (k2 * (x[o + j] - mean) + k3);
                         }
@@ -339,6 +352,17 @@ final class BatchNormKernels {
             runningVar[c] = (float) ((1.0 - factor) * runningVar[c] + factor * varUnbiased);
         }
     }
+
+    /**
+     * Whether rows of {@code sp} values take the vector row loops of {@link VectorBatchNorm}: rows of at least one
+     * vector and shorter than {@value #SHORT_ROW} values (ResNet's 7x7 planes), which a compiled scalar loop tuned on
+     * long rows runs largely in its scalar pre- and post-loops; longer rows stay with C2's own vector loop.
+     */
+    private static boolean vectorRows(int sp) {
+        return SimdSupport.ENABLED && sp >= VectorSgemm.L && sp < SHORT_ROW;
+    }
+
+    static final int SHORT_ROW = 128;
 
     private static int grain(BatchNormGeometry g) {
         long perChannel = g.valuesPerChannel();
