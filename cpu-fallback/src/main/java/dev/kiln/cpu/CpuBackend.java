@@ -380,6 +380,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
         check.conv2dForward(g, x, w, bias, y);
+        if (DepthwiseConvKernels.applies(g)) {
+            DepthwiseConvKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par);
+            return;
+        }
         if (g.groups() > 1) {
             GroupedConvKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par);
             return;
@@ -390,6 +394,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
         check.conv2dBackwardData(g, w, dy, dx);
+        if (DepthwiseConvKernels.applies(g)) {
+            DepthwiseConvKernels.backwardData(g, arr(w), arr(dy), arr(dx), par);
+            return;
+        }
         if (g.groups() > 1) {
             GroupedConvKernels.backwardData(g, arr(w), arr(dy), arr(dx), par);
             return;
@@ -400,6 +408,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
         check.conv2dBackwardWeight(g, x, dy, dw);
+        if (DepthwiseConvKernels.applies(g)) {
+            DepthwiseConvKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par);
+            return;
+        }
         if (g.groups() > 1) {
             GroupedConvKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par);
             return;
