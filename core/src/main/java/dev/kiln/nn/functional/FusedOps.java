@@ -15,7 +15,7 @@ import java.util.Locale;
  * instead of two or three). {@link #batchNormActivation} and {@link #linearActivation} are inference-only: their
  * results carry no gradient function, and callers use them only when {@link Tensor#recordsGrad} is false.
  * {@link #addActivation} records its backward (training-mode batch norm with an activation is
- * {@link BatchNormOp#batchNormActivation}).
+ * {@link BatchNormOp#batchNormActivationTraining}).
  */
 public final class FusedOps {
 
