@@ -191,8 +191,8 @@ public interface Backend extends AutoCloseable {
     /**
      * Backward of {@link #batchNormActivationForwardTraining} from its input {@code x}, its output {@code y} and the
      * saved statistics: {@code dy} goes through the activation's derivative (taken from {@code y}, as every declared
-     * activation's can be) and then through the batch norm in the same pass, bitwise what {@link #activationBackward}
-     * followed by {@link #batchNormBackward} gives. {@code gamma} nullable (treated as 1); {@code dx}, {@code dGamma},
+     * activation's can be) and then through the batch norm in one call, without an intermediate gradient buffer the
+     * caller allocates, bitwise what {@link #activationBackward} followed by {@link #batchNormBackward} gives. {@code gamma} nullable (treated as 1); {@code dx}, {@code dGamma},
      * {@code dBeta} nullable (not wanted); outputs are overwritten.
      */
     void batchNormActivationBackward(BatchNormGeometry g, Activation a, Buffer x, Buffer y, Buffer dy,
