@@ -66,9 +66,10 @@ public final class BatchNormOp {
     /**
      * Training-mode batch norm with the batch's statistics, then {@code activation}, in one backend op each way
      * ({@code batchNormActivationForwardTraining} / {@code batchNormActivationBackward}): bitwise
-     * {@code batchNorm(...).activation(activation)}, with one tensor fewer saved for the backward pass (the output,
-     * from which the activation's derivative is taken, instead of the normalised values). Running statistics are
-     * updated as {@link #batchNorm} does, when {@code runningMean} and {@code runningVar} are non-null.
+     * {@code batchNorm(...).activation(activation)}, without the normalised values as a tensor of their own in either
+     * direction; the backward reads the input and the output, from which the activation's derivative is taken.
+     * Running statistics are updated as {@link #batchNorm} does, when {@code runningMean} and {@code runningVar} are
+     * non-null.
      */
     public static Tensor batchNormActivationTraining(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight,
                                                      Tensor bias, double updateFactor, float eps, Tensor skipCounter,
