@@ -178,6 +178,28 @@ public interface Backend extends AutoCloseable {
                            Buffer saveInvStd, @Nullable Buffer dx, @Nullable Buffer dGamma, @Nullable Buffer dBeta);
 
     /**
+     * Training-mode batch norm then the activation {@code a}, in one pass over memory:
+     * {@code y = a(batchNormForwardTraining(x))}, bitwise what {@link #batchNormForwardTraining} followed by
+     * {@link #activationForward} gives, with the same saved {@code mean} and {@code invStd} (from which
+     * {@link #batchNormUpdateRunningStats} updates the running statistics, inside a training step at its commit).
+     * {@code gamma} and {@code beta} are nullable.
+     */
+    void batchNormActivationForwardTraining(BatchNormGeometry g, Activation a, Buffer x, @Nullable Buffer gamma,
+                                            @Nullable Buffer beta, float eps, Buffer y, Buffer saveMean,
+                                            Buffer saveInvStd);
+
+    /**
+     * Backward of {@link #batchNormActivationForwardTraining} from its input {@code x}, its output {@code y} and the
+     * saved statistics: {@code dy} goes through the activation's derivative (taken from {@code y}, as every declared
+     * activation's can be) and then through the batch norm in one call, without an intermediate gradient buffer the
+     * caller allocates, bitwise what {@link #activationBackward} followed by {@link #batchNormBackward} gives. {@code gamma} nullable (treated as 1); {@code dx}, {@code dGamma},
+     * {@code dBeta} nullable (not wanted); outputs are overwritten.
+     */
+    void batchNormActivationBackward(BatchNormGeometry g, Activation a, Buffer x, Buffer y, Buffer dy,
+                                     @Nullable Buffer gamma, Buffer saveMean, Buffer saveInvStd, @Nullable Buffer dx,
+                                     @Nullable Buffer dGamma, @Nullable Buffer dBeta);
+
+    /**
      * PyTorch's running-statistics update from a training forward's saved statistics:
      * {@code var_unbiased = (1/invStd^2 - eps) * m/(m-1)} with {@code m = n * spatial}, then
      * {@code runningMean = (1-factor) * runningMean + factor * mean} and likewise for {@code runningVar}.
@@ -240,6 +262,13 @@ public interface Backend extends AutoCloseable {
      * pass both. {@code dx} may be {@code dy}.
      */
     void activationBackward(Activation a, Buffer x, Buffer y, Buffer dy, Buffer dx, long n);
+
+    /**
+     * {@code y[i] = a(x1[i] + x2[i])} for {@code i < n} (a residual sum and its activation), bitwise {@link #binary}
+     * {@code ADD} on equal shapes followed by {@link #activationForward}. {@code y} may be {@code x1} or {@code x2}.
+     * Its backward is {@link #activationBackward} from {@code y}, whose {@code dx} is the gradient of both inputs.
+     */
+    void addActivation(Activation a, Buffer x1, Buffer x2, Buffer y, long n);
 
     /**
      * Viewing {@code x} and {@code y} as {@code (outer, channels, inner)}: {@code y = a(x + bias[channel])}, the bias and

@@ -236,6 +236,43 @@ public final class BackendChecks {
         }
     }
 
+    public void batchNormActivationForwardTraining(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma,
+                                                   Buffer beta, float eps, Buffer y, Buffer saveMean,
+                                                   Buffer saveInvStd) {
+        String op = "batchNormActivationForwardTraining";
+        required(op, "activation", a);
+        required(op, "geometry", g);
+        int c = g.channels();
+        buffers(op, g.length(), "x", x, "y", y);
+        affine(op, c, gamma, beta);
+        buffers(op, c, "saveMean", saveMean, "saveInvStd", saveInvStd);
+        distinct(op, "y", y, "x", x, "gamma", gamma, "beta", beta, "saveMean", saveMean, "saveInvStd", saveInvStd);
+        distinct(op, "saveMean", saveMean, "x", x, "gamma", gamma, "beta", beta, "saveInvStd", saveInvStd);
+        distinct(op, "saveInvStd", saveInvStd, "x", x, "gamma", gamma, "beta", beta);
+    }
+
+    public void batchNormActivationBackward(BatchNormGeometry g, Activation a, Buffer x, Buffer y, Buffer dy,
+                                            Buffer gamma, Buffer saveMean, Buffer saveInvStd, Buffer dx,
+                                            Buffer dGamma, Buffer dBeta) {
+        String op = "batchNormActivationBackward";
+        required(op, "activation", a);
+        required(op, "geometry", g);
+        int c = g.channels();
+        buffers(op, g.length(), "x", x, "y", y, "dy", dy);
+        optional(op, "gamma", gamma, c);
+        buffers(op, c, "saveMean", saveMean, "saveInvStd", saveInvStd);
+        optional(op, "dx", dx, g.length());
+        optional(op, "dGamma", dGamma, c);
+        optional(op, "dBeta", dBeta, c);
+        Object[] inputs = {"x", x, "y", y, "dy", dy, "gamma", gamma, "saveMean", saveMean, "saveInvStd", saveInvStd};
+        distinct(op, "dx", dx, inputs);
+        distinct(op, "dGamma", dGamma, inputs);
+        distinct(op, "dBeta", dBeta, inputs);
+        if (dGamma != null && (dGamma == dx || dGamma == dBeta) || dx != null && dx == dBeta) {
+            throw new IllegalArgumentException(op + ": dx, dGamma and dBeta must be distinct buffers");
+        }
+    }
+
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
                                             double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
                                             Buffer skipped) {
@@ -317,6 +354,13 @@ public final class BackendChecks {
         count(op, "n", n);
         buffers(op, n, "x", x, "y", y, "dy", dy, "dx", dx);
         distinct(op, "dx", dx, "x", x, "y", y);
+    }
+
+    public void addActivation(Activation a, Buffer x1, Buffer x2, Buffer y, long n) {
+        String op = "addActivation";
+        required(op, "activation", a);
+        count(op, "n", n);
+        buffers(op, n, "x1", x1, "x2", x2, "y", y);
     }
 
     public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {

@@ -1,5 +1,6 @@
 package dev.kiln.models;
 
+import dev.kiln.backend.Activation;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.Shapes;
@@ -11,6 +12,7 @@ import dev.kiln.nn.Identity;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.Sequential;
+import dev.kiln.nn.functional.FusedOps;
 
 /**
  * A small residual network for small images (MNIST, CIFAR): a 3×3 stem convolution to 16 channels, three stages of
@@ -95,19 +97,18 @@ public final class ResNet extends Module {
         return logits;
     }
 
-    /** {@code bn(conv(x))}, then ReLU if asked, each intermediate released as soon as the next op has read it. */
+    /**
+     * {@code bn(conv(x))}, then ReLU if asked, fused with the batch norm (training and eval alike); each intermediate
+     * released as soon as the next op has read it.
+     */
     static Tensor convBn(Conv2d conv, BatchNorm2d bn, Tensor x, boolean relu) {
         Tensor convolved = TensorScope.frame(() -> conv.forward(x));
-        Tensor normalised = TensorScope.frame(() -> bn.forward(convolved));
+        Tensor normalised = TensorScope.frame(() -> relu ? bn.forward(convolved, Activation.RELU)
+                : bn.forward(convolved));
         if (normalised != convolved) { // a folded batch norm passes its input through
             TensorScope.releaseIntermediate(convolved);
         }
-        if (!relu) {
-            return normalised;
-        }
-        Tensor activated = normalised.relu();
-        TensorScope.releaseIntermediate(normalised);
-        return activated;
+        return normalised;
     }
 
     /** (N, C, H, W) to (N, C): the mean over each channel's plane (PyTorch's {@code adaptive_avg_pool2d(x, 1)}). */
@@ -146,13 +147,11 @@ public final class ResNet extends Module {
             Tensor branch = convBn(conv2, bn2, hidden, false);
             TensorScope.releaseIntermediate(hidden);
             Tensor skip = shortcut.forward(x);
-            Tensor sum = branch.add(skip);
+            Tensor out = FusedOps.addActivation(branch, skip, Activation.RELU);
             TensorScope.releaseIntermediate(branch);
             if (skip != x) {
                 TensorScope.releaseIntermediate(skip);
             }
-            Tensor out = sum.relu();
-            TensorScope.releaseIntermediate(sum);
             return out;
         }
     }

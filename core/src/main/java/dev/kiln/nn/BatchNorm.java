@@ -5,6 +5,7 @@ import dev.kiln.core.Device;
 import dev.kiln.core.CaptureContext;
 import dev.kiln.core.Shapes;
 import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
 import dev.kiln.nn.functional.BatchNormOp;
 import dev.kiln.nn.functional.FusedOps;
 
@@ -118,6 +119,50 @@ public abstract class BatchNorm extends Module implements FusesActivation {
         Tensor rv = trackRunningStats && (isTraining() || !useBatchStats) ? buffer("running_var") : null;
         return BatchNormOp.batchNorm(input, rm, rv, parameter("weight"), parameter("bias"), useBatchStats, factor, eps,
                 skipCounter());
+    }
+
+    /**
+     * {@code activation(forward(input))}, fused where a backend op allows: in training mode with the batch's
+     * statistics one op each way ({@link BatchNormOp#batchNormActivationTraining}), in eval mode without gradients
+     * the inference op ({@link #forwardActivated}); otherwise the two in turn. Bitwise the values of the two in turn.
+     */
+    public Tensor forward(Tensor input, Activation activation) {
+        if (activation == null) {
+            throw new IllegalArgumentException(this + ": activation is null");
+        }
+        if (activation == Activation.IDENTITY) {
+            return forward(input);
+        }
+        Tensor fused = forwardActivated(input, activation);
+        if (fused != null) {
+            return fused;
+        }
+        if (isTraining() && !folded && localBatchStatistics()) {
+            int[] s = input.shape();
+            checkInput(s);
+            if (input.numel() / s[1] <= 1) {
+                throw new IllegalArgumentException(this + ": expected more than 1 value per channel when training, got input of shape "
+                        + Shapes.toString(s));
+            }
+            double factor = trackRunningStats ? countTrainingBatch(input.device()) : 0;
+            return BatchNormOp.batchNormActivationTraining(input, trackRunningStats ? buffer("running_mean") : null,
+                    trackRunningStats ? buffer("running_var") : null, parameter("weight"), parameter("bias"), factor,
+                    eps, skipCounter(), activation);
+        }
+        Tensor normalised = forward(input);
+        Tensor out = normalised.activation(activation);
+        if (normalised != input) {
+            TensorScope.releaseIntermediate(normalised);
+        }
+        return out;
+    }
+
+    /**
+     * Whether a training forward normalises with this layer's batch alone, so that {@link #forward(Tensor, Activation)}
+     * may fuse it with the activation (a synchronised batch norm across several members does not).
+     */
+    protected boolean localBatchStatistics() {
+        return true;
     }
 
     /**

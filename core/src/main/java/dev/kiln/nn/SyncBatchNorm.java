@@ -49,6 +49,11 @@ public final class SyncBatchNorm extends BatchNorm {
     }
 
     @Override
+    protected boolean localBatchStatistics() {
+        return collective.worldSize() == 1;
+    }
+
+    @Override
     public Tensor forward(Tensor input) {
         if (!isTraining() || collective.worldSize() == 1) {
             return super.forward(input);

@@ -155,4 +155,54 @@ public class ActivationConformanceSuite extends ConformanceSuite {
             assertClose(op + " in place", new int[] {n}, s.down(inPlace), y, tol);
         }
     }
+
+    static Stream<Arguments> addActivationCases() {
+        List<Arguments> l = new ArrayList<>();
+        for (Activation a : Activation.values()) {
+            for (int n : new int[] {0, 1, 7, 1000, 3 * 8192 + 5}) {
+                l.add(Arguments.of(a, n));
+            }
+        }
+        return l.stream();
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("addActivationCases")
+    @DisplayName("addActivation: a(x1 + x2), bitwise binary ADD then activationForward, also in place on either input")
+    void addActivation(Activation a, int n) {
+        Inputs in = new Inputs(2380 + a.ordinal() * 53 + n);
+        float[] x1 = in.uniform(n, -4, 4);
+        float[] x2 = in.uniform(n, -4, 4);
+        double[] z = new double[n];
+        for (int i = 0; i < n; i++) {
+            z[i] = (double) x1[i] + x2[i];
+        }
+        double[] y = Reference.activationForward(a, z);
+        // x1 + x2 rounds once (u |z|), carried through a slope of at most 1, plus the activation's relative error
+        double[] tol = new double[n];
+        for (int i = 0; i < n; i++) {
+            tol[i] = ATOL + RTOL * (Math.abs(y[i]) + Math.abs(z[i]));
+        }
+        String op = "addActivation " + a + " n=" + n;
+        int len = Math.max(n, 1);
+        try (Scope s = scope()) {
+            Buffer yb = s.out(len);
+            b.addActivation(a, s.in(x1), s.in(x2), yb, n);
+            float[] got = Arrays.copyOf(s.down(yb), n);
+            assertClose(op, new int[] {n}, got, y, tol);
+            s.assertInputsUnchanged(op);
+            Buffer sum = s.out(len);
+            Buffer unfused = s.out(len);
+            b.binary(BinaryOp.ADD, s.in(x1), new int[] {n}, s.in(x2), new int[] {n}, sum, new int[] {n});
+            b.activationForward(a, sum, unfused, n);
+            assertExact(op + " vs binary ADD then activationForward", new int[] {n}, got,
+                    Arrays.copyOf(s.down(unfused), n));
+            Buffer first = s.up(x1);
+            b.addActivation(a, first, s.in(x2), first, n);
+            assertExact(op + " in place on x1", new int[] {n}, Arrays.copyOf(s.down(first), n), got);
+            Buffer second = s.up(x2);
+            b.addActivation(a, s.in(x1), second, second, n);
+            assertExact(op + " in place on x2", new int[] {n}, Arrays.copyOf(s.down(second), n), got);
+        }
+    }
 }

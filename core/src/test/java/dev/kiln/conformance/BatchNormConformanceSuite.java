@@ -59,6 +59,7 @@ public class BatchNormConformanceSuite extends ConformanceSuite {
     static final BatchNormGeometry[] BNS = {
         new BatchNormGeometry(64, 6, 28 * 28),  // LeNet BN2d (64,6,28,28)
         new BatchNormGeometry(64, 120, 1),      // LeNet BN1d (64,120)
+        new BatchNormGeometry(8, 5, 7 * 7),     // ResNet layer3's 7x7 planes: short rows, vectors and a tail
         new BatchNormGeometry(2, 3, 5),
         new BatchNormGeometry(2, 1, 1),         // C=1, m=2 (smallest with an unbiased variance)
         new BatchNormGeometry(1, 2, 9),         // batch 1, statistics over space
@@ -234,6 +235,65 @@ public class BatchNormConformanceSuite extends ConformanceSuite {
                         Tolerance.sums(ref.dBeta().v(), ref.dBeta().abs(), m));
             }
             s.assertInputsUnchanged(op);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("bnBackwardCases")
+    @DisplayName("batchNormActivationForwardTraining and batchNormActivationBackward: bitwise the batch norm and each"
+            + " activation in turn (y, saved statistics, dx, dGamma, dBeta; null outputs)")
+    void batchNormActivationTraining(BatchNormGeometry g, boolean affine, String wanted) {
+        Inputs in = new Inputs(1750 + g.hashCode() + wanted.hashCode() + (affine ? 1 : 0));
+        float[] x = bnInput(in, g);
+        float[] dy = in.uniform((int) g.length(), -1, 1);
+        float[] gamma = in.uniform(g.channels(), 0.5, 2);
+        float[] beta = in.uniform(g.channels(), -1, 1);
+        boolean wantDx = !wanted.equals("params");
+        boolean wantParams = !wanted.equals("dx");
+        int[] shape = {g.n(), g.channels(), g.spatial()};
+        int[] perChannel = {g.channels()};
+        long n = g.length();
+        for (Activation a : Activation.values()) {
+            String op = "batchNormActivation " + a + " " + describe(g) + (affine ? " affine" : "");
+            try (Scope s = scope()) {
+                Buffer xb = s.in(x);
+                Buffer gb = affine ? s.in(gamma) : null;
+                Buffer bb = affine ? s.in(beta) : null;
+                Buffer dyb = s.in(dy);
+                // the ops in turn
+                Buffer z = s.out(n);
+                Buffer mean = s.out(g.channels());
+                Buffer invStd = s.out(g.channels());
+                Buffer yRef = s.out(n);
+                b.batchNormForwardTraining(g, xb, gb, bb, BN_EPS, z, mean, invStd);
+                b.activationForward(a, z, yRef, n);
+                Buffer dz = s.out(n);
+                b.activationBackward(a, z, yRef, dyb, dz, n);
+                Buffer dxRef = s.out(n);
+                Buffer dGammaRef = s.out(g.channels());
+                Buffer dBetaRef = s.out(g.channels());
+                b.batchNormBackward(g, xb, dz, gb, mean, invStd, dxRef, dGammaRef, dBetaRef);
+                // fused
+                Buffer y = s.out(n);
+                Buffer mean2 = s.out(g.channels());
+                Buffer invStd2 = s.out(g.channels());
+                b.batchNormActivationForwardTraining(g, a, xb, gb, bb, BN_EPS, y, mean2, invStd2);
+                assertExact(op + " y", shape, s.down(y), s.down(yRef));
+                assertExact(op + " saveMean", perChannel, s.down(mean2), s.down(mean));
+                assertExact(op + " saveInvStd", perChannel, s.down(invStd2), s.down(invStd));
+                Buffer dx = wantDx ? s.out(n) : null;
+                Buffer dGamma = wantParams ? s.out(g.channels()) : null;
+                Buffer dBeta = wantParams ? s.out(g.channels()) : null;
+                b.batchNormActivationBackward(g, a, xb, y, dyb, gb, mean2, invStd2, dx, dGamma, dBeta);
+                if (wantDx) {
+                    assertExact(op + " dx", shape, s.down(dx), s.down(dxRef));
+                }
+                if (wantParams) {
+                    assertExact(op + " dGamma", perChannel, s.down(dGamma), s.down(dGammaRef));
+                    assertExact(op + " dBeta", perChannel, s.down(dBeta), s.down(dBetaRef));
+                }
+                s.assertInputsUnchanged(op);
+            }
         }
     }
 

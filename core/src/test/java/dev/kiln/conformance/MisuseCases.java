@@ -91,6 +91,11 @@ final class MisuseCases {
                 be.allocate(c), be.allocate(c), be.allocate(c), be.allocate(c), 1e-5f, be.allocate(BG.length())});
         m.put("batchNormBackward", be -> new Object[] {BG, be.allocate(BG.length()), be.allocate(BG.length()),
                 be.allocate(c), be.allocate(c), be.allocate(c), be.allocate(BG.length()), be.allocate(c), be.allocate(c)});
+        m.put("batchNormActivationForwardTraining", be -> new Object[] {BG, Activation.RELU, be.allocate(BG.length()),
+                be.allocate(c), be.allocate(c), 1e-5f, be.allocate(BG.length()), be.allocate(c), be.allocate(c)});
+        m.put("batchNormActivationBackward", be -> new Object[] {BG, Activation.RELU, be.allocate(BG.length()),
+                be.allocate(BG.length()), be.allocate(BG.length()), be.allocate(c), be.allocate(c), be.allocate(c),
+                be.allocate(BG.length()), be.allocate(c), be.allocate(c)});
         m.put("batchNormUpdateRunningStats", be -> new Object[] {BG, be.allocate(c), be.allocate(c), 1e-5f, 0.1,
                 be.allocate(c), be.allocate(c), be.allocate(1), be.allocate(1)});
         m.put("avgPool2dForward", be -> new Object[] {PG, be.allocate(PG.inputLength()), be.allocate(PG.outputLength())});
@@ -109,6 +114,7 @@ final class MisuseCases {
         m.put("activationForward", be -> new Object[] {Activation.TANH, be.allocate(5), be.allocate(5), 5L});
         m.put("activationBackward", be -> new Object[] {Activation.TANH, be.allocate(5), be.allocate(5),
                 be.allocate(5), be.allocate(5), 5L});
+        m.put("addActivation", be -> new Object[] {Activation.RELU, be.allocate(5), be.allocate(5), be.allocate(5), 5L});
         m.put("biasActivation", be -> new Object[] {Activation.RELU, 2, 3, 4, be.allocate(24), be.allocate(3),
                 be.allocate(24)});
         m.put("softmaxForward", be -> new Object[] {2, 3, be.allocate(6), be.allocate(6)});

@@ -289,6 +289,55 @@ public class ModulesSuite extends DeviceSuite {
     }
 
     @Test
+    @DisplayName("batch norm with a fused ReLU (training and eval) and the fused residual add + ReLU give bit for bit the"
+            + " ops in turn: outputs, input and parameter gradients, running statistics")
+    void fusedBatchNormAndAddActivationsEqualTheOpsInTurn() {
+        Map<String, float[]> fused = batchNormAndAddSteps(true);
+        Map<String, float[]> inTurn = batchNormAndAddSteps(false);
+        assertEquals(inTurn.keySet(), fused.keySet());
+        for (String key : inTurn.keySet()) {
+            assertArrayEquals(inTurn.get(key), fused.get(key), key + " differs between the fused and the unfused ops");
+        }
+        // the ReLU did cut: some outputs are 0 and some positive, so the mask in the backward was exercised
+        float[] y = fused.get("train y");
+        assertTrue(java.util.stream.IntStream.range(0, y.length).anyMatch(i -> y[i] == 0f));
+        assertTrue(java.util.stream.IntStream.range(0, y.length).anyMatch(i -> y[i] > 0f));
+    }
+
+    private Map<String, float[]> batchNormAndAddSteps(boolean fused) {
+        Map<String, float[]> out = new java.util.TreeMap<>();
+        try (TensorScope scope = TensorScope.open(); BatchNorm2d bn = new BatchNorm2d(device(), 6)) {
+            bn.weight().copyFrom(randn(3, 6).toArray());
+            bn.bias().copyFrom(randn(4, 6).toArray());
+            for (int step = 0; step < 2; step++) {
+                Tensor x = randn(10 + step, 4, 6, 5, 5).requiresGrad(true);
+                Tensor skip = randn(20 + step, 4, 6, 5, 5).requiresGrad(true);
+                Tensor weights = randn(30 + step, 4, 6, 5, 5);
+                Tensor y = fused ? bn.forward(x, dev.kiln.backend.Activation.RELU) : bn.forward(x).relu();
+                Tensor z = fused ? dev.kiln.nn.functional.FusedOps.addActivation(y, skip, dev.kiln.backend.Activation.RELU)
+                        : y.add(skip).relu();
+                z.mul(weights).sum().backward();
+                out.put("train y", y.toArray());
+                out.put("step " + step + " z", z.toArray());
+                out.put("step " + step + " dx", x.grad().toArray());
+                out.put("step " + step + " dskip", skip.grad().toArray());
+                out.put("step " + step + " dweight", bn.weight().grad().toArray());
+                out.put("step " + step + " dbias", bn.bias().grad().toArray());
+                out.put("step " + step + " running_mean", bn.runningMean().toArray());
+                out.put("step " + step + " running_var", bn.runningVar().toArray());
+                bn.weight().zeroGrad();
+                bn.bias().zeroGrad();
+            }
+            bn.eval();
+            try (GradMode ignored = GradMode.noGrad()) {
+                Tensor x = randn(40, 4, 6, 5, 5);
+                out.put("eval y", (fused ? bn.forward(x, dev.kiln.backend.Activation.RELU) : bn.forward(x).relu()).toArray());
+            }
+        }
+        return out;
+    }
+
+    @Test
     @DisplayName("the ResNet's training step (SGD with two parameter groups) captured as a graph replays bit for bit like the eager step")
     void resnetGraphCapture() {
         boolean[] eagerGraphed = {false};

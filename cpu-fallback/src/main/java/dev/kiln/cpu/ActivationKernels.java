@@ -122,35 +122,63 @@ final class ActivationKernels {
     }
 
     static void backward(Activation a, float[] x, float[] y, float[] dy, float[] dx, int n, Parallel par) {
-        par.parallelFor(n, GRAIN, (lo, hi) -> {
-            switch (a) {
-                case IDENTITY -> System.arraycopy(dy, lo, dx, lo, hi - lo);
-                case SIGMOID -> {
-                    for (int i = lo; i < hi; i++) {
-                        float s = y[i];
-                        dx[i] = dy[i] * (s * (1f - s));
-                    }
-                }
-                case RELU -> {
-                    // dy where y > 0, else +0, without a branch (it would mispredict on half of the elements): the
-                    // mask is all ones exactly when y's bits are those of a float in (0, +inf]
-                    for (int i = lo; i < hi; i++) {
-                        int b = Float.floatToRawIntBits(y[i]);
-                        int mask = (-b & (b - 0x7F800001)) >> 31;
-                        dx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(dy[i]) & mask);
-                    }
-                }
-                case TANH -> {
-                    for (int i = lo; i < hi; i++) {
-                        float t = y[i];
-                        dx[i] = dy[i] * (1f - t * t);
-                    }
-                }
-                case RELU6 -> {
-                    for (int i = lo; i < hi; i++) dx[i] = y[i] <= 0f || y[i] >= 6f ? 0f : dy[i];
-                }
-                default -> throw new IllegalArgumentException("no CPU kernel for activation " + a);
+        par.parallelFor(n, GRAIN, (lo, hi) -> backwardRange(a, y, dy, dx, lo, hi));
+    }
+
+    /**
+     * {@code dx[i] = dy[i] * a'(.)} for {@code lo <= i < hi}, the derivative taken from the forward output {@code y};
+     * {@code dx} may be {@code dy}.
+     */
+    static void backwardRange(Activation a, float[] y, float[] dy, float[] dx, int lo, int hi) {
+        switch (a) {
+            case IDENTITY -> {
+                if (dx != dy) System.arraycopy(dy, lo, dx, lo, hi - lo);
             }
+            case SIGMOID -> {
+                for (int i = lo; i < hi; i++) {
+                    float s = y[i];
+                    dx[i] = dy[i] * (s * (1f - s));
+                }
+            }
+            case RELU -> {
+                if (SimdSupport.ENABLED) {
+                    VectorActivation.reluBackward(y, dy, dx, lo, hi);
+                    return;
+                }
+                // dy where y > 0, else +0, without a branch (it would mispredict on half of the elements): the
+                // mask is all ones exactly when y's bits are those of a float in (0, +inf]
+                for (int i = lo; i < hi; i++) {
+                    int b = Float.floatToRawIntBits(y[i]);
+                    int mask = (-b & (b - 0x7F800001)) >> 31;
+                    dx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(dy[i]) & mask);
+                }
+            }
+            case TANH -> {
+                for (int i = lo; i < hi; i++) {
+                    float t = y[i];
+                    dx[i] = dy[i] * (1f - t * t);
+                }
+            }
+            case RELU6 -> {
+                for (int i = lo; i < hi; i++) dx[i] = y[i] <= 0f || y[i] >= 6f ? 0f : dy[i];
+            }
+            default -> throw new IllegalArgumentException("no CPU kernel for activation " + a);
+        }
+    }
+
+    /** {@code y = a(x1 + x2)}, the sum rounded to float first as a separate add would; {@code y} may be an input. */
+    static void addActivation(Activation a, float[] x1, float[] x2, float[] y, int n, Parallel par) {
+        par.parallelFor(n, GRAIN, (lo, hi) -> {
+            if (a == Activation.RELU) {
+                for (int i = lo; i < hi; i++) {
+                    y[i] = Math.max(x1[i] + x2[i], 0f);
+                }
+                return;
+            }
+            for (int i = lo; i < hi; i++) {
+                y[i] = x1[i] + x2[i];
+            }
+            range(a, y, y, lo, hi);
         });
     }
 }

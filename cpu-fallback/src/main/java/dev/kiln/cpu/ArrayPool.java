@@ -8,8 +8,13 @@ import java.util.Arrays;
  * closed buffer drops its reference before its array is returned, so a stale buffer can never see new data.
  * Arrays handed out are zero-filled (as {@code allocate} promises).
  *
- * <p>Bounded in bytes ({@code maxBytes}) and in distinct lengths; what does not fit is left to the garbage
- * collector. Thread-safe (one lock; the critical sections are a few array operations).
+ * <p>Bounded in bytes ({@code maxBytes}) and in distinct lengths. When an array given back does not fit, arrays of a
+ * stale length (none taken or given back for {@link #STALE_AFTER} pool operations, the one used longest ago first)
+ * are dropped to the garbage collector to make room, so the lengths in use now stay pooled: without that, an eval pass
+ * at another batch size could fill the pool with its lengths and leave every later training step allocating its
+ * working set afresh. Lengths in recent use are not displaced: a pass whose working set exceeds the pool keeps what it
+ * has (displacing its own arrays would only trade one allocation for another). Thread-safe (one lock; the critical
+ * sections are a few array operations).
  */
 final class ArrayPool {
 
@@ -22,12 +27,25 @@ final class ArrayPool {
     private final int[] lengths = new int[MAX_SIZES];
     private final float[][][] stacks = new float[MAX_SIZES][][];
     private final int[] counts = new int[MAX_SIZES];
+    /** When each length was last taken or given back (a counter of pool operations). */
+    private final long[] lastUse = new long[MAX_SIZES];
+    private long clock;
     private int sizes;
     private long pooledBytes;
     private long hits, misses;
 
+    /** Pool operations after which an unused length may be displaced: several training steps of a large model. */
+    static final long STALE_AFTER = 4096;
+
+    private final long staleAfter;
+
     ArrayPool(long maxBytes) {
+        this(maxBytes, STALE_AFTER);
+    }
+
+    ArrayPool(long maxBytes, long staleAfter) {
         this.maxBytes = maxBytes;
+        this.staleAfter = staleAfter;
     }
 
     /** A zero-filled array of exactly {@code length} floats, reused when one is pooled. */
@@ -47,6 +65,9 @@ final class ArrayPool {
         }
         synchronized (this) {
             int s = find(length);
+            if (s >= 0) {
+                lastUse[s] = ++clock;
+            }
             if (s >= 0 && counts[s] > 0) {
                 float[][] st = stacks[s];
                 float[] a = st[--counts[s]];
@@ -67,20 +88,33 @@ final class ArrayPool {
             return;
         }
         synchronized (this) {
-            if (pooledBytes + 4L * length > maxBytes) {
+            int s = find(length);
+            if (s >= 0 && counts[s] == MAX_PER_SIZE) {
+                lastUse[s] = ++clock;
                 return;
             }
-            int s = find(length);
             if (s < 0) {
                 if (sizes == MAX_SIZES) {
-                    return;
+                    s = leastRecentlyUsed(-1); // its length's arrays go with the slot
+                    if (s < 0) {
+                        return;
+                    }
+                    pooledBytes -= 4L * lengths[s] * counts[s];
+                } else {
+                    s = sizes++;
                 }
-                s = sizes++;
                 lengths[s] = length;
                 stacks[s] = new float[4][];
+                counts[s] = 0;
             }
-            if (counts[s] == MAX_PER_SIZE) {
-                return;
+            lastUse[s] = ++clock;
+            while (pooledBytes + 4L * length > maxBytes) {
+                int v = leastRecentlyUsed(s);
+                if (v < 0) {
+                    return;
+                }
+                stacks[v][--counts[v]] = null;
+                pooledBytes -= 4L * lengths[v];
             }
             if (counts[s] == stacks[s].length) {
                 stacks[s] = Arrays.copyOf(stacks[s], Math.min(MAX_PER_SIZE, 2 * counts[s]));
@@ -88,6 +122,21 @@ final class ArrayPool {
             stacks[s][counts[s]++] = a;
             pooledBytes += 4L * length;
         }
+    }
+
+    /**
+     * The stale slot used longest ago, other than {@code keep}, holding arrays unless {@code keep} is -1 (a slot to
+     * reuse); -1 if none.
+     */
+    private int leastRecentlyUsed(int keep) {
+        int best = -1;
+        for (int i = 0; i < sizes; i++) {
+            if (i != keep && (keep < 0 || counts[i] > 0) && clock - lastUse[i] > staleAfter
+                    && (best < 0 || lastUse[i] < lastUse[best])) {
+                best = i;
+            }
+        }
+        return best;
     }
 
     private int find(int length) {

@@ -19,10 +19,19 @@ final class BatchNormKernels {
 
     static void forwardTraining(BatchNormGeometry g, float[] x, float[] gamma, float[] beta, float eps,
                                 float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
+        forwardTraining(g, Activation.IDENTITY, x, gamma, beta, eps, y, saveMean, saveInvStd, par);
+    }
+
+    /**
+     * Training batch norm, then the activation {@code a} over each channel's rows while they are in cache: the same
+     * values, bit for bit, as the batch norm and then the activation as a separate pass.
+     */
+    static void forwardTraining(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta, float eps,
+                                float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
         double m = (double) n * sp;
         if (sp == 1) {
-            forwardTrainingRows(g, x, gamma, beta, eps, y, saveMean, saveInvStd, par);
+            forwardTrainingRows(g, a, x, gamma, beta, eps, y, saveMean, saveInvStd, par);
             return;
         }
         par.parallelFor(ch, grain(g), (lo, hi) -> {
@@ -78,7 +87,7 @@ final class BatchNormKernels {
                 double gm = gamma == null ? 1.0 : gamma[c];
                 float scale = (float) (gm * invStd);
                 float b = beta == null ? 0f : beta[c];
-                normalise(x, y, n, ch, sp, c, saveMean[c], scale, b);
+                normalise(a, x, y, n, ch, sp, c, saveMean[c], scale, b);
             }
         });
     }
@@ -105,6 +114,10 @@ final class BatchNormKernels {
                 for (int c = 0; c < ch; c++) {
                     int o = (i * ch + c) * sp;
                     float m = mean[c], sc = scale[c], b = shift[c];
+                    if (vectorRows(sp)) {
+                        VectorBatchNorm.normaliseRow(x, y, o, sp, m, sc, b, false);
+                        continue;
+                    }
                     for (int j = 0; j < sp; j++) {
                         y[o + j] = (x[o + j] - m) * sc + b;
                     }
@@ -121,8 +134,8 @@ final class BatchNormKernels {
      * sums in the same order, but row by row over a block of channels, so the loops run along memory instead of with
      * a stride of C.
      */
-    private static void forwardTrainingRows(BatchNormGeometry g, float[] x, float[] gamma, float[] beta, float eps,
-                                            float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
+    private static void forwardTrainingRows(BatchNormGeometry g, Activation a, float[] x, float[] gamma, float[] beta,
+                                            float eps, float[] y, float[] saveMean, float[] saveInvStd, Parallel par) {
         int n = g.n(), ch = g.channels();
         double m = n;
         par.parallelFor(ch, rowGrain(g), (lo, hi) -> {
@@ -150,6 +163,9 @@ final class BatchNormKernels {
                 int o = i * ch + lo;
                 for (int k = 0; k < w; k++) {
                     y[o + k] = (x[o + k] - saveMean[lo + k]) * scale[k] + shift[k];
+                }
+                if (a != Activation.IDENTITY) {
+                    ActivationKernels.range(a, y, y, o, o + w);
                 }
             }
         });
@@ -232,16 +248,51 @@ final class BatchNormKernels {
         return Math.max(16, (int) Math.min(Integer.MAX_VALUE, 16384L / Math.max(1, g.n())));
     }
 
-    /** {@code y = (x - mean) * scale + b} over channel {@code c}. */
-    private static void normalise(float[] x, float[] y, int n, int ch, int sp, int c, float mean, float scale, float b) {
+    /** {@code y = a((x - mean) * scale + b)} over channel {@code c}. */
+    private static void normalise(Activation a, float[] x, float[] y, int n, int ch, int sp, int c, float mean,
+                                  float scale, float b) {
+        boolean vector = vectorRows(sp);
         for (int i = 0; i < n; i++) {
             int o = (i * ch + c) * sp;
+            if (vector && (a == Activation.RELU || a == Activation.IDENTITY)) {
+                VectorBatchNorm.normaliseRow(x, y, o, sp, mean, scale, b, a == Activation.RELU);
+                continue;
+            }
+            if (a == Activation.RELU) {
+                for (int j = 0; j < sp; j++) {
+                    y[o + j] = Math.max((x[o + j] - mean) * scale + b, 0f);
+                }
+                continue;
+            }
             for (int j = 0; j < sp; j++) {
                 y[o + j] = (x[o + j] - mean) * scale + b;
+            }
+            if (a != Activation.IDENTITY) {
+                ActivationKernels.range(a, y, y, o, o + sp);
             }
         }
     }
 
+    /**
+     * Backward of {@link #forwardTraining} with the activation {@code a} after it ({@code y} its output): dy through
+     * the activation's derivative into {@code dx} (a scratch array when dx is not wanted), then the batch norm's
+     * backward from there, in place. The values, bit for bit, of the two backward kernels in turn, without the
+     * intermediate gradient tensor. (Taking each row through the derivative inside the sums pass, while it is in
+     * cache, measured slower on JDK 17: both passes are memory-bound and the row-wise loop compiles worse.)
+     */
+    static void backward(BatchNormGeometry g, Activation a, float[] x, float[] y, float[] dy, float[] gamma,
+                         float[] saveMean, float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta,
+                         Parallel par) {
+        if (a == Activation.IDENTITY) {
+            backward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+            return;
+        }
+        float[] through = dx != null ? dx : new float[dy.length];
+        ActivationKernels.backward(a, null, y, dy, through, (int) g.length(), par);
+        backward(g, x, through, gamma, saveMean, saveInvStd, dx, dGamma, dBeta, par);
+    }
+
+    /** {@code dx} may be {@code dy} (each value is read before it is overwritten). */
     static void backward(BatchNormGeometry g, float[] x, float[] dy, float[] gamma, float[] saveMean,
                          float[] saveInvStd, float[] dx, float[] dGamma, float[] dBeta, Parallel par) {
         int n = g.n(), ch = g.channels(), sp = g.spatial();
@@ -273,6 +324,10 @@ final class BatchNormKernels {
                     float k1 = coefficients[0], k2 = coefficients[1], k3 = coefficients[2];
                     for (int i = 0; i < n; i++) {
                         int o = (i * ch + c) * sp;
+                        if (vectorRows(sp)) {
+                            VectorBatchNorm.dxRow(x, dy, dx, o, sp, mean, k1, k2, k3);
+                            continue;
+                        }
                         for (int j = 0; j < sp; j++) {
                             dx[o + j] = k1 * dy[o + j] + (k2 * (x[o + j] - mean) + k3);
                         }
@@ -297,6 +352,17 @@ final class BatchNormKernels {
             runningVar[c] = (float) ((1.0 - factor) * runningVar[c] + factor * varUnbiased);
         }
     }
+
+    /**
+     * Whether rows of {@code sp} values take the vector row loops of {@link VectorBatchNorm}: rows of at least one
+     * vector and shorter than {@value #SHORT_ROW} values (ResNet's 7x7 planes), which a compiled scalar loop tuned on
+     * long rows runs largely in its scalar pre- and post-loops; longer rows stay with C2's own vector loop.
+     */
+    private static boolean vectorRows(int sp) {
+        return SimdSupport.ENABLED && sp >= VectorSgemm.L && sp < SHORT_ROW;
+    }
+
+    static final int SHORT_ROW = 128;
 
     private static int grain(BatchNormGeometry g) {
         long perChannel = g.valuesPerChannel();

@@ -380,6 +380,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void conv2dForward(ConvGeometry g, Buffer x, Buffer w, Buffer bias, Buffer y) {
         check.conv2dForward(g, x, w, bias, y);
+        if (DepthwiseConvKernels.applies(g)) {
+            DepthwiseConvKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par);
+            return;
+        }
         if (g.groups() > 1) {
             GroupedConvKernels.forward(g, arr(x), arr(w), arr(bias), arr(y), par);
             return;
@@ -390,6 +394,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void conv2dBackwardData(ConvGeometry g, Buffer w, Buffer dy, Buffer dx) {
         check.conv2dBackwardData(g, w, dy, dx);
+        if (DepthwiseConvKernels.applies(g)) {
+            DepthwiseConvKernels.backwardData(g, arr(w), arr(dy), arr(dx), par);
+            return;
+        }
         if (g.groups() > 1) {
             GroupedConvKernels.backwardData(g, arr(w), arr(dy), arr(dx), par);
             return;
@@ -400,6 +408,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void conv2dBackwardWeight(ConvGeometry g, Buffer x, Buffer dy, Buffer dw) {
         check.conv2dBackwardWeight(g, x, dy, dw);
+        if (DepthwiseConvKernels.applies(g)) {
+            DepthwiseConvKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par);
+            return;
+        }
         if (g.groups() > 1) {
             GroupedConvKernels.backwardWeight(g, arr(x), arr(dy), arr(dw), par);
             return;
@@ -435,6 +447,24 @@ public final class CpuBackend implements Backend {
                                   Buffer saveMean, Buffer saveInvStd, Buffer dx, Buffer dGamma, Buffer dBeta) {
         check.batchNormBackward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
         BatchNormKernels.backward(g, arr(x), arr(dy), arr(gamma), arr(saveMean), arr(saveInvStd), arr(dx),
+                arr(dGamma), arr(dBeta), par);
+    }
+
+    @Override
+    public void batchNormActivationForwardTraining(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma,
+                                                   Buffer beta, float eps, Buffer y, Buffer saveMean,
+                                                   Buffer saveInvStd) {
+        check.batchNormActivationForwardTraining(g, a, x, gamma, beta, eps, y, saveMean, saveInvStd);
+        BatchNormKernels.forwardTraining(g, a, arr(x), arr(gamma), arr(beta), eps, arr(y), arr(saveMean),
+                arr(saveInvStd), par);
+    }
+
+    @Override
+    public void batchNormActivationBackward(BatchNormGeometry g, Activation a, Buffer x, Buffer y, Buffer dy,
+                                            Buffer gamma, Buffer saveMean, Buffer saveInvStd, Buffer dx,
+                                            Buffer dGamma, Buffer dBeta) {
+        check.batchNormActivationBackward(g, a, x, y, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
+        BatchNormKernels.backward(g, a, arr(x), arr(y), arr(dy), arr(gamma), arr(saveMean), arr(saveInvStd), arr(dx),
                 arr(dGamma), arr(dBeta), par);
     }
 
@@ -531,6 +561,12 @@ public final class CpuBackend implements Backend {
     public void biasActivation(Activation a, int outer, int channels, int inner, Buffer x, Buffer bias, Buffer y) {
         check.biasActivation(a, outer, channels, inner, x, bias, y);
         ActivationKernels.biasActivation(a, outer, channels, inner, arr(x), arr(bias), arr(y), par);
+    }
+
+    @Override
+    public void addActivation(Activation a, Buffer x1, Buffer x2, Buffer y, long n) {
+        check.addActivation(a, x1, x2, y, n);
+        ActivationKernels.addActivation(a, arr(x1), arr(x2), arr(y), (int) n, par);
     }
 
     @Override

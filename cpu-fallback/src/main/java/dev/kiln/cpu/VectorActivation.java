@@ -54,6 +54,22 @@ final class VectorActivation {
         }
     }
 
+    /**
+     * ReLU's backward from its output: {@code dy} where {@code y > 0} (+inf included, NaN not), else +0, the values of
+     * the scalar kernel's bit mask; {@code dx} may be {@code dy}.
+     */
+    static void reluBackward(float[] y, float[] dy, float[] dx, int lo, int hi) {
+        FloatVector zero = FloatVector.zero(S);
+        int i = lo;
+        for (int end = lo + S.loopBound(hi - lo); i < end; i += L) {
+            zero.blend(FloatVector.fromArray(S, dy, i), FloatVector.fromArray(S, y, i).compare(VectorOperators.GT, 0f))
+                    .intoArray(dx, i);
+        }
+        for (; i < hi; i++) {
+            dx[i] = y[i] > 0f ? dy[i] : 0f;
+        }
+    }
+
     private static FloatVector sigmoid(FloatVector v) {
         FloatVector e = expNonPositive(v.abs().neg().max(SUBNORMAL_BELOW));
         FloatVector pos = ONE.div(ONE.add(e));

@@ -89,6 +89,43 @@ final class VectorBatchNorm {
     }
 
     /**
+     * {@code y = (x - mean) * scale + b} over {@code sp} values from {@code o}, then {@code max(y, 0)} if {@code relu}
+     * ({@link Math#max}'s semantics, as the lanewise MAX): the scalar loop's arithmetic (no fused multiply-add) lane by
+     * lane. A fixed vector loop keeps short rows (ResNet's 7x7 planes) in vector code, where a compiled scalar loop
+     * tuned on long rows would run them in its scalar pre- and post-loops.
+     */
+    static void normaliseRow(float[] x, float[] y, int o, int sp, float mean, float scale, float b, boolean relu) {
+        int full = sp / L * L;
+        if (relu) {
+            for (int j = 0; j < full; j += L) {
+                FloatVector.fromArray(S, x, o + j).sub(mean).mul(scale).add(b).max(0f).intoArray(y, o + j);
+            }
+            for (int j = full; j < sp; j++) {
+                y[o + j] = Math.max((x[o + j] - mean) * scale + b, 0f);
+            }
+            return;
+        }
+        for (int j = 0; j < full; j += L) {
+            FloatVector.fromArray(S, x, o + j).sub(mean).mul(scale).add(b).intoArray(y, o + j);
+        }
+        for (int j = full; j < sp; j++) {
+            y[o + j] = (x[o + j] - mean) * scale + b;
+        }
+    }
+
+    /** Batch norm's {@code dx = k1 * dy + (k2 * (x - mean) + k3)} over one row, as {@link #normaliseRow}. */
+    static void dxRow(float[] x, float[] dy, float[] dx, int o, int sp, float mean, float k1, float k2, float k3) {
+        int full = sp / L * L;
+        for (int j = 0; j < full; j += L) {
+            FloatVector t = FloatVector.fromArray(S, x, o + j).sub(mean).mul(k2).add(k3);
+            FloatVector.fromArray(S, dy, o + j).mul(k1).add(t).intoArray(dx, o + j);
+        }
+        for (int j = full; j < sp; j++) {
+            dx[o + j] = k1 * dy[o + j] + (k2 * (x[o + j] - mean) + k3);
+        }
+    }
+
+    /**
      * {@code sum(x)} over channel c (a convolution's bias gradient), in float lanes flushed to double as above; row
      * tails shorter than a vector are summed in double.
      */

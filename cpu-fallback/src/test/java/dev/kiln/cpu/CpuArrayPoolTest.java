@@ -7,7 +7,9 @@ import org.junit.jupiter.api.Test;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -36,6 +38,41 @@ class CpuArrayPoolTest {
             assertThrows(IllegalArgumentException.class, () -> be.download(a, 0, out, 0, 20),
                     "a stale buffer never sees the new owner's data");
         }
+    }
+
+    @Test
+    void lengthsInUseDisplaceStaleOnesWhenThePoolIsFull() {
+        ArrayPool pool = new ArrayPool(4L * 1000 * 10, 20);
+        for (int i = 0; i < 10; i++) {
+            pool.give(new float[1000]); // an earlier pass's length fills the pool
+        }
+        assertEquals(4L * 1000 * 10, pool.pooledBytes());
+        pool.give(new float[700]);
+        assertNull(pool.takeDirty(700), "a length in recent use is not displaced");
+        for (int i = 0; i < 30; i++) {
+            pool.give(new float[16]); // other work goes on; the first length goes stale
+            pool.takeDirty(16);
+        }
+        // a step of another length: its arrays come back and must be there for the next step
+        float[][] step = new float[6][];
+        for (int round = 0; round < 3; round++) {
+            java.util.Set<float[]> previous = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            previous.addAll(java.util.Arrays.asList(step));
+            for (int i = 0; i < step.length; i++) {
+                float[] a = pool.takeDirty(700);
+                if (round > 0) {
+                    assertTrue(a != null && previous.contains(a),
+                            "round " + round + ": array " + i + " of the length in use is reused");
+                }
+                step[i] = a != null ? a : new float[700];
+            }
+            for (float[] a : step) {
+                pool.give(a);
+            }
+        }
+        assertTrue(pool.pooledBytes() <= 4L * 1000 * 10, "the bound holds: " + pool.pooledBytes());
+        assertTrue(pool.pooledBytes() >= 4L * 700 * 6, "the length in use is pooled: " + pool.pooledBytes());
+        assertNotNull(pool.takeDirty(1000), "the stale length keeps what still fits");
     }
 
     @Test

@@ -1,5 +1,8 @@
 package dev.kiln.cpu;
 
+import dev.kiln.backend.Activation;
+import dev.kiln.backend.BatchNormGeometry;
+import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Buffer;
 import dev.kiln.backend.ConvGeometry;
 import dev.kiln.core.Device;
@@ -416,5 +419,77 @@ class CpuSimdKernelsTest {
             }
         }
         return out;
+    }
+
+    /**
+     * The fused training kernels (batch norm then an activation, forward and backward; a sum then an activation) give
+     * bit for bit what the kernels they fuse give in turn, at 1 and 3 threads, on ResNet's batch-norm shapes (smaller
+     * batches), a row-wise BatchNorm1d shape and planes shorter than a vector; dx not wanted takes the scratch path.
+     */
+    @Test
+    void fusedBatchNormAndAddActivationsEqualTheKernelsInTurnAtOneAndThreeThreads() {
+        BatchNormGeometry[] shapes = {
+                new BatchNormGeometry(8, 16, 28 * 28), new BatchNormGeometry(8, 32, 14 * 14),
+                new BatchNormGeometry(8, 64, 7 * 7), new BatchNormGeometry(33, 40, 1), new BatchNormGeometry(5, 3, 3),
+        };
+        Generator gen = new Generator(11);
+        try (Parallel one = new Parallel(1); Parallel three = new Parallel(3)) {
+            for (BatchNormGeometry g : shapes) {
+                int n = (int) g.length();
+                int c = g.channels();
+                float[] x = new float[n];
+                float[] dy = new float[n];
+                float[] gamma = new float[c];
+                float[] beta = new float[c];
+                gen.fillUniform(x, -1f, 2f);
+                gen.fillUniform(dy, -1f, 1f);
+                gen.fillUniform(gamma, 0.5f, 2f);
+                gen.fillUniform(beta, -1f, 1f);
+                for (Activation a : new Activation[]{Activation.RELU, Activation.SIGMOID, Activation.RELU6}) {
+                    String what = a + " " + g + " (" + SimdSupport.describe() + " kernels)";
+                    float[] z = new float[n];
+                    float[] mean = new float[c];
+                    float[] invStd = new float[c];
+                    float[] y = new float[n];
+                    BatchNormKernels.forwardTraining(g, x, gamma, beta, 1e-5f, z, mean, invStd, one);
+                    ActivationKernels.forward(a, z, y, n, one);
+                    float[] dz = new float[n];
+                    ActivationKernels.backward(a, z, y, dy, dz, n, one);
+                    float[] dx = new float[n];
+                    float[] dGamma = new float[c];
+                    float[] dBeta = new float[c];
+                    BatchNormKernels.backward(g, x, dz, gamma, mean, invStd, dx, dGamma, dBeta, one);
+                    for (Parallel par : new Parallel[]{one, three}) {
+                        float[] fy = new float[n];
+                        float[] fMean = new float[c];
+                        float[] fInvStd = new float[c];
+                        BatchNormKernels.forwardTraining(g, a, x, gamma, beta, 1e-5f, fy, fMean, fInvStd, par);
+                        assertArrayEquals(y, fy, what + " y");
+                        assertArrayEquals(mean, fMean, what + " mean");
+                        assertArrayEquals(invStd, fInvStd, what + " invStd");
+                        float[] fdx = new float[n];
+                        float[] fdGamma = new float[c];
+                        float[] fdBeta = new float[c];
+                        BatchNormKernels.backward(g, a, x, fy, dy, gamma, fMean, fInvStd, fdx, fdGamma, fdBeta, par);
+                        assertArrayEquals(dx, fdx, what + " dx");
+                        assertArrayEquals(dGamma, fdGamma, what + " dGamma");
+                        assertArrayEquals(dBeta, fdBeta, what + " dBeta");
+                        float[] pdGamma = new float[c];
+                        float[] pdBeta = new float[c];
+                        BatchNormKernels.backward(g, a, x, fy, dy, gamma, fMean, fInvStd, null, pdGamma, pdBeta, par);
+                        assertArrayEquals(dGamma, pdGamma, what + " dGamma without dx");
+                        assertArrayEquals(dBeta, pdBeta, what + " dBeta without dx");
+                        float[] sum = new float[n];
+                        float[] act = new float[n];
+                        int[] shape = {n};
+                        ElementwiseKernels.binary(BinaryOp.ADD, x, shape, dy, shape, sum, shape, one);
+                        ActivationKernels.forward(a, sum, act, n, one);
+                        float[] fused = new float[n];
+                        ActivationKernels.addActivation(a, x, dy, fused, n, par);
+                        assertArrayEquals(act, fused, what + " addActivation");
+                    }
+                }
+            }
+        }
     }
 }

@@ -690,6 +690,35 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void batchNormActivationForwardTraining(BatchNormGeometry g, Activation a, Buffer x, Buffer gamma,
+                                                   Buffer beta, float eps, Buffer y, Buffer saveMean,
+                                                   Buffer saveInvStd) {
+        check.batchNormActivationForwardTraining(g, a, x, gamma, beta, eps, y, saveMean, saveInvStd);
+        // cuDNN's training forward, then the activation in place on the same stream
+        batchNormForwardTraining(g, x, gamma, beta, eps, y, saveMean, saveInvStd);
+        if (a != Activation.IDENTITY) {
+            activationForward(a, y, y, g.length());
+        }
+    }
+
+    @Override
+    public void batchNormActivationBackward(BatchNormGeometry g, Activation a, Buffer x, Buffer y, Buffer dy,
+                                            Buffer gamma, Buffer saveMean, Buffer saveInvStd, Buffer dx,
+                                            Buffer dGamma, Buffer dBeta) {
+        check.batchNormActivationBackward(g, a, x, y, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
+        if (a == Activation.IDENTITY) {
+            batchNormBackward(g, x, dy, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
+            return;
+        }
+        // dy through the activation's derivative into a temporary, then cuDNN's backward; the temporary goes back to
+        // the allocator in stream order, after the backward that reads it
+        try (Buffer through = allocateUninitialized(g.length())) {
+            activationBackward(a, y, y, dy, through, g.length());
+            batchNormBackward(g, x, through, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
+        }
+    }
+
+    @Override
     public void batchNormUpdateRunningStats(BatchNormGeometry g, Buffer saveMean, Buffer saveInvStd, float eps,
                                             double factor, Buffer runningMean, Buffer runningVar, Buffer guard,
                                             Buffer skipped) {
@@ -797,6 +826,14 @@ public final class CudaBackend implements Backend {
         long n = (long) outer * channels * inner;
         onStream(() -> kernels.launch("nn", "kiln_bias_activation", n, a.code(), n, channels, inner, ptr(x, "x", n),
                 ptr(bias, "bias", channels), ptr(y, "y", n), coded()));
+    }
+
+    @Override
+    public void addActivation(Activation a, Buffer x1, Buffer x2, Buffer y, long n) {
+        check.addActivation(a, x1, x2, y, n);
+        int[] shape = {(int) n};
+        binary(BinaryOp.ADD, x1, shape, x2, shape, y, shape);
+        activationForward(a, y, y, n);
     }
 
     @Override

@@ -64,7 +64,7 @@ class BenchLeNetCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
     java.nio.file.Path json;
 
-    @Option(names = "--profile", description = "Also print, per backend op, calls and host time per training step"
+    @Option(names = "--profile", description = "Also print, per backend op, calls and host time per training step and per inference batch"
             + " (time the host spends inside the call: checks, JNI, launch) over the timed rounds.")
     boolean profile;
 
@@ -103,7 +103,10 @@ class BenchLeNetCommand implements Callable<Integer> {
             row.put("step", r.stepMode);
             rows.add(row);
             if (r.profile != null) {
+                out.println("  training step:");
                 printProfile(out, r.profile, (long) rounds * steps, 1e3 * batch / r.trainImagesPerSecond);
+                out.println("  inference batch:");
+                printProfile(out, r.inferProfile, (long) rounds * steps, 1e3 * batch / r.inferImagesPerSecond);
             }
         }
         if (json != null) {
@@ -123,7 +126,7 @@ class BenchLeNetCommand implements Callable<Integer> {
     }
 
     record Result(double trainImagesPerSecond, double inferImagesPerSecond, double allocatedBytesPerStep, String stepMode,
-                  List<BackendProfile.OpStats> profile) {
+                  List<BackendProfile.OpStats> profile, List<BackendProfile.OpStats> inferProfile) {
     }
 
     private static void printProfile(PrintWriter out, List<BackendProfile.OpStats> ops, long steps, double msPerStep) {
@@ -210,6 +213,9 @@ class BenchLeNetCommand implements Callable<Integer> {
                 inferStep.run();
             }
             be.synchronize();
+            if (backendProfile != null) {
+                backendProfile.reset();
+            }
             double[] infer = new double[rounds];
             for (int r = 0; r < rounds; r++) {
                 long t0 = System.nanoTime();
@@ -220,7 +226,7 @@ class BenchLeNetCommand implements Callable<Integer> {
                 infer[r] = (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
             }
             return new Result(median(train), median(infer), (double) allocated / ((long) rounds * steps), mode,
-                    trainProfile);
+                    trainProfile, backendProfile == null ? null : backendProfile.snapshot());
         }
     }
 

@@ -35,52 +35,99 @@ public final class BatchNormOp {
      */
     public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                    boolean useBatchStats, double updateFactor, float eps, Tensor skipCounter) {
+        if (useBatchStats) {
+            return training(x, runningMean, runningVar, weight, bias, updateFactor, eps, skipCounter,
+                    Activation.IDENTITY);
+        }
         int[] s = x.shape();
         BatchNormGeometry g = geometry(s);
         Backend be = x.device().backend();
         Buffer y = be.allocateUninitialized(g.length());
         Buffer gamma = weight == null ? null : weight.buffer();
         Buffer beta = bias == null ? null : bias.buffer();
-        if (!useBatchStats) {
-            be.batchNormForwardInference(g, Activation.IDENTITY, x.buffer(), gamma, beta, runningMean.buffer(),
-                    runningVar.buffer(), eps, y);
-            return Tensor.fromOp("batch_norm", x.device(), y, s, dy -> {
-                // Eval mode: y = gamma * (x - m) * r + beta with fixed statistics, so the backward is element-wise.
-                Tensor invStd = runningVar.add(eps).sqrt().reciprocal();
-                Tensor scale = weight == null ? invStd : invStd.mul(weight);
-                int[] bshape = broadcastShape(s);
-                Tensor dx = x.requiresGrad() ? dy.mul(scale.reshape(bshape)) : null;
-                Tensor normalized = null;
-                if (weight != null && weight.requiresGrad()) {
-                    normalized = x.sub(runningMean.reshape(bshape)).mul(invStd.reshape(bshape));
-                }
-                Tensor dGamma = normalized == null ? null : reduceToChannels(dy.mul(normalized));
-                Tensor dBeta = bias != null && bias.requiresGrad() ? reduceToChannels(dy) : null;
-                return new Tensor[]{dx, null, null, dGamma, dBeta};
-            }, x, null, null, weight, bias).recordOpAttributes(java.util.Map.of("eps", eps, "batch_stats", false,
-                    "running_mean", runningMean, "running_var", runningVar));
+        be.batchNormForwardInference(g, Activation.IDENTITY, x.buffer(), gamma, beta, runningMean.buffer(),
+                runningVar.buffer(), eps, y);
+        return Tensor.fromOp("batch_norm", x.device(), y, s, dy -> {
+            // Eval mode: y = gamma * (x - m) * r + beta with fixed statistics, so the backward is element-wise.
+            Tensor invStd = runningVar.add(eps).sqrt().reciprocal();
+            Tensor scale = weight == null ? invStd : invStd.mul(weight);
+            int[] bshape = broadcastShape(s);
+            Tensor dx = x.requiresGrad() ? dy.mul(scale.reshape(bshape)) : null;
+            Tensor normalized = null;
+            if (weight != null && weight.requiresGrad()) {
+                normalized = x.sub(runningMean.reshape(bshape)).mul(invStd.reshape(bshape));
+            }
+            Tensor dGamma = normalized == null ? null : reduceToChannels(dy.mul(normalized));
+            Tensor dBeta = bias != null && bias.requiresGrad() ? reduceToChannels(dy) : null;
+            return new Tensor[]{dx, null, null, dGamma, dBeta};
+        }, x, null, null, weight, bias).recordOpAttributes(java.util.Map.of("eps", eps, "batch_stats", false,
+                "running_mean", runningMean, "running_var", runningVar));
+    }
+
+    /**
+     * Training-mode batch norm with the batch's statistics, then {@code activation}, in one backend op each way
+     * ({@code batchNormActivationForwardTraining} / {@code batchNormActivationBackward}): bitwise
+     * {@code batchNorm(...).activation(activation)}, without the normalised values as a tensor of their own in either
+     * direction; the backward reads the input and the output, from which the activation's derivative is taken.
+     * Running statistics are updated as {@link #batchNorm} does, when {@code runningMean} and {@code runningVar} are
+     * non-null.
+     */
+    public static Tensor batchNormActivationTraining(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight,
+                                                     Tensor bias, double updateFactor, float eps, Tensor skipCounter,
+                                                     Activation activation) {
+        if (activation == null) {
+            throw new IllegalArgumentException("batchNormActivationTraining: activation is null");
         }
+        return training(x, runningMean, runningVar, weight, bias, updateFactor, eps, skipCounter, activation);
+    }
+
+    private static Tensor training(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                   double updateFactor, float eps, Tensor skipCounter, Activation activation) {
+        int[] s = x.shape();
+        BatchNormGeometry g = geometry(s);
+        Backend be = x.device().backend();
+        Buffer y = be.allocateUninitialized(g.length());
+        Buffer gamma = weight == null ? null : weight.buffer();
+        Buffer beta = bias == null ? null : bias.buffer();
         Buffer saveMean = be.allocateUninitialized(g.channels());
         Buffer saveInvStd = be.allocateUninitialized(g.channels());
-        be.batchNormForwardTraining(g, x.buffer(), gamma, beta, eps, y, saveMean, saveInvStd);
+        boolean fused = activation != Activation.IDENTITY;
+        if (fused) {
+            be.batchNormActivationForwardTraining(g, activation, x.buffer(), gamma, beta, eps, y, saveMean, saveInvStd);
+        } else {
+            be.batchNormForwardTraining(g, x.buffer(), gamma, beta, eps, y, saveMean, saveInvStd);
+        }
         if (runningMean != null && runningVar != null) {
             updateRunningStats(g, saveMean, saveInvStd, eps, updateFactor, runningMean, runningVar, skipCounter);
         }
         Tensor mean = Tensor.wrap(x.device(), saveMean, g.channels());
         Tensor invStd = Tensor.wrap(x.device(), saveInvStd, g.channels());
-        return Tensor.fromOp("batch_norm", x.device(), y, s, dy -> {
+        Tensor[] output = new Tensor[1];
+        Tensor result = Tensor.fromOp(fused ? "batch_norm_" + activation.name().toLowerCase(java.util.Locale.ROOT)
+                : "batch_norm", x.device(), y, s, dy -> {
             Buffer dx = x.requiresGrad() ? be.allocateUninitialized(g.length()) : null;
             boolean wantGamma = weight != null && weight.requiresGrad();
             boolean wantBeta = bias != null && bias.requiresGrad();
             Buffer dGamma = wantGamma ? be.allocateUninitialized(g.channels()) : null;
             Buffer dBeta = wantBeta ? be.allocateUninitialized(g.channels()) : null;
-            be.batchNormBackward(g, x.buffer(), dy.buffer(), gamma, mean.buffer(), invStd.buffer(), dx, dGamma, dBeta);
+            if (fused) {
+                be.batchNormActivationBackward(g, activation, x.buffer(), output[0].buffer(), dy.buffer(), gamma,
+                        mean.buffer(), invStd.buffer(), dx, dGamma, dBeta);
+            } else {
+                be.batchNormBackward(g, x.buffer(), dy.buffer(), gamma, mean.buffer(), invStd.buffer(), dx, dGamma,
+                        dBeta);
+            }
             return new Tensor[]{
                     dx == null ? null : Tensor.wrap(x.device(), dx, s),
                     null, null,
                     dGamma == null ? null : Tensor.wrap(x.device(), dGamma, g.channels()),
                     dBeta == null ? null : Tensor.wrap(x.device(), dBeta, g.channels())};
         }, x, null, null, weight, bias).recordOpAttributes(java.util.Map.of("eps", eps, "batch_stats", true));
+        if (fused) {
+            result.saveOutputForBackward();
+        }
+        output[0] = result;
+        return result;
     }
 
     /**
