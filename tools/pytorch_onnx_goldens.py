@@ -13,7 +13,7 @@ Writes under onnx/src/test/resources/onnx/ (committed; CI has no PyTorch), read 
                            after a convolution folded into it (initializers named onnx::Conv_*)
   resnet-training.onnx     the same ResNet exported with TrainingMode.TRAINING: BatchNormalization with training_mode=1
   lenet-goldens.safetensors, resnet-goldens.safetensors
-                           input, labels, eval logits; for the ResNet also the training-mode forward of
+                           input, labels (as float32), eval logits; for the ResNet also the training-mode forward of
                            resnet-training.onnx's weights (logits and the running statistics it leaves); one SGD step
                            (model.train(), CrossEntropyLoss, SGD lr 0.1 momentum 0.9) on the input and labels from the
                            exported weights: the loss, every parameter and running statistic after it. Tensors of
@@ -201,7 +201,7 @@ def lenet():
     path = os.path.join(OUT, "lenet.onnx")
     export(model, x, path, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
     check_initializers_match(model, path)
-    out = {"input": x, "labels": labels}
+    out = {"input": x, "labels": labels.to(torch.float32)}
     with torch.no_grad():
         out["eval_logits"] = model(x)
     sgd_step(model, x, labels, out)
@@ -219,7 +219,7 @@ def resnet():
     export(model, x, path, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
     check_initializers_match(model, path)
     export(model, x, os.path.join(OUT, "resnet-folded.onnx"))
-    out = {"input": x, "labels": labels}
+    out = {"input": x, "labels": labels.to(torch.float32)}
     with torch.no_grad():
         out["eval_logits"] = model(x)
     sgd_step(model, x, labels, out)
