@@ -747,6 +747,10 @@ final class GraphBuilder {
     private void activation(NodeProto node, String where, Activation a) throws KilnFormatException {
         inputs(node, where, 1, 1);
         requireTensor(node, where, 0);
+        activationStep(node, where, a);
+    }
+
+    private void activationStep(NodeProto node, String where, Activation a) {
         ActivationLayer layer = new ActivationLayer(a);
         addStep(where, List.of(node.getInput(0)), List.of(node.getOutput(0)),
                 in -> new Object[]{layer.forward((Tensor) in[0])}, false);
@@ -769,7 +773,7 @@ final class GraphBuilder {
         }
         Activation fused = min != null && min == 0f ? (max == null ? Activation.RELU : max == 6f ? Activation.RELU6 : null) : null;
         if (fused != null) {
-            activation(node, where, fused);
+            activationStep(node, where, fused);
             return;
         }
         Float lo = min;
