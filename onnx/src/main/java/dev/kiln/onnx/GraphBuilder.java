@@ -382,7 +382,7 @@ final class GraphBuilder {
         } else if (op.equals("Gather")) {
             throw format(where, "Gather on a float tensor is not supported (only on shape vectors)");
         } else {
-            tensorStep(node, where, fn);
+            tensorStep(node, where, fn, 1);
         }
     }
 
@@ -453,7 +453,7 @@ final class GraphBuilder {
         if (host) {
             hostOrFold(node, where, fn);
         } else {
-            tensorStep(node, where, fn);
+            tensorStep(node, where, fn, op.equals("Reshape") ? 1 : Integer.MAX_VALUE);
         }
     }
 
@@ -517,21 +517,44 @@ final class GraphBuilder {
     }
 
     private void hostStep(NodeProto node, String where, OnnxModule.Op fn) {
-        addStep(where, node.getInputList(), node.getOutputList(), fn, true);
+        addStep(where, node.getInputList(), node.getOutputList(), fn, true, 0);
     }
 
-    /** A step on tensors: constant float inputs become device tensors uploaded once. */
+    /** A step on tensors: every input a float tensor (float constants uploaded once). */
     private void tensorStep(NodeProto node, String where, OnnxModule.Op fn) {
-        addStep(where, node.getInputList(), node.getOutputList(), fn, false);
+        tensorStep(node, where, fn, Integer.MAX_VALUE);
+    }
+
+    /** A step on tensors whose inputs from {@code firstHostInput} on are shape vectors or integer constants. */
+    private void tensorStep(NodeProto node, String where, OnnxModule.Op fn, int firstHostInput) {
+        addStep(where, node.getInputList(), node.getOutputList(), fn, false, firstHostInput);
     }
 
     private void addStep(String where, List<String> inputs, List<String> outputs, OnnxModule.Op fn, boolean host) {
+        addStep(where, inputs, outputs, fn, host, Integer.MAX_VALUE);
+    }
+
+    private void addStep(String where, List<String> inputs, List<String> outputs, OnnxModule.Op fn, boolean host,
+                         int firstHostInput) {
         int[] in = new int[inputs.size()];
         for (int i = 0; i < in.length; i++) {
             String name = inputs.get(i);
-            in[i] = name.isEmpty() ? -1
-                    : !host && consts.containsKey(name) && consts.get(name).kind() == HostArray.Kind.FLOAT
-                    ? deviceSlot(name) : slot(name);
+            if (name.isEmpty()) {
+                in[i] = -1;
+            } else if (host) {
+                in[i] = slot(name);
+            } else if (i >= firstHostInput) {
+                if (!isHost(name)) {
+                    throw new IllegalArgumentException("input " + i + " ('" + p(name) + "') is a float tensor, not a shape vector");
+                }
+                in[i] = slot(name);
+            } else {
+                HostArray c = consts.get(name);
+                if (hostValues.contains(name) || c != null && c.kind() != HostArray.Kind.FLOAT) {
+                    throw new IllegalArgumentException("input " + i + " ('" + p(name) + "') is an integer value, not a float tensor");
+                }
+                in[i] = c != null ? deviceSlot(name) : slot(name);
+            }
         }
         int[] out = new int[outputs.size()];
         for (int i = 0; i < out.length; i++) {
@@ -883,7 +906,7 @@ final class GraphBuilder {
             zero &= v == 0;
         }
         if (zero) {
-            tensorStep(node, where, in -> new Object[]{in[0]});
+            tensorStep(node, where, in -> new Object[]{in[0]}, 1);
             return;
         }
         String out = node.getOutput(0);

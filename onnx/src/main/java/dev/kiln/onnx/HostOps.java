@@ -187,6 +187,9 @@ final class HostOps {
 
     static HostArray concat(HostArray[] parts, int axisAttr) {
         int rank = parts[0].rank();
+        if (rank == 0) {
+            throw new IllegalArgumentException("Concat of scalars");
+        }
         int axis = axis(axisAttr, rank, "Concat");
         HostArray.Kind kind = parts[0].kind();
         int[] outShape = parts[0].shape();
