@@ -567,13 +567,13 @@ final class GraphBuilder {
 
     private void conv(NodeProto node, int index, String where) throws KilnFormatException {
         inputs(node, where, 2, 3);
-        HostArray w = constant(node, where, 1, "weight");
+        HostArray w = floatConstant(node, where, 1, "weight");
         if (w.rank() != 4) {
             throw format(where, "weight of rank " + w.rank() + " " + Arrays.toString(w.shape())
                     + "; Kiln's import maps 2-d convolution (weight (M, C/group, kH, kW))");
         }
         int[] ws = w.shape();
-        HostArray b = node.getInputCount() > 2 && !node.getInput(2).isEmpty() ? constant(node, where, 2, "bias") : null;
+        HostArray b = node.getInputCount() > 2 && !node.getInput(2).isEmpty() ? floatConstant(node, where, 2, "bias") : null;
         if (b != null && (b.rank() != 1 || b.numel() != ws[0])) {
             throw format(where, "bias of shape " + Arrays.toString(b.shape()) + " for " + ws[0] + " output channels");
         }
@@ -592,6 +592,12 @@ final class GraphBuilder {
         if (strides.length != 2 || dilations.length != 2) {
             throw format(where, "strides " + Arrays.toString(strides) + " and dilations " + Arrays.toString(dilations)
                     + " must have 2 values");
+        }
+        for (int d = 0; d < 2; d++) {
+            if ((long) pads[d] > (long) dilations[d] * (ws[2 + d] - 1)) {
+                throw format(where, "pads " + Arrays.toString(pads) + " exceed the kernel's extent (as PyTorch's"
+                        + " padding='same' never does); Kiln's import refuses them");
+            }
         }
         long in = (long) ws[1] * group;
         if (in > Integer.MAX_VALUE || ws[0] < 1 || ws[1] < 1 || ws[2] < 1 || ws[3] < 1) {
@@ -613,10 +619,10 @@ final class GraphBuilder {
 
     private void batchNorm(NodeProto node, int index, String where) throws KilnFormatException {
         inputs(node, where, 5, 5);
-        HostArray scale = constant(node, where, 1, "scale");
-        HostArray bias = constant(node, where, 2, "B");
-        HostArray mean = constant(node, where, 3, "mean");
-        HostArray var = constant(node, where, 4, "var");
+        HostArray scale = floatConstant(node, where, 1, "scale");
+        HostArray bias = floatConstant(node, where, 2, "B");
+        HostArray mean = floatConstant(node, where, 3, "mean");
+        HostArray var = floatConstant(node, where, 4, "var");
         int c = scale.numel();
         for (HostArray h : new HostArray[]{scale, bias, mean, var}) {
             if (h.rank() != 1 || h.numel() != c || c < 1) {
@@ -677,14 +683,14 @@ final class GraphBuilder {
         if (alpha != 1f || beta != 1f) {
             throw format(where, "alpha " + alpha + " and beta " + beta + ": Kiln's Linear computes alpha = beta = 1");
         }
-        HostArray b = constant(node, where, 1, "B");
+        HostArray b = floatConstant(node, where, 1, "B");
         if (b.rank() != 2) {
             throw format(where, "B of shape " + Arrays.toString(b.shape()) + " is not a matrix");
         }
         boolean transB = attrInt(node, where, "transB", 0) != 0;
         int out = transB ? b.shape()[0] : b.shape()[1];
         int in = transB ? b.shape()[1] : b.shape()[0];
-        HostArray c = node.getInputCount() > 2 && !node.getInput(2).isEmpty() ? constant(node, where, 2, "C") : null;
+        HostArray c = node.getInputCount() > 2 && !node.getInput(2).isEmpty() ? floatConstant(node, where, 2, "C") : null;
         linear(node, index, where, node.getInput(0), node.getInput(1), transB ? b.toFloats() : transpose(b),
                 in, out, c, c == null ? null : node.getInput(2), node.getOutput(0));
     }
@@ -692,7 +698,8 @@ final class GraphBuilder {
     private void matMul(NodeProto node, int index, String where) throws KilnFormatException {
         inputs(node, where, 2, 2);
         String bName = node.getInput(1);
-        if (!consts.containsKey(bName) || consts.get(bName).rank() != 2 || isHost(node.getInput(0))) {
+        if (!consts.containsKey(bName) || consts.get(bName).rank() != 2 || consts.get(bName).kind() != HostArray.Kind.FLOAT
+                || isHost(node.getInput(0))) {
             if (isHost(node.getInput(0)) || isHost(bName) && !consts.containsKey(bName)) {
                 throw format(where, "MatMul of shape vectors is not supported");
             }
@@ -817,7 +824,7 @@ final class GraphBuilder {
         if (node.getInputCount() <= input || node.getInput(input).isEmpty()) {
             return null;
         }
-        HostArray v = constant(node, where, input, input == 1 ? "min" : "max");
+        HostArray v = constant(node, where, input, "input " + input);
         if (v.numel() != 1) {
             throw format(where, "input " + input + " has " + v.numel() + " values, not one");
         }
@@ -858,6 +865,10 @@ final class GraphBuilder {
         } else if (!max && (pads[0] > 0 || pads[1] > 0) && attrInt(node, where, "count_include_pad", 0) == 0) {
             throw format(where, "padding with count_include_pad=0: Kiln's average pooling counts the padding in the"
                     + " divisor (PyTorch's count_include_pad=True)");
+        }
+        if (pads[0] > kernel[0] / 2 || pads[1] > kernel[1] / 2) {
+            throw format(where, "padding " + Arrays.toString(pads) + " is more than half the kernel "
+                    + Arrays.toString(kernel) + " (PyTorch's limit for pooling)");
         }
         int kh = kernel[0];
         int kw = kernel[1];
@@ -937,7 +948,8 @@ final class GraphBuilder {
         requireTensor(node, where, 0);
         float ratio;
         if (g.opset() >= 12) {
-            ratio = node.getInputCount() > 1 && !node.getInput(1).isEmpty() ? (float) constant(node, where, 1, "ratio").get(0) : 0.5f;
+            Float given = node.getInputCount() > 1 && !node.getInput(1).isEmpty() ? scalar(node, where, 1) : null;
+            ratio = given == null ? 0.5f : given;
         } else {
             ratio = attrFloat(node, where, "ratio", 0.5f);
         }
@@ -1020,6 +1032,15 @@ final class GraphBuilder {
         if (v == null) {
             throw format(where, what + " ('" + p(name) + "') is computed at run time; Kiln's import needs it stored in"
                     + " the file (an initializer or constant)");
+        }
+        return v;
+    }
+
+    /** A layer's weight or statistic: a float32 constant. */
+    private HostArray floatConstant(NodeProto node, String where, int input, String what) throws KilnFormatException {
+        HostArray v = constant(node, where, input, what);
+        if (v.kind() != HostArray.Kind.FLOAT) {
+            throw format(where, what + " ('" + p(node.getInput(input)) + "') is an integer tensor; Kiln's layers hold float32");
         }
         return v;
     }
