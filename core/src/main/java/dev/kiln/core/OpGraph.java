@@ -23,6 +23,14 @@ public final class OpGraph {
         return t.inputs == null ? List.of() : Collections.unmodifiableList(java.util.Arrays.asList(t.inputs));
     }
 
+    /**
+     * What the op that made {@code t} recorded beyond its name, inputs and output shape ({@link Tensor#recordOpAttributes}):
+     * e.g. {@code kernel}, {@code stride}, {@code padding} of a pool; empty for a leaf or an op that records none.
+     */
+    public static java.util.Map<String, Object> attributes(Tensor t) {
+        return t.opAttributes == null ? java.util.Map.of() : t.opAttributes;
+    }
+
     /** Every tensor the graph of {@code output} reaches, each once, inputs before the tensors computed from them. */
     public static List<Tensor> topologicalOrder(Tensor output) {
         List<Tensor> order = new ArrayList<>();

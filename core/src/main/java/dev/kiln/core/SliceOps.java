@@ -61,7 +61,7 @@ final class SliceOps {
             Buffer dx = be.allocate(Shapes.numel(shape));
             be.copySlice(g.buffer(), outer, length, 0, dx, size, s, length, inner);
             return new Tensor[]{Tensor.wrap(x.device(), dx, shape)};
-        }, x);
+        }, x).recordOpAttributes(java.util.Map.of("dim", d, "start", s, "length", length));
     }
 
     /** Python's {@code x[..., start:end]} along {@code dim}: negative bounds count from the end, bounds are clamped. */
@@ -148,7 +148,7 @@ final class SliceOps {
                 }
             }
             return grads;
-        }, inputs);
+        }, inputs).recordOpAttributes(java.util.Map.of("dim", d));
     }
 
     /** {@code torch.stack}: tensors of one shape joined along a new dimension {@code dim}. */

@@ -46,6 +46,8 @@ public final class Tensor implements AutoCloseable {
     private int graphUsers;
     /** Whether this node was dropped from the graph (released what it saved, let go of its inputs). */
     private boolean graphDropped;
+    /** What the op's name and shapes leave out (kernel, stride, a scalar operand), for {@link OpGraph#attributes}. */
+    java.util.Map<String, Object> opAttributes;
 
     private Tensor(Device device, Storage storage, int[] shape, boolean requiresGrad,
                    String op, Tensor[] inputs, GradFn gradFn, boolean scoped) {
@@ -421,6 +423,19 @@ public final class Tensor implements AutoCloseable {
     /** A leaf sharing this tensor's storage, cut off from the graph. */
     public Tensor detach() {
         return new Tensor(device, storage.retain(), shape, false, null, null, null, true);
+    }
+
+    /**
+     * Attaches what this op result's name and shapes leave out (a pool's kernel and stride, a scalar operand, the
+     * dimension of a concatenation) for tools that read the recorded graph through {@link OpGraph#attributes}, such as
+     * a model exporter. Values are numbers, booleans, {@code int[]} or tensors the op read outside its inputs (a batch
+     * norm's running statistics). Does nothing when no graph was recorded for this tensor. Returns this tensor.
+     */
+    public Tensor recordOpAttributes(java.util.Map<String, ?> attributes) {
+        if (gradFn != null) {
+            opAttributes = java.util.Map.copyOf(attributes);
+        }
+        return this;
     }
 
     // ------------------------------------------------------------------ views

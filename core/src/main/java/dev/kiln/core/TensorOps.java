@@ -70,7 +70,8 @@ final class TensorOps {
             case MIN -> g -> new Tensor[]{g.mul(sign(x.sub(s)).relu().rsub(1f))};
         };
         Tensor[] saved = kind == ScalarOp.ADD || kind == ScalarOp.MUL || kind == ScalarOp.RSUB ? NONE : new Tensor[]{x};
-        return Tensor.fromOpSaving(kind.name().toLowerCase(), x.device, out, x.shape.clone(), fn, saved, x);
+        return Tensor.fromOpSaving(kind.name().toLowerCase(), x.device, out, x.shape.clone(), fn, saved, x)
+                .recordOpAttributes(java.util.Map.of("scalar", s));
     }
 
     static Tensor unary(Tensor x, UnaryOp kind) {
@@ -143,7 +144,8 @@ final class TensorOps {
         be.sumTo(x.buffer(), x.shape, out, keptShape);
         int[] original = x.shape;
         return Tensor.fromOpSaving("sum", x.device, out, resultShape.clone(),
-                g -> new Tensor[]{g.reshape(keptShape).broadcastTo(original)}, NONE, x);
+                g -> new Tensor[]{g.reshape(keptShape).broadcastTo(original)}, NONE, x)
+                .recordOpAttributes(java.util.Map.of("kept_shape", keptShape.clone()));
     }
 
     /** Repeats {@code x} along broadcast dimensions to {@code target}; the backward of a sum. */

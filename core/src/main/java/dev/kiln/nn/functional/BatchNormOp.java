@@ -57,7 +57,8 @@ public final class BatchNormOp {
                 Tensor dGamma = normalized == null ? null : reduceToChannels(dy.mul(normalized));
                 Tensor dBeta = bias != null && bias.requiresGrad() ? reduceToChannels(dy) : null;
                 return new Tensor[]{dx, null, null, dGamma, dBeta};
-            }, x, null, null, weight, bias);
+            }, x, null, null, weight, bias).recordOpAttributes(java.util.Map.of("eps", eps, "batch_stats", false,
+                    "running_mean", runningMean, "running_var", runningVar));
         }
         Buffer saveMean = be.allocateUninitialized(g.channels());
         Buffer saveInvStd = be.allocateUninitialized(g.channels());
@@ -79,7 +80,7 @@ public final class BatchNormOp {
                     null, null,
                     dGamma == null ? null : Tensor.wrap(x.device(), dGamma, g.channels()),
                     dBeta == null ? null : Tensor.wrap(x.device(), dBeta, g.channels())};
-        }, x, null, null, weight, bias);
+        }, x, null, null, weight, bias).recordOpAttributes(java.util.Map.of("eps", eps, "batch_stats", true));
     }
 
     /**

@@ -80,6 +80,7 @@ public final class Conv2dOp {
                 db = Tensor.wrap(x.device(), b, g.outChannels());
             }
             return new Tensor[]{dx, dw, db};
-        }, x, weight, bias);
+        }, x, weight, bias).recordOpAttributes(java.util.Map.of("stride", new int[]{strideH, strideW},
+                "padding", new int[]{padH, padW}, "dilation", new int[]{dilationH, dilationW}, "groups", groups));
     }
 }

@@ -24,7 +24,8 @@ public final class PoolOps {
             Buffer dx = be.allocateUninitialized(g.inputLength());
             be.avgPool2dBackward(g, dy.buffer(), dx);
             return new Tensor[]{Tensor.wrap(x.device(), dx, xs)};
-        }, x);
+        }, x).recordOpAttributes(java.util.Map.of("kernel", new int[]{kH, kW}, "stride", new int[]{sH, sW},
+                "padding", new int[]{pH, pW}));
     }
 
     public static Tensor maxPool2d(Tensor x, int kH, int kW, int sH, int sW, int pH, int pW) {
@@ -38,7 +39,8 @@ public final class PoolOps {
             Buffer dx = be.allocateUninitialized(g.inputLength());
             be.maxPool2dBackward(g, x.buffer(), out[0].buffer(), dy.buffer(), dx);
             return new Tensor[]{Tensor.wrap(x.device(), dx, xs)};
-        }, x);
+        }, x).recordOpAttributes(java.util.Map.of("kernel", new int[]{kH, kW}, "stride", new int[]{sH, sW},
+                "padding", new int[]{pH, pW}));
         out[0] = result.saveOutputForBackward();
         return result;
     }
