@@ -1,6 +1,9 @@
 package dev.kiln.onnx;
 
 import dev.kiln.core.Device;
+import dev.kiln.core.GradMode;
+import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.ImageDataset;
 import dev.kiln.data.MnistDirectory;
@@ -10,6 +13,7 @@ import dev.kiln.optim.SGD;
 import dev.kiln.train.EpochMetrics;
 import dev.kiln.train.Trainer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The import's end to end: the batch-norm post's LeNetModel, exported by PyTorch, imports and fine-tunes one epoch
- * of MNIST in Kiln (SGD, lr 0.05, momentum 0.9, batch 64, on the CPU backend). Needs the four MNIST files in
+ * The import's end to end: the batch-norm post's LeNetModel, exported by PyTorch, imports, fine-tunes one epoch
+ * of MNIST in Kiln (SGD, lr 0.05, momentum 0.9, batch 64, on the CPU backend) and exports again with
+ * {@link OnnxExporter}; the exported file loads back with the same logits. Needs the four MNIST files in
  * {@code KILN_MNIST_DIR}; skipped, saying so, without them.
  */
 class OnnxFineTuneMnistTest {
@@ -36,7 +41,7 @@ class OnnxFineTuneMnistTest {
     }
 
     @Test
-    void pytorchsLeNetImportsAndFineTunesOneEpochOfMnist() throws Exception {
+    void pytorchsLeNetImportsFineTunesOneEpochOfMnistAndExportsAgain(@TempDir Path out) throws Exception {
         Path dir = mnist();
         assumeTrue(dir != null, "KILN_MNIST_DIR is not set to a directory with the four MNIST files (CI sets it to"
                 + " ../shared/data/mnist): the fine-tuning test needs real MNIST");
@@ -59,6 +64,26 @@ class OnnxFineTuneMnistTest {
                     before, after, String.format("%.1f", (System.nanoTime() - start) / 1e9));
             assertTrue(before < 0.5, "the exported model is untrained: " + before);
             assertTrue(after > 0.96, "one epoch of fine-tuning reaches over 96%: " + after);
+
+            // and exports again: the file loads back with the same logits on test images
+            Path exported = out.resolve("lenet-fine-tuned.onnx");
+            OnnxExporter.of(model, 1, 28, 28).write(exported);
+            int n = 500;
+            float[] images = new float[n * 28 * 28];
+            byte[] pixels = mnist.test().images();
+            for (int i = 0; i < images.length; i++) {
+                images[i] = pixels[i] & 0xff;
+            }
+            Normalization.MNIST.applyInPlace(images, 0, images.length);
+            try (OnnxModule reloaded = Onnx.load(exported, cpu); TensorScope s = TensorScope.open();
+                 GradMode ng = GradMode.noGrad()) {
+                model.eval();
+                float[] want = model.forward(Tensor.of(cpu, images, n, 1, 28, 28)).toArray();
+                float[] got = reloaded.forward(Tensor.of(cpu, images, n, 1, 28, 28)).toArray();
+                OnnxImportGoldensTest.assertClose("fine-tuned LeNet exported and imported again", want, got,
+                        OnnxRoundTripTest.ATOL, OnnxRoundTripTest.RTOL);
+                assertEquals(model.stateDict().entries().keySet(), reloaded.stateDict().entries().keySet());
+            }
         }
     }
 }

@@ -62,7 +62,7 @@ class OnnxImportGoldensTest {
         return Tensor.of(d, e.data(), e.shape());
     }
 
-    /** Worst |got - want| / (atol + rtol |want|); at most 1 passes. */
+    /** Worst |got - want| / (atol + rtol |want|) (want: PyTorch's values, or Kiln's own); at most 1 passes. */
     static double assertClose(String what, float[] want, float[] got, double atol, double rtol) {
         assertEquals(want.length, got.length, what + ": length");
         double worst = 0;
@@ -77,9 +77,9 @@ class OnnxImportGoldensTest {
             }
         }
         if (!(worst <= 1)) {
-            fail(what + ": element " + at + " is " + got[at] + ", PyTorch " + want[at] + " (" + worst + " x tolerance)");
+            fail(what + ": element " + at + " is " + got[at] + ", expected " + want[at] + " (" + worst + " x tolerance)");
         }
-        LOG.info("{}: max |kiln - torch| {}, {} of the tolerance", what, maxAbs, String.format("%.3f", worst));
+        LOG.info("{}: max |got - want| {}, {} of the tolerance", what, maxAbs, String.format("%.3f", worst));
         return worst;
     }
 
