@@ -82,6 +82,11 @@ public final class Onnx {
         return GraphBuilder.build(OnnxReader.read(bytes, name), device);
     }
 
+    /** {@link #load(InputStream, String, Device)} with messages naming {@code ONNX stream}. */
+    public static OnnxModule load(InputStream in, Device device) throws IOException {
+        return load(in, "ONNX stream", device);
+    }
+
     /** Reads the stream to its end (not closing it), at most {@link #MAX_MODEL_BYTES}. */
     public static OnnxModule load(InputStream in, String name, Device device) throws IOException {
         byte[] bytes = in.readNBytes((int) Math.min(MAX_MODEL_BYTES + 1, Integer.MAX_VALUE - 8));

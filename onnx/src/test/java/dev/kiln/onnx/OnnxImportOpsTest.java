@@ -81,6 +81,18 @@ class OnnxImportOpsTest {
     }
 
     @Test
+    void opset10TakesUnsqueezeAxesAndClipBoundsAsAttributes() throws KilnFormatException {
+        GraphProto.Builder g = graph().addInput(input("x", 0, 3)).addOutput(output("y"))
+                .addNode(node("Clip", "clip", names("x"), names("c"), floatAttr("min", -1f), floatAttr("max", 1f)))
+                .addNode(node("Unsqueeze", "u", names("c"), names("y"), ints("axes", 1, 3)));
+        try (OnnxModule m = Onnx.load(model(10, g).build().toByteArray(), cpu)) {
+            Tensor y = m.forward(Tensor.of(cpu, new float[]{-3, 0.5f, 2, 4, -0.25f, -1}, 2, 3));
+            assertArrayEquals(new int[]{2, 1, 3, 1}, y.shape());
+            assertArrayEquals(new float[]{-1, 0.5f, 1, 1, -0.25f, -1}, y.toArray());
+        }
+    }
+
+    @Test
     void matMulAndAddOfConstantsIsOneLinearLayer() throws KilnFormatException {
         float[] b = {1, 2, 3, 4, 5, 6}; // (3, 2)
         GraphProto.Builder g = graph().addInput(input("x", 0, 3)).addOutput(output("y"))

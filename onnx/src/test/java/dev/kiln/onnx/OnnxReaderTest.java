@@ -57,6 +57,16 @@ class OnnxReaderTest {
     }
 
     @Test
+    void aStreamLoadsAndIsNamedInMessages() throws IOException {
+        try (OnnxModule m = Onnx.load(new java.io.ByteArrayInputStream(relu().build().toByteArray()), Device.cpu())) {
+            assertEquals(java.util.List.of("y"), m.outputNames());
+        }
+        KilnFormatException e = assertThrows(KilnFormatException.class, () -> Onnx.load(
+                new java.io.ByteArrayInputStream(relu().clearGraph().build().toByteArray()), "upload #7", Device.cpu()));
+        assertEquals("upload #7: the model holds no graph", e.getMessage());
+    }
+
+    @Test
     void modelLevelProblems() {
         assertContains(refused(relu().clearGraph()), "the model holds no graph");
         assertContains(refused(model(6, relu().getGraph().toBuilder())), "opset 6: Kiln reads opsets 7 to 17");
