@@ -4,11 +4,13 @@ import dev.kiln.backend.Activation;
 import dev.kiln.core.Device;
 import dev.kiln.core.Generator;
 import dev.kiln.core.Tensor;
+import dev.kiln.core.TensorScope;
 import dev.kiln.io.KilnFormatException;
 import dev.kiln.nn.ActivationLayer;
 import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Dropout;
+import dev.kiln.nn.FusesActivation;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.functional.PoolOps;
@@ -55,6 +57,7 @@ final class GraphBuilder {
     private final Set<Integer> absorbed = new HashSet<>();
     /** AveragePool nodes that take their padding from the Pad node before them. */
     private final Map<Integer, int[]> padsFromPad = new HashMap<>();
+    private final Map<String, Fusable> fusable = new HashMap<>();
     private final Map<String, Integer> slots = new HashMap<>();
     private final Map<String, Integer> deviceSlots = new HashMap<>();
     private final List<Object> template = new ArrayList<>();
@@ -753,7 +756,7 @@ final class GraphBuilder {
             linear.bias().copyFrom(bias.toFloats());
             map(biasName, path, "bias");
         }
-        addStep(where, List.of(input), List.of(output), in1 -> new Object[]{linear.forward((Tensor) in1[0])}, false);
+        layerStep(where, input, output, linear);
     }
 
     private static float[] transpose(HostArray m) {
@@ -770,8 +773,19 @@ final class GraphBuilder {
     }
 
     private void layerStep(NodeProto node, String where, Module layer) {
-        String x = node.getInput(0);
-        addStep(where, List.of(x), List.of(node.getOutput(0)), in -> new Object[]{layer.forward((Tensor) in[0])}, false);
+        layerStep(where, node.getInput(0), node.getOutput(0), layer);
+    }
+
+    /** A step running {@code layer}; one that can fuse an activation is remembered for the activation after it. */
+    private void layerStep(String where, String input, String output, Module layer) {
+        addStep(where, List.of(input), List.of(output), in -> new Object[]{layer.forward((Tensor) in[0])}, false);
+        if (layer instanceof FusesActivation f) {
+            fusable.put(output, new Fusable(steps.size() - 1, where, input, layer, f));
+        }
+    }
+
+    /** A layer step whose output an activation may take over: its step index, label, input and layer. */
+    private record Fusable(int step, String where, String input, Module layer, FusesActivation fuses) {
     }
 
     private void activation(NodeProto node, String where, Activation a) throws KilnFormatException {
@@ -780,10 +794,36 @@ final class GraphBuilder {
         activationStep(node, where, a);
     }
 
+    /**
+     * The activation as a step of its own, or, when its input is the output of a batch norm or linear layer that
+     * nothing else reads, as part of that layer's step: in eval mode without gradients one fused pass
+     * ({@link FusesActivation}, as {@code LayerChain} does for Kiln's own models), else the two in turn.
+     */
     private void activationStep(NodeProto node, String where, Activation a) {
-        ActivationLayer layer = new ActivationLayer(a);
-        addStep(where, List.of(node.getInput(0)), List.of(node.getOutput(0)),
-                in -> new Object[]{layer.forward((Tensor) in[0])}, false);
+        ActivationLayer activation = new ActivationLayer(a);
+        String x = node.getInput(0);
+        Fusable f = fusable.get(x);
+        if (f != null && readers.getOrDefault(x, List.of()).size() == 1 && !graphOutputs.contains(x)) {
+            fusable.remove(x);
+            Module layer = f.layer();
+            FusesActivation fuses = f.fuses();
+            steps.set(f.step(), new OnnxModule.Step(f.where() + " + " + where, new int[]{slot(f.input())},
+                    new int[]{slot(node.getOutput(0))}, in -> {
+                        Tensor input = (Tensor) in[0];
+                        Tensor fused = fuses.forwardActivated(input, a);
+                        if (fused != null) {
+                            return new Object[]{fused};
+                        }
+                        Tensor y = layer.forward(input);
+                        Tensor out = activation.forward(y);
+                        if (y != input) {
+                            TensorScope.releaseIntermediate(y);
+                        }
+                        return new Object[]{out};
+                    }, true, new int[0]));
+            return;
+        }
+        addStep(where, List.of(x), List.of(node.getOutput(0)), in -> new Object[]{activation.forward((Tensor) in[0])}, false);
     }
 
     private void clip(NodeProto node, String where) throws KilnFormatException {

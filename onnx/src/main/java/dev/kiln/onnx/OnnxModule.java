@@ -124,6 +124,11 @@ public final class OnnxModule extends Module {
         stateDictKeys.put(initializer, key);
     }
 
+    /** Steps a forward runs (nodes folded at load time run none; a fused layer and activation are one). */
+    int stepCount() {
+        return steps.size();
+    }
+
     /** The graph's inputs, in order (the initializers some files also list as inputs are not among them). */
     public List<String> inputNames() {
         return List.of(inputNames);
