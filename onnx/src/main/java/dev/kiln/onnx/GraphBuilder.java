@@ -306,11 +306,17 @@ final class GraphBuilder {
         define(node.getOutput(0), value);
     }
 
+    /** A constant read from the file, or a view of one (nothing new allocated). */
     private void define(String name, HostArray value) throws KilnFormatException {
+        define(name, value, false);
+    }
+
+    /** A constant; {@code computed} when folding allocated it, which {@link Onnx#MAX_FOLDED_VALUES} bounds. */
+    private void define(String name, HostArray value, boolean computed) throws KilnFormatException {
         if (name.isEmpty()) {
             return;
         }
-        foldedValues += value.numel();
+        foldedValues += computed ? value.numel() : 0;
         if (foldedValues > Onnx.MAX_FOLDED_VALUES) {
             throw new KilnFormatException(source, "constants computed at load time hold more than " + Onnx.MAX_FOLDED_VALUES
                     + " values (Onnx.MAX_FOLDED_VALUES)");
@@ -506,8 +512,10 @@ final class GraphBuilder {
             } catch (IllegalArgumentException | ArithmeticException e) {
                 throw format(where, e.getMessage());
             }
+            // reshapes share the input's values; every other op made new ones
+            boolean computed = !List.of("Reshape", "Flatten", "Unsqueeze", "Squeeze", "Identity").contains(node.getOpType());
             for (int i = 0; i < Math.min(out.length, node.getOutputCount()); i++) {
-                define(node.getOutput(i), (HostArray) out[i]);
+                define(node.getOutput(i), (HostArray) out[i], computed);
             }
             return;
         }
@@ -856,7 +864,7 @@ final class GraphBuilder {
             if (hi != null) {
                 x = x.clampMax(hi);
             }
-            return new Object[]{lo == null && hi == null ? x.mul(1f) : x};
+            return new Object[]{x};
         }, false);
     }
 
