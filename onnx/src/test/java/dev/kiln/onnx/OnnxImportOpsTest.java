@@ -93,6 +93,24 @@ class OnnxImportOpsTest {
     }
 
     @Test
+    void initializersPyTorchDeduplicatedIntoIdentityNodesBecomeSeparateTensors() throws KilnFormatException {
+        // a fresh BatchNorm's weight and running_var are both ones: PyTorch's export keeps one, the other an Identity
+        GraphProto.Builder g = graph().addInput(input("x", 0, 2)).addOutput(output("y"))
+                .addInitializer(floats("bn.weight", new float[]{1, 1}, 2))
+                .addInitializer(floats("bn.bias", new float[]{0, 0}, 2))
+                .addNode(node("Identity", "Identity_0", names("bn.weight"), names("bn.running_var")))
+                .addNode(node("Identity", "Identity_1", names("bn.bias"), names("bn.running_mean")))
+                .addNode(node("BatchNormalization", "/bn/BatchNormalization",
+                        names("x", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"), names("y")));
+        try (OnnxModule m = load(g)) {
+            assertEquals(java.util.List.of("bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"),
+                    java.util.List.copyOf(m.stateDict().entries().keySet()).subList(0, 4));
+            m.namedParameters().get("bn.weight").copyFrom(new float[]{3, 3});
+            assertArrayEquals(new float[]{1, 1}, m.namedBuffers().get("bn.running_var").toArray());
+        }
+    }
+
+    @Test
     void matMulAndAddOfConstantsIsOneLinearLayer() throws KilnFormatException {
         float[] b = {1, 2, 3, 4, 5, 6}; // (3, 2)
         GraphProto.Builder g = graph().addInput(input("x", 0, 3)).addOutput(output("y"))
