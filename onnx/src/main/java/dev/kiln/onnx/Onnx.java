@@ -19,7 +19,7 @@ import java.util.Objects;
  * }
  * }</pre>
  *
- * <p>The graph's nodes map to Kiln layers and ops ({@link GraphBuilder#SUPPORTED_OPS}); an op Kiln lacks is a
+ * <p>The graph's nodes map to Kiln layers and ops (the op table of {@code docs/onnx.md}); an op Kiln lacks is a
  * {@link KilnFormatException} naming the op and the node. Whatever the bytes, a load returns a module or throws
  * {@code KilnFormatException} naming what was wrong: the reader checks the limits below before it allocates, each
  * initializer's stored size against its dims and type, names produced twice or never, cycles, the opset (7 to 17) and
