@@ -229,7 +229,7 @@ final class HostOps {
             for (HostArray h : parts) {
                 int chunk = (int) (h.shape()[axis] * inner);
                 for (int i = 0; i < chunk; i++) {
-                    out[k++] = h.get((int) (o * chunk + i));
+                    out[k++] = h.get(o * chunk + i);
                 }
             }
         }

@@ -9,14 +9,12 @@ import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Linear;
-import dev.kiln.nn.Module;
 import dev.kiln.nn.StateDict;
 import dev.kiln.optim.SGD;
 import dev.kiln.train.TrainingStep;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.Map;
 
