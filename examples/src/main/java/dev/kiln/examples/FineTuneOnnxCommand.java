@@ -4,6 +4,7 @@ import dev.kiln.core.Device;
 import dev.kiln.core.Shapes;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.ImageDataset;
+import dev.kiln.data.ImageSplit;
 import dev.kiln.data.Normalization;
 import dev.kiln.datasets.MnistLocator;
 import dev.kiln.io.KilnFormatException;
@@ -65,6 +66,9 @@ final class FineTuneOnnxCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images.")
+    Integer limitTrain;
+
     @Option(names = "--data", paramLabel = "DIR", description = "MNIST directory (default: KILN_MNIST_DIR, then the cache,"
             + " then a download; as './kiln lenet').")
     Path data;
@@ -76,9 +80,11 @@ final class FineTuneOnnxCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, "IN.onnx " + in + ": " + (Files.isDirectory(in)
                     ? "is a directory, not a model file" : "no such file"));
         }
-        if (epochs < 1 || batchSize < 1 || !(lr > 0) || !(momentum >= 0 && momentum < 1)) {
-            throw new CommandLine.ParameterException(cl, "need --epochs >= 1, --batch-size >= 1, --lr > 0 and"
-                    + " 0 <= --momentum < 1; got " + epochs + ", " + batchSize + ", " + lr + ", " + momentum);
+        if (epochs < 1 || batchSize < 1 || !(lr > 0) || !(momentum >= 0 && momentum < 1)
+                || limitTrain != null && limitTrain < 2) {
+            throw new CommandLine.ParameterException(cl, "need --epochs >= 1, --batch-size >= 1, --lr > 0,"
+                    + " 0 <= --momentum < 1 and --limit-train >= 2; got " + epochs + ", " + batchSize + ", " + lr + ", "
+                    + momentum + ", " + limitTrain);
         }
         new OutputPaths().problem("OUT.onnx", out).ifPresent(problem -> {
             throw new CommandLine.ParameterException(cl, problem);
@@ -93,11 +99,18 @@ final class FineTuneOnnxCommand implements Callable<Integer> {
                         + Shapes.toString(sample) + "; finetune-onnx trains on MNIST's (1, 28, 28)");
             }
             ImageDataset mnist = MnistLocator.fromEnvironment(data).load();
+            ImageSplit trainSplit = mnist.train();
+            if (limitTrain != null && limitTrain < trainSplit.size()) {
+                int n = limitTrain;
+                int pixels = trainSplit.rows() * trainSplit.cols();
+                trainSplit = new ImageSplit(n, trainSplit.rows(), trainSplit.cols(),
+                        Arrays.copyOf(trainSplit.images(), n * pixels), Arrays.copyOf(trainSplit.labels(), n));
+            }
             w.println("model: " + in + " (" + model.parameterCount() + " parameters) on " + dev.backend().description());
-            w.println("data: " + mnist.source());
+            w.println("data: " + mnist.source() + " (" + trainSplit.size() + " training images)");
             w.flush();
             try (SGD sgd = SGD.builder().params(model.parameters()).lr(lr).momentum(momentum).build();
-                 DataLoader train = DataLoader.builder(mnist.train()).batchSize(batchSize).shuffle(true).seed(seed)
+                 DataLoader train = DataLoader.builder(trainSplit).batchSize(batchSize).shuffle(true).seed(seed)
                          .normalization(Normalization.MNIST).build();
                  DataLoader test = DataLoader.builder(mnist.test()).batchSize(1000).shuffle(false)
                          .normalization(Normalization.MNIST).build()) {
