@@ -120,6 +120,22 @@ class OnnxImportGoldensTest {
     }
 
     @Test
+    void aNoGradForwardReleasesEveryIntermediateAsItGoes() throws IOException {
+        Device cpu = Device.cpu();
+        for (String[] c : new String[][]{{"lenet.onnx", "lenet-goldens.safetensors"}, {"resnet.onnx", "resnet-goldens.safetensors"}}) {
+            StateDict g = goldens(c[1]);
+            try (OnnxModule m = Onnx.load(resource(c[0]), cpu); TensorScope s = TensorScope.open();
+                 GradMode ng = GradMode.noGrad()) {
+                Tensor x = input(g, cpu);
+                long before = cpu.tensorMemory().liveBytes();
+                Tensor y = m.forward(x);
+                long held = cpu.tensorMemory().liveBytes() - before;
+                assertEquals(4L * y.numel(), held, c[0] + ": after the forward only its output is alive");
+            }
+        }
+    }
+
+    @Test
     void trainingModeFileRunsBatchNormOnBatchStatisticsAndUpdatesRunningStats() throws IOException {
         Device cpu = Device.cpu();
         StateDict g = goldens("resnet-goldens.safetensors");
