@@ -222,7 +222,11 @@ public final class OnnxModule extends Module {
             Object[] out;
             try {
                 out = step.tensorOutputs ? TensorScope.frameMany(() -> tensors(step.op.run(in))) : step.op.run(in);
-            } catch (IllegalArgumentException | IllegalStateException e) {
+            } catch (IllegalArgumentException e) {
+                if (e.getClass() != IllegalArgumentException.class) {
+                    throw e; // a subclass means something to its catcher
+                }
+                // a shape that does not fit: say which node of which graph refused it
                 throw new IllegalArgumentException(graph.source() + ": " + step.label + ": " + e.getMessage(), e);
             }
             for (int k = 0; k < step.outputs.length; k++) {

@@ -167,6 +167,34 @@ class OnnxImportGoldensTest {
         sgdStep("resnet.onnx", "resnet-goldens.safetensors");
     }
 
+    @Test
+    void trainingStepsCapturedAsAGraphEqualEagerOnes() throws IOException {
+        Device cpu = Device.cpu();
+        StateDict g = goldens("resnet-goldens.safetensors");
+        StateDict.Entry x = g.get("input");
+        int[] sample = java.util.Arrays.copyOfRange(x.shape(), 1, x.shape().length);
+        float[][] results = new float[2][];
+        String[] reasons = new String[2];
+        for (int run = 0; run < 2; run++) {
+            try (OnnxModule m = Onnx.load(resource("resnet.onnx"), cpu);
+                 SGD sgd = SGD.builder().params(m.parameters()).lr(0.1f).momentum(0.9f).build();
+                 TrainingStep step = new TrainingStep(m, new CrossEntropyLoss(), sgd, cpu, 8, sample, run == 1, 1)) {
+                step.inputs().copyFrom(x.data());
+                step.targets().copyFrom(g.get("labels").data());
+                for (int i = 0; i < 4; i++) {
+                    step.run();
+                }
+                reasons[run] = step.graphed() ? null : step.eagerReason();
+                results[run] = m.stateDict().get("layer3.1.bn2.running_var").data();
+                float[] w = m.stateDict().get("fc.weight").data();
+                results[run] = java.util.Arrays.copyOf(results[run], results[run].length + w.length);
+                System.arraycopy(w, 0, results[run], results[run].length - w.length, w.length);
+            }
+        }
+        assertEquals(null, reasons[1], "the imported graph's training step captures");
+        assertClose("4 captured steps against 4 eager ones", results[0], results[1], 1e-6, 1e-6);
+    }
+
     /** One TrainingStep (SGD lr 0.1, momentum 0.9, cross-entropy) from the imported weights. */
     private static void sgdStep(String file, String goldens) throws IOException {
         Device cpu = Device.cpu();
