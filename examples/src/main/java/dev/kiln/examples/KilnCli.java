@@ -10,7 +10,7 @@ import java.io.PrintWriter;
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = KilnCli.Version.class,
         description = "Kiln: deep learning on the JVM (CUDA via JCuda/cuDNN/cuBLAS, or pure-Java CPU).",
         subcommands = {LeNetCommand.class, ResNetCommand.class, BnDemoCommand.class, RunningStatsDemoCommand.class,
-                SparkLeNetCommand.class, DoctorCommand.class, ExportOnnxCommand.class,
+                SparkLeNetCommand.class, DoctorCommand.class, ExportOnnxCommand.class, FineTuneOnnxCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class KilnCli implements Runnable {
