@@ -30,6 +30,10 @@ final class Conv2dKernels {
             forwardWide(g, x, w, bias, y, par, scratch);
             return;
         }
+        if (SimdSupport.ENABLED && ImplicitConv.fits(g)) {
+            ImplicitConv.forward(g, x, w, bias, y, par, scratch);
+            return;
+        }
         if (SimdSupport.ENABLED && smallPlanes(g)) {
             forwardGrouped(g, x, w, bias, y, par, scratch);
             return;
@@ -239,6 +243,10 @@ final class Conv2dKernels {
             VectorConv.backwardDataWide(g, w, dy, dx, par, scratch);
             return;
         }
+        if (SimdSupport.ENABLED && ImplicitConv.fitsBackwardData(g)) {
+            ImplicitConv.backwardData(g, w, dy, dx, par, scratch);
+            return;
+        }
         if (SimdSupport.ENABLED && smallPlanes(g)) {
             backwardDataGrouped(g, w, dy, dx, par, scratch);
             return;
@@ -291,6 +299,8 @@ final class Conv2dKernels {
             VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && wide(g)) {
             backwardWeightWide(g, x, dy, partial, chunks, par, scratch);
+        } else if (SimdSupport.ENABLED && ImplicitConv.fits(g)) {
+            ImplicitConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && weightGradientAsGemm(g)) {
             backwardWeightGemm(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED) {

@@ -1,0 +1,554 @@
+package dev.kiln.cpu;
+
+import dev.kiln.backend.ConvGeometry;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.Arrays;
+import java.util.function.Supplier;
+
+/**
+ * Convolutions with padding and strides (ResNet's 3x3 pad 1, stride 1 and 2, and 1x1 stride-2 shortcuts) as an
+ * implicit GEMM on the Vector API, without im2col. Each image is gathered once into a per-thread buffer holding its
+ * padded planes split by stride phase ({@code SH x SW} sub-planes per channel of {@code PH x PW}, where padded pixel
+ * {@code (y, x)} sits in phase {@code (y % SH, x % SW)} at {@code (y / SH, x / SW)}). On that layout the window tap
+ * {@code (c, ky, kx)} of the output at "wide" position {@code p = oy * PW + ox} is the pixel at {@code rows[r] + p}
+ * with a fixed offset per tap: the lowered matrix of im2col is read in place, row {@code r} starting at
+ * {@code rows[r]}. The {@code PW - OW} positions at the end of each wide row are not outputs; they are computed and
+ * dropped (forward), or skipped (weight gradient).
+ *
+ * <p>Forward: blocks of 8 output channels x 2 vectors of positions in 16 registers over the whole depth, weights packed
+ * once per call so each depth step broadcasts 8 consecutive floats. Every output is its taps in {@code (c, ky, kx)}
+ * order, one fused multiply-add each starting from zero, then the bias: the same for every thread count and batch
+ * split. The input gradient of a stride-1 convolution is this forward on dY with the kernel rotated by 180 degrees and
+ * its channel axes swapped (padding {@code K - 1 - P}). The weight gradient accumulates, per chunk of images,
+ * {@code dW^T[r][o] += sum_p x[rows[r] + p] * dY[o][p]} (blocks of 8 taps x 2 vectors of output channels in
+ * registers, dY transposed per image), or, when the weights are few, vector lanes along the positions
+ * ({@link VectorSgemm#dotAccumulateRows}).
+ */
+final class ImplicitConv {
+
+    private static final VectorSpecies<Float> S = VectorSgemm.SPECIES;
+    private static final int L = VectorSgemm.L;
+    /** Positions per forward block: two vectors. */
+    private static final int NR = 2 * L;
+
+    private ImplicitConv() {
+    }
+
+    /**
+     * Padded or strided, one group, no dilation, a kernel larger than 1x1: the shapes the other SIMD paths do not take
+     * ({@link VectorConv} one input channel, {@link Conv2dKernels#wide} stride 1 unpadded). A 1x1 convolution reads
+     * each pixel once: its im2col is a plain (strided) copy and the GEMM on it is as fast as this kernel.
+     */
+    static boolean fits(ConvGeometry g) {
+        boolean oneByOne = g.kernelH() == 1 && g.kernelW() == 1;
+        return g.groups() == 1 && g.dilationH() == 1 && g.dilationW() == 1 && !oneByOne
+                && (g.padH() > 0 || g.padW() > 0 || g.strideH() > 1 || g.strideW() > 1);
+    }
+
+    /** The input gradient as a forward convolution: stride 1 and padding at most the kernel size less one. */
+    static boolean fitsBackwardData(ConvGeometry g) {
+        return fits(g) && g.strideH() == 1 && g.strideW() == 1 && g.padH() <= g.kernelH() - 1
+                && g.padW() <= g.kernelW() - 1;
+    }
+
+    /** Geometry of the phase-split padded layout of one image and the tap offsets on it. */
+    static final class Layout {
+        final int cin, ih, iw, ph, pw, sh, sw, oh, ow;
+        /** Phase plane height and width (PW is the wide row length). */
+        final int planeH, planeW;
+        final int planeSize, channelStride;
+        /** Offset of tap r = (c, ky, kx) for wide position 0. */
+        final int[] rows;
+        /** Wide positions up to the last output. */
+        final int wide;
+        /** Floats of the buffer: every tap's row readable for {@code readable} positions. */
+        final int length;
+        final int readable;
+        /**
+         * Where input row y starts in its channel's phase planes (-1: no tap reads its phase, as three of a 1x1
+         * stride-2 convolution's four), and per column phase b the first input column, the count and the offset in
+         * the row's planes.
+         */
+        final int[] rowTarget, columnFirst, columnCount, columnTarget;
+        /** The column phase of input column 0. */
+        final int evenPhase;
+
+        Layout(ConvGeometry g, int readable) {
+            cin = g.inChannels();
+            ih = g.inH();
+            iw = g.inW();
+            ph = g.padH();
+            pw = g.padW();
+            sh = g.strideH();
+            sw = g.strideW();
+            oh = g.outH();
+            ow = g.outW();
+            int kh = g.kernelH(), kw = g.kernelW();
+            planeH = (ih + 2 * ph + sh - 1) / sh;
+            planeW = (iw + 2 * pw + sw - 1) / sw;
+            planeSize = planeH * planeW;
+            channelStride = sh * sw * planeSize;
+            rows = new int[cin * kh * kw];
+            int maxRow = 0;
+            for (int c = 0, r = 0; c < cin; c++) {
+                for (int ky = 0; ky < kh; ky++) {
+                    for (int kx = 0; kx < kw; kx++, r++) {
+                        rows[r] = c * channelStride + ((ky % sh) * sw + kx % sw) * planeSize
+                                + (ky / sh) * planeW + kx / sw;
+                        maxRow = Math.max(maxRow, rows[r]);
+                    }
+                }
+            }
+            wide = (oh - 1) * planeW + ow;
+            boolean[] rowPhaseUsed = new boolean[sh];
+            boolean[] columnPhaseUsed = new boolean[sw];
+            for (int ky = 0; ky < kh; ky++) {
+                rowPhaseUsed[ky % sh] = true;
+            }
+            for (int kx = 0; kx < kw; kx++) {
+                columnPhaseUsed[kx % sw] = true;
+            }
+            rowTarget = new int[ih];
+            for (int y = 0; y < ih; y++) {
+                int yp = y + ph;
+                rowTarget[y] = rowPhaseUsed[yp % sh] ? (yp % sh) * sw * planeSize + (yp / sh) * planeW : -1;
+            }
+            evenPhase = pw % sw;
+            columnFirst = new int[sw];
+            columnCount = new int[sw];
+            columnTarget = new int[sw];
+            for (int b = 0; b < sw; b++) {
+                // first column of phase b: (x + pw) % sw == b
+                int x0 = Math.floorMod(b - pw, sw);
+                columnFirst[b] = x0;
+                columnCount[b] = columnPhaseUsed[b] && x0 < iw ? (iw - x0 + sw - 1) / sw : 0;
+                columnTarget[b] = b * planeSize + (x0 + pw) / sw;
+            }
+            this.readable = readable;
+            length = Math.max(cin * channelStride, maxRow + readable);
+        }
+
+        /** Zeros the whole buffer: padding and margins are never written by {@link #gather}. */
+        void clear(float[] xp) {
+            Arrays.fill(xp, 0, length, 0f);
+        }
+
+        /** Writes image {@code x[xo ..]}'s pixels that some tap reads into their places in {@code xp}. */
+        void gather(float[] x, int xo, float[] xp) {
+            for (int c = 0; c < cin; c++) {
+                int src = xo + c * ih * iw;
+                int dst = c * channelStride;
+                for (int y = 0; y < ih; y++) {
+                    int rowBase = rowTarget[y];
+                    if (rowBase < 0) {
+                        continue;
+                    }
+                    rowBase += dst;
+                    int s = src + y * iw;
+                    if (sw == 1) {
+                        System.arraycopy(x, s, xp, rowBase + pw, iw);
+                        continue;
+                    }
+                    if (sw == 2 && columnCount[0] > 0 && columnCount[1] > 0) {
+                        // both column phases at once: input columns 2j and 2j+1 go to the two phase rows
+                        int de = rowBase + columnTarget[evenPhase];
+                        int dn = rowBase + columnTarget[1 - evenPhase];
+                        int pairs = iw / 2;
+                        for (int j = 0; j < pairs; j++) {
+                            xp[de + j] = x[s + 2 * j];
+                            xp[dn + j] = x[s + 2 * j + 1];
+                        }
+                        if ((iw & 1) != 0) {
+                            xp[de + pairs] = x[s + iw - 1];
+                        }
+                        continue;
+                    }
+                    for (int b = 0; b < sw; b++) {
+                        int count = columnCount[b];
+                        int d = rowBase + columnTarget[b];
+                        int from = s + columnFirst[b];
+                        for (int j = 0; j < count; j++) {
+                            xp[d + j] = x[from + j * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par,
+                        Supplier<Scratch> scratch) {
+        int oc = g.outChannels();
+        int k = g.inChannels() * g.kernelH() * g.kernelW();
+        float[] packed = pack(w, oc, k);
+        int wide = (g.outH() - 1) * ((g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW()) + g.outW();
+        int widePadded = (wide + NR - 1) / NR * NR;
+        Layout lay = new Layout(g, widePadded);
+        forwardPacked(g.n(), lay, packed, oc, k, bias, x, y, par, scratch);
+    }
+
+    /**
+     * Input gradient of a {@link #fitsBackwardData} convolution: the forward convolution of dY ({@code OC} channels,
+     * {@code OH x OW}) with {@code W'[c][o][ky][kx] = W[o][c][KH-1-ky][KW-1-kx]} and padding {@code K - 1 - P}, whose
+     * output is {@code C x IH x IW}. Each input gradient is its {@code (o, ky, kx)} terms in that order.
+     */
+    static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
+                             Supplier<Scratch> scratch) {
+        int cin = g.inChannels(), oc = g.outChannels(), kh = g.kernelH(), kw = g.kernelW();
+        ConvGeometry t = new ConvGeometry(g.n(), oc, g.outH(), g.outW(), cin, kh, kw, 1, 1,
+                kh - 1 - g.padH(), kw - 1 - g.padW(), 1, 1);
+        int kk = kh * kw;
+        int k = oc * kk;
+        float[] rotated = new float[cin * k];
+        for (int o = 0; o < oc; o++) {
+            for (int c = 0; c < cin; c++) {
+                int src = (o * cin + c) * kk;
+                int dst = (c * oc + o) * kk;
+                for (int i = 0; i < kk; i++) {
+                    rotated[dst + i] = w[src + kk - 1 - i];
+                }
+            }
+        }
+        float[] packed = pack(rotated, cin, k);
+        int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();
+        Layout lay = new Layout(t, (wide + NR - 1) / NR * NR);
+        forwardPacked(g.n(), lay, packed, cin, k, null, dy, dx, par, scratch);
+    }
+
+    /**
+     * Weights {@code (M, K)} row-major into blocks of 8 rows (then one of 4, rows past M zero): block {@code b}'s
+     * depth step {@code r} is the 8 (4) floats at {@code b*8*K + r*8 (4)}.
+     */
+    static float[] pack(float[] w, int m, int k) {
+        int mp = (m + 3) / 4 * 4;
+        float[] packed = new float[mp * k];
+        for (int i0 = 0; i0 < mp; ) {
+            int rowsInBlock = mp - i0 >= 8 ? 8 : 4;
+            int base = i0 * k;
+            for (int i = 0; i < rowsInBlock && i0 + i < m; i++) {
+                int src = (i0 + i) * k;
+                for (int r = 0; r < k; r++) {
+                    packed[base + r * rowsInBlock + i] = w[src + r];
+                }
+            }
+            i0 += rowsInBlock;
+        }
+        return packed;
+    }
+
+    private static void forwardPacked(int n, Layout lay, float[] packed, int oc, int k, float[] bias, float[] x,
+                                      float[] y, Parallel par, Supplier<Scratch> scratch) {
+        int mp = (oc + 3) / 4 * 4;
+        int tp = lay.readable;
+        int ohw = lay.oh * lay.ow;
+        int inImage = lay.cin * lay.ih * lay.iw;
+        par.parallelFor(n, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] xp = s.col(lay.length);
+            float[] out = s.wideRows(mp * tp);
+            lay.clear(xp);
+            for (int img = lo; img < hi; img++) {
+                lay.gather(x, img * inImage, xp);
+                for (int p0 = 0; p0 < tp; p0 += NR) {
+                    int i0 = 0;
+                    for (; i0 + 8 <= mp; i0 += 8) {
+                        forward8(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    }
+                    if (i0 < mp) {
+                        forward4(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    }
+                }
+                int yo = img * oc * ohw;
+                for (int o = 0; o < oc; o++) {
+                    float bv = bias == null ? 0f : bias[o];
+                    for (int oy = 0; oy < lay.oh; oy++) {
+                        int src = o * tp + oy * lay.planeW;
+                        int dst = yo + o * ohw + oy * lay.ow;
+                        if (bias == null) {
+                            System.arraycopy(out, src, y, dst, lay.ow);
+                        } else {
+                            for (int ox = 0; ox < lay.ow; ox++) {
+                                y[dst + ox] = out[src + ox] + bv;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    // one flat loop over the depth: C2 (JDK 17) keeps vector accumulators of a single loop in registers
+    private static void forward8(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
+                                 int ld) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+        FloatVector c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+        for (int r = 0; r < k; r++) {
+            int xo = rows[r] + p0;
+            FloatVector b0 = FloatVector.fromArray(S, xp, xo);
+            FloatVector b1 = FloatVector.fromArray(S, xp, xo + L);
+            int q = wo + r * 8;
+            FloatVector a = FloatVector.broadcast(S, wp[q]);
+            c00 = a.fma(b0, c00);
+            c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(S, wp[q + 1]);
+            c10 = a.fma(b0, c10);
+            c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(S, wp[q + 2]);
+            c20 = a.fma(b0, c20);
+            c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(S, wp[q + 3]);
+            c30 = a.fma(b0, c30);
+            c31 = a.fma(b1, c31);
+            a = FloatVector.broadcast(S, wp[q + 4]);
+            c40 = a.fma(b0, c40);
+            c41 = a.fma(b1, c41);
+            a = FloatVector.broadcast(S, wp[q + 5]);
+            c50 = a.fma(b0, c50);
+            c51 = a.fma(b1, c51);
+            a = FloatVector.broadcast(S, wp[q + 6]);
+            c60 = a.fma(b0, c60);
+            c61 = a.fma(b1, c61);
+            a = FloatVector.broadcast(S, wp[q + 7]);
+            c70 = a.fma(b0, c70);
+            c71 = a.fma(b1, c71);
+        }
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + ld);
+        c11.intoArray(out, oo + ld + L);
+        c20.intoArray(out, oo + 2 * ld);
+        c21.intoArray(out, oo + 2 * ld + L);
+        c30.intoArray(out, oo + 3 * ld);
+        c31.intoArray(out, oo + 3 * ld + L);
+        c40.intoArray(out, oo + 4 * ld);
+        c41.intoArray(out, oo + 4 * ld + L);
+        c50.intoArray(out, oo + 5 * ld);
+        c51.intoArray(out, oo + 5 * ld + L);
+        c60.intoArray(out, oo + 6 * ld);
+        c61.intoArray(out, oo + 6 * ld + L);
+        c70.intoArray(out, oo + 7 * ld);
+        c71.intoArray(out, oo + 7 * ld + L);
+    }
+
+    private static void forward4(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
+                                 int ld) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+        for (int r = 0; r < k; r++) {
+            int xo = rows[r] + p0;
+            FloatVector b0 = FloatVector.fromArray(S, xp, xo);
+            FloatVector b1 = FloatVector.fromArray(S, xp, xo + L);
+            int q = wo + r * 4;
+            FloatVector a = FloatVector.broadcast(S, wp[q]);
+            c00 = a.fma(b0, c00);
+            c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(S, wp[q + 1]);
+            c10 = a.fma(b0, c10);
+            c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(S, wp[q + 2]);
+            c20 = a.fma(b0, c20);
+            c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(S, wp[q + 3]);
+            c30 = a.fma(b0, c30);
+            c31 = a.fma(b1, c31);
+        }
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + ld);
+        c11.intoArray(out, oo + ld + L);
+        c20.intoArray(out, oo + 2 * ld);
+        c21.intoArray(out, oo + 2 * ld + L);
+        c30.intoArray(out, oo + 3 * ld);
+        c31.intoArray(out, oo + 3 * ld + L);
+    }
+
+    // ---------------------------------------------------------------- weight gradient
+
+    /** Floats of lane accumulators that still stay in the L2 cache (as {@link Conv2dKernels#LANE_FLOATS_IN_CACHE}). */
+    private static boolean lanesFit(ConvGeometry g) {
+        long weights = (long) g.outChannels() * g.inChannels() * g.kernelH() * g.kernelW();
+        return weights * L <= Conv2dKernels.LANE_FLOATS_IN_CACHE;
+    }
+
+    /**
+     * Weight gradient into {@code partial} (one {@code OC x C*KH*KW} block per chunk, the chunks as
+     * {@link Conv2dKernels#backwardWeight} splits the batch). Few weights: vector lanes along the wide positions, dY
+     * spread to the wide rows with zeros at the positions that are not outputs, summed once per chunk. Many weights:
+     * {@code dW^T} per chunk in memory, 8 taps x 2 vectors of output channels in registers per image, over the output
+     * positions only.
+     */
+    static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
+                               Supplier<Scratch> scratch) {
+        if (lanesFit(g)) {
+            weightGradientLanes(g, x, dy, partial, chunks, par, scratch);
+        } else {
+            weightGradientGemm(g, x, dy, partial, chunks, par, scratch);
+        }
+    }
+
+    private static void weightGradientLanes(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
+                                            Parallel par, Supplier<Scratch> scratch) {
+        int oc = g.outChannels();
+        int k = g.inChannels() * g.kernelH() * g.kernelW();
+        int wl = oc * k;
+        int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
+        int planeW = (g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW();
+        int wide = (oh - 1) * planeW + ow;
+        int ld = (wide + L - 1) / L * L;
+        Layout lay = new Layout(g, ld);
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int n = g.n();
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] xp = s.col(lay.length);
+            float[] dyRows = s.wideRows(oc * ld);
+            float[] lanes = s.vectorLanes(wl * L);
+            lay.clear(xp);
+            // positions that are not outputs stay zero
+            Arrays.fill(dyRows, 0, oc * ld, 0f);
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                Arrays.fill(lanes, 0, wl * L, 0f);
+                for (int img = first; img < last; img++) {
+                    lay.gather(x, img * inImage, xp);
+                    int dyo = img * oc * ohw;
+                    for (int o = 0; o < oc; o++) {
+                        for (int oy = 0; oy < oh; oy++) {
+                            System.arraycopy(dy, dyo + (o * oh + oy) * ow, dyRows, o * ld + oy * planeW, ow);
+                        }
+                    }
+                    VectorSgemm.dotAccumulateRows(oc, k, ld, dyRows, 0, ld, xp, lay.rows, lanes);
+                }
+                VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
+            }
+        });
+    }
+
+    private static void weightGradientGemm(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
+                                           Parallel par, Supplier<Scratch> scratch) {
+        int oc = g.outChannels();
+        int k = g.inChannels() * g.kernelH() * g.kernelW();
+        int wl = oc * k;
+        int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
+        int ocp = (oc + NR - 1) / NR * NR;
+        int kp = (k + 7) / 8 * 8;
+        Layout lay = new Layout(g, 1);
+        // the taps of rows past K read position 0 of channel 0's first phase (a valid index); their sums are dropped
+        int[] rows = Arrays.copyOf(lay.rows, kp);
+        int[] pos = new int[ohw];
+        for (int oy = 0, q = 0; oy < oh; oy++) {
+            for (int ox = 0; ox < ow; ox++, q++) {
+                pos[q] = oy * lay.planeW + ox;
+            }
+        }
+        int inImage = g.inChannels() * g.inH() * g.inW();
+        int n = g.n();
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] xp = s.col(lay.length);
+            float[] dyT = s.wideRows(ohw * ocp);
+            float[] acc = s.vectorLanes(kp * ocp);
+            lay.clear(xp);
+            // output channels past OC stay zero
+            Arrays.fill(dyT, 0, ohw * ocp, 0f);
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                Arrays.fill(acc, 0, kp * ocp, 0f);
+                for (int img = first; img < last; img++) {
+                    lay.gather(x, img * inImage, xp);
+                    int dyo = img * oc * ohw;
+                    for (int o = 0; o < oc; o++) {
+                        int src = dyo + o * ohw;
+                        for (int q = 0; q < ohw; q++) {
+                            dyT[q * ocp + o] = dy[src + q];
+                        }
+                    }
+                    for (int r = 0; r < kp; r += 8) {
+                        for (int o0 = 0; o0 < ocp; o0 += NR) {
+                            gradient8(xp, rows, r, pos, ohw, dyT, ocp, o0, acc, r * ocp + o0);
+                        }
+                    }
+                }
+                int po = chunks == 1 ? 0 : ch * wl;
+                for (int o = 0; o < oc; o++) {
+                    for (int r = 0; r < k; r++) {
+                        partial[po + o * k + r] = acc[r * ocp + o];
+                    }
+                }
+            }
+        });
+    }
+
+    private static void gradient8(float[] xp, int[] rows, int r, int[] pos, int positions, float[] dyT, int ld,
+                                  int o0, float[] acc, int ao) {
+        int x0 = rows[r], x1 = rows[r + 1], x2 = rows[r + 2], x3 = rows[r + 3];
+        int x4 = rows[r + 4], x5 = rows[r + 5], x6 = rows[r + 6], x7 = rows[r + 7];
+        FloatVector c00 = FloatVector.fromArray(S, acc, ao), c01 = FloatVector.fromArray(S, acc, ao + L);
+        FloatVector c10 = FloatVector.fromArray(S, acc, ao + ld), c11 = FloatVector.fromArray(S, acc, ao + ld + L);
+        FloatVector c20 = FloatVector.fromArray(S, acc, ao + 2 * ld);
+        FloatVector c21 = FloatVector.fromArray(S, acc, ao + 2 * ld + L);
+        FloatVector c30 = FloatVector.fromArray(S, acc, ao + 3 * ld);
+        FloatVector c31 = FloatVector.fromArray(S, acc, ao + 3 * ld + L);
+        FloatVector c40 = FloatVector.fromArray(S, acc, ao + 4 * ld);
+        FloatVector c41 = FloatVector.fromArray(S, acc, ao + 4 * ld + L);
+        FloatVector c50 = FloatVector.fromArray(S, acc, ao + 5 * ld);
+        FloatVector c51 = FloatVector.fromArray(S, acc, ao + 5 * ld + L);
+        FloatVector c60 = FloatVector.fromArray(S, acc, ao + 6 * ld);
+        FloatVector c61 = FloatVector.fromArray(S, acc, ao + 6 * ld + L);
+        FloatVector c70 = FloatVector.fromArray(S, acc, ao + 7 * ld);
+        FloatVector c71 = FloatVector.fromArray(S, acc, ao + 7 * ld + L);
+        for (int q = 0; q < positions; q++) {
+            int p = pos[q];
+            int d = q * ld + o0;
+            FloatVector b0 = FloatVector.fromArray(S, dyT, d);
+            FloatVector b1 = FloatVector.fromArray(S, dyT, d + L);
+            FloatVector a = FloatVector.broadcast(S, xp[x0 + p]);
+            c00 = a.fma(b0, c00);
+            c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(S, xp[x1 + p]);
+            c10 = a.fma(b0, c10);
+            c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(S, xp[x2 + p]);
+            c20 = a.fma(b0, c20);
+            c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(S, xp[x3 + p]);
+            c30 = a.fma(b0, c30);
+            c31 = a.fma(b1, c31);
+            a = FloatVector.broadcast(S, xp[x4 + p]);
+            c40 = a.fma(b0, c40);
+            c41 = a.fma(b1, c41);
+            a = FloatVector.broadcast(S, xp[x5 + p]);
+            c50 = a.fma(b0, c50);
+            c51 = a.fma(b1, c51);
+            a = FloatVector.broadcast(S, xp[x6 + p]);
+            c60 = a.fma(b0, c60);
+            c61 = a.fma(b1, c61);
+            a = FloatVector.broadcast(S, xp[x7 + p]);
+            c70 = a.fma(b0, c70);
+            c71 = a.fma(b1, c71);
+        }
+        c00.intoArray(acc, ao);
+        c01.intoArray(acc, ao + L);
+        c10.intoArray(acc, ao + ld);
+        c11.intoArray(acc, ao + ld + L);
+        c20.intoArray(acc, ao + 2 * ld);
+        c21.intoArray(acc, ao + 2 * ld + L);
+        c30.intoArray(acc, ao + 3 * ld);
+        c31.intoArray(acc, ao + 3 * ld + L);
+        c40.intoArray(acc, ao + 4 * ld);
+        c41.intoArray(acc, ao + 4 * ld + L);
+        c50.intoArray(acc, ao + 5 * ld);
+        c51.intoArray(acc, ao + 5 * ld + L);
+        c60.intoArray(acc, ao + 6 * ld);
+        c61.intoArray(acc, ao + 6 * ld + L);
+        c70.intoArray(acc, ao + 7 * ld);
+        c71.intoArray(acc, ao + 7 * ld + L);
+    }
+}
