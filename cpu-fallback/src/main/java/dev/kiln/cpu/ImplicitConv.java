@@ -379,8 +379,8 @@ final class ImplicitConv {
      * Weight gradient into {@code partial} (one {@code OC x C*KH*KW} block per chunk, the chunks as
      * {@link Conv2dKernels#backwardWeight} splits the batch). Few weights: vector lanes along the wide positions, dY
      * spread to the wide rows with zeros at the positions that are not outputs, summed once per chunk. Many weights:
-     * {@code dW^T} per chunk in memory, 8 taps x 2 vectors of output channels in registers per image, over the output
-     * positions only.
+     * {@code dW^T} per chunk in memory, 8 taps x 2 vectors of output channels (16 taps x 1 vector when the output
+     * channels fit in one) in registers per image, over the output positions only.
      */
     static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
                                Supplier<Scratch> scratch) {
@@ -436,8 +436,10 @@ final class ImplicitConv {
         int k = g.inChannels() * g.kernelH() * g.kernelW();
         int wl = oc * k;
         int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
-        int ocp = (oc + NR - 1) / NR * NR;
-        int kp = (k + 7) / 8 * 8;
+        // one vector of output channels (16 taps per block) when they fit in one, else blocks of two (8 taps)
+        boolean single = oc <= L;
+        int ocp = single ? L : (oc + NR - 1) / NR * NR;
+        int kp = single ? (k + 15) / 16 * 16 : (k + 7) / 8 * 8;
         Layout lay = new Layout(g, 1);
         // the taps of rows past K read position 0 of channel 0's first phase (a valid index); their sums are dropped
         int[] rows = Arrays.copyOf(lay.rows, kp);
@@ -470,9 +472,15 @@ final class ImplicitConv {
                             dyT[q * ocp + o] = dy[src + q];
                         }
                     }
-                    for (int r = 0; r < kp; r += 8) {
-                        for (int o0 = 0; o0 < ocp; o0 += NR) {
-                            gradient8(xp, rows, r, pos, ohw, dyT, ocp, o0, acc, r * ocp + o0);
+                    if (single) {
+                        for (int r = 0; r < kp; r += 16) {
+                            gradient16(xp, rows, r, pos, ohw, dyT, acc, r * L);
+                        }
+                    } else {
+                        for (int r = 0; r < kp; r += 8) {
+                            for (int o0 = 0; o0 < ocp; o0 += NR) {
+                                gradient8(xp, rows, r, pos, ohw, dyT, ocp, o0, acc, r * ocp + o0);
+                            }
                         }
                     }
                 }
@@ -484,6 +492,78 @@ final class ImplicitConv {
                 }
             }
         });
+    }
+
+    private static void gradient16(float[] xp, int[] rows, int r, int[] pos, int positions, float[] dyT, float[] acc,
+                                   int ao) {
+        int x0 = rows[r + 0];
+        int x1 = rows[r + 1];
+        int x2 = rows[r + 2];
+        int x3 = rows[r + 3];
+        int x4 = rows[r + 4];
+        int x5 = rows[r + 5];
+        int x6 = rows[r + 6];
+        int x7 = rows[r + 7];
+        int x8 = rows[r + 8];
+        int x9 = rows[r + 9];
+        int x10 = rows[r + 10];
+        int x11 = rows[r + 11];
+        int x12 = rows[r + 12];
+        int x13 = rows[r + 13];
+        int x14 = rows[r + 14];
+        int x15 = rows[r + 15];
+        FloatVector c0 = FloatVector.fromArray(S, acc, ao + 0 * L);
+        FloatVector c1 = FloatVector.fromArray(S, acc, ao + 1 * L);
+        FloatVector c2 = FloatVector.fromArray(S, acc, ao + 2 * L);
+        FloatVector c3 = FloatVector.fromArray(S, acc, ao + 3 * L);
+        FloatVector c4 = FloatVector.fromArray(S, acc, ao + 4 * L);
+        FloatVector c5 = FloatVector.fromArray(S, acc, ao + 5 * L);
+        FloatVector c6 = FloatVector.fromArray(S, acc, ao + 6 * L);
+        FloatVector c7 = FloatVector.fromArray(S, acc, ao + 7 * L);
+        FloatVector c8 = FloatVector.fromArray(S, acc, ao + 8 * L);
+        FloatVector c9 = FloatVector.fromArray(S, acc, ao + 9 * L);
+        FloatVector c10 = FloatVector.fromArray(S, acc, ao + 10 * L);
+        FloatVector c11 = FloatVector.fromArray(S, acc, ao + 11 * L);
+        FloatVector c12 = FloatVector.fromArray(S, acc, ao + 12 * L);
+        FloatVector c13 = FloatVector.fromArray(S, acc, ao + 13 * L);
+        FloatVector c14 = FloatVector.fromArray(S, acc, ao + 14 * L);
+        FloatVector c15 = FloatVector.fromArray(S, acc, ao + 15 * L);
+        for (int q = 0; q < positions; q++) {
+            int p = pos[q];
+            FloatVector b = FloatVector.fromArray(S, dyT, q * L);
+            c0 = FloatVector.broadcast(S, xp[x0 + p]).fma(b, c0);
+            c1 = FloatVector.broadcast(S, xp[x1 + p]).fma(b, c1);
+            c2 = FloatVector.broadcast(S, xp[x2 + p]).fma(b, c2);
+            c3 = FloatVector.broadcast(S, xp[x3 + p]).fma(b, c3);
+            c4 = FloatVector.broadcast(S, xp[x4 + p]).fma(b, c4);
+            c5 = FloatVector.broadcast(S, xp[x5 + p]).fma(b, c5);
+            c6 = FloatVector.broadcast(S, xp[x6 + p]).fma(b, c6);
+            c7 = FloatVector.broadcast(S, xp[x7 + p]).fma(b, c7);
+            c8 = FloatVector.broadcast(S, xp[x8 + p]).fma(b, c8);
+            c9 = FloatVector.broadcast(S, xp[x9 + p]).fma(b, c9);
+            c10 = FloatVector.broadcast(S, xp[x10 + p]).fma(b, c10);
+            c11 = FloatVector.broadcast(S, xp[x11 + p]).fma(b, c11);
+            c12 = FloatVector.broadcast(S, xp[x12 + p]).fma(b, c12);
+            c13 = FloatVector.broadcast(S, xp[x13 + p]).fma(b, c13);
+            c14 = FloatVector.broadcast(S, xp[x14 + p]).fma(b, c14);
+            c15 = FloatVector.broadcast(S, xp[x15 + p]).fma(b, c15);
+        }
+        c0.intoArray(acc, ao + 0 * L);
+        c1.intoArray(acc, ao + 1 * L);
+        c2.intoArray(acc, ao + 2 * L);
+        c3.intoArray(acc, ao + 3 * L);
+        c4.intoArray(acc, ao + 4 * L);
+        c5.intoArray(acc, ao + 5 * L);
+        c6.intoArray(acc, ao + 6 * L);
+        c7.intoArray(acc, ao + 7 * L);
+        c8.intoArray(acc, ao + 8 * L);
+        c9.intoArray(acc, ao + 9 * L);
+        c10.intoArray(acc, ao + 10 * L);
+        c11.intoArray(acc, ao + 11 * L);
+        c12.intoArray(acc, ao + 12 * L);
+        c13.intoArray(acc, ao + 13 * L);
+        c14.intoArray(acc, ao + 14 * L);
+        c15.intoArray(acc, ao + 15 * L);
     }
 
     private static void gradient8(float[] xp, int[] rows, int r, int[] pos, int positions, float[] dyT, int ld,

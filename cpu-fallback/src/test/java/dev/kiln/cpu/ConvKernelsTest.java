@@ -45,6 +45,7 @@ class ConvKernelsTest {
             {2, 3, 6, 6, 4, 3, 3, 1, 1, 3, 3},       // padding past the kernel: input gradient takes col2im
             {2, 32, 6, 6, 40, 3, 3, 1, 1, 1, 1},     // many weights, 40 output channels (not whole vectors)
             {2, 16, 28, 28, 32, 1, 1, 2, 2, 0, 0},   // 1x1 stride-2 shortcut (im2col path)
+            {2, 48, 5, 6, 12, 3, 3, 1, 1, 1, 1},     // many weights, 12 output channels: one vector of them
     };
 
     private static ConvGeometry geometry(int[] s) {
