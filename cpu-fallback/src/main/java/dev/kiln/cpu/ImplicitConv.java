@@ -17,8 +17,8 @@ import java.util.function.Supplier;
  * {@code rows[r]}. The {@code PW - OW} positions at the end of each wide row are not outputs; they are computed and
  * dropped (forward), or skipped (weight gradient).
  *
- * <p>Forward: blocks of 8 output channels x 2 vectors of positions in 16 registers over the whole depth, weights packed
- * once per call so each depth step broadcasts 8 consecutive floats. Every output is its taps in {@code (c, ky, kx)}
+ * <p>Forward: blocks of 8 output channels x 3 vectors of positions in 24 registers over the whole depth, weights
+ * packed once per call so each depth step broadcasts 8 consecutive floats. Every output is its taps in {@code (c, ky, kx)}
  * order, one fused multiply-add each starting from zero, then the bias: the same for every thread count and batch
  * split. The input gradient of a stride-1 convolution is this forward on dY with the kernel rotated by 180 degrees and
  * its channel axes swapped (padding {@code K - 1 - P}). The weight gradient accumulates, per chunk of images,
@@ -186,8 +186,7 @@ final class ImplicitConv {
         int k = g.inChannels() * g.kernelH() * g.kernelW();
         float[] packed = pack(w, oc, k);
         int wide = (g.outH() - 1) * ((g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW()) + g.outW();
-        int widePadded = (wide + NR - 1) / NR * NR;
-        Layout lay = new Layout(g, widePadded);
+        Layout lay = new Layout(g, positionsComputed(wide, oc));
         forwardPacked(g.n(), lay, packed, oc, k, bias, x, y, par, scratch);
     }
 
@@ -215,8 +214,14 @@ final class ImplicitConv {
         }
         float[] packed = pack(rotated, cin, k);
         int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();
-        Layout lay = new Layout(t, (wide + NR - 1) / NR * NR);
+        Layout lay = new Layout(t, positionsComputed(wide, cin));
         forwardPacked(g.n(), lay, packed, cin, k, null, dy, dx, par, scratch);
+    }
+
+    /** Wide positions the forward computes: whole vectors, whole blocks of two with a 4-channel block. */
+    private static int positionsComputed(int wide, int outChannels) {
+        int step = (outChannels + 3) / 4 * 4 % 8 == 0 ? L : NR;
+        return (wide + step - 1) / step * step;
     }
 
     /**
@@ -253,13 +258,33 @@ final class ImplicitConv {
             lay.clear(xp);
             for (int img = lo; img < hi; img++) {
                 lay.gather(x, img * inImage, xp);
-                for (int p0 = 0; p0 < tp; p0 += NR) {
-                    int i0 = 0;
-                    for (; i0 + 8 <= mp; i0 += 8) {
-                        forward8(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                if (mp % 8 == 0) {
+                    // 8 channels x 3 vectors (24 accumulators: fewer loads per FMA), the tail in 2 or 1 vectors
+                    int p0 = 0;
+                    for (; p0 + 3 * L <= tp; p0 += 3 * L) {
+                        for (int i0 = 0; i0 < mp; i0 += 8) {
+                            forward8x3(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                        }
                     }
-                    if (i0 < mp) {
-                        forward4(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    for (; p0 + NR <= tp; p0 += NR) {
+                        for (int i0 = 0; i0 < mp; i0 += 8) {
+                            forward8(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                        }
+                    }
+                    for (; p0 < tp; p0 += L) {
+                        for (int i0 = 0; i0 < mp; i0 += 8) {
+                            forward8x1(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                        }
+                    }
+                } else {
+                    for (int p0 = 0; p0 < tp; p0 += NR) {
+                        int i0 = 0;
+                        for (; i0 + 8 <= mp; i0 += 8) {
+                            forward8(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                        }
+                        if (i0 < mp) {
+                            forward4(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                        }
                     }
                 }
                 int yo = img * oc * ohw;
@@ -333,6 +358,112 @@ final class ImplicitConv {
         c61.intoArray(out, oo + 6 * ld + L);
         c70.intoArray(out, oo + 7 * ld);
         c71.intoArray(out, oo + 7 * ld + L);
+    }
+
+    private static void forward8x3(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
+                                   int ld) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z;
+        FloatVector c22 = z, c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z;
+        FloatVector c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+        for (int r = 0; r < k; r++) {
+            int xo = rows[r] + p0;
+            FloatVector b0 = FloatVector.fromArray(S, xp, xo);
+            FloatVector b1 = FloatVector.fromArray(S, xp, xo + 1 * L);
+            FloatVector b2 = FloatVector.fromArray(S, xp, xo + 2 * L);
+            int q = wo + r * 8;
+            FloatVector a = FloatVector.broadcast(S, wp[q]);
+            c00 = a.fma(b0, c00);
+            c01 = a.fma(b1, c01);
+            c02 = a.fma(b2, c02);
+            a = FloatVector.broadcast(S, wp[q + 1]);
+            c10 = a.fma(b0, c10);
+            c11 = a.fma(b1, c11);
+            c12 = a.fma(b2, c12);
+            a = FloatVector.broadcast(S, wp[q + 2]);
+            c20 = a.fma(b0, c20);
+            c21 = a.fma(b1, c21);
+            c22 = a.fma(b2, c22);
+            a = FloatVector.broadcast(S, wp[q + 3]);
+            c30 = a.fma(b0, c30);
+            c31 = a.fma(b1, c31);
+            c32 = a.fma(b2, c32);
+            a = FloatVector.broadcast(S, wp[q + 4]);
+            c40 = a.fma(b0, c40);
+            c41 = a.fma(b1, c41);
+            c42 = a.fma(b2, c42);
+            a = FloatVector.broadcast(S, wp[q + 5]);
+            c50 = a.fma(b0, c50);
+            c51 = a.fma(b1, c51);
+            c52 = a.fma(b2, c52);
+            a = FloatVector.broadcast(S, wp[q + 6]);
+            c60 = a.fma(b0, c60);
+            c61 = a.fma(b1, c61);
+            c62 = a.fma(b2, c62);
+            a = FloatVector.broadcast(S, wp[q + 7]);
+            c70 = a.fma(b0, c70);
+            c71 = a.fma(b1, c71);
+            c72 = a.fma(b2, c72);
+        }
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + 1 * L);
+        c02.intoArray(out, oo + 2 * L);
+        c10.intoArray(out, oo + 1 * ld);
+        c11.intoArray(out, oo + 1 * ld + 1 * L);
+        c12.intoArray(out, oo + 1 * ld + 2 * L);
+        c20.intoArray(out, oo + 2 * ld);
+        c21.intoArray(out, oo + 2 * ld + 1 * L);
+        c22.intoArray(out, oo + 2 * ld + 2 * L);
+        c30.intoArray(out, oo + 3 * ld);
+        c31.intoArray(out, oo + 3 * ld + 1 * L);
+        c32.intoArray(out, oo + 3 * ld + 2 * L);
+        c40.intoArray(out, oo + 4 * ld);
+        c41.intoArray(out, oo + 4 * ld + 1 * L);
+        c42.intoArray(out, oo + 4 * ld + 2 * L);
+        c50.intoArray(out, oo + 5 * ld);
+        c51.intoArray(out, oo + 5 * ld + 1 * L);
+        c52.intoArray(out, oo + 5 * ld + 2 * L);
+        c60.intoArray(out, oo + 6 * ld);
+        c61.intoArray(out, oo + 6 * ld + 1 * L);
+        c62.intoArray(out, oo + 6 * ld + 2 * L);
+        c70.intoArray(out, oo + 7 * ld);
+        c71.intoArray(out, oo + 7 * ld + 1 * L);
+        c72.intoArray(out, oo + 7 * ld + 2 * L);
+    }
+
+    private static void forward8x1(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
+                                   int ld) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00 = z, c10 = z, c20 = z, c30 = z, c40 = z, c50 = z, c60 = z, c70 = z;
+        for (int r = 0; r < k; r++) {
+            int xo = rows[r] + p0;
+            FloatVector b0 = FloatVector.fromArray(S, xp, xo);
+            int q = wo + r * 8;
+            FloatVector a = FloatVector.broadcast(S, wp[q]);
+            c00 = a.fma(b0, c00);
+            a = FloatVector.broadcast(S, wp[q + 1]);
+            c10 = a.fma(b0, c10);
+            a = FloatVector.broadcast(S, wp[q + 2]);
+            c20 = a.fma(b0, c20);
+            a = FloatVector.broadcast(S, wp[q + 3]);
+            c30 = a.fma(b0, c30);
+            a = FloatVector.broadcast(S, wp[q + 4]);
+            c40 = a.fma(b0, c40);
+            a = FloatVector.broadcast(S, wp[q + 5]);
+            c50 = a.fma(b0, c50);
+            a = FloatVector.broadcast(S, wp[q + 6]);
+            c60 = a.fma(b0, c60);
+            a = FloatVector.broadcast(S, wp[q + 7]);
+            c70 = a.fma(b0, c70);
+        }
+        c00.intoArray(out, oo);
+        c10.intoArray(out, oo + 1 * ld);
+        c20.intoArray(out, oo + 2 * ld);
+        c30.intoArray(out, oo + 3 * ld);
+        c40.intoArray(out, oo + 4 * ld);
+        c50.intoArray(out, oo + 5 * ld);
+        c60.intoArray(out, oo + 6 * ld);
+        c70.intoArray(out, oo + 7 * ld);
     }
 
     private static void forward4(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
