@@ -47,10 +47,16 @@ final class ImplicitConv {
                 && (g.padH() > 0 || g.padW() > 0 || g.strideH() > 1 || g.strideW() > 1);
     }
 
-    /** The input gradient as a forward convolution: stride 1 and padding at most the kernel size less one. */
+    /**
+     * The input gradient as a forward convolution ({@link #backwardData}): stride 1 and padding at most the kernel
+     * size less one; or by stride phase ({@link #backwardDataStrided}) when strided.
+     */
     static boolean fitsBackwardData(ConvGeometry g) {
-        return fits(g) && g.strideH() == 1 && g.strideW() == 1 && g.padH() <= g.kernelH() - 1
-                && g.padW() <= g.kernelW() - 1;
+        if (!fits(g)) {
+            return false;
+        }
+        boolean strided = g.strideH() > 1 || g.strideW() > 1;
+        return strided || g.padH() <= g.kernelH() - 1 && g.padW() <= g.kernelW() - 1;
     }
 
     /** Geometry of the phase-split padded layout of one image and the tap offsets on it. */
@@ -197,6 +203,10 @@ final class ImplicitConv {
      */
     static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
                              Supplier<Scratch> scratch) {
+        if (g.strideH() > 1 || g.strideW() > 1) {
+            backwardDataStrided(g, w, dy, dx, par, scratch);
+            return;
+        }
         int cin = g.inChannels(), oc = g.outChannels(), kh = g.kernelH(), kw = g.kernelW();
         ConvGeometry t = new ConvGeometry(g.n(), oc, g.outH(), g.outW(), cin, kh, kw, 1, 1,
                 kh - 1 - g.padH(), kw - 1 - g.padW(), 1, 1);
@@ -216,6 +226,120 @@ final class ImplicitConv {
         int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();
         Layout lay = new Layout(t, positionsComputed(wide, cin));
         forwardPacked(g.n(), lay, packed, cin, k, null, dy, dx, par, scratch);
+    }
+
+    /**
+     * Input gradient of a strided convolution, one stride phase of dX at a time: the input pixels {@code (y, x)} with
+     * {@code (y + PH) % SH == a} and {@code (x + PW) % SW == b} receive only the taps {@code ky = a + SH*m},
+     * {@code kx = b + SW*n}, from {@code dY[o][i - m][j - n]} where {@code i = (y + PH) / SH}, {@code j = (x + PW) / SW}:
+     * a stride-1 correlation of dY (padded once per image) with that phase's sub-kernel, the implicit GEMM of
+     * {@link #forward} with rows {@code (o, m, n)}. Each input gradient is its terms in {@code (o, m, n)} order, so the
+     * result does not depend on the thread count; a phase that no tap reaches (a kernel smaller than the stride) is
+     * zero.
+     */
+    static void backwardDataStrided(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
+                                    Supplier<Scratch> scratch) {
+        int cin = g.inChannels(), oc = g.outChannels(), kh = g.kernelH(), kw = g.kernelW();
+        int sh = g.strideH(), sw = g.strideW(), ph = g.padH(), pw = g.padW();
+        int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
+        int mh = (kh + sh - 1) / sh, mw = (kw + sw - 1) / sw;
+        // row range of each row phase: i in [lo, hi] holds input row y = SH*i + a - PH in [0, IH)
+        int[] iLo = new int[sh], iHi = new int[sh], jLo = new int[sw], jHi = new int[sw];
+        int padBottom = 0, padRight = 0;
+        for (int a = 0; a < sh; a++) {
+            iLo[a] = Math.max(0, Math.floorDiv(ph - a + sh - 1, sh));
+            iHi[a] = Math.floorDiv(ih - 1 + ph - a, sh);
+            padBottom = Math.max(padBottom, iHi[a] - (oh - 1));
+        }
+        for (int b = 0; b < sw; b++) {
+            jLo[b] = Math.max(0, Math.floorDiv(pw - b + sw - 1, sw));
+            jHi[b] = Math.floorDiv(iw - 1 + pw - b, sw);
+            padRight = Math.max(padRight, jHi[b] - (ow - 1));
+        }
+        // dY planes padded by MH-1 rows on top and MW-1 columns on the left (taps reaching back), and enough below and
+        // to the right for the last phase rows
+        int top = mh - 1, left = mw - 1;
+        int planeW = left + ow + padRight;
+        int planeH = top + oh + padBottom;
+        int planeSize = planeH * planeW;
+        int mp = (cin + 3) / 4 * 4;
+        int phases = sh * sw;
+        int[][] rows = new int[phases][];
+        float[][] packed = new float[phases][];
+        int[] positions = new int[phases];
+        int maxRead = oc * planeSize;
+        int maxPositions = 0;
+        for (int a = 0; a < sh; a++) {
+            for (int b = 0; b < sw; b++) {
+                int f = a * sw + b;
+                int ma = a < kh ? (kh - a + sh - 1) / sh : 0;
+                int nb = b < kw ? (kw - b + sw - 1) / sw : 0;
+                int k = oc * ma * nb;
+                rows[f] = new int[k];
+                float[] sub = new float[cin * k];
+                for (int o = 0, r = 0; o < oc; o++) {
+                    for (int m = 0; m < ma; m++) {
+                        for (int n = 0; n < nb; n++, r++) {
+                            rows[f][r] = o * planeSize + (top - m) * planeW + (left - n);
+                            int ky = a + sh * m, kx = b + sw * n;
+                            for (int c = 0; c < cin; c++) {
+                                sub[c * k + r] = w[((o * cin + c) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+                packed[f] = pack(sub, cin, k);
+                int wide = iHi[a] < iLo[a] || jHi[b] < jLo[b] ? 0 : iHi[a] * planeW + jHi[b] + 1;
+                positions[f] = positionsComputed(wide, cin);
+                maxPositions = Math.max(maxPositions, positions[f]);
+                for (int r : rows[f]) {
+                    maxRead = Math.max(maxRead, r + positions[f]);
+                }
+            }
+        }
+        int length = maxRead;
+        int maxPositionsFinal = maxPositions;
+        int ohw = oh * ow;
+        int inImage = cin * ih * iw;
+        par.parallelFor(g.n(), 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] dyp = s.col(length);
+            float[] out = s.wideRows(mp * maxPositionsFinal);
+            Arrays.fill(dyp, 0, length, 0f);
+            for (int img = lo; img < hi; img++) {
+                for (int o = 0; o < oc; o++) {
+                    for (int i = 0; i < oh; i++) {
+                        System.arraycopy(dy, (img * oc + o) * ohw + i * ow, dyp,
+                                o * planeSize + (top + i) * planeW + left, ow);
+                    }
+                }
+                int dxo = img * inImage;
+                for (int a = 0; a < sh; a++) {
+                    for (int b = 0; b < sw; b++) {
+                        int f = a * sw + b;
+                        int tp = positions[f];
+                        if (tp == 0) {
+                            continue;
+                        }
+                        int k = rows[f].length;
+                        if (k == 0) {
+                            Arrays.fill(out, 0, mp * tp, 0f);
+                        } else {
+                            multiply(dyp, rows[f], k, packed[f], mp, out, tp);
+                        }
+                        for (int c = 0; c < cin; c++) {
+                            for (int i = iLo[a]; i <= iHi[a]; i++) {
+                                int src = c * tp + i * planeW;
+                                int dst = dxo + (c * ih + sh * i + a - ph) * iw - pw + b;
+                                for (int j = jLo[b]; j <= jHi[b]; j++) {
+                                    dx[dst + sw * j] = out[src + j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /** Wide positions the forward computes: whole vectors, whole blocks of two with a 4-channel block. */
@@ -258,35 +382,7 @@ final class ImplicitConv {
             lay.clear(xp);
             for (int img = lo; img < hi; img++) {
                 lay.gather(x, img * inImage, xp);
-                if (mp % 8 == 0) {
-                    // 8 channels x 3 vectors (24 accumulators: fewer loads per FMA), the tail in 2 or 1 vectors
-                    int p0 = 0;
-                    for (; p0 + 3 * L <= tp; p0 += 3 * L) {
-                        for (int i0 = 0; i0 < mp; i0 += 8) {
-                            forward8x3(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
-                        }
-                    }
-                    for (; p0 + NR <= tp; p0 += NR) {
-                        for (int i0 = 0; i0 < mp; i0 += 8) {
-                            forward8(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
-                        }
-                    }
-                    for (; p0 < tp; p0 += L) {
-                        for (int i0 = 0; i0 < mp; i0 += 8) {
-                            forward8x1(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
-                        }
-                    }
-                } else {
-                    for (int p0 = 0; p0 < tp; p0 += NR) {
-                        int i0 = 0;
-                        for (; i0 + 8 <= mp; i0 += 8) {
-                            forward8(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
-                        }
-                        if (i0 < mp) {
-                            forward4(xp, lay.rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
-                        }
-                    }
-                }
+                multiply(xp, lay.rows, k, packed, mp, out, tp);
                 int yo = img * oc * ohw;
                 for (int o = 0; o < oc; o++) {
                     float bv = bias == null ? 0f : bias[o];
@@ -304,6 +400,42 @@ final class ImplicitConv {
                 }
             }
         });
+    }
+
+    /**
+     * {@code out[i][p] = sum_r packed(i, r) * xp[rows[r] + p]} for the {@code mp} rows of the packed weights and
+     * positions {@code p < tp} (a whole number of vectors, of 2-vector blocks unless {@code mp} is a multiple of 8).
+     */
+    private static void multiply(float[] xp, int[] rows, int k, float[] packed, int mp, float[] out, int tp) {
+        if (mp % 8 == 0) {
+            // 8 channels x 3 vectors (24 accumulators: fewer loads per FMA), the tail in 2 or 1 vectors
+            int p0 = 0;
+            for (; p0 + 3 * L <= tp; p0 += 3 * L) {
+                for (int i0 = 0; i0 < mp; i0 += 8) {
+                    forward8x3(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                }
+            }
+            for (; p0 + NR <= tp; p0 += NR) {
+                for (int i0 = 0; i0 < mp; i0 += 8) {
+                    forward8(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                }
+            }
+            for (; p0 < tp; p0 += L) {
+                for (int i0 = 0; i0 < mp; i0 += 8) {
+                    forward8x1(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                }
+            }
+        } else {
+            for (int p0 = 0; p0 < tp; p0 += NR) {
+                int i0 = 0;
+                for (; i0 + 8 <= mp; i0 += 8) {
+                    forward8(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                }
+                if (i0 < mp) {
+                    forward4(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                }
+            }
+        }
     }
 
     // one flat loop over the depth: C2 (JDK 17) keeps vector accumulators of a single loop in registers
