@@ -190,7 +190,8 @@ final class ImplicitConv {
                         Supplier<Scratch> scratch) {
         int oc = g.outChannels();
         int k = g.inChannels() * g.kernelH() * g.kernelW();
-        float[] packed = pack(w, oc, k);
+        float[] packed = scratch.get().packedWeights(packedLength(oc, k));
+        pack(w, oc, k, packed, 0);
         int wide = (g.outH() - 1) * ((g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW()) + g.outW();
         Layout lay = new Layout(g, positionsComputed(wide, oc));
         forwardPacked(g.n(), lay, packed, oc, k, bias, x, y, par, scratch);
@@ -212,7 +213,8 @@ final class ImplicitConv {
                 kh - 1 - g.padH(), kw - 1 - g.padW(), 1, 1);
         int kk = kh * kw;
         int k = oc * kk;
-        float[] rotated = new float[cin * k];
+        Scratch caller = scratch.get();
+        float[] rotated = caller.arrangedWeights(cin * k);
         for (int o = 0; o < oc; o++) {
             for (int c = 0; c < cin; c++) {
                 int src = (o * cin + c) * kk;
@@ -222,7 +224,8 @@ final class ImplicitConv {
                 }
             }
         }
-        float[] packed = pack(rotated, cin, k);
+        float[] packed = caller.packedWeights(packedLength(cin, k));
+        pack(rotated, cin, k, packed, 0);
         int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();
         Layout lay = new Layout(t, positionsComputed(wide, cin));
         forwardPacked(g.n(), lay, packed, cin, k, null, dy, dx, par, scratch);
@@ -265,8 +268,12 @@ final class ImplicitConv {
         int mp = (cin + 3) / 4 * 4;
         int phases = sh * sw;
         int[][] rows = new int[phases][];
-        float[][] packed = new float[phases][];
+        int[] packedAt = new int[phases];
         int[] positions = new int[phases];
+        Scratch caller = scratch.get();
+        float[] packed = caller.packedWeights(packedLength(cin, oc * mh * mw) * phases);
+        float[] sub = caller.arrangedWeights(cin * oc * mh * mw);
+        int packedEnd = 0;
         int maxRead = oc * planeSize;
         int maxPositions = 0;
         for (int a = 0; a < sh; a++) {
@@ -276,7 +283,6 @@ final class ImplicitConv {
                 int nb = b < kw ? (kw - b + sw - 1) / sw : 0;
                 int k = oc * ma * nb;
                 rows[f] = new int[k];
-                float[] sub = new float[cin * k];
                 for (int o = 0, r = 0; o < oc; o++) {
                     for (int m = 0; m < ma; m++) {
                         for (int n = 0; n < nb; n++, r++) {
@@ -288,7 +294,9 @@ final class ImplicitConv {
                         }
                     }
                 }
-                packed[f] = pack(sub, cin, k);
+                packedAt[f] = packedEnd;
+                pack(sub, cin, k, packed, packedEnd);
+                packedEnd += packedLength(cin, k);
                 int wide = iHi[a] < iLo[a] || jHi[b] < jLo[b] ? 0 : iHi[a] * planeW + jHi[b] + 1;
                 positions[f] = positionsComputed(wide, cin);
                 maxPositions = Math.max(maxPositions, positions[f]);
@@ -325,7 +333,7 @@ final class ImplicitConv {
                         if (k == 0) {
                             Arrays.fill(out, 0, mp * tp, 0f);
                         } else {
-                            multiply(dyp, rows[f], k, packed[f], mp, out, tp);
+                            multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, tp);
                         }
                         for (int c = 0; c < cin; c++) {
                             for (int i = iLo[a]; i <= iHi[a]; i++) {
@@ -349,16 +357,22 @@ final class ImplicitConv {
     }
 
     /**
-     * Weights {@code (M, K)} row-major into blocks of 8 rows (then one of 4, rows past M zero): block {@code b}'s
-     * depth step {@code r} is the 8 (4) floats at {@code b*8*K + r*8 (4)}.
+     * Weights {@code (M, K)} row-major into {@code packed[off ..]} in blocks of 8 rows (then one of 4, rows past M
+     * zero): block {@code b}'s depth step {@code r} is the 8 (4) floats at {@code off + b*8*K + r*8 (4)}. The buffer
+     * is the calling thread's scratch, read by every worker of the call.
      */
-    static float[] pack(float[] w, int m, int k) {
+    static void pack(float[] w, int m, int k, float[] packed, int off) {
         int mp = (m + 3) / 4 * 4;
-        float[] packed = new float[mp * k];
         for (int i0 = 0; i0 < mp; ) {
             int rowsInBlock = mp - i0 >= 8 ? 8 : 4;
-            int base = i0 * k;
-            for (int i = 0; i < rowsInBlock && i0 + i < m; i++) {
+            int base = off + i0 * k;
+            for (int i = 0; i < rowsInBlock; i++) {
+                if (i0 + i >= m) {
+                    for (int r = 0; r < k; r++) {
+                        packed[base + r * rowsInBlock + i] = 0f;
+                    }
+                    continue;
+                }
                 int src = (i0 + i) * k;
                 for (int r = 0; r < k; r++) {
                     packed[base + r * rowsInBlock + i] = w[src + r];
@@ -366,7 +380,11 @@ final class ImplicitConv {
             }
             i0 += rowsInBlock;
         }
-        return packed;
+    }
+
+    /** Floats of {@link #pack}'s output for {@code m} rows of depth {@code k}. */
+    static int packedLength(int m, int k) {
+        return (m + 3) / 4 * 4 * k;
     }
 
     private static void forwardPacked(int n, Layout lay, float[] packed, int oc, int k, float[] bias, float[] x,
@@ -382,7 +400,7 @@ final class ImplicitConv {
             lay.clear(xp);
             for (int img = lo; img < hi; img++) {
                 lay.gather(x, img * inImage, xp);
-                multiply(xp, lay.rows, k, packed, mp, out, tp);
+                multiply(xp, lay.rows, k, packed, 0, mp, out, tp);
                 int yo = img * oc * ohw;
                 for (int o = 0; o < oc; o++) {
                     float bv = bias == null ? 0f : bias[o];
@@ -403,36 +421,38 @@ final class ImplicitConv {
     }
 
     /**
-     * {@code out[i][p] = sum_r packed(i, r) * xp[rows[r] + p]} for the {@code mp} rows of the packed weights and
+     * {@code out[i][p] = sum_r packed(i, r) * xp[rows[r] + p]} for the {@code mp} rows of the weights packed at
+     * {@code packed[po ..]} and
      * positions {@code p < tp} (a whole number of vectors, of 2-vector blocks unless {@code mp} is a multiple of 8).
      */
-    private static void multiply(float[] xp, int[] rows, int k, float[] packed, int mp, float[] out, int tp) {
+    private static void multiply(float[] xp, int[] rows, int k, float[] packed, int po, int mp, float[] out,
+                                 int tp) {
         if (mp % 8 == 0) {
             // 8 channels x 3 vectors (24 accumulators: fewer loads per FMA), the tail in 2 or 1 vectors
             int p0 = 0;
             for (; p0 + 3 * L <= tp; p0 += 3 * L) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    forward8x3(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    forward8x3(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
             }
             for (; p0 + NR <= tp; p0 += NR) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    forward8(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
             }
             for (; p0 < tp; p0 += L) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    forward8x1(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    forward8x1(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
             }
         } else {
             for (int p0 = 0; p0 < tp; p0 += NR) {
                 int i0 = 0;
                 for (; i0 + 8 <= mp; i0 += 8) {
-                    forward8(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
                 if (i0 < mp) {
-                    forward4(xp, rows, k, p0, packed, i0 * k, out, i0 * tp + p0, tp);
+                    forward4(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
             }
         }
