@@ -59,7 +59,19 @@ final class ImplicitConv {
         return strided || g.padH() <= g.kernelH() - 1 && g.padW() <= g.kernelW() - 1;
     }
 
-    /** Geometry of the phase-split padded layout of one image and the tap offsets on it. */
+    private record LayoutKey(ConvGeometry g, int readable) {
+    }
+
+    /** The layout of {@code g}, from the calling thread's scratch when that thread built it before. */
+    static Layout layout(Supplier<Scratch> scratch, ConvGeometry g, int readable) {
+        return scratch.get().plan(new LayoutKey(g, readable), k -> new Layout(g, readable));
+    }
+
+    /**
+     * Geometry of the phase-split padded layout of one image and the tap offsets on it. Immutable once the calling
+     * thread has asked for what a kernel needs ({@link #tapRows}, {@link #outputPositions}) before handing it to the
+     * workers.
+     */
     static final class Layout {
         final int cin, ih, iw, ph, pw, sh, sw, oh, ow;
         /** Phase plane height and width (PW is the wide row length). */
@@ -136,6 +148,30 @@ final class ImplicitConv {
             length = Math.max(cin * channelStride, maxRow + readable);
         }
 
+        private int[] tapRows;
+        private int[] outputPositions;
+
+        /** {@link #rows} padded to {@code count} with offset 0 (a valid index whose sums are dropped). */
+        int[] tapRows(int count) {
+            if (tapRows == null || tapRows.length != count) {
+                tapRows = Arrays.copyOf(rows, count);
+            }
+            return tapRows;
+        }
+
+        /** Wide position of each output position {@code oy * OW + ox}. */
+        int[] outputPositions() {
+            if (outputPositions == null) {
+                outputPositions = new int[oh * ow];
+                for (int oy = 0, q = 0; oy < oh; oy++) {
+                    for (int ox = 0; ox < ow; ox++, q++) {
+                        outputPositions[q] = oy * planeW + ox;
+                    }
+                }
+            }
+            return outputPositions;
+        }
+
         /** Zeros the whole buffer: padding and margins are never written by {@link #gather}. */
         void clear(float[] xp) {
             Arrays.fill(xp, 0, length, 0f);
@@ -193,7 +229,7 @@ final class ImplicitConv {
         float[] packed = scratch.get().packedWeights(packedLength(oc, k));
         pack(w, oc, k, packed, 0);
         int wide = (g.outH() - 1) * ((g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW()) + g.outW();
-        Layout lay = new Layout(g, positionsComputed(wide, oc));
+        Layout lay = layout(scratch, g, positionsComputed(wide, oc));
         forwardPacked(g.n(), lay, packed, oc, k, bias, x, y, par, scratch);
     }
 
@@ -227,7 +263,7 @@ final class ImplicitConv {
         float[] packed = caller.packedWeights(packedLength(cin, k));
         pack(rotated, cin, k, packed, 0);
         int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();
-        Layout lay = new Layout(t, positionsComputed(wide, cin));
+        Layout lay = layout(scratch, t, positionsComputed(wide, cin));
         forwardPacked(g.n(), lay, packed, cin, k, null, dy, dx, par, scratch);
     }
 
@@ -683,7 +719,7 @@ final class ImplicitConv {
         int planeW = (g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW();
         int wide = (oh - 1) * planeW + ow;
         int ld = (wide + L - 1) / L * L;
-        Layout lay = new Layout(g, ld);
+        Layout lay = layout(scratch, g, ld);
         int inImage = g.inChannels() * g.inH() * g.inW();
         int n = g.n();
         par.parallelFor(chunks, 1, (lo, hi) -> {
@@ -723,15 +759,10 @@ final class ImplicitConv {
         boolean single = oc <= L;
         int ocp = single ? L : (oc + NR - 1) / NR * NR;
         int kp = single ? (k + 15) / 16 * 16 : (k + 7) / 8 * 8;
-        Layout lay = new Layout(g, 1);
+        Layout lay = layout(scratch, g, 1);
         // the taps of rows past K read position 0 of channel 0's first phase (a valid index); their sums are dropped
-        int[] rows = Arrays.copyOf(lay.rows, kp);
-        int[] pos = new int[ohw];
-        for (int oy = 0, q = 0; oy < oh; oy++) {
-            for (int ox = 0; ox < ow; ox++, q++) {
-                pos[q] = oy * lay.planeW + ox;
-            }
-        }
+        int[] rows = lay.tapRows(kp);
+        int[] pos = lay.outputPositions();
         int inImage = g.inChannels() * g.inH() * g.inW();
         int n = g.n();
         par.parallelFor(chunks, 1, (lo, hi) -> {

@@ -228,6 +228,25 @@ final class Scratch {
         return arrangedWeights;
     }
 
+    private final java.util.Map<Object, Object> plans = new java.util.HashMap<>();
+
+    /**
+     * A kernel's precomputed plan for a shape (offset tables of {@link ImplicitConv}), built once per thread and
+     * shape; at most 64 are kept (a network has a few dozen distinct convolutions).
+     */
+    @SuppressWarnings("unchecked")
+    <T> T plan(Object key, java.util.function.Function<Object, T> build) {
+        Object p = plans.get(key);
+        if (p == null) {
+            if (plans.size() >= 64) {
+                plans.clear();
+            }
+            p = build.apply(key);
+            plans.put(key, p);
+        }
+        return (T) p;
+    }
+
     private static int grow(int size) {
         long s = Math.max(size, 64);
         return (int) Math.min(Integer.MAX_VALUE - 8L, s + (s >> 3));
