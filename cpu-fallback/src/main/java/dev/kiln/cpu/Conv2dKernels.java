@@ -8,7 +8,9 @@ import java.util.function.Supplier;
 /**
  * Convolution as im2col + {@link Sgemm}, parallel over the batch: each image is lowered into its thread's own
  * column buffer ({@code (C*KH*KW) x (OH*OW)}), so nothing batch-sized is ever materialised. A 1x1, stride 1,
- * unpadded convolution skips the lowering.
+ * unpadded convolution skips the lowering. These are the reference (scalar) kernels; with the SIMD kernels, shapes
+ * with their own kernel skip im2col: one input channel ({@link VectorConv}), stride 1 unpadded ({@link #wide}),
+ * padded or strided ({@link ImplicitConv}).
  */
 final class Conv2dKernels {
 
