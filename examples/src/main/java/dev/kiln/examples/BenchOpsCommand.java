@@ -24,8 +24,8 @@ import java.util.function.Predicate;
 
 /**
  * Per-op timing through the backend SPI at LeNet-5-BN's shapes (batch 64 and 256) and at one large shape
- * (N=32, C=64, 56x56), with the machine's measured peak: a vectorised FMA kernel for FLOP/s and a triad kernel for
- * memory bandwidth, both run on every core in the same JVM. Each op is warmed up (at least 0.5 s and 20 calls),
+ * (N=32, C=64, 56x56), with the machine's measured peak: independent vector FMAs held in registers for FLOP/s
+ * ({@link VectorFmaPeak}) and a triad kernel for memory bandwidth, both run on every core in the same JVM. Each op is warmed up (at least 0.5 s and 20 calls),
  * then timed in rounds of at least 40 ms; the median time per call is reported. Ops whose floor is arithmetic show
  * GFLOP/s and % of peak FLOP/s; memory-bound ops show GB/s (bytes that must move at least once) and % of bandwidth.
  */
