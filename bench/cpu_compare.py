@@ -120,6 +120,7 @@ def conv_table(args, py, kiln_env, torch_env, tmp):
     if code != 0 or tdoc is None:
         fail("pytorch_resnet.py --conv-ops failed (exit %d)" % code, tlog)
     peak = kdoc["peak_flops"]
+    peak_how = kdoc.get("peak_flops_kernel") or "FMA kernel"
     torch_rows = {(r["conv"], r["kind"]): r for r in tdoc["conv_ops"]}
     prefix = "resnet b%d " % n
     rows = []
@@ -135,9 +136,9 @@ def conv_table(args, py, kiln_env, torch_env, tmp):
     out = ["Convolutions at batch %d: every distinct geometry of the network on 1x28x28 images (`kiln bench ops "
            "--resnet %d`, `bench/pytorch_resnet.py --conv-ops %d`: F.conv2d forward, aten::convolution_backward for "
            "the data and weight gradients), median of %d rounds each, one process per side after the throughput "
-           "rounds. Measured FMA peak (bench ops, %d threads, same run): %.1f GFLOP/s. Share: of the sum of "
+           "rounds. Measured FMA peak (bench ops, %d threads, same run; %s): %.1f GFLOP/s. Share: of the sum of "
            "calls x time over one training step's convolutions (%.1f GFLOP per step, %.1f MFLOP per image; Kiln %.1f ms, "
-           "PyTorch %.1f ms per step in convolutions)." % (n, n, n, args.inner_rounds, args.threads, peak / 1e9,
+           "PyTorch %.1f ms per step in convolutions)." % (n, n, n, args.inner_rounds, args.threads, peak_how, peak / 1e9,
                                                           flops / 1e9, flops / n / 1e6, ktotal * 1e3, ttotal * 1e3), "",
            "| convolution | pass | calls/step | Kiln GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) | Kiln / PyTorch "
            "speed | Kiln share | PyTorch share |", "|---|---|---:|---:|---:|---:|---:|---:|"]

@@ -8,7 +8,9 @@ import java.util.function.Supplier;
 /**
  * Convolution as im2col + {@link Sgemm}, parallel over the batch: each image is lowered into its thread's own
  * column buffer ({@code (C*KH*KW) x (OH*OW)}), so nothing batch-sized is ever materialised. A 1x1, stride 1,
- * unpadded convolution skips the lowering.
+ * unpadded convolution skips the lowering. These are the reference (scalar) kernels; with the SIMD kernels, shapes
+ * with their own kernel skip im2col: one input channel ({@link VectorConv}), stride 1 unpadded ({@link #wide}),
+ * padded or strided ({@link ImplicitConv}).
  */
 final class Conv2dKernels {
 
@@ -28,6 +30,10 @@ final class Conv2dKernels {
         }
         if (SimdSupport.ENABLED && wide(g)) {
             forwardWide(g, x, w, bias, y, par, scratch);
+            return;
+        }
+        if (SimdSupport.ENABLED && ImplicitConv.fits(g)) {
+            ImplicitConv.forward(g, x, w, bias, y, par, scratch);
             return;
         }
         if (SimdSupport.ENABLED && smallPlanes(g)) {
@@ -239,6 +245,10 @@ final class Conv2dKernels {
             VectorConv.backwardDataWide(g, w, dy, dx, par, scratch);
             return;
         }
+        if (SimdSupport.ENABLED && ImplicitConv.fitsBackwardData(g)) {
+            ImplicitConv.backwardData(g, w, dy, dx, par, scratch);
+            return;
+        }
         if (SimdSupport.ENABLED && smallPlanes(g)) {
             backwardDataGrouped(g, w, dy, dx, par, scratch);
             return;
@@ -291,6 +301,8 @@ final class Conv2dKernels {
             VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && wide(g)) {
             backwardWeightWide(g, x, dy, partial, chunks, par, scratch);
+        } else if (SimdSupport.ENABLED && ImplicitConv.fits(g)) {
+            ImplicitConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && weightGradientAsGemm(g)) {
             backwardWeightGemm(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED) {

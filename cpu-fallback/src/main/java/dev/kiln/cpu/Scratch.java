@@ -209,6 +209,44 @@ final class Scratch {
         return transposedB;
     }
 
+    private float[] packedWeights = new float[0];
+    private float[] arrangedWeights = new float[0];
+
+    /** {@link ImplicitConv}'s weights packed for its micro-kernels (written by the calling thread, read by all). */
+    float[] packedWeights(int size) {
+        if (packedWeights.length < size) {
+            packedWeights = new float[grow(size)];
+        }
+        return packedWeights;
+    }
+
+    /** {@link ImplicitConv}'s weights rearranged (rotated kernel, stride-phase sub-kernels) before packing. */
+    float[] arrangedWeights(int size) {
+        if (arrangedWeights.length < size) {
+            arrangedWeights = new float[grow(size)];
+        }
+        return arrangedWeights;
+    }
+
+    private final java.util.Map<Object, Object> plans = new java.util.HashMap<>();
+
+    /**
+     * A kernel's precomputed plan for a shape (offset tables of {@link ImplicitConv}), built once per thread and
+     * shape; at most 64 are kept (a network has a few dozen distinct convolutions).
+     */
+    @SuppressWarnings("unchecked")
+    <T> T plan(Object key, java.util.function.Function<Object, T> build) {
+        Object p = plans.get(key);
+        if (p == null) {
+            if (plans.size() >= 64) {
+                plans.clear();
+            }
+            p = build.apply(key);
+            plans.put(key, p);
+        }
+        return (T) p;
+    }
+
     private static int grow(int size) {
         long s = Math.max(size, 64);
         return (int) Math.min(Integer.MAX_VALUE - 8L, s + (s >> 3));
