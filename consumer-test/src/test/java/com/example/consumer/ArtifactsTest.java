@@ -94,7 +94,8 @@ class ArtifactsTest {
             assertEquals(dev.kiln.core.Kiln.version(), m.group(3), m.group(2));
             artifacts.add(m.group(2));
         }
-        assertEquals(List.of("kiln-core", "kiln-cpu-fallback", "kiln-cuda", "kiln-datasets", "kiln-spark"), artifacts);
+        assertEquals(List.of("kiln-core", "kiln-cpu-fallback", "kiln-cuda", "kiln-datasets", "kiln-onnx", "kiln-spark"),
+                artifacts);
         assertTrue(!xml.contains("<parent>"), "the BOM inherits nothing");
     }
 }
