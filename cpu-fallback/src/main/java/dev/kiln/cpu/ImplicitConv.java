@@ -179,14 +179,9 @@ final class ImplicitConv {
 
         /** Writes image {@code x[xo ..]}'s pixels that some tap reads into their places in {@code xp}. */
         void gather(float[] x, int xo, float[] xp) {
-            gather(x, xo, xp, 0);
-        }
-
-        /** {@link #gather(float[], int, float[])} into the layout starting at {@code xp[base]}. */
-        void gather(float[] x, int xo, float[] xp, int base) {
             for (int c = 0; c < cin; c++) {
                 int src = xo + c * ih * iw;
-                int dst = base + c * channelStride;
+                int dst = c * channelStride;
                 for (int y = 0; y < ih; y++) {
                     int rowBase = rowTarget[y];
                     if (rowBase < 0) {
@@ -432,37 +427,23 @@ final class ImplicitConv {
                                       float[] y, Parallel par, Supplier<Scratch> scratch) {
         int mp = (oc + 3) / 4 * 4;
         int tp = lay.readable;
-        // blocks of 8 channels take whole vectors (positionsComputed): images in groups whose vectors fill blocks of 3
-        int perImage = tp / L;
-        int group = mp % 8 != 0 || perImage % 3 == 0 ? 1 : 3;
         int ohw = lay.oh * lay.ow;
         int inImage = lay.cin * lay.ih * lay.iw;
         par.parallelFor(n, 1, (lo, hi) -> {
             Scratch s = scratch.get();
-            float[] xp = s.col(group * lay.length);
-            float[] out = s.wideRows(mp * group * tp);
-            // padding and margins of every image's layout are never written by gather
-            Arrays.fill(xp, 0, group * lay.length, 0f);
-            for (int img0 = lo; img0 < hi; img0 += group) {
-                int count = Math.min(group, hi - img0);
-                for (int j = 0; j < count; j++) {
-                    lay.gather(x, (img0 + j) * inImage, xp, j * lay.length);
-                }
-                int ld = count * tp;
-                if (group == 1) {
-                    multiply(xp, lay.rows, k, packed, 0, mp, out, tp);
-                } else {
-                    multiplyImages(xp, lay.length, count, perImage, lay.rows, k, packed, mp, out, tp);
-                }
-                for (int j = 0; j < count; j++) {
-                    int yo = (img0 + j) * oc * ohw;
-                    for (int o = 0; o < oc; o++) {
-                        float bv = bias == null ? 0f : bias[o];
-                        for (int oy = 0; oy < lay.oh; oy++) {
-                            int src = o * ld + j * tp + oy * lay.planeW;
-                            int dst = yo + o * ohw + oy * lay.ow;
-                            copyRow(out, src, y, dst, lay.ow, bias != null, bv);
-                        }
+            float[] xp = s.col(lay.length);
+            float[] out = s.wideRows(mp * tp);
+            lay.clear(xp);
+            for (int img = lo; img < hi; img++) {
+                lay.gather(x, img * inImage, xp);
+                multiply(xp, lay.rows, k, packed, 0, mp, out, tp);
+                int yo = img * oc * ohw;
+                for (int o = 0; o < oc; o++) {
+                    float bv = bias == null ? 0f : bias[o];
+                    for (int oy = 0; oy < lay.oh; oy++) {
+                        int src = o * tp + oy * lay.planeW;
+                        int dst = yo + o * ohw + oy * lay.ow;
+                        copyRow(out, src, y, dst, lay.ow, bias != null, bv);
                     }
                 }
             }
@@ -472,7 +453,7 @@ final class ImplicitConv {
     /**
      * {@code dst[d + i] = src[s + i] (+ bias)} for {@code i < len}. Rows of a vector or more in whole vectors, the
      * last one ending at the row's end (overlapping the one before with the same values): an arraycopy call per
-     * 28-float row cost about a tenth of layer1's forward.
+     * 28-float row cost several percent of layer1's forward.
      */
     private static void copyRow(float[] src, int s, float[] dst, int d, int len, boolean addBias, float bias) {
         if (len < L) {
@@ -499,44 +480,6 @@ final class ImplicitConv {
     }
 
     /**
-     * {@link #multiply} for {@code count} images at once, {@code mp} a multiple of 8: image {@code j}'s layout at
-     * {@code xp[j * length ..]}, its {@code perImage} vectors of positions at {@code out[i * count * tp + j * tp ..]}.
-     * The vectors of all images are taken 3 at a time (8 x 3 blocks, the last 1 or 2 in 8 x 1 or 8 x 2), so a plane of
-     * few positions (7x7: 4 vectors) does not leave a narrow block per image; each output's sum is unchanged.
-     */
-    private static void multiplyImages(float[] xp, int length, int count, int perImage, int[] rows, int k,
-                                       float[] packed, int mp, float[] out, int tp) {
-        int ld = count * tp;
-        int vectors = count * perImage;
-        int v = 0;
-        for (; v + 3 <= vectors; v += 3) {
-            int j0 = v / perImage, j1 = (v + 1) / perImage, j2 = (v + 2) / perImage;
-            int p0 = (v - j0 * perImage) * L, p1 = (v + 1 - j1 * perImage) * L, p2 = (v + 2 - j2 * perImage) * L;
-            int xa = j0 * length + p0, xb = j1 * length + p1, xc = j2 * length + p2;
-            int oa = j0 * tp + p0, ob = j1 * tp + p1, oc = j2 * tp + p2;
-            for (int i0 = 0; i0 < mp; i0 += 8) {
-                int row = i0 * ld;
-                forward8x3(xp, rows, k, xa, xb, xc, packed, i0 * k, out, row + oa, row + ob, row + oc, ld);
-            }
-        }
-        if (vectors - v == 2) {
-            int j0 = v / perImage, j1 = (v + 1) / perImage;
-            int p0 = (v - j0 * perImage) * L, p1 = (v + 1 - j1 * perImage) * L;
-            for (int i0 = 0; i0 < mp; i0 += 8) {
-                int row = i0 * ld;
-                forward8(xp, rows, k, j0 * length + p0, j1 * length + p1, packed, i0 * k, out,
-                        row + j0 * tp + p0, row + j1 * tp + p1, ld);
-            }
-        } else if (vectors - v == 1) {
-            int j0 = v / perImage;
-            int p0 = (v - j0 * perImage) * L;
-            for (int i0 = 0; i0 < mp; i0 += 8) {
-                forward8x1(xp, rows, k, j0 * length + p0, packed, i0 * k, out, i0 * ld + j0 * tp + p0, ld);
-            }
-        }
-    }
-
-    /**
      * {@code out[i][p] = sum_r packed(i, r) * xp[rows[r] + p]} for the {@code mp} rows of the weights packed at
      * {@code packed[po ..]} and
      * positions {@code p < tp} (a whole number of vectors, of 2-vector blocks unless {@code mp} is a multiple of 8).
@@ -548,14 +491,12 @@ final class ImplicitConv {
             int p0 = 0;
             for (; p0 + 3 * L <= tp; p0 += 3 * L) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    int oo = i0 * tp + p0;
-                    forward8x3(xp, rows, k, p0, p0 + L, p0 + 2 * L, packed, po + i0 * k, out, oo, oo + L,
-                            oo + 2 * L, tp);
+                    forward8x3(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
             }
             for (; p0 + NR <= tp; p0 += NR) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    forward8(xp, rows, k, p0, p0 + L, packed, po + i0 * k, out, i0 * tp + p0, i0 * tp + p0 + L, tp);
+                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
             }
             for (; p0 < tp; p0 += L) {
@@ -567,7 +508,7 @@ final class ImplicitConv {
             for (int p0 = 0; p0 < tp; p0 += NR) {
                 int i0 = 0;
                 for (; i0 + 8 <= mp; i0 += 8) {
-                    forward8(xp, rows, k, p0, p0 + L, packed, po + i0 * k, out, i0 * tp + p0, i0 * tp + p0 + L, tp);
+                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
                 }
                 if (i0 < mp) {
                     forward4(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
@@ -577,15 +518,15 @@ final class ImplicitConv {
     }
 
     // one flat loop over the depth: C2 (JDK 17) keeps vector accumulators of a single loop in registers
-    private static void forward8(float[] xp, int[] rows, int k, int xa, int xb, float[] wp, int wo, float[] out,
-                                 int oa, int ob, int ld) {
+    private static void forward8(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
+                                 int ld) {
         FloatVector z = FloatVector.zero(S);
         FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
         FloatVector c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
         for (int r = 0; r < k; r++) {
-            int xo = rows[r];
-            FloatVector b0 = FloatVector.fromArray(S, xp, xo + xa);
-            FloatVector b1 = FloatVector.fromArray(S, xp, xo + xb);
+            int xo = rows[r] + p0;
+            FloatVector b0 = FloatVector.fromArray(S, xp, xo);
+            FloatVector b1 = FloatVector.fromArray(S, xp, xo + L);
             int q = wo + r * 8;
             FloatVector a = FloatVector.broadcast(S, wp[q]);
             c00 = a.fma(b0, c00);
@@ -612,35 +553,35 @@ final class ImplicitConv {
             c70 = a.fma(b0, c70);
             c71 = a.fma(b1, c71);
         }
-        c00.intoArray(out, oa);
-        c01.intoArray(out, ob);
-        c10.intoArray(out, oa + ld);
-        c11.intoArray(out, ob + ld);
-        c20.intoArray(out, oa + 2 * ld);
-        c21.intoArray(out, ob + 2 * ld);
-        c30.intoArray(out, oa + 3 * ld);
-        c31.intoArray(out, ob + 3 * ld);
-        c40.intoArray(out, oa + 4 * ld);
-        c41.intoArray(out, ob + 4 * ld);
-        c50.intoArray(out, oa + 5 * ld);
-        c51.intoArray(out, ob + 5 * ld);
-        c60.intoArray(out, oa + 6 * ld);
-        c61.intoArray(out, ob + 6 * ld);
-        c70.intoArray(out, oa + 7 * ld);
-        c71.intoArray(out, ob + 7 * ld);
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + ld);
+        c11.intoArray(out, oo + ld + L);
+        c20.intoArray(out, oo + 2 * ld);
+        c21.intoArray(out, oo + 2 * ld + L);
+        c30.intoArray(out, oo + 3 * ld);
+        c31.intoArray(out, oo + 3 * ld + L);
+        c40.intoArray(out, oo + 4 * ld);
+        c41.intoArray(out, oo + 4 * ld + L);
+        c50.intoArray(out, oo + 5 * ld);
+        c51.intoArray(out, oo + 5 * ld + L);
+        c60.intoArray(out, oo + 6 * ld);
+        c61.intoArray(out, oo + 6 * ld + L);
+        c70.intoArray(out, oo + 7 * ld);
+        c71.intoArray(out, oo + 7 * ld + L);
     }
 
-    private static void forward8x3(float[] xp, int[] rows, int k, int xa, int xb, int xc, float[] wp, int wo,
-                                   float[] out, int oa, int ob, int oc, int ld) {
+    private static void forward8x3(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
+                                   int ld) {
         FloatVector z = FloatVector.zero(S);
         FloatVector c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z;
         FloatVector c22 = z, c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z;
         FloatVector c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
         for (int r = 0; r < k; r++) {
-            int xo = rows[r];
-            FloatVector b0 = FloatVector.fromArray(S, xp, xo + xa);
-            FloatVector b1 = FloatVector.fromArray(S, xp, xo + xb);
-            FloatVector b2 = FloatVector.fromArray(S, xp, xo + xc);
+            int xo = rows[r] + p0;
+            FloatVector b0 = FloatVector.fromArray(S, xp, xo);
+            FloatVector b1 = FloatVector.fromArray(S, xp, xo + 1 * L);
+            FloatVector b2 = FloatVector.fromArray(S, xp, xo + 2 * L);
             int q = wo + r * 8;
             FloatVector a = FloatVector.broadcast(S, wp[q]);
             c00 = a.fma(b0, c00);
@@ -675,30 +616,30 @@ final class ImplicitConv {
             c71 = a.fma(b1, c71);
             c72 = a.fma(b2, c72);
         }
-        c00.intoArray(out, oa);
-        c01.intoArray(out, ob);
-        c02.intoArray(out, oc);
-        c10.intoArray(out, oa + 1 * ld);
-        c11.intoArray(out, ob + 1 * ld);
-        c12.intoArray(out, oc + 1 * ld);
-        c20.intoArray(out, oa + 2 * ld);
-        c21.intoArray(out, ob + 2 * ld);
-        c22.intoArray(out, oc + 2 * ld);
-        c30.intoArray(out, oa + 3 * ld);
-        c31.intoArray(out, ob + 3 * ld);
-        c32.intoArray(out, oc + 3 * ld);
-        c40.intoArray(out, oa + 4 * ld);
-        c41.intoArray(out, ob + 4 * ld);
-        c42.intoArray(out, oc + 4 * ld);
-        c50.intoArray(out, oa + 5 * ld);
-        c51.intoArray(out, ob + 5 * ld);
-        c52.intoArray(out, oc + 5 * ld);
-        c60.intoArray(out, oa + 6 * ld);
-        c61.intoArray(out, ob + 6 * ld);
-        c62.intoArray(out, oc + 6 * ld);
-        c70.intoArray(out, oa + 7 * ld);
-        c71.intoArray(out, ob + 7 * ld);
-        c72.intoArray(out, oc + 7 * ld);
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + 1 * L);
+        c02.intoArray(out, oo + 2 * L);
+        c10.intoArray(out, oo + 1 * ld);
+        c11.intoArray(out, oo + 1 * ld + 1 * L);
+        c12.intoArray(out, oo + 1 * ld + 2 * L);
+        c20.intoArray(out, oo + 2 * ld);
+        c21.intoArray(out, oo + 2 * ld + 1 * L);
+        c22.intoArray(out, oo + 2 * ld + 2 * L);
+        c30.intoArray(out, oo + 3 * ld);
+        c31.intoArray(out, oo + 3 * ld + 1 * L);
+        c32.intoArray(out, oo + 3 * ld + 2 * L);
+        c40.intoArray(out, oo + 4 * ld);
+        c41.intoArray(out, oo + 4 * ld + 1 * L);
+        c42.intoArray(out, oo + 4 * ld + 2 * L);
+        c50.intoArray(out, oo + 5 * ld);
+        c51.intoArray(out, oo + 5 * ld + 1 * L);
+        c52.intoArray(out, oo + 5 * ld + 2 * L);
+        c60.intoArray(out, oo + 6 * ld);
+        c61.intoArray(out, oo + 6 * ld + 1 * L);
+        c62.intoArray(out, oo + 6 * ld + 2 * L);
+        c70.intoArray(out, oo + 7 * ld);
+        c71.intoArray(out, oo + 7 * ld + 1 * L);
+        c72.intoArray(out, oo + 7 * ld + 2 * L);
     }
 
     private static void forward8x1(float[] xp, int[] rows, int k, int p0, float[] wp, int wo, float[] out, int oo,
