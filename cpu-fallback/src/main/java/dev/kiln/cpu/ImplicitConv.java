@@ -438,12 +438,23 @@ final class ImplicitConv {
                 lay.gather(x, img * inImage, xp);
                 multiply(xp, lay.rows, k, packed, 0, mp, out, tp);
                 int yo = img * oc * ohw;
+                int imageEnd = yo + oc * ohw;
                 for (int o = 0; o < oc; o++) {
                     float bv = bias == null ? 0f : bias[o];
                     for (int oy = 0; oy < lay.oh; oy++) {
                         int src = o * tp + oy * lay.planeW;
                         int dst = yo + o * ohw + oy * lay.ow;
-                        copyRow(out, src, y, dst, lay.ow, bias != null, bv);
+                        if (lay.ow < L && dst + L <= imageEnd) {
+                            // a row narrower than a vector in one vector: the lanes past it land on this image's
+                            // outputs that later rows overwrite (the out rows hold every channel's readable positions)
+                            FloatVector v = FloatVector.fromArray(S, out, src);
+                            if (bias != null) {
+                                v = v.add(bv);
+                            }
+                            v.intoArray(y, dst);
+                        } else {
+                            copyRow(out, src, y, dst, lay.ow, bias != null, bv);
+                        }
                     }
                 }
             }
