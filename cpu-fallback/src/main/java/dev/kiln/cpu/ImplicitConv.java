@@ -190,7 +190,7 @@ final class ImplicitConv {
                     rowBase += dst;
                     int s = src + y * iw;
                     if (sw == 1) {
-                        System.arraycopy(x, s, xp, rowBase + pw, iw);
+                        copyRow(x, s, xp, rowBase + pw, iw, false, 0f);
                         continue;
                     }
                     if (sw == 2 && columnCount[0] > 0 && columnCount[1] > 0) {
@@ -438,22 +438,56 @@ final class ImplicitConv {
                 lay.gather(x, img * inImage, xp);
                 multiply(xp, lay.rows, k, packed, 0, mp, out, tp);
                 int yo = img * oc * ohw;
+                int imageEnd = yo + oc * ohw;
                 for (int o = 0; o < oc; o++) {
                     float bv = bias == null ? 0f : bias[o];
                     for (int oy = 0; oy < lay.oh; oy++) {
                         int src = o * tp + oy * lay.planeW;
                         int dst = yo + o * ohw + oy * lay.ow;
-                        if (bias == null) {
-                            System.arraycopy(out, src, y, dst, lay.ow);
-                        } else {
-                            for (int ox = 0; ox < lay.ow; ox++) {
-                                y[dst + ox] = out[src + ox] + bv;
+                        if (lay.ow < L && dst + L <= imageEnd) {
+                            // a row narrower than a vector in one vector: the lanes past it land on this image's
+                            // outputs that later rows overwrite (the out rows hold every channel's readable positions)
+                            FloatVector v = FloatVector.fromArray(S, out, src);
+                            if (bias != null) {
+                                v = v.add(bv);
                             }
+                            v.intoArray(y, dst);
+                        } else {
+                            copyRow(out, src, y, dst, lay.ow, bias != null, bv);
                         }
                     }
                 }
             }
         });
+    }
+
+    /**
+     * {@code dst[d + i] = src[s + i] (+ bias)} for {@code i < len}. Rows of a vector or more in whole vectors, the
+     * last one ending at the row's end (overlapping the one before with the same values): an arraycopy call per
+     * 28-float row cost several percent of layer1's forward.
+     */
+    private static void copyRow(float[] src, int s, float[] dst, int d, int len, boolean addBias, float bias) {
+        if (len < L) {
+            if (addBias) {
+                for (int i = 0; i < len; i++) {
+                    dst[d + i] = src[s + i] + bias;
+                }
+            } else {
+                System.arraycopy(src, s, dst, d, len);
+            }
+            return;
+        }
+        for (int i = 0; ; i += L) {
+            int at = Math.min(i, len - L);
+            FloatVector v = FloatVector.fromArray(S, src, s + at);
+            if (addBias) {
+                v = v.add(bias);
+            }
+            v.intoArray(dst, d + at);
+            if (at == len - L) {
+                break;
+            }
+        }
     }
 
     /**

@@ -48,6 +48,10 @@ class ConvKernelsTest {
             {2, 48, 5, 6, 12, 3, 3, 1, 1, 1, 1},     // many weights, 12 output channels: one vector of them
             {2, 3, 10, 11, 4, 2, 2, 3, 3, 0, 1},     // stride 3 past a 2x2 kernel: phases no tap reaches
             {2, 2, 8, 9, 3, 3, 3, 2, 2, 3, 3},       // stride 2, padding past the kernel
+            {7, 8, 7, 7, 16, 3, 3, 1, 1, 1, 1},      // 7x7 planes (an 8x3 and an 8x1 block), several images per thread
+            {5, 8, 14, 14, 16, 3, 3, 2, 2, 1, 1},    // stride 2 to 7x7, several images per thread
+            {2, 3, 5, 5, 8, 3, 3, 1, 1, 1, 1},       // exactly one 8x3 block per image
+            {3, 2, 9, 35, 8, 3, 3, 2, 2, 1, 1},      // stride 2, rows wider than two vectors, odd width
     };
 
     private static ConvGeometry geometry(int[] s) {
