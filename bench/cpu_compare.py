@@ -156,8 +156,8 @@ def conv_table(args, py, kiln_env, torch_env, tmp):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workload", choices=["lenet", "resnet"], default="lenet",
-                    help="lenet (LeNet-5-BN, with the MNIST epoch) or resnet (./kiln resnet's network, with a table of "
-                         "its convolutions; no epoch) (default lenet)")
+                    help="lenet (LeNet-5-BN) or resnet (./kiln resnet's network, with a table of its convolutions); "
+                         "both with the MNIST epoch (default lenet)")
     ap.add_argument("--conv-batch", type=int, default=128,
                     help="resnet: batch size of the per-convolution table; 0 skips it (default 128)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds per side (default 3)")
@@ -184,8 +184,6 @@ def main():
         args.warmup = 10 if resnet else 60
     if args.steps is None:
         args.steps = 20 if resnet else 60
-    if resnet:
-        args.epoch_rounds = 0  # the one-epoch comparison exists for LeNet only
 
     py, torch_version, tried = torch_python()
     if py is None:
@@ -267,12 +265,13 @@ def main():
     def kiln_epoch(r):
         out = os.path.join(tmp, "kiln-epoch-%d.json" % r)
         log = os.path.join(tmp, "kiln-epoch-%d.txt" % r)
-        code, wall, rss = run_measured([os.path.join(ROOT, "kiln"), "lenet", "--epochs", "1", "--device", "cpu",
-                                        "--data", args.data, "--progress", "none", "--metrics-json", out],
+        extra = ["--save", os.path.join(tmp, "kiln-resnet-%d.safetensors" % r)] if resnet else []
+        code, wall, rss = run_measured([os.path.join(ROOT, "kiln"), args.workload, "--epochs", "1", "--device", "cpu",
+                                        "--data", args.data, "--progress", "none", "--metrics-json", out] + extra,
                                        env=kiln_env, log=log)
         doc = load_json(out)
         if code != 0 or doc is None:
-            fail("./kiln lenet --epochs 1 failed (exit %d)" % code, log)
+            fail("./kiln %s --epochs 1 failed (exit %d)" % (args.workload, code), log)
         epoch["kiln"].append({"ips": doc["train_images_per_second"], "wall": wall, "rss": rss,
                               "acc": doc["test_accuracy"], "train_s": doc["train_seconds"],
                               "test_s": doc.get("test_pass_seconds")})
@@ -280,12 +279,16 @@ def main():
     def torch_epoch(r):
         out = os.path.join(tmp, "torch-epoch-%d.json" % r)
         log = os.path.join(tmp, "torch-epoch-%d.txt" % r)
-        code, wall, rss = run_measured([py, os.path.join(ROOT, "bench", "pytorch_lenet.py"), "--epochs", "1",
-                                        "--device", "cpu", "--threads", str(args.threads), "--data", args.data,
-                                        "--json", out], env=torch_env, log=log)
+        if resnet:
+            cmd = [py, os.path.join(ROOT, "bench", "pytorch_resnet.py"), "--epoch-data", args.data,
+                   "--threads", str(args.threads), "--json", out]
+        else:
+            cmd = [py, os.path.join(ROOT, "bench", "pytorch_lenet.py"), "--epochs", "1", "--device", "cpu",
+                   "--threads", str(args.threads), "--data", args.data, "--json", out]
+        code, wall, rss = run_measured(cmd, env=torch_env, log=log)
         doc = load_json(out)
         if code != 0 or doc is None:
-            fail("pytorch_lenet.py --epochs 1 failed (exit %d)" % code, log)
+            fail("%s failed (exit %d)" % (os.path.basename(cmd[1]), code), log)
         epoch["torch"].append({"ips": doc["train_images_per_second"], "wall": wall, "rss": rss,
                                "acc": doc["test_accuracy"], "train_s": doc["train_seconds"],
                                "test_s": doc.get("test_pass_seconds")})
@@ -333,11 +336,19 @@ def main():
     if args.epoch_rounds:
         ke, pe = epoch["kiln"], epoch["torch"]
         lines.append("")
-        lines.append("One MNIST epoch end to end (`./kiln lenet --epochs 1 --device cpu` vs `bench/pytorch_lenet.py "
-                     "--epochs 1 --device cpu`, batch 64, same recipe), %d alternating run(s) per side. Training "
-                     "images/s is each program's own training-loop figure; wall time is the whole process (start, "
-                     "data loading, training, test pass); peak RSS is the process's maximum resident set."
-                     % args.epoch_rounds)
+        if resnet:
+            lines.append("One MNIST epoch end to end (`./kiln resnet --epochs 1 --device cpu` vs "
+                         "`bench/pytorch_resnet.py --epoch-data DIR`, batch 128, same recipe), %d alternating run(s) "
+                         "per side. Training images/s is each program's own training-loop figure; wall time is the "
+                         "whole process (start, data loading, training, test pass; Kiln's also saves the model and "
+                         "scores the test set a second time through a Predictor with the batch norms folded); peak "
+                         "RSS is the process's maximum resident set." % args.epoch_rounds)
+        else:
+            lines.append("One MNIST epoch end to end (`./kiln lenet --epochs 1 --device cpu` vs "
+                         "`bench/pytorch_lenet.py --epochs 1 --device cpu`, batch 64, same recipe), %d alternating "
+                         "run(s) per side. Training images/s is each program's own training-loop figure; wall time is "
+                         "the whole process (start, data loading, training, test pass); peak RSS is the process's "
+                         "maximum resident set." % args.epoch_rounds)
         lines.append("")
         lines.append("| one epoch | Kiln | PyTorch | Kiln / PyTorch |")
         lines.append("|---|---:|---:|---:|")

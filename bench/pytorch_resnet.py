@@ -4,12 +4,15 @@ ResNet convolutions of `kiln bench ops --resnet`.
 
   python3 bench/pytorch_resnet.py --throughput 32,128 --pool 4096 --threads 2 [--json OUT]
   python3 bench/pytorch_resnet.py --conv-ops 128 --threads 2 [--json OUT]
+  python3 bench/pytorch_resnet.py --epoch-data DIR --threads 2 [--json OUT]
 
 --throughput: training (SGD lr 0.1, momentum 0.9) and inference images/s on random 1x28x28 images, each batch
 gathered by index from --pool images, warm-up excluded, median of --rounds rounds of --steps steps, as
 `kiln bench resnet` does. --conv-ops: median time per call of every distinct convolution of the network at that batch
 size (forward with F.conv2d, backward-data and backward-weight with aten::convolution_backward), as
-`kiln bench ops --resnet` lists them.
+`kiln bench ops --resnet` lists them. --epoch-data: one MNIST epoch with the recipe of `./kiln resnet`'s defaults
+(batch 128, SGD lr 0.1 with a cosine schedule, momentum 0.9, weight decay 5e-4 on convolution and linear weights only,
+shuffled, inputs normalised with 0.1307 / 0.3081), then the test pass at batch 250.
 """
 import argparse
 import json
@@ -152,6 +155,49 @@ def throughput(args, bs, train_x, train_y):
     return out
 
 
+def epoch(args):
+    """One training epoch and the test pass, timed as `./kiln resnet` times them."""
+    from pytorch_lenet import load  # the IDX reader beside this file
+    import math
+    norm = lambda u8: ((u8.to(torch.float32) / 255.0 - 0.1307) / 0.3081).unsqueeze(1)
+    train_x = norm(load(args.epoch_data, "train-images-idx3-ubyte"))
+    train_y = load(args.epoch_data, "train-labels-idx1-ubyte").to(torch.int64)
+    test_x = norm(load(args.epoch_data, "t10k-images-idx3-ubyte"))
+    test_y = load(args.epoch_data, "t10k-labels-idx1-ubyte").to(torch.int64)
+    torch.manual_seed(args.seed)
+    net = ResNet()
+    decay = [p for p in net.parameters() if p.dim() > 1]
+    rest = [p for p in net.parameters() if p.dim() <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4}, {"params": rest, "weight_decay": 0.0}],
+                          lr=0.1, momentum=0.9)
+    bs = 128
+    n = train_x.shape[0]
+    batches = math.ceil(n / bs)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed))
+    net.train()
+    t0 = time.perf_counter()
+    for i in range(batches):
+        for g in opt.param_groups:
+            g["lr"] = 0.1 * 0.5 * (1 + math.cos(math.pi * i / batches))
+        b = perm[i * bs:(i + 1) * bs]
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(train_x[b]), train_y[b]).backward()
+        opt.step()
+    train_seconds = time.perf_counter() - t0
+    net.eval()
+    t1 = time.perf_counter()
+    with torch.no_grad():
+        correct = sum(int((net(test_x[j:j + 250]).argmax(1) == test_y[j:j + 250]).sum())
+                      for j in range(0, test_x.shape[0], 250))
+    acc = correct / test_x.shape[0]
+    result = {"test_accuracy": acc, "epochs": 1, "train_seconds": train_seconds,
+              "train_images_per_second": n / train_seconds, "batch_size": bs,
+              "test_pass_seconds": time.perf_counter() - t1}
+    print("PyTorch ResNet: test accuracy %.2f%%, %.0f images/s" % (100 * acc, result["train_images_per_second"]),
+          flush=True)
+    return result
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--throughput", help="comma-separated batch sizes: training and inference images/s")
@@ -162,10 +208,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds, median reported")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     ap.add_argument("--device", default="cpu", choices=["cpu"], help="cpu only")
+    ap.add_argument("--epoch-data", metavar="DIR", help="MNIST directory: train one epoch as ./kiln resnet does")
+    ap.add_argument("--seed", type=int, default=42, help="initialisation and data order of --epoch-data")
     ap.add_argument("--json")
     args = ap.parse_args()
-    if not args.throughput and not args.conv_ops:
-        ap.error("give --throughput and/or --conv-ops")
+    if not args.throughput and not args.conv_ops and not args.epoch_data:
+        ap.error("give --throughput, --conv-ops and/or --epoch-data")
     if args.threads:
         torch.set_num_threads(args.threads)
     result = {"torch_version": torch.__version__, "device": "cpu", "threads": torch.get_num_threads()}
@@ -181,6 +229,8 @@ def main():
         result["throughput"] = rows
     if args.conv_ops:
         result["conv_ops"] = conv_ops(args.conv_ops, args.rounds)
+    if args.epoch_data:
+        result.update(epoch(args))
     if args.json:
         with open(args.json + ".tmp", "w") as f:
             json.dump(result, f, indent=1)
