@@ -23,96 +23,22 @@ Writes (all committed; CI has no PyTorch):
   examples/src/test/resources/goldens/post-demos.json     what the post's scripts print (running statistics,
                    with and without tracking) and the bn-demo's numbers
 
-Inputs for the kernel sections are not stored: both sides compute them from pattern(n, seed) below, which
-PyTorchGoldensSuite reimplements. Everything PyTorch computes here runs on the CPU in float32.
+Inputs for the kernel sections are not stored: both sides compute them from pattern(n, seed) of
+tools/goldens_common.py, which PyTorchGoldensSuite reimplements. LeNetModel is tools/kiln_torch_models.py's. Everything
+PyTorch computes here runs on the CPU in float32.
 """
 import contextlib
-import hashlib
 import io
-import json
 import math
 import os
-import struct
-import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-CORE = os.path.join(ROOT, "core", "src", "test", "resources", "goldens")
-EXAMPLES = os.path.join(ROOT, "examples", "src", "test", "resources", "goldens")
-torch.use_deterministic_algorithms(True)
-torch.set_num_threads(1)
-
-
-def pattern(n, seed, scale=1.0, offset=0.0):
-    """Deterministic pseudo-random values, computed in float64 then rounded to float32 (same as the Java side)."""
-    return torch.tensor([offset + scale * math.sin(seed * 1.7 + i * 0.7311) * math.cos(i * 0.0173 + seed)
-                         for i in range(n)], dtype=torch.float64).to(torch.float32)
-
-
-def tensor(shape, seed, scale=1.0, offset=0.0):
-    return pattern(math.prod(shape), seed, scale, offset).reshape(shape)
-
-
-def t(x):
-    """Values as JSON numbers that read back as the same float32 (9 significant digits)."""
-    x = x.detach().to(torch.float32).cpu().contiguous().reshape(-1)
-    return [float("%.9g" % v) for v in x.tolist()]
-
-
-def big(x, limit=1024):
-    """All values up to `limit`; beyond that every k-th value (k = ceil(n / limit)) with the sum and sum of squares
-    of all of them, which keeps the file small while every element still counts in the sums."""
-    flat = x.detach().to(torch.float32).cpu().contiguous().reshape(-1)
-    if flat.numel() <= limit:
-        return t(flat)
-    stride = -(-flat.numel() // limit)
-    d = flat.to(torch.float64)
-    return {"n": flat.numel(), "stride": stride, "values": t(flat[::stride]), "sum": float(d.sum()),
-            "sumsq": float((d * d).sum())}
-
-
-def summary(x):
-    x = x.detach().to(torch.float64).cpu().reshape(-1)
-    return {"sum": float(x.sum()), "sumsq": float((x * x).sum()), "head": t(x[:8])}
-
-
-def sha256(x):
-    """SHA-256 of the float32 values, little-endian: equal iff every bit is equal."""
-    return hashlib.sha256(x.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()).hexdigest()
-
-
-# ------------------------------------------------------------------ the post's model, verbatim
-
-class LeNetModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-
-        self.conv1 = nn.Conv2d(in_channels=1, out_channels=6, kernel_size=5, padding=2)
-        self.bn1 = nn.BatchNorm2d(num_features=6)
-        self.avg_pool1 = nn.AvgPool2d(kernel_size=2, stride=2)
-        self.conv2 = nn.Conv2d(in_channels=6, out_channels=16, kernel_size=5, padding=0)
-        self.bn2 = nn.BatchNorm2d(num_features=16)
-        self.avg_pool2 = nn.AvgPool2d(kernel_size=2, stride=2)
-        self.dense1 = nn.Linear(in_features=16 * 5 * 5, out_features=120)
-        self.bn3 = nn.BatchNorm1d(num_features=120)
-        self.dense2 = nn.Linear(in_features=120, out_features=84)
-        self.bn4 = nn.BatchNorm1d(num_features=84)
-        self.dense3 = nn.Linear(in_features=84, out_features=10)
-
-    def forward(self, x):
-        x = F.sigmoid(self.bn1(self.conv1(x)))  # [B, 1, 28, 28] -> [B, 6, 28, 28]
-        x = self.avg_pool1(x)  # [B, 6, 28, 28] -> [B, 6, 14, 14]
-        x = F.sigmoid(self.bn2(self.conv2(x)))  # [B, 6, 14, 14] -> [B, 16, 10, 10]
-        x = self.avg_pool2(x)  # [B, 16, 10, 10] -> [B, 16, 5, 5]
-        x = nn.Flatten(start_dim=1, end_dim=-1)(x)  # [B, 16, 5, 5] -> [B, 400]
-        x = F.sigmoid(self.bn3(self.dense1(x)))  # [B, 400] -> [B, 120]
-        x = F.sigmoid(self.bn4(self.dense2(x)))  # [B, 120] -> [B, 84]
-        x = self.dense3(x)  # [B, 120] -> [B, 10]
-        return x
+from goldens_common import CORE, EXAMPLES, big, dump, sha256, summary, t, tensor, write_safetensors
+from kiln_torch_models import LeNetModel  # the post's model, verbatim
 
 
 # ------------------------------------------------------------------ kernels and layers
@@ -281,28 +207,6 @@ def lenet_train(seed=0, steps=20, batch=16):
             "losses": losses, "state_after": state, "eval_logits": t(logits)}
 
 
-def write_safetensors(path, state):
-    """The safetensors layout: u64 header length, JSON header (dtype, shape, byte offsets), raw little-endian data."""
-    header, blobs, offset = {}, [], 0
-    for k, v in state.items():
-        v = v.detach().contiguous()
-        if v.dtype == torch.int64:
-            dtype, raw = "I64", v.numpy().astype("<i8").tobytes()
-        else:
-            dtype, raw = "F32", v.to(torch.float32).numpy().astype("<f4").tobytes()
-        header[k] = {"dtype": dtype, "shape": list(v.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = {"format": "pt", "source": "tools/pytorch_goldens.py: LeNetModel from the post"}
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-
-
 def lenet_post_file(path):
     """A trained-looking LeNetModel (3 SGD steps so the running statistics move), saved, and its eval logits."""
     torch.manual_seed(7)
@@ -314,7 +218,8 @@ def lenet_post_file(path):
         opt.zero_grad()
         F.cross_entropy(net(images), labels).backward()
         opt.step()
-    write_safetensors(path, net.state_dict())
+    write_safetensors(path, net.state_dict(),
+                      {"format": "pt", "source": "tools/pytorch_goldens.py: LeNetModel from the post"})
     net.eval()
     with torch.no_grad():
         logits = net(tensor((4, 1, 28, 28), 220))
@@ -489,14 +394,6 @@ def post_demos():
     return {"running_stats_seed0": tracked, "running_stats_seed0_untracked": untracked,
             "bn_demo_seed0": {"x": t(x), "mean": t(mean), "variance": t(variance), "y": t(y),
                               "bn_output": t(output), "allclose": bool(torch.allclose(output, y, rtol=1e-4))}}
-
-
-def dump(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, separators=(",", ":"))
-        f.write("\n")
-    print("wrote %s (%d KB)" % (os.path.relpath(path, ROOT), (os.path.getsize(path) + 1023) // 1024))
 
 
 def main():

@@ -10,88 +10,25 @@ dev.kiln.suites.ModelsGoldensSuite:
   cross_entropy   F.cross_entropy with integer targets, label_smoothing 0, 0.1 and 1: loss and input gradient
   sgd_groups, adam_groups   optimizers with two parameter groups (own lr / momentum / weight decay / betas), steps
                   from given gradients
-  resnet          ResNet below: the initial weights' SHA-256 after torch.manual_seed(0), and one training step
-                  (SGD lr 0.1, momentum 0.9, weight decay 5e-4 on convolution and linear weights only) from pattern
-                  weights on a pattern batch: loss, every gradient, every parameter and buffer after the step
+  resnet          the ResNet of tools/kiln_torch_models.py: the initial weights' SHA-256 after torch.manual_seed(0),
+                  and one training step (SGD lr 0.1, momentum 0.9, weight decay 5e-4 on convolution and linear weights
+                  only) from pattern weights on a pattern batch: loss, every gradient, every parameter and buffer after
+                  the step
 and core/src/test/resources/goldens/resnet-pytorch.safetensors: the ResNet after torch.manual_seed(3) and three
   SGD steps on random batches (so the running statistics have moved), as PyTorch writes a state dict, with no Kiln
   metadata; "resnet_file" in the JSON holds its eval logits on a pattern batch.
-Inputs are pattern(n, seed) as in tools/pytorch_goldens.py, which the Java side reimplements.
+Inputs are pattern(n, seed) of tools/goldens_common.py, which the Java side reimplements.
 """
-import hashlib
-import json
 import math
 import os
-import struct
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-CORE = os.path.join(ROOT, "core", "src", "test", "resources", "goldens")
-torch.use_deterministic_algorithms(True)
-torch.set_num_threads(1)
-
-
-def pattern(n, seed, scale=1.0, offset=0.0):
-    return torch.tensor([offset + scale * math.sin(seed * 1.7 + i * 0.7311) * math.cos(i * 0.0173 + seed)
-                         for i in range(n)], dtype=torch.float64).to(torch.float32)
-
-
-def tensor(shape, seed, scale=1.0, offset=0.0):
-    return pattern(math.prod(shape), seed, scale, offset).reshape(shape)
-
-
-def t(x):
-    x = x.detach().to(torch.float32).cpu().contiguous().reshape(-1)
-    return [float("%.9g" % v) for v in x.tolist()]
-
-
-def summary(x):
-    x = x.detach().to(torch.float64).cpu().reshape(-1)
-    return {"sum": float(x.sum()), "sumsq": float((x * x).sum()), "head": t(x[:8])}
-
-
-def sha256(x):
-    return hashlib.sha256(x.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()).hexdigest()
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-        else:
-            self.shortcut = nn.Identity()
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet(nn.Module):
-    """dev.kiln.models.ResNet: 3x3 stem, stages of two basic blocks at 16/32/64 channels, global average pooling."""
-
-    def __init__(self, in_channels=1, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = nn.Sequential(BasicBlock(16, 16, 1), BasicBlock(16, 16, 1))
-        self.layer2 = nn.Sequential(BasicBlock(16, 32, 2), BasicBlock(32, 32, 1))
-        self.layer3 = nn.Sequential(BasicBlock(32, 64, 2), BasicBlock(64, 64, 1))
-        self.fc = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+from goldens_common import CORE, dump, sha256, summary, t, tensor, write_safetensors
+from kiln_torch_models import ResNet
 
 
 def init_cases():
@@ -204,29 +141,6 @@ def resnet_cases():
             "loss": float(loss), "grads": grads, "state_after_step": after, "eval_logits_after_step": eval_logits}
 
 
-def write_safetensors(path, state):
-    """The safetensors layout: u64 header length, JSON header (dtype, shape, byte offsets), raw little-endian data;
-    the metadata only what safetensors' torch.save_file writes."""
-    header, blobs, offset = {}, [], 0
-    for k, v in state.items():
-        v = v.detach().contiguous()
-        if v.dtype == torch.int64:
-            dtype, raw = "I64", v.numpy().astype("<i8").tobytes()
-        else:
-            dtype, raw = "F32", v.to(torch.float32).numpy().astype("<f4").tobytes()
-        header[k] = {"dtype": dtype, "shape": list(v.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-
-
 def resnet_file(path):
     torch.manual_seed(3)
     net = ResNet()
@@ -237,7 +151,7 @@ def resnet_file(path):
         opt.zero_grad()
         F.cross_entropy(net(images), labels).backward()
         opt.step()
-    write_safetensors(path, net.state_dict())
+    write_safetensors(path, net.state_dict(), {"format": "pt"})  # only what safetensors' save_file writes
     net.eval()
     with torch.no_grad():
         logits = net(tensor((4, 1, 28, 28), 520))
@@ -245,14 +159,11 @@ def resnet_file(path):
 
 
 def main():
-    path = os.path.join(CORE, "pytorch-models.json")
     os.makedirs(CORE, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump({"torch_version": torch.__version__, "init": init_cases(), "cross_entropy": cross_entropy_cases(),
-                   "optimizer_groups": optimizer_group_cases(), "resnet": resnet_cases(),
-                   "resnet_file": resnet_file(os.path.join(CORE, "resnet-pytorch.safetensors"))}, f, separators=(",", ":"))
-        f.write("\n")
-    print("wrote %s (%d KB)" % (os.path.relpath(path, ROOT), (os.path.getsize(path) + 1023) // 1024))
+    dump(os.path.join(CORE, "pytorch-models.json"), {
+        "torch_version": torch.__version__, "init": init_cases(), "cross_entropy": cross_entropy_cases(),
+        "optimizer_groups": optimizer_group_cases(), "resnet": resnet_cases(),
+        "resnet_file": resnet_file(os.path.join(CORE, "resnet-pytorch.safetensors"))})
 
 
 if __name__ == "__main__":

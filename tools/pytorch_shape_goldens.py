@@ -16,7 +16,7 @@ dev.kiln.suites.ShapeGoldensSuite on every backend:
   tiny_unet          a two-level U-Net (conv, max pool, conv, nearest upsample, cat with the skip, conv): forward and
                      backward
 
-Inputs and weights are not stored: both sides compute them with pattern(n, seed) of tools/pytorch_goldens.py.
+Inputs and weights are not stored: both sides compute them with pattern(n, seed) of tools/goldens_common.py.
 """
 import os
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_goldens import CORE, dump, sha256, t, tensor
+from goldens_common import CORE, dump, sha256, t, tensor
 
 
 def conv2d_grouped():
