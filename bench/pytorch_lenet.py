@@ -18,11 +18,14 @@ import json
 import math
 import os
 import struct
+import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tools"))
+from kiln_torch_models import LeNet5  # noqa: E402  (dev.kiln.models.LeNet5's twin, shared with the goldens)
 
 
 def read_idx(path):
@@ -40,28 +43,6 @@ def load(data_dir, name):
         if os.path.exists(p):
             return read_idx(p)
     raise SystemExit("missing %s(.gz) in %s" % (name, data_dir))
-
-
-class LeNet5(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
-        self.bn1 = nn.BatchNorm2d(6)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.bn2 = nn.BatchNorm2d(16)
-        self.dense1 = nn.Linear(400, 120)
-        self.bn3 = nn.BatchNorm1d(120)
-        self.dense2 = nn.Linear(120, 84)
-        self.bn4 = nn.BatchNorm1d(84)
-        self.dense3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.avg_pool2d(torch.sigmoid(self.bn1(self.conv1(x))), 2)
-        x = F.avg_pool2d(torch.sigmoid(self.bn2(self.conv2(x))), 2)
-        x = torch.flatten(x, 1)
-        x = torch.sigmoid(self.bn3(self.dense1(x)))
-        x = torch.sigmoid(self.bn4(self.dense2(x)))
-        return self.dense3(x)
 
 
 class Timer:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Peak memory of one pass, Kiln beside PyTorch, in one run and one table: LeNet-5-BN and the small ResNet of
-`dev.kiln.models.ResNet` (3x3 stem, three stages of two basic blocks at 16/32/64 channels, 1x1-conv shortcuts, AvgPool2d(7) on
-28x28, 174,970 parameters, 15 batch norms), a training step (forward, backward, SGD with momentum) at batch 128 and
-a no-grad eval forward at batch 1,000, each the first pass of a fresh process on random data.
+`dev.kiln.models.ResNet` (3x3 stem, three stages of two basic blocks at 16/32/64 channels, 1x1-conv shortcuts, global
+average pooling, 174,970 parameters, 15 batch norms; on the PyTorch side the models of tools/kiln_torch_models.py), a
+training step (forward, backward, SGD with momentum) at batch 128 and a no-grad eval forward at batch 1,000, each the
+first pass of a fresh process on random data.
 
 Kiln (`kiln bench memory`, once with eager release and once with -Dkiln.tensors.eagerRelease=false, the scope-only
 lifetimes) reports the peak of live tensor storage and whether the pass runs at -Xmx1g; its "peak heap" is the
@@ -37,54 +38,17 @@ def torch_case(case):
     import resource  # noqa: F401  (Linux only, like /proc below)
     import tracemalloc
     import torch
-    import torch.nn as nn
     import torch.nn.functional as F
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from kiln_torch_models import LeNet5, ResNet  # the twins of dev.kiln.models' LeNet5 and ResNet
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
 
-    class LeNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6)
-            self.conv2, self.bn2 = nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16)
-            self.dense1, self.bn3 = nn.Linear(400, 120), nn.BatchNorm1d(120)
-            self.dense2, self.bn4 = nn.Linear(120, 84), nn.BatchNorm1d(84)
-            self.dense3 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.avg_pool2d(torch.sigmoid(self.bn1(self.conv1(x))), 2)
-            x = F.avg_pool2d(torch.sigmoid(self.bn2(self.conv2(x))), 2)
-            x = torch.flatten(x, 1)
-            x = torch.sigmoid(self.bn3(self.dense1(x)))
-            x = torch.sigmoid(self.bn4(self.dense2(x)))
-            return self.dense3(x)
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.branch = nn.Sequential(
-                nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
-            self.shortcut = None if cin == cout and stride == 1 else nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            y = self.branch(x)
-            return F.relu(y + (x if self.shortcut is None else self.shortcut(x)))
-
-    def resnet():
-        layers = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
-        cin = 16
-        for w in (16, 32, 64):
-            layers += [Block(cin, w, 1 if w == 16 else 2), Block(w, w, 1)]
-            cin = w
-        layers += [nn.AvgPool2d(7), nn.Flatten(), nn.Linear(64, 10)]
-        return nn.Sequential(*layers)
-
     model_name, pass_name = case.split("-")
     n = 128 if pass_name == "train" else 1000
-    net = LeNet() if model_name == "lenet" else resnet()
+    net = LeNet5() if model_name == "lenet" else ResNet().sequential()
     sgd = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(n, 1, 28, 28, generator=g)
