@@ -21,7 +21,7 @@ import dev.kiln.nn.functional.FusedOps;
  * classes. For 1 input channel and 10 classes: 174,970 parameters and 15 batch norms. Any input size from 8×8 works:
  * the pooling averages whatever the last stage leaves.
  *
- * <p>State-dict names are those of the equivalent PyTorch module (see {@code tools/pytorch_goldens_models.py}):
+ * <p>State-dict names are those of the equivalent PyTorch module (see {@code tools/kiln_torch_models.py}):
  * {@code conv1.weight}, {@code bn1.*}, {@code layer1.0.conv1.weight}, {@code layer2.0.shortcut.0.weight},
  * {@code layer2.0.shortcut.1.running_mean}, ..., {@code fc.weight}, {@code fc.bias}. The layers are built in that
  * module's order, so with {@link Generator#pytorch} the initial weights are PyTorch's after the same

@@ -85,7 +85,7 @@ public class PyTorchGoldensSuite extends DeviceSuite {
         }
     }
 
-    /** The same values as pattern() in tools/pytorch_goldens.py. */
+    /** The same values as pattern() in tools/goldens_common.py. */
     static float[] pattern(int n, int seed, double scale, double offset) {
         float[] out = new float[n];
         for (int i = 0; i < n; i++) {
