@@ -18,6 +18,7 @@ import dev.kiln.train.LoggingListener;
 import dev.kiln.train.Trainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -66,8 +67,8 @@ final class FineTuneOnnxCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images.")
-    Integer limitTrain;
+    @Mixin
+    TrainingOptions.LimitTrain limitTrain;
 
     @Option(names = "--data", paramLabel = "DIR", description = "MNIST directory (default: KILN_MNIST_DIR, then the cache,"
             + " then a download; as './kiln lenet').")
@@ -81,10 +82,10 @@ final class FineTuneOnnxCommand implements Callable<Integer> {
                     ? "is a directory, not a model file" : "no such file"));
         }
         if (epochs < 1 || batchSize < 1 || !(lr > 0) || !(momentum >= 0 && momentum < 1)
-                || limitTrain != null && limitTrain < 2) {
+                || limitTrain.images != null && limitTrain.images < 2) {
             throw new CommandLine.ParameterException(cl, "need --epochs >= 1, --batch-size >= 1, --lr > 0,"
                     + " 0 <= --momentum < 1 and --limit-train >= 2; got " + epochs + ", " + batchSize + ", " + lr + ", "
-                    + momentum + ", " + limitTrain);
+                    + momentum + ", " + limitTrain.images);
         }
         new OutputPaths().problem("OUT.onnx", out).ifPresent(problem -> {
             throw new CommandLine.ParameterException(cl, problem);
@@ -99,13 +100,7 @@ final class FineTuneOnnxCommand implements Callable<Integer> {
                         + Shapes.toString(sample) + "; finetune-onnx trains on MNIST's (1, 28, 28)");
             }
             ImageDataset mnist = MnistLocator.fromEnvironment(data).load();
-            ImageSplit trainSplit = mnist.train();
-            if (limitTrain != null && limitTrain < trainSplit.size()) {
-                int n = limitTrain;
-                int pixels = trainSplit.rows() * trainSplit.cols();
-                trainSplit = new ImageSplit(n, trainSplit.rows(), trainSplit.cols(),
-                        Arrays.copyOf(trainSplit.images(), n * pixels), Arrays.copyOf(trainSplit.labels(), n));
-            }
+            ImageSplit trainSplit = limitTrain.apply(mnist.train());
             w.println("model: " + in + " (" + model.parameterCount() + " parameters) on " + dev.backend().description());
             w.println("data: " + mnist.source() + " (" + trainSplit.size() + " training images)");
             w.flush();

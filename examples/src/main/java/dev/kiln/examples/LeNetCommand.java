@@ -5,7 +5,6 @@ import dev.kiln.core.Generator;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
-import dev.kiln.datasets.MnistLocator;
 import dev.kiln.data.Normalization;
 import dev.kiln.models.LeNet5;
 import dev.kiln.nn.CrossEntropyLoss;
@@ -18,11 +17,11 @@ import dev.kiln.train.CheckpointMismatchException;
 import dev.kiln.train.LearningRateSchedule;
 import dev.kiln.train.TrainingCancelledException;
 import dev.kiln.train.EpochMetrics;
-import dev.kiln.train.LoggingListener;
 import dev.kiln.train.ModelFiles;
 import dev.kiln.train.Trainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -30,7 +29,6 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -49,8 +47,8 @@ final class LeNetCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "Directory with the four MNIST files (authoritative: no fallback if they are missing or bad).")
-    Path data;
+    @Mixin
+    TrainingOptions.MnistData mnistData;
 
     @Option(names = "--epochs", defaultValue = "5", description = "Epochs to train (default: ${DEFAULT-VALUE}).")
     int epochs;
@@ -58,11 +56,8 @@ final class LeNetCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "Training batch size (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--lr", defaultValue = "0.1", description = "Initial learning rate (default: ${DEFAULT-VALUE}).")
-    float lr;
-
-    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).")
-    float momentum;
+    @Mixin
+    TrainingOptions.LearningRate learningRate;
 
     @Option(names = "--optimizer", defaultValue = "sgd", description = "sgd, adam or adamw (default: ${DEFAULT-VALUE}).")
     String optimizerName;
@@ -70,11 +65,8 @@ final class LeNetCommand implements Callable<Integer> {
     @Option(names = "--schedule", defaultValue = "cosine", description = "Learning-rate schedule over the run: constant or cosine (default: ${DEFAULT-VALUE}).")
     String scheduleName;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
-    String device;
-
-    @Option(names = "--seed", defaultValue = "42", description = "Seed for initialisation and data order (default: ${DEFAULT-VALUE}).")
-    long seed;
+    @Mixin
+    TrainingOptions.DeviceAndSeed deviceAndSeed;
 
     @Option(names = "--random-stream", defaultValue = "kiln", paramLabel = "kiln|pytorch",
             description = "Random numbers for initialisation and data order (default: ${DEFAULT-VALUE}). pytorch: "
@@ -82,8 +74,8 @@ final class LeNetCommand implements Callable<Integer> {
                     + "and the data order of DataLoader(shuffle=True, generator=torch.Generator().manual_seed(S)).")
     String randomStream;
 
-    @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images.")
-    Integer limitTrain;
+    @Mixin
+    TrainingOptions.LimitTrain limitTrain;
 
     @Option(names = "--save", paramLabel = "FILE", description = "Write the trained model (safetensors) and FILE.json provenance.")
     Path save;
@@ -94,11 +86,8 @@ final class LeNetCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "FILE", description = "Continue from a checkpoint (keeps writing it unless --checkpoint says otherwise).")
     Path resume;
 
-    @Option(names = "--metrics-json", paramLabel = "FILE", description = "Write final metrics as JSON.")
-    Path metricsJson;
-
-    @Option(names = "--plot", paramLabel = "FILE.png", description = "Write loss and accuracy per epoch as a PNG.")
-    Path plot;
+    @Mixin
+    TrainingOptions.Reports reports;
 
     @Option(names = "--graphs", description = "Capture the training step as a CUDA graph after a warm-up and replay it"
             + " (on the CPU: a recorded call list); falls back to eager steps, saying why, when it cannot.")
@@ -112,25 +101,20 @@ final class LeNetCommand implements Callable<Integer> {
             + " (they are listed as a warning).")
     boolean force;
 
-    @Option(names = "--progress", defaultValue = "auto", description = "auto, bar, log or none (default: ${DEFAULT-VALUE}: a bar on a terminal, log lines otherwise).")
-    String progress;
+    @Mixin
+    TrainingOptions.Progress progress;
 
     @Override
     public Integer call() throws Exception {
         validate();
         PrintWriter out = spec.commandLine().getOut();
-        Device dev = Device.of(device);
+        Device dev = Device.of(deviceAndSeed.device);
+        long seed = deviceAndSeed.seed;
         out.println("device: " + dev.backend().description());
 
         long loadStart = System.nanoTime();
-        ImageDataset mnist = MnistLocator.fromEnvironment(data).load();
-        ImageSplit train = mnist.train();
-        if (limitTrain != null && limitTrain < train.size()) {
-            int n = limitTrain;
-            int pixels = train.rows() * train.cols();
-            train = new ImageSplit(n, train.rows(), train.cols(), Arrays.copyOf(train.images(), n * pixels),
-                    Arrays.copyOf(train.labels(), n));
-        }
+        ImageDataset mnist = mnistData.load();
+        ImageSplit train = limitTrain.apply(mnist.train());
         out.printf(Locale.ROOT, "data: %s (%d train, %d test images; loaded in %.1f s)%n", mnist.source(),
                 train.size(), mnist.test().size(), (System.nanoTime() - loadStart) / 1e9);
 
@@ -158,14 +142,7 @@ final class LeNetCommand implements Callable<Integer> {
                     .device(dev).epochs(epochs).seed(seed).checkpoint(checkpointFile)
                     .schedule(LearningRateSchedule.named(scheduleName)).graphs(graphs).reportEvery(reportEvery)
                     .settings(settings(mnist, train.size())).allowSettingsChange(force);
-            boolean terminal = System.console() != null;
-            ConsoleProgressBar bar = null;
-            if (progress.equals("bar") || (progress.equals("auto") && terminal)) {
-                bar = new ConsoleProgressBar(System.out);
-                tb.listener(bar);
-            } else if (!progress.equals("none")) {
-                tb.listener(new LoggingListener(10));
-            }
+            ConsoleProgressBar bar = progress.addListener(tb);
             // wall time of each epoch as the trainer runs it (training loop + test pass), to report the test pass's share
             double[] epochSeconds = {0};
             tb.listener(new dev.kiln.train.TrainingListener() {
@@ -230,17 +207,17 @@ final class LeNetCommand implements Callable<Integer> {
             metrics.put("history", historyJson(history));
             out.printf(Locale.ROOT, "test accuracy %.2f%% after %d epoch(s); training %.1f s, %,.0f images/s on %s%n",
                     100 * last.testAccuracy(), history.size(), trainSeconds, images / trainSeconds, dev.name());
-            if (metricsJson != null) {
-                JsonFiles.write(metricsJson, metrics);
-                out.println("metrics written to " + metricsJson);
+            if (reports.metricsJson != null) {
+                JsonFiles.write(reports.metricsJson, metrics);
+                out.println("metrics written to " + reports.metricsJson);
             }
             if (save != null) {
                 Map<String, Object> hyper = new LinkedHashMap<>();
                 hyper.put("epochs", epochs);
                 hyper.put("batch_size", batchSize);
                 hyper.put("optimizer", optimizerName);
-                hyper.put("lr", lr);
-                hyper.put("momentum", momentum);
+                hyper.put("lr", learningRate.lr);
+                hyper.put("momentum", learningRate.momentum);
                 hyper.put("schedule", scheduleName);
                 hyper.put("loss", "CrossEntropyLoss");
                 hyper.put("limit_train", train.size());
@@ -264,9 +241,9 @@ final class LeNetCommand implements Callable<Integer> {
                 ModelFiles.save(save, model, Normalization.MNIST, provenance);
                 out.println("model written to " + save + " (provenance in " + ModelFiles.sidecar(save) + ")");
             }
-            if (plot != null) {
-                Charts.trainingCurves(plot, history);
-                out.println("plot written to " + plot);
+            if (reports.plot != null) {
+                Charts.trainingCurves(reports.plot, history);
+                out.println("plot written to " + reports.plot);
             }
             out.flush();
             return 0;
@@ -279,13 +256,13 @@ final class LeNetCommand implements Callable<Integer> {
         s.put("model", LeNet5.class.getSimpleName());
         s.put("batch_size", Integer.toString(batchSize));
         s.put("optimizer", optimizerName);
-        s.put("lr", Float.toString(lr));
+        s.put("lr", Float.toString(learningRate.lr));
         if (optimizerName.equals("sgd")) {
-            s.put("momentum", Float.toString(momentum));
+            s.put("momentum", Float.toString(learningRate.momentum));
         }
         // --epochs is not compared: a finished run may be extended (the cosine schedule then follows the new length)
         s.put("schedule", scheduleName);
-        s.put("seed", Long.toString(seed));
+        s.put("seed", Long.toString(deviceAndSeed.seed));
         s.put("random_stream", randomStream);
         s.put("train_images", Integer.toString(trainImages));
         StringBuilder md5 = new StringBuilder();
@@ -314,9 +291,9 @@ final class LeNetCommand implements Callable<Integer> {
 
     private Optimizer optimizer(LeNet5 model) {
         return switch (optimizerName) {
-            case "adam" -> new Adam(model.parameters(), lr);
-            case "adamw" -> new AdamW(model.parameters(), lr);
-            default -> new SGD(model.parameters(), lr, momentum, 0f, false, 0f);
+            case "adam" -> new Adam(model.parameters(), learningRate.lr);
+            case "adamw" -> new AdamW(model.parameters(), learningRate.lr);
+            default -> new SGD(model.parameters(), learningRate.lr, learningRate.momentum, 0f, false, 0f);
         };
     }
 
@@ -335,9 +312,8 @@ final class LeNetCommand implements Callable<Integer> {
         if (batchSize < 2) {
             throw new CommandLine.ParameterException(cl, "--batch-size must be >= 2 (batch norm needs 2 samples), got " + batchSize);
         }
-        if (!(lr > 0) || !Float.isFinite(lr) || lr > 100) {
-            throw new CommandLine.ParameterException(cl, "--lr must be > 0 and at most 100, got " + lr);
-        }
+        learningRate.checkLr(cl);
+        float momentum = learningRate.momentum;
         if (!(momentum >= 0 && momentum < 1)) {
             throw new CommandLine.ParameterException(cl, "--momentum must be in [0, 1), got " + momentum
                     + " (a momentum of 1 or more makes SGD diverge)");
@@ -348,13 +324,8 @@ final class LeNetCommand implements Callable<Integer> {
         if (batchSize > 1 << 20) {
             throw new CommandLine.ParameterException(cl, "--batch-size must be at most " + (1 << 20) + ", got " + batchSize);
         }
-        if (!device.matches("auto|cpu|cuda(:[0-9]{1,3})?")) {
-            throw new CommandLine.ParameterException(cl, "--device must be auto, cpu, cuda or cuda:N, got " + device);
-        }
-        if (data != null && !Files.isDirectory(data)) {
-            throw new CommandLine.ParameterException(cl, "--data " + data + ": " + (Files.exists(data)
-                    ? "is a file, not a directory" : "no such directory"));
-        }
+        deviceAndSeed.checkDevice(cl);
+        mnistData.check(cl);
         if (resume != null && !Files.isRegularFile(resume)) {
             throw new CommandLine.ParameterException(cl, "--resume " + resume + ": " + (Files.isDirectory(resume)
                     ? "is a directory, not a checkpoint file" : "no such file"));
@@ -364,7 +335,8 @@ final class LeNetCommand implements Callable<Integer> {
         targets.put("--checkpoint", checkpoint != null ? checkpoint : resume);
         targets.put("--save", save);
         targets.put("--save (provenance)", save == null ? null : ModelFiles.sidecar(save));
-        targets.put("--metrics-json", metricsJson);
+        targets.put("--metrics-json", reports.metricsJson);
+        Path plot = reports.plot;
         targets.put("--plot", plot);
         if (plot != null && (plot.getFileName() == null // a root such as "/" names no file
                 || !plot.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png"))) {
@@ -378,17 +350,13 @@ final class LeNetCommand implements Callable<Integer> {
                 });
             }
         }
-        if (limitTrain != null && limitTrain < 2) {
-            throw new CommandLine.ParameterException(cl, "--limit-train must be >= 2, got " + limitTrain);
-        }
+        limitTrain.check(cl);
         if (!List.of("sgd", "adam", "adamw").contains(optimizerName)) {
             throw new CommandLine.ParameterException(cl, "--optimizer must be sgd, adam or adamw, got " + optimizerName);
         }
         if (!List.of("constant", "cosine").contains(scheduleName)) {
             throw new CommandLine.ParameterException(cl, "--schedule must be constant or cosine, got " + scheduleName);
         }
-        if (!List.of("auto", "bar", "log", "none").contains(progress)) {
-            throw new CommandLine.ParameterException(cl, "--progress must be auto, bar, log or none, got " + progress);
-        }
+        progress.check(cl);
     }
 }

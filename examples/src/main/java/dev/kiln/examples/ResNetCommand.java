@@ -7,7 +7,6 @@ import dev.kiln.data.DataLoader;
 import dev.kiln.data.ImageDataset;
 import dev.kiln.data.ImageSplit;
 import dev.kiln.data.Normalization;
-import dev.kiln.datasets.MnistLocator;
 import dev.kiln.inference.Predictor;
 import dev.kiln.models.Architecture;
 import dev.kiln.models.ResNet;
@@ -16,18 +15,17 @@ import dev.kiln.optim.ParamGroup;
 import dev.kiln.optim.SGD;
 import dev.kiln.train.EpochMetrics;
 import dev.kiln.train.LearningRateSchedule;
-import dev.kiln.train.LoggingListener;
 import dev.kiln.train.ModelFiles;
 import dev.kiln.train.Trainer;
 import dev.kiln.train.TrainingCancelledException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -53,8 +51,8 @@ final class ResNetCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "Directory with the four MNIST files (authoritative: no fallback if they are missing or bad).")
-    Path data;
+    @Mixin
+    TrainingOptions.MnistData mnistData;
 
     @Option(names = "--epochs", defaultValue = "1", description = "Epochs to train (default: ${DEFAULT-VALUE}).")
     int epochs;
@@ -65,11 +63,8 @@ final class ResNetCommand implements Callable<Integer> {
     @Option(names = "--eval-batch-size", defaultValue = "250", description = "Batch size of the test pass (default: ${DEFAULT-VALUE}).")
     int evalBatchSize;
 
-    @Option(names = "--lr", defaultValue = "0.1", description = "Initial learning rate (default: ${DEFAULT-VALUE}).")
-    float lr;
-
-    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).")
-    float momentum;
+    @Mixin
+    TrainingOptions.LearningRate learningRate;
 
     @Option(names = "--weight-decay", defaultValue = "5e-4", description = "Weight decay of convolution and linear weights (default: ${DEFAULT-VALUE}).")
     float weightDecay;
@@ -80,47 +75,36 @@ final class ResNetCommand implements Callable<Integer> {
     @Option(names = "--schedule", defaultValue = "cosine", description = "constant or cosine (default: ${DEFAULT-VALUE}).")
     String scheduleName;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    TrainingOptions.DeviceAndSeed deviceAndSeed;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed for initialisation and data order (default: ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images.")
-    Integer limitTrain;
+    @Mixin
+    TrainingOptions.LimitTrain limitTrain;
 
     @Option(names = "--save", paramLabel = "FILE", defaultValue = "resnet.safetensors",
             description = "Where the trained model (safetensors) and FILE.json provenance go (default: ${DEFAULT-VALUE}).")
     Path save;
 
-    @Option(names = "--metrics-json", paramLabel = "FILE", description = "Write final metrics as JSON.")
-    Path metricsJson;
-
-    @Option(names = "--plot", paramLabel = "FILE.png", description = "Write loss and accuracy per epoch as a PNG.")
-    Path plot;
+    @Mixin
+    TrainingOptions.Reports reports;
 
     @Option(names = "--report-every", defaultValue = "20", paramLabel = "N",
             description = "Read the loss back every N batches (default: ${DEFAULT-VALUE}).")
     int reportEvery;
 
-    @Option(names = "--progress", defaultValue = "auto", description = "auto, bar, log or none (default: ${DEFAULT-VALUE}: a bar on a terminal, log lines otherwise).")
-    String progress;
+    @Mixin
+    TrainingOptions.Progress progress;
 
     @Override
     public Integer call() throws Exception {
         validate();
         PrintWriter out = spec.commandLine().getOut();
-        Device dev = Device.of(device);
+        Device dev = Device.of(deviceAndSeed.device);
+        long seed = deviceAndSeed.seed;
         out.println("device: " + dev.backend().description());
         long loadStart = System.nanoTime();
-        ImageDataset mnist = MnistLocator.fromEnvironment(data).load();
-        ImageSplit train = mnist.train();
-        if (limitTrain != null && limitTrain < train.size()) {
-            int n = limitTrain;
-            int pixels = train.rows() * train.cols();
-            train = new ImageSplit(n, train.rows(), train.cols(), Arrays.copyOf(train.images(), n * pixels),
-                    Arrays.copyOf(train.labels(), n));
-        }
+        ImageDataset mnist = mnistData.load();
+        ImageSplit train = limitTrain.apply(mnist.train());
         out.printf(Locale.ROOT, "data: %s (%d train, %d test images; loaded in %.1f s)%n", mnist.source(),
                 train.size(), mnist.test().size(), (System.nanoTime() - loadStart) / 1e9);
         try (DataLoader trainLoader = DataLoader.builder(train).batchSize(batchSize).shuffle(true).seed(seed)
@@ -130,17 +114,12 @@ final class ResNetCommand implements Callable<Integer> {
              ResNet model = new ResNet(dev, new Generator(seed));
              SGD sgd = optimizer(model)) {
             out.printf(Locale.ROOT, "model: ResNet, %,d parameters; SGD lr %s momentum %s, weight decay %s on %d weight"
-                    + " tensors, none on the other %d%n", model.parameterCount(), lr, momentum, weightDecay,
-                    sgd.group(0).params().size(), sgd.group(1).params().size());
+                    + " tensors, none on the other %d%n", model.parameterCount(), learningRate.lr, learningRate.momentum,
+                    weightDecay, sgd.group(0).params().size(), sgd.group(1).params().size());
             Trainer.Builder tb = Trainer.builder().model(model).loss(new CrossEntropyLoss(labelSmoothing)).optimizer(sgd)
                     .device(dev).epochs(epochs).seed(seed).schedule(LearningRateSchedule.named(scheduleName))
                     .reportEvery(reportEvery);
-            boolean terminal = System.console() != null;
-            if (progress.equals("bar") || (progress.equals("auto") && terminal)) {
-                tb.listener(new ConsoleProgressBar(System.out));
-            } else if (!progress.equals("none")) {
-                tb.listener(new LoggingListener(10));
-            }
+            progress.addListener(tb);
             Trainer trainer = tb.build();
             List<EpochMetrics> history;
             try (Interrupts interrupts = Interrupts.stopOnSigint(trainer.cancellation()::cancel, spec.commandLine().getErr())) {
@@ -165,8 +144,8 @@ final class ResNetCommand implements Callable<Integer> {
             hyper.put("epochs", epochs);
             hyper.put("batch_size", batchSize);
             hyper.put("optimizer", "sgd");
-            hyper.put("lr", lr);
-            hyper.put("momentum", momentum);
+            hyper.put("lr", learningRate.lr);
+            hyper.put("momentum", learningRate.momentum);
             hyper.put("weight_decay", weightDecay);
             hyper.put("weight_decay_excludes", "batch-norm parameters and biases");
             hyper.put("label_smoothing", labelSmoothing);
@@ -207,7 +186,7 @@ final class ResNetCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "served %s with a Predictor (%d of 15 batch norms folded): test accuracy %.2f%%"
                     + " in %.1f s%n", save, folded, 100 * servedAccuracy, (System.nanoTime() - serveStart) / 1e9);
 
-            if (metricsJson != null) {
+            if (reports.metricsJson != null) {
                 Map<String, Object> metrics = new LinkedHashMap<>();
                 metrics.put("test_accuracy", last.testAccuracy());
                 metrics.put("test_loss", last.testLoss());
@@ -219,12 +198,12 @@ final class ResNetCommand implements Callable<Integer> {
                 metrics.put("train_images_per_second", images / trainSeconds);
                 metrics.put("device", dev.name());
                 metrics.put("history", LeNetCommand.historyJson(history));
-                JsonFiles.write(metricsJson, metrics);
-                out.println("metrics written to " + metricsJson);
+                JsonFiles.write(reports.metricsJson, metrics);
+                out.println("metrics written to " + reports.metricsJson);
             }
-            if (plot != null) {
-                Charts.trainingCurves(plot, history);
-                out.println("plot written to " + plot);
+            if (reports.plot != null) {
+                Charts.trainingCurves(reports.plot, history);
+                out.println("plot written to " + reports.plot);
             }
             out.flush();
             return 0;
@@ -238,7 +217,7 @@ final class ResNetCommand implements Callable<Integer> {
         for (Tensor p : model.parameters()) {
             (p.dim() > 1 ? decay : noDecay).add(p);
         }
-        return SGD.builder().lr(lr).momentum(momentum).weightDecay(weightDecay)
+        return SGD.builder().lr(learningRate.lr).momentum(learningRate.momentum).weightDecay(weightDecay)
                 .group(ParamGroup.of(decay)).group(ParamGroup.of(noDecay).weightDecay(0f)).build();
     }
 
@@ -254,9 +233,8 @@ final class ResNetCommand implements Callable<Integer> {
         if (evalBatchSize < 1 || evalBatchSize > 1 << 16) {
             throw new CommandLine.ParameterException(cl, "--eval-batch-size must be in [1, 65536], got " + evalBatchSize);
         }
-        if (!(lr > 0) || !Float.isFinite(lr) || lr > 100) {
-            throw new CommandLine.ParameterException(cl, "--lr must be > 0 and at most 100, got " + lr);
-        }
+        learningRate.checkLr(cl);
+        float momentum = learningRate.momentum;
         if (!(momentum >= 0 && momentum < 1)) {
             throw new CommandLine.ParameterException(cl, "--momentum must be in [0, 1), got " + momentum);
         }
@@ -269,28 +247,19 @@ final class ResNetCommand implements Callable<Integer> {
         if (reportEvery < 1) {
             throw new CommandLine.ParameterException(cl, "--report-every must be >= 1, got " + reportEvery);
         }
-        if (!device.matches("auto|cpu|cuda(:[0-9]{1,3})?")) {
-            throw new CommandLine.ParameterException(cl, "--device must be auto, cpu, cuda or cuda:N, got " + device);
-        }
-        if (data != null && !Files.isDirectory(data)) {
-            throw new CommandLine.ParameterException(cl, "--data " + data + ": " + (Files.exists(data)
-                    ? "is a file, not a directory" : "no such directory"));
-        }
-        if (limitTrain != null && limitTrain < 2) {
-            throw new CommandLine.ParameterException(cl, "--limit-train must be >= 2, got " + limitTrain);
-        }
+        deviceAndSeed.checkDevice(cl);
+        mnistData.check(cl);
+        limitTrain.check(cl);
         if (!List.of("constant", "cosine").contains(scheduleName)) {
             throw new CommandLine.ParameterException(cl, "--schedule must be constant or cosine, got " + scheduleName);
         }
-        if (!List.of("auto", "bar", "log", "none").contains(progress)) {
-            throw new CommandLine.ParameterException(cl, "--progress must be auto, bar, log or none, got " + progress);
-        }
+        progress.check(cl);
         OutputPaths outputs = new OutputPaths();
         Map<String, Path> targets = new LinkedHashMap<>();
         targets.put("--save", save);
         targets.put("--save (provenance)", ModelFiles.sidecar(save));
-        targets.put("--metrics-json", metricsJson);
-        targets.put("--plot", plot);
+        targets.put("--metrics-json", reports.metricsJson);
+        targets.put("--plot", reports.plot);
         for (Map.Entry<String, Path> t : targets.entrySet()) {
             if (t.getValue() != null) {
                 outputs.problem(t.getKey(), t.getValue()).ifPresent(problem -> {
