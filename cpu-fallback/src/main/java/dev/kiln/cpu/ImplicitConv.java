@@ -107,6 +107,11 @@ final class ImplicitConv {
         final int[] rowTarget, columnFirst, columnCount, columnTarget;
         /** The column phase of input column 0. */
         final int evenPhase;
+        /**
+         * Strided layouts whose taps read every phase: the offset of each pixel of a channel from the channel's first
+         * float (other strided layouts leave the phases no tap reads at zero, pixel by pixel).
+         */
+        private final int[] scatter;
 
         Layout(ConvGeometry g, int readable) {
             cin = g.inChannels();
@@ -161,6 +166,24 @@ final class ImplicitConv {
             }
             this.readable = readable;
             length = Math.max(cin * channelStride, maxRow + readable);
+            boolean everyPhase = true;
+            for (boolean used : rowPhaseUsed) {
+                everyPhase &= used;
+            }
+            for (boolean used : columnPhaseUsed) {
+                everyPhase &= used;
+            }
+            if ((sh > 1 || sw > 1) && everyPhase) {
+                scatter = new int[ih * iw];
+                for (int y = 0, i = 0; y < ih; y++) {
+                    for (int x = 0; x < iw; x++, i++) {
+                        int b = (x + pw) % sw;
+                        scatter[i] = rowTarget[y] + columnTarget[b] + (x - columnFirst[b]) / sw;
+                    }
+                }
+            } else {
+                scatter = null;
+            }
         }
 
         private int[] tapRows;
@@ -199,6 +222,19 @@ final class ImplicitConv {
 
         /** {@link #gather(float[], int, float[])} into the layout starting at {@code xp[base]}. */
         void gather(float[] x, int xo, float[] xp, int base) {
+            if (scatter != null) {
+                // strided: one pass over each channel through the pixel map, without a loop per row and phase (rows of
+                // 14 or 28 pixels split by phase spent most of their time in loop entry and exit)
+                int ihw = ih * iw;
+                for (int c = 0; c < cin; c++) {
+                    int src = xo + c * ihw;
+                    int dst = base + c * channelStride;
+                    for (int i = 0; i < ihw; i++) {
+                        xp[dst + scatter[i]] = x[src + i];
+                    }
+                }
+                return;
+            }
             for (int c = 0; c < cin; c++) {
                 int src = xo + c * ih * iw;
                 int dst = base + c * channelStride;
@@ -326,6 +362,7 @@ final class ImplicitConv {
         int[][] rows = new int[phases][];
         int[] packedAt = new int[phases];
         int[] positions = new int[phases];
+        int[][] fromOut = new int[phases][], toDx = new int[phases][];
         Scratch caller = scratch.get();
         float[] packed = caller.packedWeights(packedLength(cin, oc * mh * mw) * phases);
         float[] sub = caller.arrangedWeights(cin * oc * mh * mw);
@@ -354,6 +391,16 @@ final class ImplicitConv {
                 pack(sub, cin, k, packed, packedEnd);
                 packedEnd += packedLength(cin, k);
                 int wide = iHi[a] < iLo[a] || jHi[b] < jLo[b] ? 0 : iHi[a] * planeW + jHi[b] + 1;
+                // the phase's pixels: where each is in its channel's rows of the product and of dX
+                int count = Math.max(0, iHi[a] - iLo[a] + 1) * Math.max(0, jHi[b] - jLo[b] + 1);
+                fromOut[f] = new int[count];
+                toDx[f] = new int[count];
+                for (int i = iLo[a], t = 0; i <= iHi[a]; i++) {
+                    for (int j = jLo[b]; j <= jHi[b]; j++, t++) {
+                        fromOut[f][t] = i * planeW + j;
+                        toDx[f][t] = (sh * i + a - ph) * iw - pw + b + sw * j;
+                    }
+                }
                 positions[f] = positionsComputed(wide, cin);
                 maxPositions = Math.max(maxPositions, positions[f]);
                 for (int r : rows[f]) {
@@ -391,13 +438,14 @@ final class ImplicitConv {
                         } else {
                             multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, tp);
                         }
+                        // one pass per channel through the phase's pixel maps: its rows are 7 to 14 pixels, where
+                        // a loop per row spent most of its time entering and leaving
+                        int[] from = fromOut[f], to = toDx[f];
                         for (int c = 0; c < cin; c++) {
-                            for (int i = iLo[a]; i <= iHi[a]; i++) {
-                                int src = c * tp + i * planeW;
-                                int dst = dxo + (c * ih + sh * i + a - ph) * iw - pw + b;
-                                for (int j = jLo[b]; j <= jHi[b]; j++) {
-                                    dx[dst + sw * j] = out[src + j];
-                                }
+                            int src = c * tp;
+                            int dst = dxo + c * ih * iw;
+                            for (int t = 0; t < from.length; t++) {
+                                dx[dst + to[t]] = out[src + from[t]];
                             }
                         }
                     }

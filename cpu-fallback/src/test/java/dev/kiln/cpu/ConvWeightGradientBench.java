@@ -60,6 +60,16 @@ public final class ConvWeightGradientBench {
                         chunks, par, scratch, true, false));
                 kernels.put("24 accumulators, grouped", () -> ImplicitConv.weightGradientGemm(g, x, dy, partial,
                         chunks, par, scratch, true, true));
+                float[] y = new float[(int) g.outputLength()];
+                float[] w = new float[wl];
+                Arrays.fill(w, 0.01f);
+                if (ImplicitConv.fits(g)) {
+                    kernels.put("forward", () -> ImplicitConv.forward(g, x, w, null, y, par, scratch));
+                }
+                float[] dx = new float[(int) g.inputLength()];
+                if (ImplicitConv.fitsBackwardData(g) && g.strideH() > 1) {
+                    kernels.put("backward data", () -> ImplicitConv.backwardDataStrided(g, w, dy, dx, par, scratch));
+                }
                 double flops = 2.0 * g.n() * g.outChannels() * g.outH() * g.outW() * g.inChannels() * g.kernelH()
                         * g.kernelW();
                 long[][] times = new long[kernels.size()][rounds];
