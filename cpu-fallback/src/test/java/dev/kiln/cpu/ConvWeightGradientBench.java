@@ -12,15 +12,16 @@ import java.util.function.Supplier;
 
 /**
  * The padded and strided convolutions of the ResNet of {@code ./kiln resnet} at batch 128: their weight-gradient
- * kernels side by side, one thread, thread CPU time, rounds alternating between kernels, minimum and median in
- * GFLOP/s. Not a test: run by hand,
- * {@code java --add-modules jdk.incubator.vector -cp ... dev.kiln.cpu.ConvWeightGradientBench [rounds] [batch]}.
+ * kernels side by side (and the forward and strided input gradient), rounds alternating between kernels, minimum and
+ * median; one thread in thread CPU time, or wall time with more threads. Not a test: run by hand,
+ * {@code java --add-modules jdk.incubator.vector -cp ... dev.kiln.cpu.ConvWeightGradientBench [rounds] [batch] [threads]}.
  */
 public final class ConvWeightGradientBench {
 
     public static void main(String[] args) {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 7;
         int n = args.length > 1 ? Integer.parseInt(args[1]) : 128;
+        int threads = args.length > 2 ? Integer.parseInt(args[2]) : 1;
         ConvGeometry[] shapes = {
                 new ConvGeometry(n, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1),
                 new ConvGeometry(n, 16, 28, 28, 32, 3, 3, 2, 2, 1, 1, 1, 1),
@@ -33,10 +34,10 @@ public final class ConvWeightGradientBench {
         ThreadMXBean mx = ManagementFactory.getThreadMXBean();
         ThreadLocal<Scratch> local = ThreadLocal.withInitial(Scratch::new);
         Supplier<Scratch> scratch = local::get;
-        System.out.println("kernels: " + SimdSupport.describe() + ", one thread, " + rounds
-                + " rounds, thread CPU time");
+        System.out.println("kernels: " + SimdSupport.describe() + ", " + threads + " thread(s), " + rounds
+                + " rounds, " + (threads == 1 ? "thread CPU time" : "wall time"));
         System.out.printf("%-40s %-28s %10s %10s %9s%n", "shape", "kernel", "min ms", "median ms", "GFLOP/s");
-        try (Parallel par = new Parallel(1)) {
+        try (Parallel par = new Parallel(threads)) {
             for (ConvGeometry g : shapes) {
                 Random r = new Random(1);
                 float[] x = new float[(int) g.inputLength()];
@@ -81,9 +82,9 @@ public final class ConvWeightGradientBench {
                 for (int round = 0; round < rounds; round++) {
                     int i = 0;
                     for (Runnable k : kernels.values()) {
-                        long t0 = mx.getCurrentThreadCpuTime();
+                        long t0 = threads == 1 ? mx.getCurrentThreadCpuTime() : System.nanoTime();
                         k.run();
-                        times[i++][round] = mx.getCurrentThreadCpuTime() - t0;
+                        times[i++][round] = (threads == 1 ? mx.getCurrentThreadCpuTime() : System.nanoTime()) - t0;
                     }
                 }
                 int i = 0;
