@@ -301,7 +301,7 @@ final class Conv2dKernels {
             VectorConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && wide(g)) {
             backwardWeightWide(g, x, dy, partial, chunks, par, scratch);
-        } else if (SimdSupport.ENABLED && ImplicitConv.fits(g)) {
+        } else if (SimdSupport.ENABLED && ImplicitConv.fitsWeightGradient(g)) {
             ImplicitConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && weightGradientAsGemm(g)) {
             backwardWeightGemm(g, x, dy, partial, chunks, par, scratch);
@@ -311,14 +311,31 @@ final class Conv2dKernels {
             backwardWeightScalar(g, x, dy, partial, chunks, par, scratch);
         }
         if (chunks > 1) {
-            for (int i = 0; i < wl; i++) {
-                double sum = 0;
-                for (int ch = 0; ch < chunks; ch++) {
-                    sum += partial[ch * wl + i];
-                }
-                dw[i] = (float) sum;
-            }
+            sumChunks(partial, chunks, wl, dw, par);
         }
+    }
+
+    /**
+     * {@code dw[i] = sum over chunks of partial[ch * wl + i]}, in chunk order, in float: chunk by chunk over blocks of
+     * weights, so each pass is a contiguous add that C2 vectorises (a double sum per weight, chunk by chunk down a
+     * column, took a sixth of layer3's weight-gradient time). The order does not depend on the thread count.
+     */
+    static void sumChunks(float[] partial, int chunks, int wl, float[] dw, Parallel par) {
+        int block = 1024;
+        int blocks = (wl + block - 1) / block;
+        par.parallelFor(blocks, 8, (lo, hi) -> {
+            for (int b = lo; b < hi; b++) {
+                int from = b * block;
+                int to = Math.min(wl, from + block);
+                System.arraycopy(partial, from, dw, from, to - from);
+                for (int ch = 1; ch < chunks; ch++) {
+                    int o = ch * wl;
+                    for (int i = from; i < to; i++) {
+                        dw[i] += partial[o + i];
+                    }
+                }
+            }
+        });
     }
 
     /**

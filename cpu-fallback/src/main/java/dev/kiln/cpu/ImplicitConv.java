@@ -32,6 +32,8 @@ final class ImplicitConv {
     private static final int L = VectorSgemm.L;
     /** Positions per forward block: two vectors. */
     private static final int NR = 2 * L;
+    /** Bytes of a weight-gradient group's gathered images and transposed dY. */
+    static final int GROUP_BYTES = 512 * 1024;
 
     private ImplicitConv() {
     }
@@ -45,6 +47,19 @@ final class ImplicitConv {
         boolean oneByOne = g.kernelH() == 1 && g.kernelW() == 1;
         return g.groups() == 1 && g.dilationH() == 1 && g.dilationW() == 1 && !oneByOne
                 && (g.padH() > 0 || g.padW() > 0 || g.strideH() > 1 || g.strideW() > 1);
+    }
+
+    /**
+     * The weight gradient ({@link #weightGradient}): what {@link #fits} takes, and strided 1x1 convolutions (ResNet's
+     * shortcuts), which read x through the same position map without im2col.
+     */
+    static boolean fitsWeightGradient(ConvGeometry g) {
+        return fits(g) || stridedOneByOne(g);
+    }
+
+    private static boolean stridedOneByOne(ConvGeometry g) {
+        return g.groups() == 1 && g.dilationH() == 1 && g.dilationW() == 1 && g.kernelH() == 1 && g.kernelW() == 1
+                && (g.strideH() > 1 || g.strideW() > 1);
     }
 
     /**
@@ -92,6 +107,11 @@ final class ImplicitConv {
         final int[] rowTarget, columnFirst, columnCount, columnTarget;
         /** The column phase of input column 0. */
         final int evenPhase;
+        /**
+         * Strided layouts whose taps read every phase: the offset of each pixel of a channel from the channel's first
+         * float (other strided layouts leave the phases no tap reads at zero, pixel by pixel).
+         */
+        private final int[] scatter;
 
         Layout(ConvGeometry g, int readable) {
             cin = g.inChannels();
@@ -146,6 +166,24 @@ final class ImplicitConv {
             }
             this.readable = readable;
             length = Math.max(cin * channelStride, maxRow + readable);
+            boolean everyPhase = true;
+            for (boolean used : rowPhaseUsed) {
+                everyPhase &= used;
+            }
+            for (boolean used : columnPhaseUsed) {
+                everyPhase &= used;
+            }
+            if ((sh > 1 || sw > 1) && everyPhase) {
+                scatter = new int[ih * iw];
+                for (int y = 0, i = 0; y < ih; y++) {
+                    for (int x = 0; x < iw; x++, i++) {
+                        int b = (x + pw) % sw;
+                        scatter[i] = rowTarget[y] + columnTarget[b] + (x - columnFirst[b]) / sw;
+                    }
+                }
+            } else {
+                scatter = null;
+            }
         }
 
         private int[] tapRows;
@@ -179,9 +217,27 @@ final class ImplicitConv {
 
         /** Writes image {@code x[xo ..]}'s pixels that some tap reads into their places in {@code xp}. */
         void gather(float[] x, int xo, float[] xp) {
+            gather(x, xo, xp, 0);
+        }
+
+        /** {@link #gather(float[], int, float[])} into the layout starting at {@code xp[base]}. */
+        void gather(float[] x, int xo, float[] xp, int base) {
+            if (scatter != null) {
+                // strided: one pass over each channel through the pixel map, without a loop per row and phase (rows of
+                // 14 or 28 pixels split by phase spent most of their time in loop entry and exit)
+                int ihw = ih * iw;
+                for (int c = 0; c < cin; c++) {
+                    int src = xo + c * ihw;
+                    int dst = base + c * channelStride;
+                    for (int i = 0; i < ihw; i++) {
+                        xp[dst + scatter[i]] = x[src + i];
+                    }
+                }
+                return;
+            }
             for (int c = 0; c < cin; c++) {
                 int src = xo + c * ih * iw;
-                int dst = c * channelStride;
+                int dst = base + c * channelStride;
                 for (int y = 0; y < ih; y++) {
                     int rowBase = rowTarget[y];
                     if (rowBase < 0) {
@@ -306,6 +362,7 @@ final class ImplicitConv {
         int[][] rows = new int[phases][];
         int[] packedAt = new int[phases];
         int[] positions = new int[phases];
+        int[][] fromOut = new int[phases][], toDx = new int[phases][];
         Scratch caller = scratch.get();
         float[] packed = caller.packedWeights(packedLength(cin, oc * mh * mw) * phases);
         float[] sub = caller.arrangedWeights(cin * oc * mh * mw);
@@ -334,6 +391,16 @@ final class ImplicitConv {
                 pack(sub, cin, k, packed, packedEnd);
                 packedEnd += packedLength(cin, k);
                 int wide = iHi[a] < iLo[a] || jHi[b] < jLo[b] ? 0 : iHi[a] * planeW + jHi[b] + 1;
+                // the phase's pixels: where each is in its channel's rows of the product and of dX
+                int count = Math.max(0, iHi[a] - iLo[a] + 1) * Math.max(0, jHi[b] - jLo[b] + 1);
+                fromOut[f] = new int[count];
+                toDx[f] = new int[count];
+                for (int i = iLo[a], t = 0; i <= iHi[a]; i++) {
+                    for (int j = jLo[b]; j <= jHi[b]; j++, t++) {
+                        fromOut[f][t] = i * planeW + j;
+                        toDx[f][t] = (sh * i + a - ph) * iw - pw + b + sw * j;
+                    }
+                }
                 positions[f] = positionsComputed(wide, cin);
                 maxPositions = Math.max(maxPositions, positions[f]);
                 for (int r : rows[f]) {
@@ -371,13 +438,14 @@ final class ImplicitConv {
                         } else {
                             multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, tp);
                         }
+                        // one pass per channel through the phase's pixel maps: its rows are 7 to 14 pixels, where
+                        // a loop per row spent most of its time entering and leaving
+                        int[] from = fromOut[f], to = toDx[f];
                         for (int c = 0; c < cin; c++) {
-                            for (int i = iLo[a]; i <= iHi[a]; i++) {
-                                int src = c * tp + i * planeW;
-                                int dst = dxo + (c * ih + sh * i + a - ph) * iw - pw + b;
-                                for (int j = jLo[b]; j <= jHi[b]; j++) {
-                                    dx[dst + sw * j] = out[src + j];
-                                }
+                            int src = c * tp;
+                            int dst = dxo + c * ih * iw;
+                            for (int t = 0; t < from.length; t++) {
+                                dx[dst + to[t]] = out[src + from[t]];
                             }
                         }
                     }
@@ -737,10 +805,10 @@ final class ImplicitConv {
      */
     static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
                                Supplier<Scratch> scratch) {
-        if (lanesFit(g)) {
+        if (lanesFit(g) && !stridedOneByOne(g)) {
             weightGradientLanes(g, x, dy, partial, chunks, par, scratch);
         } else {
-            weightGradientGemm(g, x, dy, partial, chunks, par, scratch);
+            weightGradientGemm(g, x, dy, partial, chunks, par, scratch, true, true);
         }
     }
 
@@ -783,51 +851,106 @@ final class ImplicitConv {
         });
     }
 
-    private static void weightGradientGemm(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
-                                           Parallel par, Supplier<Scratch> scratch) {
+    static void weightGradientGemm(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
+                                   Parallel par, Supplier<Scratch> scratch, boolean wideBlocks,
+                                   boolean grouped) {
         int oc = g.outChannels();
         int k = g.inChannels() * g.kernelH() * g.kernelW();
         int wl = oc * k;
         int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
-        // one vector of output channels (16 taps per block) when they fit in one, else blocks of two (8 taps)
+        // one vector of output channels (16 taps per block) when they fit in one; four vectors x 6 taps or two
+        // vectors x 12 taps (24 accumulators) when the output channels fill them; else two vectors x 8 taps
         boolean single = oc <= L;
-        int ocp = single ? L : (oc + NR - 1) / NR * NR;
-        int kp = single ? (k + 15) / 16 * 16 : (k + 7) / 8 * 8;
-        Layout lay = layout(scratch, g, 1);
-        // the taps of rows past K read position 0 of channel 0's first phase (a valid index); their sums are dropped
+        int blockTaps;
+        int ocp;
+        if (single) {
+            blockTaps = 16;
+            ocp = L;
+        } else if (wideBlocks && oc % (4 * L) == 0 && fewPaddedTaps(k, 6)) {
+            blockTaps = 6;
+            ocp = oc;
+        } else if (wideBlocks && oc % (2 * L) == 0 && fewPaddedTaps(k, 12)) {
+            blockTaps = 12;
+            ocp = oc;
+        } else {
+            blockTaps = 8;
+            ocp = (oc + NR - 1) / NR * NR;
+        }
+        int kp = (k + blockTaps - 1) / blockTaps * blockTaps;
+        // x is read through a position map, so a strided convolution needs no split by stride phase: the padded
+        // planes as they are (a gather of whole rows, a third of the cost of splitting a stride-2 row), output
+        // (oy, ox) at (oy * SH) * PW + ox * SW
+        int sh = g.strideH(), sw = g.strideW();
+        Layout lay = layout(scratch, sh == 1 && sw == 1 ? g : new ConvGeometry(g.n(), g.inChannels(), g.inH(),
+                g.inW(), oc, g.kernelH(), g.kernelW(), 1, 1, g.padH(), g.padW(), 1, 1), 1);
+        // the taps of rows past K read position 0 of channel 0 (a valid index); their sums are dropped
         int[] rows = lay.tapRows(kp);
-        int[] pos = lay.outputPositions();
+        int[] pos = new int[ohw];
+        for (int oy = 0, q = 0; oy < oh; oy++) {
+            for (int ox = 0; ox < ow; ox++, q++) {
+                pos[q] = oy * sh * lay.planeW + ox * sw;
+            }
+        }
         int inImage = g.inChannels() * g.inH() * g.inW();
         int n = g.n();
+        // images side by side, as many as keep their gathered planes and dY within about half a core's L2 cache: the
+        // accumulators go through memory once per group and block
+        int perChunk = (n + chunks - 1) / chunks;
+        int group = grouped ? (int) Math.max(1, Math.min(perChunk,
+                GROUP_BYTES / (4L * (lay.length + (long) ohw * ocp)))) : 1;
+        int[] groupPos = new int[group * ohw];
+        for (int i = 0; i < group; i++) {
+            for (int q = 0; q < ohw; q++) {
+                groupPos[i * ohw + q] = i * lay.length + pos[q];
+            }
+        }
         par.parallelFor(chunks, 1, (lo, hi) -> {
             Scratch s = scratch.get();
-            float[] xp = s.col(lay.length);
-            float[] dyT = s.wideRows(ohw * ocp);
+            float[] xp = s.col(group * lay.length);
+            float[] dyT = s.wideRows(group * ohw * ocp);
             float[] acc = s.vectorLanes(kp * ocp);
-            lay.clear(xp);
+            Arrays.fill(xp, 0, group * lay.length, 0f);
             // output channels past OC stay zero
-            Arrays.fill(dyT, 0, ohw * ocp, 0f);
+            Arrays.fill(dyT, 0, group * ohw * ocp, 0f);
             for (int ch = lo; ch < hi; ch++) {
                 int first = (int) ((long) n * ch / chunks);
                 int last = (int) ((long) n * (ch + 1) / chunks);
                 Arrays.fill(acc, 0, kp * ocp, 0f);
-                for (int img = first; img < last; img++) {
-                    lay.gather(x, img * inImage, xp);
-                    int dyo = img * oc * ohw;
-                    for (int o = 0; o < oc; o++) {
-                        int src = dyo + o * ohw;
-                        for (int q = 0; q < ohw; q++) {
-                            dyT[q * ocp + o] = dy[src + q];
+                for (int g0 = first; g0 < last; g0 += group) {
+                    int images = Math.min(group, last - g0);
+                    for (int i = 0; i < images; i++) {
+                        int img = g0 + i;
+                        lay.gather(x, img * inImage, xp, i * lay.length);
+                        int dyo = img * oc * ohw;
+                        int base = i * ohw * ocp;
+                        for (int o = 0; o < oc; o++) {
+                            int src = dyo + o * ohw;
+                            for (int q = 0; q < ohw; q++) {
+                                dyT[base + q * ocp + o] = dy[src + q];
+                            }
                         }
                     }
+                    int positions = images * ohw;
                     if (single) {
                         for (int r = 0; r < kp; r += 16) {
-                            gradient16(xp, rows, r, pos, ohw, dyT, acc, r * L);
+                            gradient16(xp, rows, r, groupPos, positions, dyT, acc, r * L);
+                        }
+                    } else if (blockTaps == 6) {
+                        for (int r = 0; r < kp; r += 6) {
+                            for (int o0 = 0; o0 < ocp; o0 += 4 * L) {
+                                gradient6x4(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, r * ocp + o0);
+                            }
+                        }
+                    } else if (blockTaps == 12) {
+                        for (int r = 0; r < kp; r += 12) {
+                            for (int o0 = 0; o0 < ocp; o0 += 2 * L) {
+                                gradient12x2(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, r * ocp + o0);
+                            }
                         }
                     } else {
                         for (int r = 0; r < kp; r += 8) {
                             for (int o0 = 0; o0 < ocp; o0 += NR) {
-                                gradient8(xp, rows, r, pos, ohw, dyT, ocp, o0, acc, r * ocp + o0);
+                                gradient8(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, r * ocp + o0);
                             }
                         }
                     }
@@ -840,6 +963,12 @@ final class ImplicitConv {
                 }
             }
         });
+    }
+
+    /** Whether rounding {@code k} taps up to blocks of {@code taps} adds at most 1/16 to the work. */
+    private static boolean fewPaddedTaps(int k, int taps) {
+        int padded = (k + taps - 1) / taps * taps;
+        return (padded - k) * 16 <= k;
     }
 
     private static void gradient16(float[] xp, int[] rows, int r, int[] pos, int positions, float[] dyT, float[] acc,
@@ -978,5 +1107,207 @@ final class ImplicitConv {
         c61.intoArray(acc, ao + 6 * ld + L);
         c70.intoArray(acc, ao + 7 * ld);
         c71.intoArray(acc, ao + 7 * ld + L);
+    }
+
+    private static void gradient6x4(float[] xp, int[] rows, int r, int[] pos, int positions, float[] dyT, int ld,
+                                   int o0, float[] acc, int ao) {
+        int x0 = rows[r + 0];
+        int x1 = rows[r + 1];
+        int x2 = rows[r + 2];
+        int x3 = rows[r + 3];
+        int x4 = rows[r + 4];
+        int x5 = rows[r + 5];
+        FloatVector c0_0 = FloatVector.fromArray(S, acc, ao + 0 * ld + 0 * L);
+        FloatVector c0_1 = FloatVector.fromArray(S, acc, ao + 0 * ld + 1 * L);
+        FloatVector c0_2 = FloatVector.fromArray(S, acc, ao + 0 * ld + 2 * L);
+        FloatVector c0_3 = FloatVector.fromArray(S, acc, ao + 0 * ld + 3 * L);
+        FloatVector c1_0 = FloatVector.fromArray(S, acc, ao + 1 * ld + 0 * L);
+        FloatVector c1_1 = FloatVector.fromArray(S, acc, ao + 1 * ld + 1 * L);
+        FloatVector c1_2 = FloatVector.fromArray(S, acc, ao + 1 * ld + 2 * L);
+        FloatVector c1_3 = FloatVector.fromArray(S, acc, ao + 1 * ld + 3 * L);
+        FloatVector c2_0 = FloatVector.fromArray(S, acc, ao + 2 * ld + 0 * L);
+        FloatVector c2_1 = FloatVector.fromArray(S, acc, ao + 2 * ld + 1 * L);
+        FloatVector c2_2 = FloatVector.fromArray(S, acc, ao + 2 * ld + 2 * L);
+        FloatVector c2_3 = FloatVector.fromArray(S, acc, ao + 2 * ld + 3 * L);
+        FloatVector c3_0 = FloatVector.fromArray(S, acc, ao + 3 * ld + 0 * L);
+        FloatVector c3_1 = FloatVector.fromArray(S, acc, ao + 3 * ld + 1 * L);
+        FloatVector c3_2 = FloatVector.fromArray(S, acc, ao + 3 * ld + 2 * L);
+        FloatVector c3_3 = FloatVector.fromArray(S, acc, ao + 3 * ld + 3 * L);
+        FloatVector c4_0 = FloatVector.fromArray(S, acc, ao + 4 * ld + 0 * L);
+        FloatVector c4_1 = FloatVector.fromArray(S, acc, ao + 4 * ld + 1 * L);
+        FloatVector c4_2 = FloatVector.fromArray(S, acc, ao + 4 * ld + 2 * L);
+        FloatVector c4_3 = FloatVector.fromArray(S, acc, ao + 4 * ld + 3 * L);
+        FloatVector c5_0 = FloatVector.fromArray(S, acc, ao + 5 * ld + 0 * L);
+        FloatVector c5_1 = FloatVector.fromArray(S, acc, ao + 5 * ld + 1 * L);
+        FloatVector c5_2 = FloatVector.fromArray(S, acc, ao + 5 * ld + 2 * L);
+        FloatVector c5_3 = FloatVector.fromArray(S, acc, ao + 5 * ld + 3 * L);
+        for (int q = 0; q < positions; q++) {
+            int p = pos[q];
+            int d = q * ld + o0;
+            FloatVector b0 = FloatVector.fromArray(S, dyT, d + 0 * L);
+            FloatVector b1 = FloatVector.fromArray(S, dyT, d + 1 * L);
+            FloatVector b2 = FloatVector.fromArray(S, dyT, d + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(S, dyT, d + 3 * L);
+            FloatVector a = FloatVector.broadcast(S, xp[x0 + p]);
+            c0_0 = a.fma(b0, c0_0);
+            c0_1 = a.fma(b1, c0_1);
+            c0_2 = a.fma(b2, c0_2);
+            c0_3 = a.fma(b3, c0_3);
+            a = FloatVector.broadcast(S, xp[x1 + p]);
+            c1_0 = a.fma(b0, c1_0);
+            c1_1 = a.fma(b1, c1_1);
+            c1_2 = a.fma(b2, c1_2);
+            c1_3 = a.fma(b3, c1_3);
+            a = FloatVector.broadcast(S, xp[x2 + p]);
+            c2_0 = a.fma(b0, c2_0);
+            c2_1 = a.fma(b1, c2_1);
+            c2_2 = a.fma(b2, c2_2);
+            c2_3 = a.fma(b3, c2_3);
+            a = FloatVector.broadcast(S, xp[x3 + p]);
+            c3_0 = a.fma(b0, c3_0);
+            c3_1 = a.fma(b1, c3_1);
+            c3_2 = a.fma(b2, c3_2);
+            c3_3 = a.fma(b3, c3_3);
+            a = FloatVector.broadcast(S, xp[x4 + p]);
+            c4_0 = a.fma(b0, c4_0);
+            c4_1 = a.fma(b1, c4_1);
+            c4_2 = a.fma(b2, c4_2);
+            c4_3 = a.fma(b3, c4_3);
+            a = FloatVector.broadcast(S, xp[x5 + p]);
+            c5_0 = a.fma(b0, c5_0);
+            c5_1 = a.fma(b1, c5_1);
+            c5_2 = a.fma(b2, c5_2);
+            c5_3 = a.fma(b3, c5_3);
+        }
+        c0_0.intoArray(acc, ao + 0 * ld + 0 * L);
+        c0_1.intoArray(acc, ao + 0 * ld + 1 * L);
+        c0_2.intoArray(acc, ao + 0 * ld + 2 * L);
+        c0_3.intoArray(acc, ao + 0 * ld + 3 * L);
+        c1_0.intoArray(acc, ao + 1 * ld + 0 * L);
+        c1_1.intoArray(acc, ao + 1 * ld + 1 * L);
+        c1_2.intoArray(acc, ao + 1 * ld + 2 * L);
+        c1_3.intoArray(acc, ao + 1 * ld + 3 * L);
+        c2_0.intoArray(acc, ao + 2 * ld + 0 * L);
+        c2_1.intoArray(acc, ao + 2 * ld + 1 * L);
+        c2_2.intoArray(acc, ao + 2 * ld + 2 * L);
+        c2_3.intoArray(acc, ao + 2 * ld + 3 * L);
+        c3_0.intoArray(acc, ao + 3 * ld + 0 * L);
+        c3_1.intoArray(acc, ao + 3 * ld + 1 * L);
+        c3_2.intoArray(acc, ao + 3 * ld + 2 * L);
+        c3_3.intoArray(acc, ao + 3 * ld + 3 * L);
+        c4_0.intoArray(acc, ao + 4 * ld + 0 * L);
+        c4_1.intoArray(acc, ao + 4 * ld + 1 * L);
+        c4_2.intoArray(acc, ao + 4 * ld + 2 * L);
+        c4_3.intoArray(acc, ao + 4 * ld + 3 * L);
+        c5_0.intoArray(acc, ao + 5 * ld + 0 * L);
+        c5_1.intoArray(acc, ao + 5 * ld + 1 * L);
+        c5_2.intoArray(acc, ao + 5 * ld + 2 * L);
+        c5_3.intoArray(acc, ao + 5 * ld + 3 * L);
+    }
+
+    private static void gradient12x2(float[] xp, int[] rows, int r, int[] pos, int positions, float[] dyT, int ld,
+                                   int o0, float[] acc, int ao) {
+        int x0 = rows[r + 0];
+        int x1 = rows[r + 1];
+        int x2 = rows[r + 2];
+        int x3 = rows[r + 3];
+        int x4 = rows[r + 4];
+        int x5 = rows[r + 5];
+        int x6 = rows[r + 6];
+        int x7 = rows[r + 7];
+        int x8 = rows[r + 8];
+        int x9 = rows[r + 9];
+        int x10 = rows[r + 10];
+        int x11 = rows[r + 11];
+        FloatVector c0_0 = FloatVector.fromArray(S, acc, ao + 0 * ld + 0 * L);
+        FloatVector c0_1 = FloatVector.fromArray(S, acc, ao + 0 * ld + 1 * L);
+        FloatVector c1_0 = FloatVector.fromArray(S, acc, ao + 1 * ld + 0 * L);
+        FloatVector c1_1 = FloatVector.fromArray(S, acc, ao + 1 * ld + 1 * L);
+        FloatVector c2_0 = FloatVector.fromArray(S, acc, ao + 2 * ld + 0 * L);
+        FloatVector c2_1 = FloatVector.fromArray(S, acc, ao + 2 * ld + 1 * L);
+        FloatVector c3_0 = FloatVector.fromArray(S, acc, ao + 3 * ld + 0 * L);
+        FloatVector c3_1 = FloatVector.fromArray(S, acc, ao + 3 * ld + 1 * L);
+        FloatVector c4_0 = FloatVector.fromArray(S, acc, ao + 4 * ld + 0 * L);
+        FloatVector c4_1 = FloatVector.fromArray(S, acc, ao + 4 * ld + 1 * L);
+        FloatVector c5_0 = FloatVector.fromArray(S, acc, ao + 5 * ld + 0 * L);
+        FloatVector c5_1 = FloatVector.fromArray(S, acc, ao + 5 * ld + 1 * L);
+        FloatVector c6_0 = FloatVector.fromArray(S, acc, ao + 6 * ld + 0 * L);
+        FloatVector c6_1 = FloatVector.fromArray(S, acc, ao + 6 * ld + 1 * L);
+        FloatVector c7_0 = FloatVector.fromArray(S, acc, ao + 7 * ld + 0 * L);
+        FloatVector c7_1 = FloatVector.fromArray(S, acc, ao + 7 * ld + 1 * L);
+        FloatVector c8_0 = FloatVector.fromArray(S, acc, ao + 8 * ld + 0 * L);
+        FloatVector c8_1 = FloatVector.fromArray(S, acc, ao + 8 * ld + 1 * L);
+        FloatVector c9_0 = FloatVector.fromArray(S, acc, ao + 9 * ld + 0 * L);
+        FloatVector c9_1 = FloatVector.fromArray(S, acc, ao + 9 * ld + 1 * L);
+        FloatVector c10_0 = FloatVector.fromArray(S, acc, ao + 10 * ld + 0 * L);
+        FloatVector c10_1 = FloatVector.fromArray(S, acc, ao + 10 * ld + 1 * L);
+        FloatVector c11_0 = FloatVector.fromArray(S, acc, ao + 11 * ld + 0 * L);
+        FloatVector c11_1 = FloatVector.fromArray(S, acc, ao + 11 * ld + 1 * L);
+        for (int q = 0; q < positions; q++) {
+            int p = pos[q];
+            int d = q * ld + o0;
+            FloatVector b0 = FloatVector.fromArray(S, dyT, d + 0 * L);
+            FloatVector b1 = FloatVector.fromArray(S, dyT, d + 1 * L);
+            FloatVector a = FloatVector.broadcast(S, xp[x0 + p]);
+            c0_0 = a.fma(b0, c0_0);
+            c0_1 = a.fma(b1, c0_1);
+            a = FloatVector.broadcast(S, xp[x1 + p]);
+            c1_0 = a.fma(b0, c1_0);
+            c1_1 = a.fma(b1, c1_1);
+            a = FloatVector.broadcast(S, xp[x2 + p]);
+            c2_0 = a.fma(b0, c2_0);
+            c2_1 = a.fma(b1, c2_1);
+            a = FloatVector.broadcast(S, xp[x3 + p]);
+            c3_0 = a.fma(b0, c3_0);
+            c3_1 = a.fma(b1, c3_1);
+            a = FloatVector.broadcast(S, xp[x4 + p]);
+            c4_0 = a.fma(b0, c4_0);
+            c4_1 = a.fma(b1, c4_1);
+            a = FloatVector.broadcast(S, xp[x5 + p]);
+            c5_0 = a.fma(b0, c5_0);
+            c5_1 = a.fma(b1, c5_1);
+            a = FloatVector.broadcast(S, xp[x6 + p]);
+            c6_0 = a.fma(b0, c6_0);
+            c6_1 = a.fma(b1, c6_1);
+            a = FloatVector.broadcast(S, xp[x7 + p]);
+            c7_0 = a.fma(b0, c7_0);
+            c7_1 = a.fma(b1, c7_1);
+            a = FloatVector.broadcast(S, xp[x8 + p]);
+            c8_0 = a.fma(b0, c8_0);
+            c8_1 = a.fma(b1, c8_1);
+            a = FloatVector.broadcast(S, xp[x9 + p]);
+            c9_0 = a.fma(b0, c9_0);
+            c9_1 = a.fma(b1, c9_1);
+            a = FloatVector.broadcast(S, xp[x10 + p]);
+            c10_0 = a.fma(b0, c10_0);
+            c10_1 = a.fma(b1, c10_1);
+            a = FloatVector.broadcast(S, xp[x11 + p]);
+            c11_0 = a.fma(b0, c11_0);
+            c11_1 = a.fma(b1, c11_1);
+        }
+        c0_0.intoArray(acc, ao + 0 * ld + 0 * L);
+        c0_1.intoArray(acc, ao + 0 * ld + 1 * L);
+        c1_0.intoArray(acc, ao + 1 * ld + 0 * L);
+        c1_1.intoArray(acc, ao + 1 * ld + 1 * L);
+        c2_0.intoArray(acc, ao + 2 * ld + 0 * L);
+        c2_1.intoArray(acc, ao + 2 * ld + 1 * L);
+        c3_0.intoArray(acc, ao + 3 * ld + 0 * L);
+        c3_1.intoArray(acc, ao + 3 * ld + 1 * L);
+        c4_0.intoArray(acc, ao + 4 * ld + 0 * L);
+        c4_1.intoArray(acc, ao + 4 * ld + 1 * L);
+        c5_0.intoArray(acc, ao + 5 * ld + 0 * L);
+        c5_1.intoArray(acc, ao + 5 * ld + 1 * L);
+        c6_0.intoArray(acc, ao + 6 * ld + 0 * L);
+        c6_1.intoArray(acc, ao + 6 * ld + 1 * L);
+        c7_0.intoArray(acc, ao + 7 * ld + 0 * L);
+        c7_1.intoArray(acc, ao + 7 * ld + 1 * L);
+        c8_0.intoArray(acc, ao + 8 * ld + 0 * L);
+        c8_1.intoArray(acc, ao + 8 * ld + 1 * L);
+        c9_0.intoArray(acc, ao + 9 * ld + 0 * L);
+        c9_1.intoArray(acc, ao + 9 * ld + 1 * L);
+        c10_0.intoArray(acc, ao + 10 * ld + 0 * L);
+        c10_1.intoArray(acc, ao + 10 * ld + 1 * L);
+        c11_0.intoArray(acc, ao + 11 * ld + 0 * L);
+        c11_1.intoArray(acc, ao + 11 * ld + 1 * L);
     }
 }

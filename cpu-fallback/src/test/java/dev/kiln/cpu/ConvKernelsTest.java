@@ -52,6 +52,9 @@ class ConvKernelsTest {
             {5, 8, 14, 14, 16, 3, 3, 2, 2, 1, 1},    // stride 2 to 7x7, several images per thread
             {2, 3, 5, 5, 8, 3, 3, 1, 1, 1, 1},       // exactly one 8x3 block per image
             {3, 2, 9, 35, 8, 3, 3, 2, 2, 1, 1},      // stride 2, rows wider than two vectors, odd width
+            {20, 16, 28, 28, 32, 3, 3, 2, 2, 1, 1},  // weight gradient: two chunks of 10 images, groups of 6 and 4
+            {17, 32, 14, 14, 64, 1, 1, 2, 2, 0, 0},  // 1x1 stride-2 shortcut, two chunks (8 and 9 images)
+            {2, 64, 7, 7, 64, 3, 3, 2, 2, 1, 1},     // 4 vectors of output channels x 6 taps, stride 2
     };
 
     private static ConvGeometry geometry(int[] s) {
@@ -176,10 +179,54 @@ class ConvKernelsTest {
         assertTrue(ImplicitConv.fitsBackwardData(geometry(SHAPES[1])), "stride 2: by phase");
         assertFalse(ImplicitConv.fitsBackwardData(geometry(SHAPES[12])), "padding past the kernel");
         assertFalse(ImplicitConv.fits(geometry(SHAPES[14])), "1x1: im2col is a plain copy");
+        assertTrue(ImplicitConv.fitsWeightGradient(geometry(SHAPES[14])), "1x1 stride 2: weight gradient by position map");
         assertFalse(ImplicitConv.fits(new ConvGeometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2, 2, 2)), "dilation");
         assertFalse(ImplicitConv.fits(new ConvGeometry(2, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2)), "groups");
         assertFalse(ImplicitConv.fits(new ConvGeometry(2, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1)),
                 "LeNet's conv2 keeps the wide kernel");
+    }
+
+    /**
+     * Every register blocking and image grouping of the implicit weight gradient (the ones the dispatcher does not
+     * pick are kept for side-by-side timing) is within the tolerance of float64 and independent of the thread count.
+     */
+    @Test
+    void everyImplicitWeightGradientBlockingMatchesFloat64() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "ImplicitConv is a SIMD kernel");
+        Generator gen = new Generator(17);
+        int[][] shapes = {SHAPES[3], SHAPES[2], SHAPES[1], SHAPES[13], SHAPES[15], SHAPES[22], SHAPES[23], SHAPES[24]};
+        for (int[] shape : shapes) {
+            ConvGeometry g = geometry(shape);
+            float[] x = uniform(gen, g.inputLength());
+            float[] dy = uniform(gen, g.outputLength());
+            double[][] ref = new Reference(g, x, new float[(int) g.weightLength()], dy).weightGradient();
+            int chunks = Math.max(1, Math.min(16, g.n() / 8));
+            int wl = (int) g.weightLength();
+            for (int variant = 0; variant < 4; variant++) {
+                boolean wide = (variant & 1) != 0, grouped = (variant & 2) != 0;
+                float[][] byThreads = new float[2][];
+                for (int t = 0; t < 2; t++) {
+                    ThreadLocal<Scratch> local = ThreadLocal.withInitial(Scratch::new);
+                    float[] partial = new float[chunks * wl];
+                    Arrays.fill(partial, Float.NaN);
+                    try (Parallel par = new Parallel(t == 0 ? 1 : 3)) {
+                        ImplicitConv.weightGradientGemm(g, x, dy, partial, chunks, par, local::get, wide, grouped);
+                        float[] dw = new float[wl];
+                        if (chunks == 1) {
+                            dw = partial;
+                        } else {
+                            Conv2dKernels.sumChunks(partial, chunks, wl, dw, par);
+                        }
+                        byThreads[t] = dw;
+                    }
+                }
+                String what = g + " wide blocks " + wide + ", grouped " + grouped;
+                assertArrayEquals(byThreads[0], byThreads[1], what + ": 1 vs 3 threads");
+                for (int i = 0; i < wl; i++) {
+                    assertClose(ref[0][i], ref[1][i], byThreads[0][i], WEIGHT_GRADIENT_TOLERANCE, what + " " + i);
+                }
+            }
+        }
     }
 
     /** Dilation falls back to the im2col path, still within the tolerance of float64 at 1 and 3 threads. */
