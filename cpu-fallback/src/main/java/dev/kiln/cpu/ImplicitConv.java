@@ -84,7 +84,7 @@ final class ImplicitConv {
 
     /**
      * Geometry of the phase-split padded layout of one image and the tap offsets on it. Immutable once the calling
-     * thread has asked for what a kernel needs ({@link #tapRows}, {@link #outputPositions}) before handing it to the
+     * thread has asked for what a kernel needs ({@link #tapRows}, {@link #imagePositions}) before handing it to the
      * workers.
      */
     static final class Layout {
@@ -187,7 +187,6 @@ final class ImplicitConv {
         }
 
         private int[] tapRows;
-        private int[] outputPositions;
 
         /** {@link #rows} padded to {@code count} with offset 0 (a valid index whose sums are dropped). */
         int[] tapRows(int count) {
@@ -197,17 +196,32 @@ final class ImplicitConv {
             return tapRows;
         }
 
-        /** Wide position of each output position {@code oy * OW + ox}. */
-        int[] outputPositions() {
-            if (outputPositions == null) {
-                outputPositions = new int[oh * ow];
-                for (int oy = 0, q = 0; oy < oh; oy++) {
-                    for (int ox = 0; ox < ow; ox++, q++) {
-                        outputPositions[q] = oy * planeW + ox;
+        private int[] imagePositions;
+        private int positionsStrideH, positionsStrideW, positionsHeight, positionsWidth;
+
+        /**
+         * Where output {@code (oy, ox)} of image {@code i} of a group reads this layout, at {@code i * OH * OW + oy * OW
+         * + ox}: {@code i * length + (oy * strideH) * PW + ox * strideW}, for {@code images} images side by side (a
+         * strided convolution read on the layout of its stride-1 twin, as the weight gradient reads it).
+         */
+        int[] imagePositions(int strideH, int strideW, int outH, int outW, int images) {
+            int count = images * outH * outW;
+            if (imagePositions == null || imagePositions.length != count || positionsStrideH != strideH
+                    || positionsStrideW != strideW || positionsHeight != outH || positionsWidth != outW) {
+                imagePositions = new int[count];
+                for (int i = 0, q = 0; i < images; i++) {
+                    for (int oy = 0; oy < outH; oy++) {
+                        for (int ox = 0; ox < outW; ox++, q++) {
+                            imagePositions[q] = i * length + oy * strideH * planeW + ox * strideW;
+                        }
                     }
                 }
+                positionsStrideH = strideH;
+                positionsStrideW = strideW;
+                positionsHeight = outH;
+                positionsWidth = outW;
             }
-            return outputPositions;
+            return imagePositions;
         }
 
         /** Zeros the whole buffer: padding and margins are never written by {@link #gather}. */
@@ -885,12 +899,6 @@ final class ImplicitConv {
                 g.inW(), oc, g.kernelH(), g.kernelW(), 1, 1, g.padH(), g.padW(), 1, 1), 1);
         // the taps of rows past K read position 0 of channel 0 (a valid index); their sums are dropped
         int[] rows = lay.tapRows(kp);
-        int[] pos = new int[ohw];
-        for (int oy = 0, q = 0; oy < oh; oy++) {
-            for (int ox = 0; ox < ow; ox++, q++) {
-                pos[q] = oy * sh * lay.planeW + ox * sw;
-            }
-        }
         int inImage = g.inChannels() * g.inH() * g.inW();
         int n = g.n();
         // images side by side, as many as keep their gathered planes and dY within about half a core's L2 cache: the
@@ -898,12 +906,7 @@ final class ImplicitConv {
         int perChunk = (n + chunks - 1) / chunks;
         int group = grouped ? (int) Math.max(1, Math.min(perChunk,
                 GROUP_BYTES / (4L * (lay.length + (long) ohw * ocp)))) : 1;
-        int[] groupPos = new int[group * ohw];
-        for (int i = 0; i < group; i++) {
-            for (int q = 0; q < ohw; q++) {
-                groupPos[i * ohw + q] = i * lay.length + pos[q];
-            }
-        }
+        int[] groupPos = lay.imagePositions(sh, sw, oh, ow, group);
         par.parallelFor(chunks, 1, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] xp = s.col(group * lay.length);
