@@ -298,6 +298,10 @@ final class ImplicitConv {
         int k = g.inChannels() * g.kernelH() * g.kernelW();
         float[] packed = scratch.get().packedWeights(packedLength(oc, k));
         pack(w, oc, k, packed, 0);
+        if (SameConv.fits(g)) {
+            SameConv.forwardPacked(g, packed, oc, k, bias, x, y, par, scratch);
+            return;
+        }
         int wide = (g.outH() - 1) * ((g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW()) + g.outW();
         Layout lay = layout(scratch, g, positionsComputed(wide, oc));
         forwardPacked(g.n(), lay, packed, oc, k, bias, x, y, par, scratch);
@@ -332,6 +336,10 @@ final class ImplicitConv {
         }
         float[] packed = caller.packedWeights(packedLength(cin, k));
         pack(rotated, cin, k, packed, 0);
+        if (SameConv.fits(t)) {
+            SameConv.forwardPacked(t, packed, cin, k, null, dy, dx, par, scratch);
+            return;
+        }
         int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();
         Layout lay = layout(scratch, t, positionsComputed(wide, cin));
         forwardPacked(g.n(), lay, packed, cin, k, null, dy, dx, par, scratch);
@@ -469,7 +477,7 @@ final class ImplicitConv {
     }
 
     /** Wide positions the forward computes: whole vectors, whole blocks of two with a 4-channel block. */
-    private static int positionsComputed(int wide, int outChannels) {
+    static int positionsComputed(int wide, int outChannels) {
         int step = (outChannels + 3) / 4 * 4 % 8 == 0 ? L : NR;
         return (wide + step - 1) / step * step;
     }
@@ -548,7 +556,7 @@ final class ImplicitConv {
      * last one ending at the row's end (overlapping the one before with the same values): an arraycopy call per
      * 28-float row cost several percent of layer1's forward.
      */
-    private static void copyRow(float[] src, int s, float[] dst, int d, int len, boolean addBias, float bias) {
+    static void copyRow(float[] src, int s, float[] dst, int d, int len, boolean addBias, float bias) {
         if (len < L) {
             if (addBias) {
                 for (int i = 0; i < len; i++) {
@@ -577,7 +585,7 @@ final class ImplicitConv {
      * {@code packed[po ..]} and
      * positions {@code p < tp} (a whole number of vectors, of 2-vector blocks unless {@code mp} is a multiple of 8).
      */
-    private static void multiply(float[] xp, int[] rows, int k, float[] packed, int po, int mp, float[] out,
+    static void multiply(float[] xp, int[] rows, int k, float[] packed, int po, int mp, float[] out,
                                  int tp) {
         if (mp % 8 == 0) {
             // 8 channels x 3 vectors (24 accumulators: fewer loads per FMA), the tail in 2 or 1 vectors

@@ -55,6 +55,12 @@ class ConvKernelsTest {
             {20, 16, 28, 28, 32, 3, 3, 2, 2, 1, 1},  // weight gradient: two chunks of 10 images, groups of 6 and 4
             {17, 32, 14, 14, 64, 1, 1, 2, 2, 0, 0},  // 1x1 stride-2 shortcut, two chunks (8 and 9 images)
             {2, 64, 7, 7, 64, 3, 3, 2, 2, 1, 1},     // 4 vectors of output channels x 6 taps, stride 2
+            {9, 8, 7, 7, 16, 3, 3, 1, 1, 1, 1},      // same padding, groups of 4 (1 thread) or 3 images, a short last one
+            {3, 2, 6, 7, 5, 5, 5, 1, 1, 2, 2},       // same padding 5x5: two zero rows, two wrapped columns a side
+            {2, 3, 4, 3, 4, 5, 5, 1, 1, 2, 2},       // same padding, width one more than the padding
+            {3, 2, 5, 6, 4, 1, 3, 1, 1, 0, 1},       // same padding 1x3: images with no zero rows between them
+            {3, 2, 6, 5, 4, 3, 1, 1, 1, 1, 0},       // same padding 3x1: one column copy
+            {5, 4, 6, 6, 12, 3, 3, 1, 1, 1, 1},      // same padding, 12 output channels (an 8 and a 4 block)
     };
 
     private static ConvGeometry geometry(int[] s) {
@@ -171,8 +177,46 @@ class ConvKernelsTest {
         }
     }
 
+    /**
+     * The same-padding layout ({@link SameConv}) gives the same bits however many images share a GEMM: each output
+     * is its own taps in the same order, and the zero rows keep one image's taps off the next.
+     */
+    @Test
+    void samePaddingForwardDoesNotDependOnImagesPerGroup() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "SameConv is a SIMD kernel");
+        Generator gen = new Generator(13);
+        ThreadLocal<Scratch> local = ThreadLocal.withInitial(Scratch::new);
+        try (Parallel par = new Parallel(2)) {
+            for (int[] s : SHAPES) {
+                ConvGeometry g = geometry(s);
+                if (!SameConv.fits(g)) {
+                    continue;
+                }
+                float[] x = uniform(gen, g.inputLength());
+                float[] w = uniform(gen, g.weightLength());
+                float[] bias = uniform(gen, g.outChannels());
+                float[] expected = fmaForward(g, x, w, bias);
+                int oc = g.outChannels(), k = g.inChannels() * g.kernelH() * g.kernelW();
+                float[] packed = new float[ImplicitConv.packedLength(oc, k)];
+                ImplicitConv.pack(w, oc, k, packed, 0);
+                for (int images = 1; images <= g.n() + 1; images++) {
+                    float[] y = new float[(int) g.outputLength()];
+                    Arrays.fill(y, Float.NaN);
+                    SameConv.forwardPacked(g, images, packed, oc, k, bias, x, y, par, local::get);
+                    for (int i = 0; i < y.length; i++) {
+                        assertEquals(expected[i] + 0f, y[i] + 0f, g + " forward, " + images + " images per GEMM, " + i);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void resNetShapesTakeTheImplicitKernelsAndDilationOrGroupsDoNot() {
+        assertTrue(SameConv.fits(geometry(SHAPES[0])), "3x3 pad 1 stride 1: same padding");
+        assertFalse(SameConv.fits(geometry(SHAPES[1])), "stride 2");
+        assertFalse(SameConv.fits(geometry(SHAPES[12])), "padding past (K - 1) / 2");
+        assertFalse(SameConv.fits(new ConvGeometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2, 2, 2)), "dilation");
         assertTrue(ImplicitConv.fits(geometry(SHAPES[0])));
         assertTrue(ImplicitConv.fitsBackwardData(geometry(SHAPES[0])));
         assertTrue(ImplicitConv.fits(geometry(SHAPES[1])));
