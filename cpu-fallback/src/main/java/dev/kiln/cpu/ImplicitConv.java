@@ -292,14 +292,22 @@ final class ImplicitConv {
 
     // ---------------------------------------------------------------- forward
 
+    /** The forward of a {@link #fits} or {@link StackedConv#fits} geometry, stacked where that {@link StackedConv#pays}. */
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par,
                         Supplier<Scratch> scratch) {
+        forward(g, x, w, bias, y, par, scratch, StackedConv.fits(g) && StackedConv.pays(g, scratch)
+                || !fits(g));
+    }
+
+    /** {@link #forward} on {@link StackedConv}'s layout or ({@code stacked} false) the padded one. */
+    static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par,
+                        Supplier<Scratch> scratch, boolean stacked) {
         int oc = g.outChannels();
         int k = g.inChannels() * g.kernelH() * g.kernelW();
         float[] packed = scratch.get().packedWeights(packedLength(oc, k));
         pack(w, oc, k, packed, 0);
-        if (SameConv.fits(g)) {
-            SameConv.forwardPacked(g, packed, oc, k, bias, x, y, par, scratch);
+        if (stacked) {
+            StackedConv.forwardPacked(g, packed, oc, k, bias, x, y, par, scratch);
             return;
         }
         int wide = (g.outH() - 1) * ((g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW()) + g.outW();
@@ -314,6 +322,12 @@ final class ImplicitConv {
      */
     static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
                              Supplier<Scratch> scratch) {
+        backwardData(g, w, dy, dx, par, scratch, true);
+    }
+
+    /** {@link #backwardData}; at stride 1 on the padded layout only when {@code stacked} is false. */
+    static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
+                             Supplier<Scratch> scratch, boolean stacked) {
         if (g.strideH() > 1 || g.strideW() > 1) {
             backwardDataStrided(g, w, dy, dx, par, scratch);
             return;
@@ -336,8 +350,8 @@ final class ImplicitConv {
         }
         float[] packed = caller.packedWeights(packedLength(cin, k));
         pack(rotated, cin, k, packed, 0);
-        if (SameConv.fits(t)) {
-            SameConv.forwardPacked(t, packed, cin, k, null, dy, dx, par, scratch);
+        if (stacked && StackedConv.fits(t) && StackedConv.pays(t, scratch)) {
+            StackedConv.forwardPacked(t, packed, cin, k, null, dy, dx, par, scratch);
             return;
         }
         int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();

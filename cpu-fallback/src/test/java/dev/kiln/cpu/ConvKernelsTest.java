@@ -61,6 +61,11 @@ class ConvKernelsTest {
             {3, 2, 5, 6, 4, 1, 3, 1, 1, 0, 1},       // same padding 1x3: images with no zero rows between them
             {3, 2, 6, 5, 4, 3, 1, 1, 1, 1, 0},       // same padding 3x1: one column copy
             {5, 4, 6, 6, 12, 3, 3, 1, 1, 1, 1},      // same padding, 12 output channels (an 8 and a 4 block)
+            {9, 8, 14, 14, 16, 3, 3, 2, 2, 1, 1},    // stride 2 to 7x7 stacked, groups of 4 or 3 images
+            {5, 3, 9, 9, 4, 3, 3, 2, 2, 1, 1},       // stride 2, odd size: phase planes of 5 and 4 columns
+            {4, 3, 11, 11, 5, 1, 1, 2, 2, 0, 0},     // 1x1 stride 2, odd size
+            {3, 2, 12, 10, 4, 5, 5, 2, 2, 2, 2},     // 5x5 stride 2: two shifts per column phase
+            {3, 2, 9, 8, 4, 3, 3, 3, 3, 1, 1},       // stride 3
     };
 
     private static ConvGeometry geometry(int[] s) {
@@ -133,25 +138,30 @@ class ConvKernelsTest {
         try (Parallel par = new Parallel(3)) {
             for (int[] s : SHAPES) {
                 ConvGeometry g = geometry(s);
-                if (!ImplicitConv.fits(g)) {
+                if (!ImplicitConv.fits(g) && !StackedConv.fits(g)) {
                     continue;
                 }
                 float[] x = uniform(gen, g.inputLength());
                 float[] w = uniform(gen, g.weightLength());
                 float[] bias = uniform(gen, g.outChannels());
-                float[] y = new float[(int) g.outputLength()];
-                ImplicitConv.forward(g, x, w, bias, y, par, local::get);
                 float[] expected = fmaForward(g, x, w, bias);
-                for (int i = 0; i < y.length; i++) {
-                    assertEquals(expected[i] + 0f, y[i] + 0f, g + " forward " + i);
+                for (boolean stacked : new boolean[]{false, true}) {
+                    if (stacked ? !StackedConv.fits(g) : !ImplicitConv.fits(g)) {
+                        continue;
+                    }
+                    float[] y = new float[(int) g.outputLength()];
+                    ImplicitConv.forward(g, x, w, bias, y, par, local::get, stacked);
+                    for (int i = 0; i < y.length; i++) {
+                        assertEquals(expected[i] + 0f, y[i] + 0f, g + " forward, stacked " + stacked + ", " + i);
+                    }
                 }
                 if (!ImplicitConv.fitsBackwardData(g)) {
                     continue;
                 }
                 float[] dy = uniform(gen, g.outputLength());
-                float[] dx = new float[(int) g.inputLength()];
-                ImplicitConv.backwardData(g, w, dy, dx, par, local::get);
                 if (g.strideH() > 1 || g.strideW() > 1) {
+                    float[] dx = new float[(int) g.inputLength()];
+                    ImplicitConv.backwardData(g, w, dy, dx, par, local::get);
                     float[] expectedDx = fmaInputGradient(g, w, dy);
                     for (int i = 0; i < dx.length; i++) {
                         assertEquals(expectedDx[i] + 0f, dx[i] + 0f, g + " input gradient " + i);
@@ -170,26 +180,30 @@ class ConvKernelsTest {
                     }
                 }
                 float[] expectedDx = fmaForward(t, dy, rotated, null);
-                for (int i = 0; i < dx.length; i++) {
-                    assertEquals(expectedDx[i] + 0f, dx[i] + 0f, g + " input gradient " + i);
+                for (boolean stacked : new boolean[]{false, true}) {
+                    float[] dx = new float[(int) g.inputLength()];
+                    ImplicitConv.backwardData(g, w, dy, dx, par, local::get, stacked);
+                    for (int i = 0; i < dx.length; i++) {
+                        assertEquals(expectedDx[i] + 0f, dx[i] + 0f, g + " input gradient, stacked " + stacked + ", " + i);
+                    }
                 }
             }
         }
     }
 
     /**
-     * The same-padding layout ({@link SameConv}) gives the same bits however many images share a GEMM: each output
-     * is its own taps in the same order, and the zero rows keep one image's taps off the next.
+     * The stacked layout ({@link StackedConv}) gives the same bits however many images share a GEMM: each output is
+     * its own taps in the same order, and the zero rows keep one image's taps off the next.
      */
     @Test
-    void samePaddingForwardDoesNotDependOnImagesPerGroup() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "SameConv is a SIMD kernel");
+    void stackedForwardDoesNotDependOnImagesPerGroup() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SimdSupport.ENABLED, "StackedConv is a SIMD kernel");
         Generator gen = new Generator(13);
         ThreadLocal<Scratch> local = ThreadLocal.withInitial(Scratch::new);
         try (Parallel par = new Parallel(2)) {
             for (int[] s : SHAPES) {
                 ConvGeometry g = geometry(s);
-                if (!SameConv.fits(g)) {
+                if (!StackedConv.fits(g)) {
                     continue;
                 }
                 float[] x = uniform(gen, g.inputLength());
@@ -202,7 +216,7 @@ class ConvKernelsTest {
                 for (int images = 1; images <= g.n() + 1; images++) {
                     float[] y = new float[(int) g.outputLength()];
                     Arrays.fill(y, Float.NaN);
-                    SameConv.forwardPacked(g, images, packed, oc, k, bias, x, y, par, local::get);
+                    StackedConv.forwardPacked(g, images, packed, oc, k, bias, x, y, par, local::get);
                     for (int i = 0; i < y.length; i++) {
                         assertEquals(expected[i] + 0f, y[i] + 0f, g + " forward, " + images + " images per GEMM, " + i);
                     }
@@ -213,10 +227,12 @@ class ConvKernelsTest {
 
     @Test
     void resNetShapesTakeTheImplicitKernelsAndDilationOrGroupsDoNot() {
-        assertTrue(SameConv.fits(geometry(SHAPES[0])), "3x3 pad 1 stride 1: same padding");
-        assertFalse(SameConv.fits(geometry(SHAPES[1])), "stride 2");
-        assertFalse(SameConv.fits(geometry(SHAPES[12])), "padding past (K - 1) / 2");
-        assertFalse(SameConv.fits(new ConvGeometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2, 2, 2)), "dilation");
+        assertTrue(StackedConv.fits(geometry(SHAPES[0])), "3x3 pad 1 stride 1");
+        assertTrue(StackedConv.fits(geometry(SHAPES[1])), "3x3 pad 1 stride 2");
+        assertTrue(StackedConv.fits(geometry(SHAPES[14])), "1x1 stride 2");
+        assertFalse(StackedConv.fits(geometry(SHAPES[8])), "stride 2 unpadded: phase planes wider than the output");
+        assertFalse(StackedConv.fits(new ConvGeometry(2, 3, 9, 9, 4, 1, 1, 1, 1, 0, 0, 1, 1)), "plain 1x1");
+        assertFalse(StackedConv.fits(new ConvGeometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2, 2, 2)), "dilation");
         assertTrue(ImplicitConv.fits(geometry(SHAPES[0])));
         assertTrue(ImplicitConv.fitsBackwardData(geometry(SHAPES[0])));
         assertTrue(ImplicitConv.fits(geometry(SHAPES[1])));
