@@ -302,7 +302,9 @@ final class Conv2dKernels {
         } else if (SimdSupport.ENABLED && wide(g)) {
             backwardWeightWide(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED && ImplicitConv.fitsWeightGradient(g)) {
-            ImplicitConv.weightGradient(g, x, dy, partial, chunks, par, scratch);
+            // sums its chunks itself
+            ImplicitConv.weightGradient(g, x, dy, dw, partial, chunks, par, scratch);
+            return;
         } else if (SimdSupport.ENABLED && weightGradientAsGemm(g)) {
             backwardWeightGemm(g, x, dy, partial, chunks, par, scratch);
         } else if (SimdSupport.ENABLED) {

@@ -833,18 +833,23 @@ final class ImplicitConv {
     }
 
     /**
-     * Weight gradient into {@code partial} (one {@code OC x C*KH*KW} block per chunk, the chunks as
-     * {@link Conv2dKernels#backwardWeight} splits the batch). Few weights: vector lanes along the wide positions, dY
-     * spread to the wide rows with zeros at the positions that are not outputs, summed once per chunk. Many weights:
-     * {@code dW^T} per chunk in memory, 8 taps x 2 vectors of output channels (16 taps x 1 vector when the output
-     * channels fit in one) in registers per image, over the output positions only.
+     * Weight gradient into {@code dw}, the batch split into {@code chunks} as {@link Conv2dKernels#backwardWeight}
+     * splits it and the chunks summed in order ({@link Conv2dKernels#sumChunks}). Few weights: vector lanes along the
+     * wide positions, dY spread to the wide rows with zeros at the positions that are not outputs, summed once per
+     * chunk into {@code partial} (one {@code OC x C*KH*KW} block per chunk). Many weights: {@code dW^T} per chunk in
+     * memory, blocks of taps x vectors of output channels in registers, over the output positions only
+     * ({@link #weightGradientGemm}).
      */
-    static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
-                               Supplier<Scratch> scratch) {
+    static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] dw, float[] partial, int chunks,
+                               Parallel par, Supplier<Scratch> scratch) {
         if (lanesFit(g) && !stridedOneByOne(g)) {
-            weightGradientLanes(g, x, dy, partial, chunks, par, scratch);
+            weightGradientLanes(g, x, dy, chunks == 1 ? dw : partial, chunks, par, scratch);
+            if (chunks > 1) {
+                Conv2dKernels.sumChunks(partial, chunks, g.outChannels() * g.inChannels() * g.kernelH() * g.kernelW(),
+                        dw, par);
+            }
         } else {
-            weightGradientGemm(g, x, dy, partial, chunks, par, scratch, true, true);
+            weightGradientGemm(g, x, dy, dw, chunks, par, scratch, true, true);
         }
     }
 
@@ -887,12 +892,18 @@ final class ImplicitConv {
         });
     }
 
-    static void weightGradientGemm(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
+    /**
+     * Weight gradient into {@code dw}: each chunk's {@code dW^T} ({@code C*KH*KW x OC}, rows padded to the blocking)
+     * accumulated in its own block of one buffer, then the chunks summed in chunk order (in float, as
+     * {@link Conv2dKernels#sumChunks} sums) and transposed once: transposing each chunk into {@code dW}'s layout before
+     * summing took a sixth of layer3's weight gradient. {@code wideBlocks} and {@code grouped} off select the 8 x 2
+     * blocking and one image per pass (for side-by-side timing and tests).
+     */
+    static void weightGradientGemm(ConvGeometry g, float[] x, float[] dy, float[] dw, int chunks,
                                    Parallel par, Supplier<Scratch> scratch, boolean wideBlocks,
                                    boolean grouped) {
         int oc = g.outChannels();
         int k = g.inChannels() * g.kernelH() * g.kernelW();
-        int wl = oc * k;
         int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
         // one vector of output channels (16 taps per block) when they fit in one; four vectors x 6 taps or two
         // vectors x 12 taps (24 accumulators) when the output channels fill them; else two vectors x 8 taps
@@ -929,18 +940,20 @@ final class ImplicitConv {
         int group = grouped ? (int) Math.max(1, Math.min(perChunk,
                 GROUP_BYTES / (4L * (lay.length + (long) ohw * ocp)))) : 1;
         int[] groupPos = lay.imagePositions(sh, sw, oh, ow, group);
+        int chunkFloats = kp * ocp;
+        float[] acc = scratch.get().partial(chunks * chunkFloats);
         par.parallelFor(chunks, 1, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] xp = s.col(group * lay.length);
             float[] dyT = s.wideRows(group * ohw * ocp);
-            float[] acc = s.vectorLanes(kp * ocp);
             Arrays.fill(xp, 0, group * lay.length, 0f);
             // output channels past OC stay zero
             Arrays.fill(dyT, 0, group * ohw * ocp, 0f);
             for (int ch = lo; ch < hi; ch++) {
                 int first = (int) ((long) n * ch / chunks);
                 int last = (int) ((long) n * (ch + 1) / chunks);
-                Arrays.fill(acc, 0, kp * ocp, 0f);
+                int ao = ch * chunkFloats;
+                Arrays.fill(acc, ao, ao + chunkFloats, 0f);
                 for (int g0 = first; g0 < last; g0 += group) {
                     int images = Math.min(group, last - g0);
                     for (int i = 0; i < images; i++) {
@@ -958,33 +971,44 @@ final class ImplicitConv {
                     int positions = images * ohw;
                     if (single) {
                         for (int r = 0; r < kp; r += 16) {
-                            gradient16(xp, rows, r, groupPos, positions, dyT, acc, r * L);
+                            gradient16(xp, rows, r, groupPos, positions, dyT, acc, ao + r * L);
                         }
                     } else if (blockTaps == 6) {
                         for (int r = 0; r < kp; r += 6) {
                             for (int o0 = 0; o0 < ocp; o0 += 4 * L) {
-                                gradient6x4(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, r * ocp + o0);
+                                gradient6x4(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, ao + r * ocp + o0);
                             }
                         }
                     } else if (blockTaps == 12) {
                         for (int r = 0; r < kp; r += 12) {
                             for (int o0 = 0; o0 < ocp; o0 += 2 * L) {
-                                gradient12x2(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, r * ocp + o0);
+                                gradient12x2(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, ao + r * ocp + o0);
                             }
                         }
                     } else {
                         for (int r = 0; r < kp; r += 8) {
                             for (int o0 = 0; o0 < ocp; o0 += NR) {
-                                gradient8(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, r * ocp + o0);
+                                gradient8(xp, rows, r, groupPos, positions, dyT, ocp, o0, acc, ao + r * ocp + o0);
                             }
                         }
                     }
                 }
-                int po = chunks == 1 ? 0 : ch * wl;
-                for (int o = 0; o < oc; o++) {
-                    for (int r = 0; r < k; r++) {
-                        partial[po + o * k + r] = acc[r * ocp + o];
+            }
+        });
+        // dW[o][r] = sum over chunks, in chunk order, of dW^T[r][o]: rows of taps in parallel
+        par.parallelFor(k, 16, (lo, hi) -> {
+            float[] row = scratch.get().floats(ocp);
+            for (int r = lo; r < hi; r++) {
+                int base = r * ocp;
+                System.arraycopy(acc, base, row, 0, oc);
+                for (int ch = 1; ch < chunks; ch++) {
+                    int from = ch * chunkFloats + base;
+                    for (int o = 0; o < oc; o++) {
+                        row[o] += acc[from + o];
                     }
+                }
+                for (int o = 0; o < oc; o++) {
+                    dw[o * k + r] = row[o];
                 }
             }
         });

@@ -267,16 +267,10 @@ class ConvKernelsTest {
                 float[][] byThreads = new float[2][];
                 for (int t = 0; t < 2; t++) {
                     ThreadLocal<Scratch> local = ThreadLocal.withInitial(Scratch::new);
-                    float[] partial = new float[chunks * wl];
-                    Arrays.fill(partial, Float.NaN);
+                    float[] dw = new float[wl];
+                    Arrays.fill(dw, Float.NaN);
                     try (Parallel par = new Parallel(t == 0 ? 1 : 3)) {
-                        ImplicitConv.weightGradientGemm(g, x, dy, partial, chunks, par, local::get, wide, grouped);
-                        float[] dw = new float[wl];
-                        if (chunks == 1) {
-                            dw = partial;
-                        } else {
-                            Conv2dKernels.sumChunks(partial, chunks, wl, dw, par);
-                        }
+                        ImplicitConv.weightGradientGemm(g, x, dy, dw, chunks, par, local::get, wide, grouped);
                         byThreads[t] = dw;
                     }
                 }

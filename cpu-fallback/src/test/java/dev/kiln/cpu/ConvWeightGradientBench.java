@@ -50,16 +50,16 @@ public final class ConvWeightGradientBench {
                 }
                 int wl = (int) g.weightLength();
                 int chunks = Math.max(1, Math.min(16, g.n() / 8));
-                float[] partial = new float[chunks * wl];
+                float[] dwGemm = new float[wl];
                 Map<String, Runnable> kernels = new LinkedHashMap<>();
                 float[] dw = new float[wl];
                 kernels.put("Conv2dKernels.backwardWeight", () -> Conv2dKernels.backwardWeight(g, x, dy, dw, par,
                         scratch));
-                kernels.put("8 taps x 2 vectors", () -> ImplicitConv.weightGradientGemm(g, x, dy, partial, chunks,
+                kernels.put("8 taps x 2 vectors", () -> ImplicitConv.weightGradientGemm(g, x, dy, dwGemm, chunks,
                         par, scratch, false, false));
-                kernels.put("24 accumulators", () -> ImplicitConv.weightGradientGemm(g, x, dy, partial,
+                kernels.put("24 accumulators", () -> ImplicitConv.weightGradientGemm(g, x, dy, dwGemm,
                         chunks, par, scratch, true, false));
-                kernels.put("24 accumulators, grouped", () -> ImplicitConv.weightGradientGemm(g, x, dy, partial,
+                kernels.put("24 accumulators, grouped", () -> ImplicitConv.weightGradientGemm(g, x, dy, dwGemm,
                         chunks, par, scratch, true, true));
                 float[] y = new float[(int) g.outputLength()];
                 float[] w = new float[wl];
