@@ -165,6 +165,10 @@ final class VectorConv {
      */
     static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
                                Supplier<Scratch> scratch) {
+        if (samePlanes(g)) {
+            weightGradientSame(g, x, dy, partial, chunks, par, scratch);
+            return;
+        }
         int ih = g.inH(), iw = g.inW(), oh = g.outH(), ow = g.outW();
         int kh = g.kernelH(), kw = g.kernelW(), ph = g.padH(), pw = g.padW();
         int oc = g.outChannels();
@@ -205,6 +209,16 @@ final class VectorConv {
                         for (int r = 0; r < oh; r++) {
                             System.arraycopy(dy, ((img * oc + o) * oh + r) * ow, dyp, (o * oh + r) * owp, ow);
                         }
+                    }
+                    if (oc % 4 == 0 && kk % 3 == 0) {
+                        // 4 channels x 3 taps cover a 3x3 kernel's 16 channels with no single-accumulator remainder
+                        for (int o = 0; o < oc; o += 4) {
+                            for (int t = 0; t < kk; t += 3) {
+                                grad4x3(xp, taps, t, rowOff, vectors, dyp, o * vectors * L, vectors * L, lanes,
+                                        (o * kk + t) * L, kk * L);
+                            }
+                        }
+                        continue;
                     }
                     int o3 = oc / 3 * 3;
                     int t4 = kk / 4 * 4;
@@ -275,6 +289,147 @@ final class VectorConv {
         c21.intoArray(lanes, lo + 2 * laneStride + L);
         c22.intoArray(lanes, lo + 2 * laneStride + 2 * L);
         c23.intoArray(lanes, lo + 2 * laneStride + 3 * L);
+    }
+
+    /**
+     * Output the input's size (odd kernel, padding {@code (K - 1) / 2}) and planes of whole vectors: the weight
+     * gradient can read dY where it is ({@link #weightGradientSame}).
+     */
+    static boolean samePlanes(ConvGeometry g) {
+        int kh = g.kernelH(), kw = g.kernelW();
+        return kh % 2 == 1 && kw % 2 == 1 && g.padH() == (kh - 1) / 2 && g.padW() == (kw - 1) / 2
+                && g.inW() > g.padW() && g.outH() * g.outW() % L == 0;
+    }
+
+    /**
+     * {@link #weightGradient} of a {@link #samePlanes} convolution (the ResNet stem): dY's planes read in place, whole
+     * vectors along the plane, and x in {@link StackedConv}'s layout for one image, rows as wide as the output with
+     * one copy per kernel column whose wrapped columns are zero, so each tap is one shifted load at every position.
+     * Copying dY's rows to vector-padded rows took most of this pass's time. Each weight keeps one vector of lanes
+     * over the chunk's images (lane {@code l} holds the positions {@code l mod L} in order), summed once per chunk.
+     */
+    private static void weightGradientSame(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
+                                           Parallel par, Supplier<Scratch> scratch) {
+        int ih = g.inH(), iw = g.inW();
+        int kh = g.kernelH(), kw = g.kernelW(), ph = g.padH(), pw = g.padW();
+        int oc = g.outChannels();
+        int kk = kh * kw;
+        int wl = oc * kk;
+        int hw = ih * iw;
+        int vectors = hw / L;
+        int origin = ph * iw + pw;
+        int copyLength = origin + hw + ph * iw + pw;
+        int[] taps = new int[kk];
+        for (int ky = 0; ky < kh; ky++) {
+            for (int kx = 0; kx < kw; kx++) {
+                taps[ky * kw + kx] = kx * copyLength + origin + (ky - ph) * iw + (kx - pw);
+            }
+        }
+        int[] rowOff = new int[vectors];
+        for (int r = 0; r < vectors; r++) {
+            rowOff[r] = r * L;
+        }
+        int n = g.n();
+        boolean fourByThree = oc % 4 == 0 && kk % 3 == 0;
+        par.parallelFor(chunks, 1, (lo, hi) -> {
+            Scratch s = scratch.get();
+            float[] xp = s.col(kw * copyLength);
+            float[] lanes = s.vectorLanes(wl * L);
+            Arrays.fill(xp, 0, kw * copyLength, 0f);
+            for (int ch = lo; ch < hi; ch++) {
+                int first = (int) ((long) n * ch / chunks);
+                int last = (int) ((long) n * (ch + 1) / chunks);
+                Arrays.fill(lanes, 0, wl * L, 0f);
+                for (int img = first; img < last; img++) {
+                    for (int kx = 0; kx < kw; kx++) {
+                        int dst = kx * copyLength + origin;
+                        System.arraycopy(x, img * hw, xp, dst, hw);
+                        // the columns a wrap past the left (kx < PW) or right (kx > PW) edge reads
+                        int from = kx < pw ? iw - (pw - kx) : 0;
+                        int to = kx < pw ? iw : kx - pw;
+                        for (int y = 0; y < ih && from < to; y++) {
+                            Arrays.fill(xp, dst + y * iw + from, dst + y * iw + to, 0f);
+                        }
+                    }
+                    int dyo = img * oc * hw;
+                    if (fourByThree) {
+                        for (int o = 0; o < oc; o += 4) {
+                            for (int t = 0; t < kk; t += 3) {
+                                grad4x3(xp, taps, t, rowOff, vectors, dy, dyo + o * hw, hw, lanes, (o * kk + t) * L,
+                                        kk * L);
+                            }
+                        }
+                        continue;
+                    }
+                    int o3 = oc / 3 * 3;
+                    int t4 = kk / 4 * 4;
+                    for (int o = 0; o < o3; o += 3) {
+                        for (int t = 0; t < t4; t += 4) {
+                            grad3x4(xp, taps, t, rowOff, vectors, dy, dyo + o * hw, hw, lanes, (o * kk + t) * L,
+                                    kk * L);
+                        }
+                    }
+                    for (int o = 0; o < oc; o++) {
+                        for (int t = o < o3 ? t4 : 0; t < kk; t++) {
+                            grad1x1(xp, taps[t], rowOff, vectors, dy, dyo + o * hw, lanes, (o * kk + t) * L);
+                        }
+                    }
+                }
+                VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
+            }
+        });
+    }
+
+    private static void grad4x3(float[] xp, int[] taps, int t, int[] rowOff, int vectors, float[] dyp, int dyo,
+                                int dyStride, float[] lanes, int lo, int laneStride) {
+        int t0 = taps[t], t1 = taps[t + 1], t2 = taps[t + 2];
+        FloatVector c00 = FloatVector.fromArray(S, lanes, lo);
+        FloatVector c01 = FloatVector.fromArray(S, lanes, lo + L);
+        FloatVector c02 = FloatVector.fromArray(S, lanes, lo + 2 * L);
+        FloatVector c10 = FloatVector.fromArray(S, lanes, lo + laneStride);
+        FloatVector c11 = FloatVector.fromArray(S, lanes, lo + laneStride + L);
+        FloatVector c12 = FloatVector.fromArray(S, lanes, lo + laneStride + 2 * L);
+        FloatVector c20 = FloatVector.fromArray(S, lanes, lo + 2 * laneStride);
+        FloatVector c21 = FloatVector.fromArray(S, lanes, lo + 2 * laneStride + L);
+        FloatVector c22 = FloatVector.fromArray(S, lanes, lo + 2 * laneStride + 2 * L);
+        FloatVector c30 = FloatVector.fromArray(S, lanes, lo + 3 * laneStride);
+        FloatVector c31 = FloatVector.fromArray(S, lanes, lo + 3 * laneStride + L);
+        FloatVector c32 = FloatVector.fromArray(S, lanes, lo + 3 * laneStride + 2 * L);
+        for (int r = 0; r < vectors; r++) {
+            int xo = rowOff[r];
+            FloatVector x0 = FloatVector.fromArray(S, xp, xo + t0);
+            FloatVector x1 = FloatVector.fromArray(S, xp, xo + t1);
+            FloatVector x2 = FloatVector.fromArray(S, xp, xo + t2);
+            int d = dyo + r * L;
+            FloatVector g = FloatVector.fromArray(S, dyp, d);
+            c00 = g.fma(x0, c00);
+            c01 = g.fma(x1, c01);
+            c02 = g.fma(x2, c02);
+            g = FloatVector.fromArray(S, dyp, d + dyStride);
+            c10 = g.fma(x0, c10);
+            c11 = g.fma(x1, c11);
+            c12 = g.fma(x2, c12);
+            g = FloatVector.fromArray(S, dyp, d + 2 * dyStride);
+            c20 = g.fma(x0, c20);
+            c21 = g.fma(x1, c21);
+            c22 = g.fma(x2, c22);
+            g = FloatVector.fromArray(S, dyp, d + 3 * dyStride);
+            c30 = g.fma(x0, c30);
+            c31 = g.fma(x1, c31);
+            c32 = g.fma(x2, c32);
+        }
+        c00.intoArray(lanes, lo);
+        c01.intoArray(lanes, lo + L);
+        c02.intoArray(lanes, lo + 2 * L);
+        c10.intoArray(lanes, lo + laneStride);
+        c11.intoArray(lanes, lo + laneStride + L);
+        c12.intoArray(lanes, lo + laneStride + 2 * L);
+        c20.intoArray(lanes, lo + 2 * laneStride);
+        c21.intoArray(lanes, lo + 2 * laneStride + L);
+        c22.intoArray(lanes, lo + 2 * laneStride + 2 * L);
+        c30.intoArray(lanes, lo + 3 * laneStride);
+        c31.intoArray(lanes, lo + 3 * laneStride + L);
+        c32.intoArray(lanes, lo + 3 * laneStride + 2 * L);
     }
 
     private static void grad1x1(float[] xp, int tap, int[] rowOff, int vectors, float[] dyp, int dyo, float[] lanes,

@@ -66,6 +66,10 @@ class ConvKernelsTest {
             {4, 3, 11, 11, 5, 1, 1, 2, 2, 0, 0},     // 1x1 stride 2, odd size
             {3, 2, 12, 10, 4, 5, 5, 2, 2, 2, 2},     // 5x5 stride 2: two shifts per column phase
             {3, 2, 9, 8, 4, 3, 3, 3, 3, 1, 1},       // stride 3
+            {3, 1, 28, 28, 16, 3, 3, 1, 1, 1, 1},    // ResNet stem: one input channel, weight gradient on dY in place
+            {2, 1, 16, 20, 6, 3, 3, 1, 1, 1, 1},     // one input channel, 6 outputs (3 x 4 blocks and single taps)
+            {2, 1, 16, 16, 4, 5, 5, 1, 1, 2, 2},     // one input channel, 5x5 same padding
+            {2, 1, 18, 18, 4, 3, 3, 1, 1, 1, 1},     // one input channel, planes not whole vectors (padded rows)
     };
 
     private static ConvGeometry geometry(int[] s) {
