@@ -32,7 +32,7 @@ final class Conv2dKernels {
             forwardWide(g, x, w, bias, y, par, scratch);
             return;
         }
-        if (SimdSupport.ENABLED && (ImplicitConv.fits(g) || StackedConv.fits(g))) {
+        if (SimdSupport.ENABLED && ImplicitConv.fits(g)) {
             ImplicitConv.forward(g, x, w, bias, y, par, scratch);
             return;
         }

@@ -292,11 +292,10 @@ final class ImplicitConv {
 
     // ---------------------------------------------------------------- forward
 
-    /** The forward of a {@link #fits} or {@link StackedConv#fits} geometry, stacked where that {@link StackedConv#pays}. */
+    /** The forward of a {@link #fits} geometry, on the stacked layout where that {@link StackedConv#pays}. */
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par,
                         Supplier<Scratch> scratch) {
-        forward(g, x, w, bias, y, par, scratch, StackedConv.fits(g) && StackedConv.pays(g, scratch)
-                || !fits(g));
+        forward(g, x, w, bias, y, par, scratch, StackedConv.fits(g) && StackedConv.pays(g, scratch));
     }
 
     /** {@link #forward} on {@link StackedConv}'s layout or ({@code stacked} false) the padded one. */
@@ -322,12 +321,15 @@ final class ImplicitConv {
      */
     static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
                              Supplier<Scratch> scratch) {
-        backwardData(g, w, dy, dx, par, scratch, true);
+        backwardData(g, w, dy, dx, par, scratch, null);
     }
 
-    /** {@link #backwardData}; at stride 1 on the padded layout only when {@code stacked} is false. */
+    /**
+     * {@link #backwardData}, at stride 1 on {@link StackedConv}'s layout ({@code stacked} true, where it fits), the
+     * padded one (false), or whichever {@link StackedConv#pays} (null).
+     */
     static void backwardData(ConvGeometry g, float[] w, float[] dy, float[] dx, Parallel par,
-                             Supplier<Scratch> scratch, boolean stacked) {
+                             Supplier<Scratch> scratch, Boolean stacked) {
         if (g.strideH() > 1 || g.strideW() > 1) {
             backwardDataStrided(g, w, dy, dx, par, scratch);
             return;
@@ -350,7 +352,7 @@ final class ImplicitConv {
         }
         float[] packed = caller.packedWeights(packedLength(cin, k));
         pack(rotated, cin, k, packed, 0);
-        if (stacked && StackedConv.fits(t) && StackedConv.pays(t, scratch)) {
+        if (StackedConv.fits(t) && (stacked == null ? StackedConv.pays(t, scratch) : stacked)) {
             StackedConv.forwardPacked(t, packed, cin, k, null, dy, dx, par, scratch);
             return;
         }

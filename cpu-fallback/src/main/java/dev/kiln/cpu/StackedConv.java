@@ -7,7 +7,8 @@ import java.util.function.Supplier;
 
 /**
  * Convolutions as {@link ImplicitConv}'s implicit GEMM on rows as wide as the output, several images per GEMM stacked
- * down the rows: ResNet's 3x3 pad 1 at stride 1 (and its input gradient) and stride 2, and its 1x1 stride-2 shortcuts.
+ * down the rows. The layout takes padded and strided convolutions alike ({@link #fits}); the dispatcher uses it where
+ * it measured faster than the padded layout ({@link #pays}): ResNet's 7x7 stage, forward and input gradient.
  *
  * <p>Tap {@code (ky, kx)} of output {@code (oy, ox)} reads input {@code (SH*oy + ky - PH, SW*ox + kx - PW)}. Writing
  * {@code kx - PW = SW*qx + b} ({@code 0 <= b < SW}), that is column {@code j = ox + qx} of the column phase {@code b}
@@ -58,20 +59,18 @@ final class StackedConv {
     }
 
     /**
-     * Whether the stacked layout is the faster one for {@code g} (which {@link #fits}): with one copy of the planes
-     * (a 1x1 strided convolution) always; with several, which spread a block's reads over several times the cache
-     * lines of the padded layout, only at stride 1 and where it computes at least a tenth fewer positions per image
-     * (7x7: 56 against 64; not 14x14, 210 against 224, nor 28x28). A strided gather into several copies costs more
-     * than the positions it saves (7x7 at stride 2).
+     * Whether the stacked layout is the faster one for {@code g} (which {@link #fits}): at stride 1 where it computes
+     * at least a tenth fewer positions per image than the padded layout (7x7: 56 against 64; not 14x14, 210 against
+     * 224, nor 28x28). Its column copies spread a block's reads over several times the cache lines of the padded
+     * layout, which costs 3-8% where few positions are saved; a strided gather into several copies costs more than
+     * the positions it saves (7x7 at stride 2: 20-45% slower), and 1x1 stride-2 shortcuts, bound by memory traffic,
+     * measured no faster than their GEMM.
      */
     static boolean pays(ConvGeometry g, Supplier<Scratch> scratch) {
-        Layout lay = scratch.get().plan(new LayoutKey(g, 1), key -> new Layout(g, 1));
-        if (lay.copyPhase.length == 1) {
-            return true;
-        }
-        if (lay.sh != 1 || lay.sw != 1) {
+        if (g.strideH() != 1 || g.strideW() != 1) {
             return false;
         }
+        Layout lay = scratch.get().plan(new LayoutKey(g, 1), key -> new Layout(g, 1));
         int planeW = g.inW() + 2 * g.padW();
         int padded = ImplicitConv.positionsComputed((g.outH() - 1) * planeW + g.outW(), g.outChannels());
         return 9L * padded >= 10L * lay.imageRows * lay.r;

@@ -237,6 +237,11 @@ class ConvKernelsTest {
         assertFalse(StackedConv.fits(geometry(SHAPES[8])), "stride 2 unpadded: phase planes wider than the output");
         assertFalse(StackedConv.fits(new ConvGeometry(2, 3, 9, 9, 4, 1, 1, 1, 1, 0, 0, 1, 1)), "plain 1x1");
         assertFalse(StackedConv.fits(new ConvGeometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2, 2, 2)), "dilation");
+        ThreadLocal<Scratch> local = ThreadLocal.withInitial(Scratch::new);
+        assertTrue(StackedConv.pays(geometry(SHAPES[3]), local::get), "7x7: 56 positions an image against 64");
+        assertFalse(StackedConv.pays(geometry(SHAPES[2]), local::get), "14x14: 210 against 224");
+        assertFalse(StackedConv.pays(geometry(SHAPES[0]), local::get), "28x28");
+        assertFalse(StackedConv.pays(geometry(SHAPES[1]), local::get), "stride 2");
         assertTrue(ImplicitConv.fits(geometry(SHAPES[0])));
         assertTrue(ImplicitConv.fitsBackwardData(geometry(SHAPES[0])));
         assertTrue(ImplicitConv.fits(geometry(SHAPES[1])));
