@@ -897,9 +897,9 @@ final class ImplicitConv {
     /**
      * Weight gradient into {@code dw}: each chunk's {@code dW^T} ({@code C*KH*KW x OC}, rows padded to the blocking)
      * accumulated in its own block of one buffer, then the chunks summed in chunk order (in float, as
-     * {@link Conv2dKernels#sumChunks} sums) and transposed once: transposing each chunk into {@code dW}'s layout before
-     * summing took a sixth of layer3's weight gradient. {@code wideBlocks} and {@code grouped} off select the 8 x 2
-     * blocking and one image per pass (for side-by-side timing and tests).
+     * {@link Conv2dKernels#sumChunks} sums) and transposed once, where each chunk used to be transposed into
+     * {@code dW}'s layout before summing (16 strided copies of all the weights at batch 128). {@code wideBlocks} and
+     * {@code grouped} off select the 8 x 2 blocking and one image per pass (for side-by-side timing and tests).
      */
     static void weightGradientGemm(ConvGeometry g, float[] x, float[] dy, float[] dw, int chunks,
                                    Parallel par, Supplier<Scratch> scratch, boolean wideBlocks,
