@@ -70,7 +70,7 @@ final class StackedConv {
         if (g.strideH() != 1 || g.strideW() != 1) {
             return false;
         }
-        Layout lay = scratch.get().plan(new LayoutKey(g, 1), key -> new Layout(g, 1));
+        Layout lay = layout(g, 1, scratch);
         int planeW = g.inW() + 2 * g.padW();
         int padded = ImplicitConv.positionsComputed((g.outH() - 1) * planeW + g.outW(), g.outChannels());
         return 9L * padded >= 10L * lay.imageRows * lay.r;
@@ -78,13 +78,18 @@ final class StackedConv {
 
     /** Images per GEMM: about {@link #GROUP_POSITIONS} positions, and at least one group per thread. */
     static int imagesPerGroup(ConvGeometry g, int threads, Supplier<Scratch> scratch) {
-        Layout lay = scratch.get().plan(new LayoutKey(g, 1), key -> new Layout(g, 1));
+        Layout lay = layout(g, 1, scratch);
         int byCache = Math.max(1, GROUP_POSITIONS / (lay.imageRows * lay.r));
         int byThreads = Math.max(1, (g.n() + threads - 1) / threads);
         return Math.min(byCache, byThreads);
     }
 
     private record LayoutKey(ConvGeometry g, int images) {
+    }
+
+    /** The layout of {@code images} images of {@code g}, from the calling thread's scratch when it built it before. */
+    static Layout layout(ConvGeometry g, int images, Supplier<Scratch> scratch) {
+        return scratch.get().plan(new LayoutKey(g, images), key -> new Layout(g, images));
     }
 
     /** Where each tap reads, for a group of {@code images} images of {@code g}. */
@@ -233,7 +238,7 @@ final class StackedConv {
     static void forwardPacked(ConvGeometry g, int images, float[] packed, int oc, int k, float[] bias, float[] x,
                               float[] y, Parallel par, Supplier<Scratch> scratch) {
         int n = g.n();
-        Layout lay = scratch.get().plan(new LayoutKey(g, images), key -> new Layout(g, images));
+        Layout lay = layout(g, images, scratch);
         int mp = (oc + 3) / 4 * 4;
         int tp = lay.positions;
         int ohw = lay.oh * lay.ow;

@@ -160,8 +160,8 @@ final class VectorConv {
      * chunks as {@link Conv2dKernels#backwardWeight} splits the batch): {@code dW[o][t] = sum dY[o][oy][ox] *
      * xpad[oy + ky][ox + kx]}, read straight from a zero-padded copy of each image, no im2col. Output rows are padded
      * with zeros to whole vectors (so no lane is counted twice), and each weight keeps one vector of lanes over the
-     * chunk's images, summed in double once per chunk. Blocks of 3 channels x 4 taps hold 12 accumulators over one
-     * flat loop of output-row vectors.
+     * chunk's images, summed in double once per chunk. Blocks of 12 accumulators ({@link #accumulate}) run one flat
+     * loop of output-row vectors.
      */
     static void weightGradient(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks, Parallel par,
                                Supplier<Scratch> scratch) {
@@ -210,29 +210,7 @@ final class VectorConv {
                             System.arraycopy(dy, ((img * oc + o) * oh + r) * ow, dyp, (o * oh + r) * owp, ow);
                         }
                     }
-                    if (oc % 4 == 0 && kk % 3 == 0) {
-                        // 4 channels x 3 taps cover a 3x3 kernel's 16 channels with no single-accumulator remainder
-                        for (int o = 0; o < oc; o += 4) {
-                            for (int t = 0; t < kk; t += 3) {
-                                grad4x3(xp, taps, t, rowOff, vectors, dyp, o * vectors * L, vectors * L, lanes,
-                                        (o * kk + t) * L, kk * L);
-                            }
-                        }
-                        continue;
-                    }
-                    int o3 = oc / 3 * 3;
-                    int t4 = kk / 4 * 4;
-                    for (int o = 0; o < o3; o += 3) {
-                        for (int t = 0; t < t4; t += 4) {
-                            grad3x4(xp, taps, t, rowOff, vectors, dyp, o * vectors * L, vectors * L, lanes,
-                                    (o * kk + t) * L, kk * L);
-                        }
-                    }
-                    for (int o = 0; o < oc; o++) {
-                        for (int t = o < o3 ? t4 : 0; t < kk; t++) {
-                            grad1x1(xp, taps[t], rowOff, vectors, dyp, o * vectors * L, lanes, (o * kk + t) * L);
-                        }
-                    }
+                    accumulate(xp, taps, rowOff, vectors, dyp, 0, vectors * L, oc, kk, lanes);
                 }
                 VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
             }
@@ -310,74 +288,65 @@ final class VectorConv {
      */
     private static void weightGradientSame(ConvGeometry g, float[] x, float[] dy, float[] partial, int chunks,
                                            Parallel par, Supplier<Scratch> scratch) {
-        int ih = g.inH(), iw = g.inW();
-        int kh = g.kernelH(), kw = g.kernelW(), ph = g.padH(), pw = g.padW();
         int oc = g.outChannels();
-        int kk = kh * kw;
+        int kk = g.kernelH() * g.kernelW();
         int wl = oc * kk;
-        int hw = ih * iw;
+        int hw = g.inH() * g.inW();
         int vectors = hw / L;
-        int origin = ph * iw + pw;
-        int copyLength = origin + hw + ph * iw + pw;
-        int[] taps = new int[kk];
-        for (int ky = 0; ky < kh; ky++) {
-            for (int kx = 0; kx < kw; kx++) {
-                taps[ky * kw + kx] = kx * copyLength + origin + (ky - ph) * iw + (kx - pw);
-            }
-        }
+        StackedConv.Layout lay = StackedConv.layout(g, 1, scratch);
         int[] rowOff = new int[vectors];
         for (int r = 0; r < vectors; r++) {
             rowOff[r] = r * L;
         }
         int n = g.n();
-        boolean fourByThree = oc % 4 == 0 && kk % 3 == 0;
         par.parallelFor(chunks, 1, (lo, hi) -> {
             Scratch s = scratch.get();
-            float[] xp = s.col(kw * copyLength);
+            float[] xp = s.col(lay.length);
             float[] lanes = s.vectorLanes(wl * L);
-            Arrays.fill(xp, 0, kw * copyLength, 0f);
+            Arrays.fill(xp, 0, lay.length, 0f);
             for (int ch = lo; ch < hi; ch++) {
                 int first = (int) ((long) n * ch / chunks);
                 int last = (int) ((long) n * (ch + 1) / chunks);
                 Arrays.fill(lanes, 0, wl * L, 0f);
                 for (int img = first; img < last; img++) {
-                    for (int kx = 0; kx < kw; kx++) {
-                        int dst = kx * copyLength + origin;
-                        System.arraycopy(x, img * hw, xp, dst, hw);
-                        // the columns a wrap past the left (kx < PW) or right (kx > PW) edge reads
-                        int from = kx < pw ? iw - (pw - kx) : 0;
-                        int to = kx < pw ? iw : kx - pw;
-                        for (int y = 0; y < ih && from < to; y++) {
-                            Arrays.fill(xp, dst + y * iw + from, dst + y * iw + to, 0f);
-                        }
-                    }
-                    int dyo = img * oc * hw;
-                    if (fourByThree) {
-                        for (int o = 0; o < oc; o += 4) {
-                            for (int t = 0; t < kk; t += 3) {
-                                grad4x3(xp, taps, t, rowOff, vectors, dy, dyo + o * hw, hw, lanes, (o * kk + t) * L,
-                                        kk * L);
-                            }
-                        }
-                        continue;
-                    }
-                    int o3 = oc / 3 * 3;
-                    int t4 = kk / 4 * 4;
-                    for (int o = 0; o < o3; o += 3) {
-                        for (int t = 0; t < t4; t += 4) {
-                            grad3x4(xp, taps, t, rowOff, vectors, dy, dyo + o * hw, hw, lanes, (o * kk + t) * L,
-                                    kk * L);
-                        }
-                    }
-                    for (int o = 0; o < oc; o++) {
-                        for (int t = o < o3 ? t4 : 0; t < kk; t++) {
-                            grad1x1(xp, taps[t], rowOff, vectors, dy, dyo + o * hw, lanes, (o * kk + t) * L);
-                        }
-                    }
+                    lay.gather(x, img * hw, 0, xp);
+                    accumulate(xp, lay.rows, rowOff, vectors, dy, img * oc * hw, hw, oc, kk, lanes);
                 }
                 VectorSgemm.reduceLanes(lanes, wl, partial, chunks == 1 ? 0 : ch * wl);
             }
         });
+    }
+
+    /**
+     * One image's products into the lanes of every weight: dY of channel {@code o} at {@code dy[dyo + o * dyStride]},
+     * tap {@code t} at {@code xp[taps[t] + rowOff[r]]} for each of the {@code vectors} vectors. Blocks of 4 channels x
+     * 3 taps where they divide (a 3x3 kernel's 16 channels leave no single-accumulator remainder), else 3 x 4 and
+     * single ones.
+     */
+    private static void accumulate(float[] xp, int[] taps, int[] rowOff, int vectors, float[] dy, int dyo,
+                                   int dyStride, int oc, int kk, float[] lanes) {
+        if (oc % 4 == 0 && kk % 3 == 0) {
+            for (int o = 0; o < oc; o += 4) {
+                for (int t = 0; t < kk; t += 3) {
+                    grad4x3(xp, taps, t, rowOff, vectors, dy, dyo + o * dyStride, dyStride, lanes, (o * kk + t) * L,
+                            kk * L);
+                }
+            }
+            return;
+        }
+        int o3 = oc / 3 * 3;
+        int t4 = kk / 4 * 4;
+        for (int o = 0; o < o3; o += 3) {
+            for (int t = 0; t < t4; t += 4) {
+                grad3x4(xp, taps, t, rowOff, vectors, dy, dyo + o * dyStride, dyStride, lanes, (o * kk + t) * L,
+                        kk * L);
+            }
+        }
+        for (int o = 0; o < oc; o++) {
+            for (int t = o < o3 ? t4 : 0; t < kk; t++) {
+                grad1x1(xp, taps[t], rowOff, vectors, dy, dyo + o * dyStride, lanes, (o * kk + t) * L);
+            }
+        }
     }
 
     private static void grad4x3(float[] xp, int[] taps, int t, int[] rowOff, int vectors, float[] dyp, int dyo,
