@@ -74,12 +74,10 @@ final class ImplicitConv {
         return strided || g.padH() <= g.kernelH() - 1 && g.padW() <= g.kernelW() - 1;
     }
 
-    private record LayoutKey(ConvGeometry g, int readable) {
-    }
 
     /** The layout of {@code g}, from the calling thread's scratch when that thread built it before. */
     static Layout layout(Supplier<Scratch> scratch, ConvGeometry g, int readable) {
-        return scratch.get().plan(new LayoutKey(g, readable), k -> new Layout(g, readable));
+        return scratch.get().plan(new Scratch.PlanKey("ImplicitConv", g, readable), k -> new Layout(g, readable));
     }
 
     /**

@@ -228,14 +228,14 @@ final class Scratch {
         return arrangedWeights;
     }
 
-    private final java.util.Map<Object, Object> plans = new java.util.HashMap<>();
+    private final java.util.Map<PlanKey, Object> plans = new java.util.HashMap<>();
 
     /**
-     * A kernel's precomputed plan for a shape (offset tables of {@link ImplicitConv}), built once per thread and
-     * shape; at most 64 are kept (a network has a few dozen distinct convolutions).
+     * A kernel's precomputed plan for a shape (offset tables of {@link ImplicitConv} and {@link StackedConv}), built
+     * once per thread and shape; at most 64 are kept (a network has a few dozen distinct convolutions).
      */
     @SuppressWarnings("unchecked")
-    <T> T plan(Object key, java.util.function.Function<Object, T> build) {
+    <T> T plan(PlanKey key, java.util.function.Function<PlanKey, T> build) {
         Object p = plans.get(key);
         if (p == null) {
             if (plans.size() >= 64) {
@@ -245,6 +245,36 @@ final class Scratch {
             plans.put(key, p);
         }
         return (T) p;
+    }
+
+    /**
+     * What identifies a plan: the kernel's name, the convolution's geometry and one more number. Written-out
+     * {@code equals} and {@code hashCode}: a record's, linked through {@code invokedynamic} on first use, kept the
+     * class loader of a redeployed Kiln reachable after it was closed ({@code ClassLoaderUnloadingTest}, whose workload
+     * runs padded convolutions).
+     */
+    static final class PlanKey {
+        private final String kernel;
+        private final int[] values;
+        private final int hash;
+
+        PlanKey(String kernel, dev.kiln.backend.ConvGeometry g, int extra) {
+            this.kernel = kernel;
+            values = new int[]{g.n(), g.inChannels(), g.inH(), g.inW(), g.outChannels(), g.kernelH(), g.kernelW(),
+                    g.strideH(), g.strideW(), g.padH(), g.padW(), g.dilationH(), g.dilationW(), g.groups(), extra};
+            hash = 31 * kernel.hashCode() + java.util.Arrays.hashCode(values);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof PlanKey k && hash == k.hash && kernel.equals(k.kernel)
+                    && java.util.Arrays.equals(values, k.values);
+        }
+
+        @Override
+        public int hashCode() {
+            return hash;
+        }
     }
 
     private static int grow(int size) {

@@ -84,12 +84,10 @@ final class StackedConv {
         return Math.min(byCache, byThreads);
     }
 
-    private record LayoutKey(ConvGeometry g, int images) {
-    }
 
     /** The layout of {@code images} images of {@code g}, from the calling thread's scratch when it built it before. */
     static Layout layout(ConvGeometry g, int images, Supplier<Scratch> scratch) {
-        return scratch.get().plan(new LayoutKey(g, images), key -> new Layout(g, images));
+        return scratch.get().plan(new Scratch.PlanKey("StackedConv", g, images), key -> new Layout(g, images));
     }
 
     /** Where each tap reads, for a group of {@code images} images of {@code g}. */
