@@ -110,8 +110,11 @@ final class ImplicitConv {
          * float (other strided layouts leave the phases no tap reads at zero, pixel by pixel).
          */
         private final int[] scatter;
+        /** Rows split by column phase with {@link PhaseSplit} (stride 2 across, rows of a vector or more). */
+        private final boolean splitRows;
 
         Layout(ConvGeometry g, int readable) {
+            splitRows = g.strideW() == 2 && PhaseSplit.fits(g.inW());
             cin = g.inChannels();
             ih = g.inH();
             iw = g.inW();
@@ -234,7 +237,7 @@ final class ImplicitConv {
 
         /** {@link #gather(float[], int, float[])} into the layout starting at {@code xp[base]}. */
         void gather(float[] x, int xo, float[] xp, int base) {
-            if (scatter != null) {
+            if (scatter != null && !splitRows) {
                 // strided: one pass over each channel through the pixel map, without a loop per row and phase (rows of
                 // 14 or 28 pixels split by phase spent most of their time in loop entry and exit)
                 int ihw = ih * iw;
@@ -265,6 +268,15 @@ final class ImplicitConv {
                         // both column phases at once: input columns 2j and 2j+1 go to the two phase rows
                         int de = rowBase + columnTarget[evenPhase];
                         int dn = rowBase + columnTarget[1 - evenPhase];
+                        // the vector split writes zeros past each run: padding, or later rows of the same plane
+                        // (written after this one), as long as it stays in the plane
+                        int planes = dst + (y + ph) % sh * sw * planeSize;
+                        int extent = PhaseSplit.splitExtent(iw);
+                        if (splitRows && de + extent <= planes + (evenPhase + 1) * planeSize
+                                && dn + extent <= planes + (2 - evenPhase) * planeSize) {
+                            PhaseSplit.split(x, s, iw, xp, de, dn);
+                            continue;
+                        }
                         int pairs = iw / 2;
                         for (int j = 0; j < pairs; j++) {
                             xp[de + j] = x[s + 2 * j];
@@ -448,10 +460,15 @@ final class ImplicitConv {
         int maxPositionsFinal = maxPositions;
         int ohw = oh * ow;
         int inImage = cin * ih * iw;
+        // at stride 2 across, each row of dX joins its two column phases' rows (PhaseSplit), both products at hand
+        boolean joinRows = sw == 2 && PhaseSplit.fits(iw);
+        int evenPhase = pw % 2;
+        int secondOut = mp * maxPositions;
         par.parallelFor(g.n(), 1, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] dyp = s.col(length);
-            float[] out = s.wideRows(mp * maxPositionsFinal);
+            // join reads up to half a vector past a row of the product
+            float[] out = s.wideRows((joinRows ? 2 : 1) * mp * maxPositionsFinal + L);
             Arrays.fill(dyp, 0, length, 0f);
             for (int img = lo; img < hi; img++) {
                 for (int o = 0; o < oc; o++) {
@@ -462,6 +479,29 @@ final class ImplicitConv {
                 }
                 int dxo = img * inImage;
                 for (int a = 0; a < sh; a++) {
+                    if (joinRows && iHi[a] >= iLo[a]) {
+                        for (int b = 0; b < 2; b++) {
+                            int f = a * 2 + b;
+                            int k = rows[f].length;
+                            if (k == 0) {
+                                Arrays.fill(out, b * secondOut, b * secondOut + mp * positions[f], 0f);
+                            } else {
+                                multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, positions[f], b * secondOut);
+                            }
+                        }
+                        // input column x of phase b = (x + PW) % 2 is that phase's product at (x + PW - b) / 2
+                        int fe = a * 2 + evenPhase, fo = a * 2 + 1 - evenPhase;
+                        int evenAt = evenPhase * secondOut + (pw - evenPhase) / 2;
+                        int oddAt = (1 - evenPhase) * secondOut + (pw + evenPhase) / 2;
+                        for (int c = 0; c < cin; c++) {
+                            for (int i = iLo[a]; i <= iHi[a]; i++) {
+                                PhaseSplit.join(out, evenAt + c * positions[fe] + i * planeW, out,
+                                        oddAt + c * positions[fo] + i * planeW, iw, dx,
+                                        dxo + (c * ih + sh * i + a - ph) * iw);
+                            }
+                        }
+                        continue;
+                    }
                     for (int b = 0; b < sw; b++) {
                         int f = a * sw + b;
                         int tp = positions[f];
@@ -601,32 +641,38 @@ final class ImplicitConv {
      */
     static void multiply(float[] xp, int[] rows, int k, float[] packed, int po, int mp, float[] out,
                                  int tp) {
+        multiply(xp, rows, k, packed, po, mp, out, tp, 0);
+    }
+
+    /** {@link #multiply} into {@code out[outAt ..]}. */
+    static void multiply(float[] xp, int[] rows, int k, float[] packed, int po, int mp, float[] out, int tp,
+                         int outAt) {
         if (mp % 8 == 0) {
             // 8 channels x 3 vectors (24 accumulators: fewer loads per FMA), the tail in 2 or 1 vectors
             int p0 = 0;
             for (; p0 + 3 * L <= tp; p0 += 3 * L) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    forward8x3(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
+                    forward8x3(xp, rows, k, p0, packed, po + i0 * k, out, outAt + i0 * tp + p0, tp);
                 }
             }
             for (; p0 + NR <= tp; p0 += NR) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
+                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, outAt + i0 * tp + p0, tp);
                 }
             }
             for (; p0 < tp; p0 += L) {
                 for (int i0 = 0; i0 < mp; i0 += 8) {
-                    forward8x1(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
+                    forward8x1(xp, rows, k, p0, packed, po + i0 * k, out, outAt + i0 * tp + p0, tp);
                 }
             }
         } else {
             for (int p0 = 0; p0 < tp; p0 += NR) {
                 int i0 = 0;
                 for (; i0 + 8 <= mp; i0 += 8) {
-                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
+                    forward8(xp, rows, k, p0, packed, po + i0 * k, out, outAt + i0 * tp + p0, tp);
                 }
                 if (i0 < mp) {
-                    forward4(xp, rows, k, p0, packed, po + i0 * k, out, i0 * tp + p0, tp);
+                    forward4(xp, rows, k, p0, packed, po + i0 * k, out, outAt + i0 * tp + p0, tp);
                 }
             }
         }

@@ -70,6 +70,10 @@ class ConvKernelsTest {
             {2, 1, 16, 20, 6, 3, 3, 1, 1, 1, 1},     // one input channel, 6 outputs (3 x 4 blocks and single taps)
             {2, 1, 16, 16, 4, 5, 5, 1, 1, 2, 2},     // one input channel, 5x5 same padding
             {2, 1, 18, 18, 4, 3, 3, 1, 1, 1, 1},     // one input channel, planes not whole vectors (padded rows)
+            {2, 3, 9, 17, 4, 3, 3, 2, 2, 0, 0},      // stride 2 unpadded, rows of 17: vector phase split and join
+            {2, 2, 6, 20, 3, 5, 5, 2, 2, 2, 2},      // 5x5 stride 2 padding 2, rows of 20
+            {2, 2, 7, 16, 3, 3, 3, 2, 2, 1, 1},      // stride 2, rows of exactly one vector
+            {2, 2, 5, 18, 3, 3, 3, 1, 2, 1, 1},      // stride 1 down and 2 across
     };
 
     private static ConvGeometry geometry(int[] s) {
