@@ -114,7 +114,7 @@ final class ImplicitConv {
         private final boolean splitRows;
 
         Layout(ConvGeometry g, int readable) {
-            splitRows = g.strideW() == 2 && PhaseSplit.fits(g.inW());
+            splitRows = g.strideW() == 2 && PhaseSplit.splits(g.inW());
             cin = g.inChannels();
             ih = g.inH();
             iw = g.inW();
@@ -460,15 +460,16 @@ final class ImplicitConv {
         int maxPositionsFinal = maxPositions;
         int ohw = oh * ow;
         int inImage = cin * ih * iw;
-        // at stride 2 across, each row of dX joins its two column phases' rows (PhaseSplit), both products at hand
-        boolean joinRows = sw == 2 && PhaseSplit.fits(iw);
+        // at stride 2 across, each row of dX joins its two column phases' rows (PhaseSplit): every phase's product
+        // first, then the rows in order, so a row narrower than a vector may spill onto rows written after it
+        boolean joinRows = sw == 2 && PhaseSplit.joins(iw);
         int evenPhase = pw % 2;
-        int secondOut = mp * maxPositions;
+        int phaseOut = mp * maxPositions;
         par.parallelFor(g.n(), 1, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] dyp = s.col(length);
-            // join reads up to half a vector past a row of the product
-            float[] out = s.wideRows((joinRows ? 2 : 1) * mp * maxPositionsFinal + L);
+            // join reads up to a vector past a row of the product
+            float[] out = s.wideRows((joinRows ? phases : 1) * mp * maxPositionsFinal + L);
             Arrays.fill(dyp, 0, length, 0f);
             for (int img = lo; img < hi; img++) {
                 for (int o = 0; o < oc; o++) {
@@ -478,30 +479,33 @@ final class ImplicitConv {
                     }
                 }
                 int dxo = img * inImage;
-                for (int a = 0; a < sh; a++) {
-                    if (joinRows && iHi[a] >= iLo[a]) {
-                        for (int b = 0; b < 2; b++) {
-                            int f = a * 2 + b;
-                            int k = rows[f].length;
-                            if (k == 0) {
-                                Arrays.fill(out, b * secondOut, b * secondOut + mp * positions[f], 0f);
-                            } else {
-                                multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, positions[f], b * secondOut);
-                            }
+                if (joinRows) {
+                    for (int f = 0; f < phases; f++) {
+                        int k = rows[f].length;
+                        if (positions[f] == 0) {
+                            continue;
                         }
-                        // input column x of phase b = (x + PW) % 2 is that phase's product at (x + PW - b) / 2
-                        int fe = a * 2 + evenPhase, fo = a * 2 + 1 - evenPhase;
-                        int evenAt = evenPhase * secondOut + (pw - evenPhase) / 2;
-                        int oddAt = (1 - evenPhase) * secondOut + (pw + evenPhase) / 2;
-                        for (int c = 0; c < cin; c++) {
-                            for (int i = iLo[a]; i <= iHi[a]; i++) {
-                                PhaseSplit.join(out, evenAt + c * positions[fe] + i * planeW, out,
-                                        oddAt + c * positions[fo] + i * planeW, iw, dx,
-                                        dxo + (c * ih + sh * i + a - ph) * iw);
-                            }
+                        if (k == 0) {
+                            Arrays.fill(out, f * phaseOut, f * phaseOut + mp * positions[f], 0f);
+                        } else {
+                            multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, positions[f], f * phaseOut);
                         }
-                        continue;
                     }
+                    int imageEnd = dxo + inImage;
+                    for (int c = 0; c < cin; c++) {
+                        for (int y = 0; y < ih; y++) {
+                            // input column x of phase b = (x + PW) % 2 is that phase's product at (x + PW - b) / 2
+                            int a = (y + ph) % sh, i = (y + ph) / sh;
+                            int fe = a * 2 + evenPhase, fo = a * 2 + 1 - evenPhase;
+                            int d = dxo + (c * ih + y) * iw;
+                            PhaseSplit.join(out, fe * phaseOut + c * positions[fe] + i * planeW + (pw - evenPhase) / 2,
+                                    out, fo * phaseOut + c * positions[fo] + i * planeW + (pw + evenPhase) / 2, iw, dx,
+                                    d, imageEnd);
+                        }
+                    }
+                    continue;
+                }
+                for (int a = 0; a < sh; a++) {
                     for (int b = 0; b < sw; b++) {
                         int f = a * sw + b;
                         int tp = positions[f];

@@ -30,8 +30,11 @@ final class PhaseSplit {
     private PhaseSplit() {
     }
 
-    /** Whether {@link #split} and {@link #join} run on vectors for rows of {@code len} pixels. */
-    static boolean fits(int len) {
+    /**
+     * Whether {@link #split} runs on vectors for rows of {@code len} pixels: a vector or more (a narrower row read as
+     * one vector, with the lanes past it put back to zero, measured slower than the scalar split).
+     */
+    static boolean splits(int len) {
         return VECTOR && len >= L;
     }
 
@@ -45,18 +48,14 @@ final class PhaseSplit {
 
     /**
      * {@code xp[even + j] = x[s + 2j]} for {@code j < (len + 1) / 2} and {@code xp[odd + j] = x[s + 2j + 1]} for
-     * {@code j < len / 2}, for a row that {@link #fits}; past each run, up to {@link #splitExtent}, it writes zeros,
-     * so the caller keeps there only padding or floats it writes afterwards.
+     * {@code j < len / 2}, for a row that {@link #splits}; past each run, up to {@link #splitExtent}, it writes
+     * zeros, so the caller keeps there only padding or floats it writes afterwards.
      */
     static void split(float[] x, int s, int len, float[] xp, int even, int odd) {
         int last = (len - L) & ~1;
         for (int i = 0; ; i += L) {
             int at = Math.min(i, last);
-            LongVector pairs = FloatVector.fromArray(S, x, s + at).reinterpretAsLongs();
-            ((IntVector) pairs.convertShape(VectorOperators.L2I, INTS, 0)).reinterpretAsFloats()
-                    .intoArray(xp, even + at / 2);
-            ((IntVector) pairs.lanewise(VectorOperators.LSHR, 32).convertShape(VectorOperators.L2I, INTS, 0))
-                    .reinterpretAsFloats().intoArray(xp, odd + at / 2);
+            splitVector(x, s + at, xp, even + at / 2, odd + at / 2);
             if (at == last) {
                 break;
             }
@@ -66,20 +65,44 @@ final class PhaseSplit {
         }
     }
 
+    private static void splitVector(float[] x, int s, float[] xp, int even, int odd) {
+        LongVector pairs = FloatVector.fromArray(S, x, s).reinterpretAsLongs();
+        ((IntVector) pairs.convertShape(VectorOperators.L2I, INTS, 0)).reinterpretAsFloats().intoArray(xp, even);
+        ((IntVector) pairs.lanewise(VectorOperators.LSHR, 32).convertShape(VectorOperators.L2I, INTS, 0))
+                .reinterpretAsFloats().intoArray(xp, odd);
+    }
+
+    /** Whether {@link #join} runs on vectors for rows of {@code len} pixels: at least half a vector. */
+    static boolean joins(int len) {
+        return VECTOR && len >= L / 2;
+    }
+
     /**
      * {@code dst[d + 2j] = even[e + j]} for {@code j < (len + 1) / 2} and {@code dst[d + 2j + 1] = odd[o + j]} for
-     * {@code j < len / 2}, for a row that {@link #fits}; reads up to half a vector past each run.
+     * {@code j < len / 2}, for a row that {@link #joins}; reads up to a vector past each run. A row narrower than a
+     * vector is joined as one vector, whose floats past the row the caller writes again afterwards, so where that
+     * vector would reach past {@code writable} the row is joined by scalar code.
      */
-    static void join(float[] even, int e, float[] odd, int o, int len, float[] dst, int d) {
+    static void join(float[] even, int e, float[] odd, int o, int len, float[] dst, int d, int writable) {
+        if (len < L) {
+            if (d + L <= writable) {
+                joinVector(even, e, odd, o, dst, d);
+                return;
+            }
+            int pairs = len / 2;
+            for (int j = 0; j < pairs; j++) {
+                dst[d + 2 * j] = even[e + j];
+                dst[d + 2 * j + 1] = odd[o + j];
+            }
+            if ((len & 1) != 0) {
+                dst[d + len - 1] = even[e + pairs];
+            }
+            return;
+        }
         int last = (len - L) & ~1;
         for (int i = 0; ; i += L) {
             int at = Math.min(i, last);
-            LongVector low = (LongVector) FloatVector.fromArray(S, even, e + at / 2).reinterpretAsInts()
-                    .convertShape(VectorOperators.I2L, PAIRS, 0);
-            LongVector high = (LongVector) FloatVector.fromArray(S, odd, o + at / 2).reinterpretAsInts()
-                    .convertShape(VectorOperators.I2L, PAIRS, 0);
-            low.and(0xFFFFFFFFL).or(high.lanewise(VectorOperators.LSHL, 32)).reinterpretAsFloats()
-                    .intoArray(dst, d + at);
+            joinVector(even, e + at / 2, odd, o + at / 2, dst, d + at);
             if (at == last) {
                 break;
             }
@@ -87,5 +110,13 @@ final class PhaseSplit {
         if ((len & 1) != 0) {
             dst[d + len - 1] = even[e + len / 2];
         }
+    }
+
+    private static void joinVector(float[] even, int e, float[] odd, int o, float[] dst, int d) {
+        LongVector low = (LongVector) FloatVector.fromArray(S, even, e).reinterpretAsInts()
+                .convertShape(VectorOperators.I2L, PAIRS, 0);
+        LongVector high = (LongVector) FloatVector.fromArray(S, odd, o).reinterpretAsInts()
+                .convertShape(VectorOperators.I2L, PAIRS, 0);
+        low.and(0xFFFFFFFFL).or(high.lanewise(VectorOperators.LSHL, 32)).reinterpretAsFloats().intoArray(dst, d);
     }
 }
