@@ -11,8 +11,8 @@ import java.util.List;
  * of a noisy machine, which alternating processes do not. {@code SideBySide <rounds> <threads> <classpath A>
  * <classpath B> <workload class>}; the workload class has {@code long[] once(int threads)}, {@code String[] names()}
  * and {@code int hash()}. Prints the minimum and the median of each time, and whether both builds computed the same
- * bits. Scratch arrays land at different addresses in the two builds, which alone moves some kernels by up to 15%
- * (docs/performance.md): run a build against itself to see that spread.
+ * bits. Where a build's scratch arrays land moves some kernels by up to 15% (docs/performance.md), so the workload
+ * allocates new ones each round, and a build run against itself shows the spread that remains.
  */
 public final class SideBySide {
 
