@@ -11,7 +11,8 @@ import java.util.function.Supplier;
  * Convolutions with padding and strides (ResNet's 3x3 pad 1, stride 1 and 2, and 1x1 stride-2 shortcuts) as an
  * implicit GEMM on the Vector API, without im2col. Each image is gathered once into a per-thread buffer holding its
  * padded planes split by stride phase ({@code SH x SW} sub-planes per channel of {@code PH x PW}, where padded pixel
- * {@code (y, x)} sits in phase {@code (y % SH, x % SW)} at {@code (y / SH, x / SW)}). On that layout the window tap
+ * {@code (y, x)} sits in phase {@code (y % SH, x % SW)} at {@code (y / SH, x / SW)}; at stride 1 across, a row's
+ * padding on the right is the next row's on the left, {@link #planeWidth}). On that layout the window tap
  * {@code (c, ky, kx)} of the output at "wide" position {@code p = oy * PW + ox} is the pixel at {@code rows[r] + p}
  * with a fixed offset per tap: the lowered matrix of im2col is read in place, row {@code r} starting at
  * {@code rows[r]}. The {@code PW - OW} positions at the end of each wide row are not outputs; they are computed and
@@ -76,6 +77,20 @@ final class ImplicitConv {
 
 
     /** The layout of {@code g}, from the calling thread's scratch when that thread built it before. */
+    /**
+     * Width of a plane row of {@link Layout}: at stride 1 across, the input row and one side's padding, since the
+     * zeros after a row serve as the padding before the next (a window reaching past the right edge reads the next
+     * row's left padding); at stride {@code SW}, a phase's share of the padded row.
+     */
+    static int planeWidth(ConvGeometry g) {
+        return g.strideW() == 1 ? g.inW() + g.padW() : (g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW();
+    }
+
+    /** Wide positions up to the last output: {@code (OH - 1) * PW + OW}. */
+    static int widePositions(ConvGeometry g) {
+        return (g.outH() - 1) * planeWidth(g) + g.outW();
+    }
+
     static Layout layout(Supplier<Scratch> scratch, ConvGeometry g, int readable) {
         return scratch.get().plan(new Scratch.PlanKey("ImplicitConv", g, readable), k -> new Layout(g, readable));
     }
@@ -126,7 +141,7 @@ final class ImplicitConv {
             ow = g.outW();
             int kh = g.kernelH(), kw = g.kernelW();
             planeH = (ih + 2 * ph + sh - 1) / sh;
-            planeW = (iw + 2 * pw + sw - 1) / sw;
+            planeW = planeWidth(g);
             planeSize = planeH * planeW;
             channelStride = sh * sw * planeSize;
             rows = new int[cin * kh * kw];
@@ -166,7 +181,8 @@ final class ImplicitConv {
                 columnTarget[b] = b * planeSize + (x0 + pw) / sw;
             }
             this.readable = readable;
-            length = Math.max(cin * channelStride, maxRow + readable);
+            // at stride 1 across, the last row's padding after it is the zeros past the last channel
+            length = Math.max(cin * channelStride + (sw == 1 ? pw : 0), maxRow + readable);
             boolean everyPhase = true;
             for (boolean used : rowPhaseUsed) {
                 everyPhase &= used;
@@ -319,8 +335,7 @@ final class ImplicitConv {
             StackedConv.forwardPacked(g, packed, oc, k, bias, x, y, par, scratch);
             return;
         }
-        int wide = (g.outH() - 1) * ((g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW()) + g.outW();
-        Layout lay = layout(scratch, g, positionsComputed(wide, oc));
+        Layout lay = layout(scratch, g, positionsComputed(widePositions(g), oc));
         forwardPacked(g.n(), lay, packed, oc, k, bias, x, y, par, scratch);
     }
 
@@ -366,8 +381,7 @@ final class ImplicitConv {
             StackedConv.forwardPacked(t, packed, cin, k, null, dy, dx, par, scratch);
             return;
         }
-        int wide = (t.outH() - 1) * (t.inW() + 2 * t.padW()) + t.outW();
-        Layout lay = layout(scratch, t, positionsComputed(wide, cin));
+        Layout lay = layout(scratch, t, positionsComputed(widePositions(t), cin));
         forwardPacked(g.n(), lay, packed, cin, k, null, dy, dx, par, scratch);
     }
 
@@ -909,8 +923,8 @@ final class ImplicitConv {
         int k = g.inChannels() * g.kernelH() * g.kernelW();
         int wl = oc * k;
         int oh = g.outH(), ow = g.outW(), ohw = oh * ow;
-        int planeW = (g.inW() + 2 * g.padW() + g.strideW() - 1) / g.strideW();
-        int wide = (oh - 1) * planeW + ow;
+        int planeW = planeWidth(g);
+        int wide = widePositions(g);
         int ld = (wide + L - 1) / L * L;
         Layout lay = layout(scratch, g, ld);
         int inImage = g.inChannels() * g.inH() * g.inW();

@@ -71,8 +71,7 @@ final class StackedConv {
             return false;
         }
         Layout lay = layout(g, 1, scratch);
-        int planeW = g.inW() + 2 * g.padW();
-        int padded = ImplicitConv.positionsComputed((g.outH() - 1) * planeW + g.outW(), g.outChannels());
+        int padded = ImplicitConv.positionsComputed(ImplicitConv.widePositions(g), g.outChannels());
         return 9L * padded >= 10L * lay.imageRows * lay.r;
     }
 
