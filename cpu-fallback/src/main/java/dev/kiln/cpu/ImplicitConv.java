@@ -75,8 +75,6 @@ final class ImplicitConv {
         return strided || g.padH() <= g.kernelH() - 1 && g.padW() <= g.kernelW() - 1;
     }
 
-
-    /** The layout of {@code g}, from the calling thread's scratch when that thread built it before. */
     /**
      * Width of a plane row of {@link Layout}: at stride 1 across, the input row and one side's padding, since the
      * zeros after a row serve as the padding before the next (a window reaching past the right edge reads the next
@@ -91,6 +89,7 @@ final class ImplicitConv {
         return (g.outH() - 1) * planeWidth(g) + g.outW();
     }
 
+    /** The layout of {@code g}, from the calling thread's scratch when that thread built it before. */
     static Layout layout(Supplier<Scratch> scratch, ConvGeometry g, int readable) {
         return scratch.get().plan(new Scratch.PlanKey("ImplicitConv", g, readable), k -> new Layout(g, readable));
     }
