@@ -120,8 +120,9 @@ final class ImplicitConv {
         /** The column phase of input column 0. */
         final int evenPhase;
         /**
-         * Strided layouts whose taps read every phase: the offset of each pixel of a channel from the channel's first
-         * float (other strided layouts leave the phases no tap reads at zero, pixel by pixel).
+         * Strided layouts whose taps read every phase, unless their rows are split by {@link PhaseSplit}: the offset of
+         * each pixel of a channel from the channel's first float (other strided layouts go row by row, leaving the
+         * phases no tap reads at zero).
          */
         private final int[] scatter;
         /** Rows split by column phase with {@link PhaseSplit} (stride 2 across, rows of a vector or more). */
@@ -189,7 +190,7 @@ final class ImplicitConv {
             for (boolean used : columnPhaseUsed) {
                 everyPhase &= used;
             }
-            if ((sh > 1 || sw > 1) && everyPhase) {
+            if ((sh > 1 || sw > 1) && everyPhase && !splitRows) {
                 scatter = new int[ih * iw];
                 for (int y = 0, i = 0; y < ih; y++) {
                     for (int x = 0; x < iw; x++, i++) {
@@ -252,7 +253,7 @@ final class ImplicitConv {
 
         /** {@link #gather(float[], int, float[])} into the layout starting at {@code xp[base]}. */
         void gather(float[] x, int xo, float[] xp, int base) {
-            if (scatter != null && !splitRows) {
+            if (scatter != null) {
                 // strided: one pass over each channel through the pixel map, without a loop per row and phase (rows of
                 // 14 or 28 pixels split by phase spent most of their time in loop entry and exit)
                 int ihw = ih * iw;
@@ -423,6 +424,10 @@ final class ImplicitConv {
         int[][] rows = new int[phases][];
         int[] packedAt = new int[phases];
         int[] positions = new int[phases];
+        // at stride 2 across, each row of dX joins its two column phases' rows (PhaseSplit): every phase's product
+        // first, then the rows in order, so a row narrower than a vector may spill onto rows written after it;
+        // otherwise each phase is scattered into dX through its pixel maps
+        boolean joinRows = sw == 2 && PhaseSplit.joins(iw);
         int[][] fromOut = new int[phases][], toDx = new int[phases][];
         Scratch caller = scratch.get();
         float[] packed = caller.packedWeights(packedLength(cin, oc * mh * mw) * phases);
@@ -452,14 +457,16 @@ final class ImplicitConv {
                 pack(sub, cin, k, packed, packedEnd);
                 packedEnd += packedLength(cin, k);
                 int wide = iHi[a] < iLo[a] || jHi[b] < jLo[b] ? 0 : iHi[a] * planeW + jHi[b] + 1;
-                // the phase's pixels: where each is in its channel's rows of the product and of dX
-                int count = Math.max(0, iHi[a] - iLo[a] + 1) * Math.max(0, jHi[b] - jLo[b] + 1);
-                fromOut[f] = new int[count];
-                toDx[f] = new int[count];
-                for (int i = iLo[a], t = 0; i <= iHi[a]; i++) {
-                    for (int j = jLo[b]; j <= jHi[b]; j++, t++) {
-                        fromOut[f][t] = i * planeW + j;
-                        toDx[f][t] = (sh * i + a - ph) * iw - pw + b + sw * j;
+                if (!joinRows) {
+                    // the phase's pixels: where each is in its channel's rows of the product and of dX
+                    int count = Math.max(0, iHi[a] - iLo[a] + 1) * Math.max(0, jHi[b] - jLo[b] + 1);
+                    fromOut[f] = new int[count];
+                    toDx[f] = new int[count];
+                    for (int i = iLo[a], t = 0; i <= iHi[a]; i++) {
+                        for (int j = jLo[b]; j <= jHi[b]; j++, t++) {
+                            fromOut[f][t] = i * planeW + j;
+                            toDx[f][t] = (sh * i + a - ph) * iw - pw + b + sw * j;
+                        }
                     }
                 }
                 positions[f] = positionsComputed(wide, cin);
@@ -473,9 +480,6 @@ final class ImplicitConv {
         int maxPositionsFinal = maxPositions;
         int ohw = oh * ow;
         int inImage = cin * ih * iw;
-        // at stride 2 across, each row of dX joins its two column phases' rows (PhaseSplit): every phase's product
-        // first, then the rows in order, so a row narrower than a vector may spill onto rows written after it
-        boolean joinRows = sw == 2 && PhaseSplit.joins(iw);
         int evenPhase = pw % 2;
         int phaseOut = mp * maxPositions;
         par.parallelFor(g.n(), 1, (lo, hi) -> {
