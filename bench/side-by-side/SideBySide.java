@@ -46,8 +46,8 @@ public final class SideBySide {
         }
         System.out.printf("%d rounds, %d thread(s), %s%n", rounds, threads,
                 threads == 1 ? "thread CPU time" : "wall time");
-        System.out.printf("| %-27s | %9s | %9s | %9s | %9s | %6s |%n", "pass", "A min ms", "B min ms", "A median",
-                "B median", "B/A");
+        System.out.printf("| %-27s | %9s | %9s | %9s | %9s | %7s |%n", "pass", "A min ms", "B min ms", "A median",
+                "B median", "B/A min");
         System.out.println("|---|---:|---:|---:|---:|---:|");
         for (int i = 0; i < names.length; i++) {
             long[] a = t[0][i].clone();
@@ -57,7 +57,7 @@ public final class SideBySide {
             if (a[rounds - 1] == 0) {
                 continue;
             }
-            System.out.printf("| %-27s | %9.3f | %9.3f | %9.3f | %9.3f | %6.2f |%n", names[i], a[0] / 1e6, b[0] / 1e6,
+            System.out.printf("| %-27s | %9.3f | %9.3f | %9.3f | %9.3f | %7.2f |%n", names[i], a[0] / 1e6, b[0] / 1e6,
                     a[rounds / 2] / 1e6, b[rounds / 2] / 1e6, (double) b[0] / a[0]);
         }
         System.out.println("same bits: " + hash[0].invoke(null).equals(hash[1].invoke(null)));
