@@ -27,9 +27,9 @@ class BackendProfileTest {
         Device device = Device.of("cpu-profiled", profiled);
         Generator g = new Generator(3);
         try (LeNet5 net = new LeNet5(device, new Generator(1));
-             SGD sgd = new SGD(net.parameters(), 0.1f, 0.9f, 0f, false, 0f)) {
-            Tensor x = Tensor.randn(device, g, 8, 1, 28, 28);
-            Tensor y = Tensor.of(device, new float[] {0, 1, 2, 3, 4, 5, 6, 7}, 8);
+             SGD sgd = new SGD(net.parameters(), 0.1f, 0.9f, 0f, false, 0f);
+             Tensor x = Tensor.randn(device, g, 8, 1, 28, 28);
+             Tensor y = Tensor.of(device, new float[] {0, 1, 2, 3, 4, 5, 6, 7}, 8)) {
             profile.reset();
             try (TensorScope s = TensorScope.open()) {
                 sgd.zeroGrad();
@@ -47,9 +47,11 @@ class BackendProfileTest {
             profile.reset();
             assertTrue(profile.snapshot().isEmpty());
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> profiled.activationForward(dev.kiln.backend.Activation.RELU, profiled.allocate(5), profiled.allocate(4), 5));
-        assertTrue(e.getMessage().contains("activationForward"), e.getMessage());
+        try (dev.kiln.backend.Buffer in = profiled.allocate(5); dev.kiln.backend.Buffer out = profiled.allocate(4)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> profiled.activationForward(dev.kiln.backend.Activation.RELU, in, out, 5));
+            assertTrue(e.getMessage().contains("activationForward"), e.getMessage());
+        }
         assertEquals(1L, profile.snapshot().stream().filter(o -> o.op().equals("activationForward")).count());
     }
 }
