@@ -424,9 +424,9 @@ final class ImplicitConv {
         int[][] rows = new int[phases][];
         int[] packedAt = new int[phases];
         int[] positions = new int[phases];
-        // at stride 2 across, each row of dX joins its two column phases' rows (PhaseSplit): every phase's product
-        // first, then the rows in order, so a row narrower than a vector may spill onto rows written after it;
-        // otherwise each phase is scattered into dX through its pixel maps
+        // at stride 2 across, each row of dX joins its two column phases' rows (PhaseSplit), the rows in order, so a
+        // row narrower than a vector may spill onto rows written after it; otherwise each phase is scattered into dX
+        // through its pixel maps
         boolean joinRows = sw == 2 && PhaseSplit.joins(iw);
         int[][] fromOut = new int[phases][], toDx = new int[phases][];
         Scratch caller = scratch.get();
@@ -485,8 +485,8 @@ final class ImplicitConv {
         par.parallelFor(g.n(), 1, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] dyp = s.col(length);
-            // join reads up to a vector past a row of the product
-            float[] out = s.wideRows((joinRows ? phases : 1) * mp * maxPositionsFinal + L);
+            // every phase's product; the join reads up to a vector past a row of one
+            float[] out = s.wideRows(phases * mp * maxPositionsFinal + L);
             Arrays.fill(dyp, 0, length, 0f);
             for (int img = lo; img < hi; img++) {
                 for (int o = 0; o < oc; o++) {
@@ -496,18 +496,19 @@ final class ImplicitConv {
                     }
                 }
                 int dxo = img * inImage;
-                if (joinRows) {
-                    for (int f = 0; f < phases; f++) {
-                        int k = rows[f].length;
-                        if (positions[f] == 0) {
-                            continue;
-                        }
-                        if (k == 0) {
-                            Arrays.fill(out, f * phaseOut, f * phaseOut + mp * positions[f], 0f);
-                        } else {
-                            multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, positions[f], f * phaseOut);
-                        }
+                // every phase's product first: the join reads two of them per row of dX
+                for (int f = 0; f < phases; f++) {
+                    int k = rows[f].length;
+                    if (positions[f] == 0) {
+                        continue;
                     }
+                    if (k == 0) {
+                        Arrays.fill(out, f * phaseOut, f * phaseOut + mp * positions[f], 0f);
+                    } else {
+                        multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, positions[f], f * phaseOut);
+                    }
+                }
+                if (joinRows) {
                     int imageEnd = dxo + inImage;
                     for (int c = 0; c < cin; c++) {
                         for (int y = 0; y < ih; y++) {
@@ -522,28 +523,19 @@ final class ImplicitConv {
                     }
                     continue;
                 }
-                for (int a = 0; a < sh; a++) {
-                    for (int b = 0; b < sw; b++) {
-                        int f = a * sw + b;
-                        int tp = positions[f];
-                        if (tp == 0) {
-                            continue;
-                        }
-                        int k = rows[f].length;
-                        if (k == 0) {
-                            Arrays.fill(out, 0, mp * tp, 0f);
-                        } else {
-                            multiply(dyp, rows[f], k, packed, packedAt[f], mp, out, tp);
-                        }
-                        // one pass per channel through the phase's pixel maps: its rows are 7 to 14 pixels, where
-                        // a loop per row spent most of its time entering and leaving
-                        int[] from = fromOut[f], to = toDx[f];
-                        for (int c = 0; c < cin; c++) {
-                            int src = c * tp;
-                            int dst = dxo + c * ih * iw;
-                            for (int t = 0; t < from.length; t++) {
-                                dx[dst + to[t]] = out[src + from[t]];
-                            }
+                for (int f = 0; f < phases; f++) {
+                    int tp = positions[f];
+                    if (tp == 0) {
+                        continue;
+                    }
+                    // one pass per channel through the phase's pixel maps: its rows are 7 to 14 pixels, where
+                    // a loop per row spent most of its time entering and leaving
+                    int[] from = fromOut[f], to = toDx[f];
+                    for (int c = 0; c < cin; c++) {
+                        int src = f * phaseOut + c * tp;
+                        int dst = dxo + c * ih * iw;
+                        for (int t = 0; t < from.length; t++) {
+                            dx[dst + to[t]] = out[src + from[t]];
                         }
                     }
                 }
