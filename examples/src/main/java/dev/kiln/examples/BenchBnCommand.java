@@ -41,15 +41,21 @@ final class BenchBnCommand implements Callable<Integer> {
     @Option(names = "--rounds", defaultValue = "7", description = "Timed rounds; the median is reported (default: ${DEFAULT-VALUE}).")
     int rounds;
 
+    @Option(names = "--warmup-cap", paramLabel = "SECONDS", defaultValue = "5", description = "How long each op's warm-up"
+            + " (at least 0.5 s and 20 calls) may go on while the JIT compilers are busy; 0 stops at the minimum"
+            + " (default: ${DEFAULT-VALUE}).")
+    double warmupCap;
+
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
     java.nio.file.Path json;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        if (shape.size() != 4 || shape.stream().anyMatch(d -> d < 1) || rounds < 1) {
+        if (shape.size() != 4 || shape.stream().anyMatch(d -> d < 1) || rounds < 1 || !(warmupCap >= 0)) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-                    "need --shape N,C,H,W with four positive sizes and --rounds >= 1, got " + shape + " and " + rounds);
+                    "need --shape N,C,H,W with four positive sizes, --rounds >= 1 and --warmup-cap >= 0, got " + shape
+                            + ", " + rounds + " and " + warmupCap);
         }
         int n = shape.get(0), c = shape.get(1), spatial = Math.multiplyExact(shape.get(2), shape.get(3));
         BatchNormGeometry g = new BatchNormGeometry(n, c, spatial);
@@ -86,15 +92,15 @@ final class BenchBnCommand implements Callable<Integer> {
             };
             Runnable backward = () -> b.batchNormBackward(g, x, dy, gamma, mean, invStd, dx, dGamma, dBeta);
             forward.run();
-            double copy = OpTimer.medianSeconds(b, rounds, () -> b.copy(x, 0, y, 0, g.length()));
+            double copy = OpTimer.medianSeconds(b, rounds, () -> b.copy(x, 0, y, 0, g.length()), warmupCap);
             double copyRate = 2 * bytes / copy;
             rows.add(row(out, "device copy", copy, 2 * bytes, copyRate));
-            rows.add(row(out, "bn forward (train, running stats)", OpTimer.medianSeconds(b, rounds, forward), 2 * bytes, copyRate));
-            rows.add(row(out, "bn backward", OpTimer.medianSeconds(b, rounds, backward), 3 * bytes, copyRate));
+            rows.add(row(out, "bn forward (train, running stats)", OpTimer.medianSeconds(b, rounds, forward, warmupCap), 2 * bytes, copyRate));
+            rows.add(row(out, "bn backward", OpTimer.medianSeconds(b, rounds, backward, warmupCap), 3 * bytes, copyRate));
             rows.add(row(out, "bn forward + backward", OpTimer.medianSeconds(b, rounds, () -> {
                 forward.run();
                 backward.run();
-            }), 5 * bytes, copyRate));
+            }, warmupCap), 5 * bytes, copyRate));
         } finally {
             for (Buffer buf : owned) {
                 buf.close();

@@ -45,8 +45,14 @@ class BenchLeNetCommand implements Callable<Integer> {
             description = "Comma-separated batch sizes (default: ${DEFAULT-VALUE}).")
     List<Integer> batchSizes;
 
-    @Option(names = "--warmup", defaultValue = "150", description = "Untimed steps before measuring (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "150", description = "Untimed steps before measuring, at least; more follow"
+            + " until the JIT compilers have been idle for 0.3 s (see --warmup-cap) (default: ${DEFAULT-VALUE}).")
     int warmup;
+
+    @Option(names = "--warmup-cap", paramLabel = "SECONDS", defaultValue = "30", description = "How long each warm-up"
+            + " (training, inference) may last in all while the JIT compilers are busy; 0 stops at --warmup steps"
+            + " (default: ${DEFAULT-VALUE}).")
+    double warmupCap;
 
     @Option(names = "--steps", defaultValue = "100", description = "Steps per timed round (default: ${DEFAULT-VALUE}).")
     int steps;
@@ -73,6 +79,10 @@ class BenchLeNetCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        if (!(warmupCap >= 0)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "need --warmup-cap >= 0 (seconds), got " + warmupCap);
+        }
         if (warmup < 0 || steps < 1 || rounds < 1 || pool < 2 || batchSizes.isEmpty() || batchSizes.stream().anyMatch(b -> b < 2)) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "need --warmup >= 0, --steps >= 1, --rounds >= 1, --pool >= 2 and batch sizes >= 2");
@@ -84,7 +94,7 @@ class BenchLeNetCommand implements Callable<Integer> {
         }
         out.println("device: " + dev.name() + " (" + dev.backend().description() + "), Java "
                 + System.getProperty("java.version") + ", " + Runtime.getRuntime().availableProcessors() + " cores, "
-                + "warm-up " + warmup + " steps, median of " + rounds + " rounds x " + steps + " steps, SGD lr 0.1 momentum 0.9,"
+                + "warm-up " + warmup + " steps or more (until the JIT is idle), median of " + rounds + " rounds x " + steps + " steps, SGD lr 0.1 momentum 0.9,"
                 + " batches gathered on the device from " + pool + " images" + (graphs ? ", graphs requested" : ""));
         out.printf("%6s %16s %16s %14s %18s %s%n", "batch", "train img/s", "infer img/s", "train ms/step", "alloc B/train step", "step");
         out.flush();
@@ -101,6 +111,8 @@ class BenchLeNetCommand implements Callable<Integer> {
             row.put("train_ms_per_step", 1e3 * batch / r.trainImagesPerSecond);
             row.put("alloc_bytes_per_train_step", r.allocatedBytesPerStep);
             row.put("step", r.stepMode);
+            row.put("warmup_train_steps", r.trainWarmupSteps);
+            row.put("warmup_inference_steps", r.inferWarmupSteps);
             rows.add(row);
             if (r.profile != null) {
                 out.println("  training step:");
@@ -125,8 +137,13 @@ class BenchLeNetCommand implements Callable<Integer> {
         return 0;
     }
 
+    private long capNanos() {
+        return (long) (warmupCap * 1e9);
+    }
+
     record Result(double trainImagesPerSecond, double inferImagesPerSecond, double allocatedBytesPerStep, String stepMode,
-                  List<BackendProfile.OpStats> profile, List<BackendProfile.OpStats> inferProfile) {
+                  List<BackendProfile.OpStats> profile, List<BackendProfile.OpStats> inferProfile, int trainWarmupSteps,
+                  int inferWarmupSteps) {
     }
 
     private static void printProfile(PrintWriter out, List<BackendProfile.OpStats> ops, long steps, double msPerStep) {
@@ -176,9 +193,7 @@ class BenchLeNetCommand implements Callable<Integer> {
                 be.gatherRows(poolLabels.buffer(), 1, rows, step.targets().buffer());
                 step.run();
             };
-            for (int i = 0; i < warmup; i++) {
-                trainStep.run();
-            }
+            int trainWarmup = JitWarmup.run(trainStep, warmup, 0L, capNanos());
             step.drain(); // waits for the warm-up; also checks that the loss is finite
             double[] train = new double[rounds];
             long allocated = 0;
@@ -209,9 +224,7 @@ class BenchLeNetCommand implements Callable<Integer> {
                     model.forward(x);
                 }
             };
-            for (int i = 0; i < warmup; i++) {
-                inferStep.run();
-            }
+            int inferWarmup = JitWarmup.run(inferStep, warmup, 0L, capNanos());
             be.synchronize();
             if (backendProfile != null) {
                 backendProfile.reset();
@@ -226,7 +239,7 @@ class BenchLeNetCommand implements Callable<Integer> {
                 infer[r] = (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
             }
             return new Result(median(train), median(infer), (double) allocated / ((long) rounds * steps), mode,
-                    trainProfile, backendProfile == null ? null : backendProfile.snapshot());
+                    trainProfile, backendProfile == null ? null : backendProfile.snapshot(), trainWarmup, inferWarmup);
         }
     }
 

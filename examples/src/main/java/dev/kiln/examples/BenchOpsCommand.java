@@ -64,6 +64,11 @@ final class BenchOpsCommand implements Callable<Integer> {
     @Option(names = "--rounds", defaultValue = "7", description = "Timed rounds per op; the median is reported (default: ${DEFAULT-VALUE}).")
     int rounds;
 
+    @Option(names = "--warmup-cap", paramLabel = "SECONDS", defaultValue = "5", description = "How long an op's warm-up"
+            + " (at least 0.5 s and 20 calls) may go on while the JIT compilers are busy; 0 stops at the minimum"
+            + " (default: ${DEFAULT-VALUE}).")
+    double warmupCap;
+
     private Backend b;
     private final List<java.util.Map<String, Object>> rows = new ArrayList<>();
     private final Random random = new Random(1);
@@ -72,6 +77,10 @@ final class BenchOpsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        if (rounds < 1 || !(warmupCap >= 0)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "need --rounds >= 1 and --warmup-cap >= 0 (seconds), got " + rounds + " and " + warmupCap);
+        }
         Device dev = Device.of(device);
         b = dev.backend();
         int threads = Runtime.getRuntime().availableProcessors();
@@ -183,7 +192,7 @@ final class BenchOpsCommand implements Callable<Integer> {
     }
 
     private double time(Runnable body) {
-        return OpTimer.medianSeconds(b, rounds, body);
+        return OpTimer.medianSeconds(b, rounds, body, warmupCap);
     }
 
     private Buffer rand(long n) {

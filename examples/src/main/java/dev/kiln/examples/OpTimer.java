@@ -3,21 +3,24 @@ package dev.kiln.examples;
 import dev.kiln.backend.Backend;
 
 /**
- * Median wall time of one call of a backend op: warmed up (at least 0.5 s and 20 calls), then timed in rounds of at
- * least 40 ms that end with a synchronisation, so queued GPU work is counted; a wait every 4 calls keeps the queue short.
+ * Median wall time of one call of a backend op: warmed up (at least 0.5 s and 20 calls, then until the JIT compilers
+ * have been idle for a while, {@link JitWarmup}; at most 5 s unless the command says otherwise), then timed in rounds of at least 40 ms that end with a synchronisation, so queued GPU work is counted; a wait every 4 calls keeps the queue short.
  */
 final class OpTimer {
 
     private OpTimer() {
     }
 
+    /** Longest warm-up while the JIT compilers are busy, unless a command sets its own. */
+    static final double DEFAULT_WARMUP_CAP_SECONDS = 5;
+
     static double medianSeconds(Backend b, int rounds, Runnable body) {
-        long warmEnd = System.nanoTime() + 500_000_000L;
-        int calls = 0;
-        while (calls < 20 || System.nanoTime() < warmEnd) {
-            body.run();
-            calls++;
-        }
+        return medianSeconds(b, rounds, body, DEFAULT_WARMUP_CAP_SECONDS);
+    }
+
+    /** {@link #medianSeconds} with the warm-up capped at {@code warmupCapSeconds} (at least 0.5 s and 20 calls). */
+    static double medianSeconds(Backend b, int rounds, Runnable body, double warmupCapSeconds) {
+        JitWarmup.run(body, 20, 500_000_000L, (long) (warmupCapSeconds * 1e9));
         b.synchronize();
         double[] per = new double[rounds];
         for (int r = 0; r < rounds; r++) {

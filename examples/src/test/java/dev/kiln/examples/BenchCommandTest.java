@@ -14,7 +14,7 @@ class BenchCommandTest {
     void benchLenet() {
         java.io.StringWriter out = new java.io.StringWriter();
         assertEquals(0, CliRunner.run(out, "bench", "lenet", "--device", "cpu", "--batch-sizes", "4,8",
-                "--warmup", "1", "--steps", "2", "--rounds", "1"), out.toString());
+                "--warmup", "1", "--warmup-cap", "0", "--steps", "2", "--rounds", "1"), out.toString());
         String s = out.toString();
         assertTrue(s.contains("train img/s") && s.contains("alloc B/train step"), s);
         assertTrue(s.lines().anyMatch(l -> l.trim().startsWith("4 ")), s);
@@ -26,12 +26,13 @@ class BenchCommandTest {
     void benchResNetAndItsConvolutions(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         java.io.StringWriter out = new java.io.StringWriter();
         assertEquals(0, CliRunner.run(out, "bench", "resnet", "--device", "cpu", "--batch-sizes", "2",
-                "--warmup", "1", "--steps", "1", "--rounds", "1", "--pool", "4"), out.toString());
+                "--warmup", "1", "--warmup-cap", "0", "--steps", "1", "--rounds", "1", "--pool", "4"), out.toString());
         assertTrue(out.toString().lines().anyMatch(l -> l.trim().startsWith("2 ")), out.toString());
         java.nio.file.Path json = dir.resolve("ops.json");
         out = new java.io.StringWriter();
         assertEquals(0, CliRunner.run(out, "bench", "ops", "--device", "cpu", "--no-lenet", "--no-large",
-                "--resnet", "2", "--rounds", "1", "--filter", "layer3", "--json", json.toString()), out.toString());
+                "--resnet", "2", "--rounds", "1", "--warmup-cap", "0", "--filter", "layer3", "--json", json.toString()),
+                out.toString());
         String doc = java.nio.file.Files.readString(json);
         // layer3: 3x3 stride 2, 1x1 shortcut and 3x3, each forward, backward data and backward weight
         assertEquals(9, doc.split("\"calls_per_step\"", -1).length - 1, doc);
