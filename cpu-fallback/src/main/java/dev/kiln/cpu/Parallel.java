@@ -3,7 +3,6 @@ package dev.kiln.cpu;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -13,17 +12,16 @@ import java.util.concurrent.locks.LockSupport;
  * Fork-join helper owned by one backend instance. {@code threads - 1} daemon workers plus the calling thread share
  * the chunks of a {@link #parallelFor}: chunks are claimed from an atomic counter, so the caller never waits for a
  * chunk nobody has started (no deadlock even when the pool is busy with other callers' work), and a loop called from
- * any worker thread runs inline (no nested parallelism, no oversubscription). Chunks shrink towards the end of the
- * range ({@link #guidedStarts}), so the threads finish a loop within a small chunk of each other.
+ * any worker thread runs inline (no nested parallelism, no oversubscription).
  *
  * <p>A worker that runs out of work spins for {@link #spinNanos} before it parks ({@code -Dkiln.cpu.spinMicros},
  * default 100, 0 parks at once): a training step at batch 64 is a chain of ~150 loops of 5-500 microseconds, and
- * waking a parked thread costs 10-50 microseconds on a virtual machine when it has just parked, 60-300 when it has
- * been parked for milliseconds (a 2-core VM); the spin keeps the worker ready for the next loop and gives the CPU
- * back once the caller has gone quiet (a service between requests, a finished job). Equal chunks would leave the
- * thread that finishes first waiting up to a whole chunk for the other (16 images of a ResNet convolution, ~350
- * microseconds), longer than the spin, so back-to-back loops would start with a parked worker: in back-to-back ResNet
- * convolutions at batch 128 on 2 threads, 13-94% of the loops did with equal chunks and 1-3% do with shrinking ones.
+ * waking a parked thread costs 10-50 microseconds on a virtual machine when it has just parked and 60-300 once it
+ * has been parked for milliseconds (a 2-core VM, against 1.5 for a spinning worker to take a job); the spin keeps the
+ * worker ready for the next loop and gives the CPU back once the caller has gone quiet (a service between requests, a
+ * finished job). Chunks are equal: shrinking them towards the end of a loop, so that the thread finishing first does
+ * not wait out the spin for the other and park, made LeNet's short loops slower (docs/performance.md, "Two
+ * threads").
  */
 final class Parallel implements AutoCloseable {
 
@@ -148,16 +146,20 @@ final class Parallel implements AutoCloseable {
             body.run(0, n);
             return;
         }
-        int[] starts = guidedStarts(n, g, threads);
-        int chunks = starts.length - 1;
+        int chunks = (int) Math.min((n + (long) g - 1) / g, 4L * threads);
         if (chunks <= 1) {
             body.run(0, n);
             return;
         }
+        int per = n / chunks;
+        int extra = n % chunks;
+        // chunk c covers [start(c), start(c+1)): the first `extra` chunks get one more index
         Job job = new Job(chunks, Thread.currentThread()) {
             @Override
             void runChunk(int c) {
-                body.run(starts[c], starts[c + 1]);
+                int lo = c * per + Math.min(c, extra);
+                int hi = lo + per + (c < extra ? 1 : 0);
+                body.run(lo, hi);
             }
         };
         int helpers = Math.min(threads - 1, chunks - 1);
@@ -172,28 +174,6 @@ final class Parallel implements AutoCloseable {
         // after close() no worker takes the job: the caller runs every chunk itself
         job.run();
         job.await();
-    }
-
-    /**
-     * Where each chunk of {@code [0, n)} starts, then {@code n}: each chunk takes a {@code 1 / (4 * threads)} share of
-     * the indices left (at least {@code grain}), so the chunks shrink towards the end of the range and the threads
-     * finish within a small chunk of each other whenever each started; a loop makes a few times {@code 4 * threads}
-     * chunks in all (a body's setup per chunk stays cheap), and ranges of up to {@code 4 * threads} grains one grain
-     * each.
-     */
-    static int[] guidedStarts(int n, int grain, int threads) {
-        int[] starts = new int[16];
-        int count = 0;
-        long share = 4L * threads;
-        for (int lo = 0; lo < n; ) {
-            if (count + 2 > starts.length) {
-                starts = Arrays.copyOf(starts, starts.length * 2);
-            }
-            starts[count++] = lo;
-            lo = (int) Math.min(n, lo + Math.max(grain, (n - lo + share - 1) / share));
-        }
-        starts[count++] = n;
-        return Arrays.copyOf(starts, count);
     }
 
     /** Runs {@code body(i)} for each {@code i < n}, one index per chunk (for coarse tasks such as images). */

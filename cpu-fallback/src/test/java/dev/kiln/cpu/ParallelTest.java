@@ -144,34 +144,4 @@ class ParallelTest {
     void negativeSpinIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new Parallel(2, -1));
     }
-
-    @Test
-    void chunksShrinkTowardsTheEndAndKeepTheirGrain() {
-        for (int threads : new int[]{2, 3, 16}) {
-            for (int grain : new int[]{1, 7, 4096}) {
-                for (int n : new int[]{1, 5, 8, 128, 1000, 1 << 20}) {
-                    int[] s = Parallel.guidedStarts(n, grain, threads);
-                    String what = "n=" + n + " grain=" + grain + " threads=" + threads;
-                    assertEquals(0, s[0], what);
-                    assertEquals(n, s[s.length - 1], what);
-                    for (int c = 0; c + 1 < s.length; c++) {
-                        int size = s[c + 1] - s[c];
-                        assertTrue(size >= 1, what);
-                        // every chunk but the last has at least the grain, and none is larger than the one before
-                        assertTrue(c + 2 == s.length || size >= grain, what + ": chunk " + c + " has " + size);
-                        assertTrue(c == 0 || size <= s[c] - s[c - 1], what + ": chunk " + c + " grew");
-                        assertTrue(size <= Math.max(grain, (n + 4L * threads - 1) / (4L * threads)), what);
-                    }
-                    long grains = (n + (long) grain - 1) / grain;
-                    if (grains <= 4L * threads) {
-                        assertEquals(grains, s.length - 1, what + ": one grain per chunk");
-                    } else {
-                        // about 4 * threads * ln(grains / (4 * threads)) + 4 * threads chunks
-                        double bound = 4.0 * threads * (Math.log((double) grains / (4 * threads)) + 2);
-                        assertTrue(s.length - 1 <= bound, what + ": " + (s.length - 1) + " chunks");
-                    }
-                }
-            }
-        }
-    }
 }
