@@ -482,7 +482,7 @@ final class ImplicitConv {
         int inImage = cin * ih * iw;
         int evenPhase = pw % 2;
         int phaseOut = mp * maxPositions;
-        par.parallelFor(g.n(), 1, (lo, hi) -> {
+        par.parallelForGuided(g.n(), (lo, hi) -> {
             Scratch s = scratch.get();
             float[] dyp = s.col(length);
             // every phase's product; the join reads up to a vector past a row of one
@@ -586,7 +586,7 @@ final class ImplicitConv {
         int tp = lay.readable;
         int ohw = lay.oh * lay.ow;
         int inImage = lay.cin * lay.ih * lay.iw;
-        par.parallelFor(n, 1, (lo, hi) -> {
+        par.parallelForGuided(n, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] xp = s.col(lay.length);
             float[] out = s.wideRows(mp * tp);

@@ -3,6 +3,7 @@ package dev.kiln.cpu;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -154,14 +155,65 @@ final class Parallel implements AutoCloseable {
         int per = n / chunks;
         int extra = n % chunks;
         // chunk c covers [start(c), start(c+1)): the first `extra` chunks get one more index
-        Job job = new Job(chunks, Thread.currentThread()) {
+        run(new Job(chunks, Thread.currentThread()) {
             @Override
             void runChunk(int c) {
                 int lo = c * per + Math.min(c, extra);
                 int hi = lo + per + (c < extra ? 1 : 0);
                 body.run(lo, hi);
             }
-        };
+        });
+    }
+
+    /**
+     * {@link #parallelFor} with grain 1 for loops whose every index takes long (an image of a large convolution: tens
+     * of microseconds): the chunks shrink towards the end of the range ({@link #guidedStarts}), so the threads finish
+     * within a small chunk of each other. Equal chunks of such a loop leave the thread that finishes first waiting up
+     * to a whole chunk (16 images of a ResNet convolution at batch 128, ~350 microseconds); in loops of short indices
+     * the extra chunk claims cost more than that wait saves (LeNet's loops of 30-90 microseconds), so those keep
+     * {@link #parallelFor}.
+     */
+    void parallelForGuided(int n, RangeBody body) {
+        if (n <= 0) {
+            return;
+        }
+        if (n == 1 || inline()) {
+            body.run(0, n);
+            return;
+        }
+        int[] starts = guidedStarts(n, threads);
+        run(new Job(starts.length - 1, Thread.currentThread()) {
+            @Override
+            void runChunk(int c) {
+                body.run(starts[c], starts[c + 1]);
+            }
+        });
+    }
+
+    /**
+     * Where each chunk of {@code [0, n)} starts, then {@code n}: each chunk takes a {@code 1 / (4 * threads)} share of
+     * the indices left, but at least one index and a {@code 1 / (16 * threads)} share of the range; the first chunk is
+     * as large as {@link #parallelFor}'s, a loop makes at most about {@code 10 * threads} chunks, and a range of up to
+     * {@code 4 * threads} indices one index per chunk.
+     */
+    static int[] guidedStarts(int n, int threads) {
+        int[] starts = new int[16];
+        int count = 0;
+        long share = 4L * threads;
+        long smallest = Math.max(1, (n + 4 * share - 1) / (4 * share));
+        for (int lo = 0; lo < n; ) {
+            if (count + 2 > starts.length) {
+                starts = Arrays.copyOf(starts, starts.length * 2);
+            }
+            starts[count++] = lo;
+            lo = (int) Math.min(n, lo + Math.max(smallest, (n - lo + share - 1) / share));
+        }
+        starts[count++] = n;
+        return Arrays.copyOf(starts, count);
+    }
+
+    private void run(Job job) {
+        int chunks = job.chunks;
         int helpers = Math.min(threads - 1, chunks - 1);
         for (int i = 0; i < helpers; i++) {
             queue.offer(job);

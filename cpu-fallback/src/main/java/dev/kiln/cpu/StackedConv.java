@@ -242,7 +242,7 @@ final class StackedConv {
         int inImage = lay.cin * lay.ih * lay.iw;
         int imageStride = lay.imageRows * lay.r;
         int groups = (n + images - 1) / images;
-        par.parallelFor(groups, 1, (lo, hi) -> {
+        par.parallelForGuided(groups, (lo, hi) -> {
             Scratch s = scratch.get();
             float[] xp = s.col(lay.length);
             float[] out = s.wideRows(mp * tp);

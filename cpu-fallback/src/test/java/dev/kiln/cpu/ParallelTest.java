@@ -144,4 +144,49 @@ class ParallelTest {
     void negativeSpinIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new Parallel(2, -1));
     }
+
+    @Test
+    void guidedLoopsCoverEveryIndexExactlyOnce() {
+        try (Parallel p = new Parallel(3)) {
+            for (int n : new int[]{0, 1, 2, 7, 128, 10007}) {
+                int[] hits = new int[n];
+                p.parallelForGuided(n, (lo, hi) -> {
+                    for (int i = lo; i < hi; i++) {
+                        hits[i]++;
+                    }
+                });
+                for (int i = 0; i < n; i++) {
+                    assertEquals(1, hits[i], "index " + i + " of " + n);
+                }
+            }
+        }
+    }
+
+    @Test
+    void guidedChunksShrinkTowardsTheEnd() {
+        for (int threads : new int[]{2, 3, 16}) {
+            for (int n : new int[]{1, 5, 8, 12, 128, 1000, 1 << 20}) {
+                int[] s = Parallel.guidedStarts(n, threads);
+                String what = "n=" + n + " threads=" + threads;
+                assertEquals(0, s[0], what);
+                assertEquals(n, s[s.length - 1], what);
+                long floor = Math.max(1, (n + 16L * threads - 1) / (16L * threads));
+                for (int c = 0; c + 1 < s.length; c++) {
+                    int size = s[c + 1] - s[c];
+                    assertTrue(size >= 1, what);
+                    // no chunk larger than the one before or than parallelFor's, none but the last under the floor
+                    assertTrue(c == 0 || size <= s[c] - s[c - 1], what + ": chunk " + c + " grew");
+                    assertTrue(size <= (n + 4L * threads - 1) / (4L * threads), what + ": chunk " + c + " has " + size);
+                    assertTrue(c + 2 == s.length || size >= floor, what + ": chunk " + c + " has " + size);
+                }
+                if (n <= 4 * threads) {
+                    assertEquals(n, s.length - 1, what + ": one index per chunk");
+                } else {
+                    // 4 * threads * ln 4 chunks while they shrink, then at most 4 * threads at the floor
+                    assertTrue(s.length - 1 <= 10 * threads + 1, what + ": " + (s.length - 1) + " chunks");
+                    assertTrue(s.length - 1 > 4 * threads, what + ": " + (s.length - 1) + " chunks do not shrink");
+                }
+            }
+        }
+    }
 }
