@@ -20,9 +20,9 @@ import java.util.concurrent.locks.LockSupport;
  * waking a parked thread costs 10-50 microseconds on a virtual machine when it has just parked and 60-300 once it
  * has been parked for milliseconds (a 2-core VM, against 1.5 for a spinning worker to take a job); the spin keeps the
  * worker ready for the next loop and gives the CPU back once the caller has gone quiet (a service between requests, a
- * finished job). Chunks are equal: shrinking them towards the end of a loop, so that the thread finishing first does
- * not wait out the spin for the other and park, made LeNet's short loops slower (docs/performance.md, "Two
- * threads").
+ * finished job). {@link #parallelFor}'s chunks are equal; {@link #parallelForGuided}'s shrink towards the end of the
+ * loop, for loops of long indices, where the thread finishing first would otherwise wait up to a whole chunk for the
+ * other (docs/performance.md, "Two threads").
  */
 final class Parallel implements AutoCloseable {
 
