@@ -4,21 +4,18 @@ import dev.kiln.backend.Backend;
 
 /**
  * Median wall time of one call of a backend op: warmed up (at least 0.5 s and 20 calls, then until the JIT compilers
- * have been idle for a while, {@link JitWarmup}; at most 5 s unless the command says otherwise), then timed in rounds of at least 40 ms that end with a synchronisation, so queued GPU work is counted; a wait every 4 calls keeps the queue short.
+ * have been idle for a while, {@link JitWarmup}, within the command's cap), then timed in rounds of at least 40 ms
+ * that end with a synchronisation, so queued GPU work is counted; a wait every 4 calls keeps the queue short.
  */
 final class OpTimer {
 
     private OpTimer() {
     }
 
-    /** Longest warm-up while the JIT compilers are busy, unless a command sets its own. */
-    static final double DEFAULT_WARMUP_CAP_SECONDS = 5;
-
-    static double medianSeconds(Backend b, int rounds, Runnable body) {
-        return medianSeconds(b, rounds, body, DEFAULT_WARMUP_CAP_SECONDS);
-    }
-
-    /** {@link #medianSeconds} with the warm-up capped at {@code warmupCapSeconds} (at least 0.5 s and 20 calls). */
+    /**
+     * Median seconds per call of {@code body}; its warm-up ends by {@code warmupCapSeconds} after it starts, or with
+     * its minimum if that takes longer.
+     */
     static double medianSeconds(Backend b, int rounds, Runnable body, double warmupCapSeconds) {
         JitWarmup.run(body, 20, 500_000_000L, (long) (warmupCapSeconds * 1e9));
         b.synchronize();
