@@ -321,7 +321,8 @@ def main():
                      else ""))
     lines.append("")
     lines.append("Throughput: %d alternating rounds per side (each a fresh process: %d warm-up steps, on Kiln's side "
-                 "then more until the JVM's JIT compilers are idle; median of %d x %d steps), batches gathered by index from %d random images, SGD lr 0.1 momentum 0.9; inference in "
+                 "then more until the JVM's JIT compilers are idle; median of %d x %d steps), batches gathered by "
+                 "index from %d random images, SGD lr 0.1 momentum 0.9; inference in "
                  "eval mode without gradients. Cells: median of the rounds (min-max); ratio: Kiln median / PyTorch "
                  "median (range of the per-round ratios)." % (args.rounds, args.warmup, args.inner_rounds, args.steps,
                                                                args.pool))

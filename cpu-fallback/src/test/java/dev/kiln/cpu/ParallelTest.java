@@ -12,12 +12,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ParallelTest {
 
-    @Test
-    void coversEveryIndexExactlyOnce() {
+    /** A way to run a loop over {@code [0, n)} on a {@link Parallel}. */
+    private interface Loop {
+        void run(Parallel p, int n, Parallel.RangeBody body);
+    }
+
+    private static void assertCoversEveryIndexExactlyOnce(Loop loop, int... sizes) {
         try (Parallel p = new Parallel(3)) {
-            for (int n : new int[]{0, 1, 2, 7, 100, 10007}) {
+            for (int n : sizes) {
                 int[] hits = new int[n];
-                p.parallelFor(n, 1, (lo, hi) -> {
+                loop.run(p, n, (lo, hi) -> {
                     for (int i = lo; i < hi; i++) {
                         hits[i]++;
                     }
@@ -27,6 +31,11 @@ class ParallelTest {
                 }
             }
         }
+    }
+
+    @Test
+    void coversEveryIndexExactlyOnce() {
+        assertCoversEveryIndexExactlyOnce((p, n, body) -> p.parallelFor(n, 1, body), 0, 1, 2, 7, 100, 10007);
     }
 
     @Test
@@ -147,19 +156,7 @@ class ParallelTest {
 
     @Test
     void guidedLoopsCoverEveryIndexExactlyOnce() {
-        try (Parallel p = new Parallel(3)) {
-            for (int n : new int[]{0, 1, 2, 7, 128, 10007}) {
-                int[] hits = new int[n];
-                p.parallelForGuided(n, (lo, hi) -> {
-                    for (int i = lo; i < hi; i++) {
-                        hits[i]++;
-                    }
-                });
-                for (int i = 0; i < n; i++) {
-                    assertEquals(1, hits[i], "index " + i + " of " + n);
-                }
-            }
-        }
+        assertCoversEveryIndexExactlyOnce(Parallel::parallelForGuided, 0, 1, 2, 7, 128, 10007);
     }
 
     @Test

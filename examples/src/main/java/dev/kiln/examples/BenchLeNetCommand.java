@@ -94,7 +94,8 @@ class BenchLeNetCommand implements Callable<Integer> {
         }
         out.println("device: " + dev.name() + " (" + dev.backend().description() + "), Java "
                 + System.getProperty("java.version") + ", " + Runtime.getRuntime().availableProcessors() + " cores, "
-                + "warm-up " + warmup + " steps or more (until the JIT is idle), median of " + rounds + " rounds x " + steps + " steps, SGD lr 0.1 momentum 0.9,"
+                + "warm-up " + warmup + " steps or more (until the JIT is idle, within " + warmupCap + " s), median of "
+                + rounds + " rounds x " + steps + " steps, SGD lr 0.1 momentum 0.9,"
                 + " batches gathered on the device from " + pool + " images" + (graphs ? ", graphs requested" : ""));
         out.printf("%6s %16s %16s %14s %18s %s%n", "batch", "train img/s", "infer img/s", "train ms/step", "alloc B/train step", "step");
         out.flush();

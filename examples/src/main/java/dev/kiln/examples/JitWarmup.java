@@ -7,7 +7,7 @@ import java.lang.management.ManagementFactory;
  * A benchmark's warm-up that lasts until the JVM's JIT compilers have gone quiet: the requested calls, then more until
  * the compilers' total time (HotSpot's {@link CompilationMXBean}) has not grown for {@link #QUIET_NANOS}, within a cap.
  * Timing while C2 still compiles measures code that is not yet the final one and loses a core to the compiler threads:
- * on a 2-core machine the ResNet's training rate at batch 32 read 13-17% lower after 10 warm-up steps than after 60.
+ * on a 2-core machine the ResNet's training rate at batch 32 read 12-15% lower after 10 warm-up steps than after 60.
  * Where the JVM does not report compilation time, the warm-up is the requested calls alone.
  */
 final class JitWarmup {
